@@ -1,0 +1,58 @@
+# maxproxy build, test and benchmark entry points. `make test` is exactly what
+# CI runs (.ci/run); see README.md.
+
+GO       ?= go
+MODULE   := github.com/maxproxy/maxproxy
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X $(MODULE)/proxy/cli.Version=$(VERSION) -X $(MODULE)/node.Version=$(VERSION)
+BIN      := bin
+
+# Packages whose tests start real processes (MariaDB, Galera, built binaries)
+# run without the race detector and with a longer timeout; everything else
+# runs under -race.
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/integration')
+
+.PHONY: all build test test-unit test-integration test-long bench fuzz lint clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./proxy/cmd/maxproxy ./node/cmd/maxnode
+
+# Everything CI runs: static checks, unit tests under the race detector, then
+# the multi-process integration tests against the binaries just built.
+test: build lint test-unit test-integration
+
+test-unit:
+	$(GO) test -race -shuffle=on -timeout 10m $(UNIT_PKGS)
+
+test-integration: build
+	MAXPROXY_BIN=$(CURDIR)/$(BIN) $(GO) test -timeout 20m ./integration/...
+
+# Soak and fault runs that are too long for CI: the same tests with their
+# long variants switched on.
+test-long: build
+	MAXPROXY_BIN=$(CURDIR)/$(BIN) MAXPROXY_TEST_LONG=1 $(GO) test -timeout 120m ./...
+
+bench: build
+	MAXPROXY_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+# A short pass over every fuzz target (each target needs its own invocation).
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$pkg || exit 1; \
+		done; \
+	done
+
+# gofmt, go vet, and the dependency-direction rules (deps_test.go).
+lint:
+	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*' -not -path './bin/*')); \
+		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) test -run 'TestDependencyDirection' .
+
+clean:
+	rm -rf $(BIN)
+	$(GO) clean -testcache
