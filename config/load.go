@@ -1,0 +1,49 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Load reads and parses the file at path. Problems in the file are reported
+// as for Parse; a file that cannot be read gives a plain wrapped error.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes and validates a configuration. filename only labels errors.
+//
+// On failure the error is a *Error when there is one problem and an
+// ErrorList (sorted by line) when there are several; the returned Config is
+// nil. A TOML syntax error stops at the parser's first error, since nothing
+// after it can be trusted; every other problem is reported.
+func Parse(filename string, data []byte) (*Config, error) {
+	var tree map[string]any
+	if _, err := toml.Decode(string(data), &tree); err != nil {
+		return nil, syntaxError(filename, err)
+	}
+	c := &collector{file: filename}
+	d := decoder{collector: c, pos: scanPositions(data)}
+	cfg := d.document(tree)
+	validate(cfg, c, d.pos)
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func syntaxError(file string, err error) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		return &Error{File: file, Line: pe.Position.Line, Msg: "invalid TOML: " + pe.Message}
+	}
+	return &Error{File: file, Msg: "invalid TOML: " + strings.TrimPrefix(err.Error(), "toml: ")}
+}
