@@ -1,0 +1,336 @@
+package galera
+
+import (
+	"sort"
+	"time"
+
+	"github.com/maxproxy/maxproxy/monitor/topology"
+)
+
+// Options are galeramon's classification settings plus our lag detection.
+type Options struct {
+	AvailableWhenDonor       bool
+	DisableMasterFailback    bool
+	DisableMasterRoleSetting bool
+	UsePriority              bool
+	RootNodeAsMaster         bool
+
+	// LagFCSentThreshold: flow-control messages sent since the previous
+	// round that mark a node Lagging; 0 disables this signal.
+	LagFCSentThreshold uint64
+	// LagRecvQueueThreshold: receive-queue length that marks a node
+	// Lagging; 0 disables this signal.
+	LagRecvQueueThreshold int64
+	// LagHysteresis: how long a Lagging node must stay clean before the
+	// mark is removed.
+	LagHysteresis time.Duration
+}
+
+// ServerConfig identifies a configured server.
+type ServerConfig struct {
+	Name     string
+	Address  string // host:port
+	Priority int    // galeramon priority; used with UsePriority
+}
+
+// Probe is the outcome of probing one server in one round.
+type Probe struct {
+	Server ServerConfig
+	// Up: the monitor connected and logged in.
+	Up bool
+	// AuthError: the server refused the monitor's credentials or its
+	// privileges were not enough to read the status.
+	AuthError bool
+	// HasStatus: the status queries answered; Status is meaningful.
+	HasStatus bool
+	Status    Status
+	// Err describes the failure, empty on success.
+	Err string
+}
+
+// Admin is the operator's state for one server.
+type Admin struct {
+	Maintenance bool
+	Drain       bool
+}
+
+// LagTrack is the per-server lag detector state carried between rounds.
+type LagTrack struct {
+	FCSent     uint64    // wsrep_flow_control_sent at the last probe
+	Seen       bool      // FCSent holds a baseline
+	Lagging    bool      // the detector's own verdict (before the all-lagging rule)
+	CleanSince time.Time // first clean round while Lagging; zero otherwise
+}
+
+// Memory is what classification carries from one round to the next beside
+// the snapshot. The monitor persists Master so that disable_master_failback
+// survives a restart.
+type Memory struct {
+	// Master is the current writer's name, "" when there is none.
+	Master string
+	Lag    map[string]LagTrack
+}
+
+// Input is everything one classification round depends on.
+type Input struct {
+	Prev    *topology.Snapshot // nil on the first round
+	Memory  Memory
+	Probes  []Probe // one per configured server, in configuration order
+	Admin   map[string]Admin
+	Options Options
+	Now     time.Time
+}
+
+// Result is one round's outcome.
+type Result struct {
+	Snapshot *topology.Snapshot
+	Memory   Memory
+	Events   []Event
+	// ClusterUUID and ClusterSize describe the group chosen as the cluster.
+	ClusterUUID string
+	ClusterSize int
+}
+
+// Classify computes the servers' states for one round. It does not modify
+// its input.
+func Classify(in Input) Result {
+	n := len(in.Probes)
+	joined := make([]bool, n)
+	uuid, size := chooseCluster(in.Probes)
+	for i, p := range in.Probes {
+		joined[i] = p.Up && p.HasStatus && p.Status.ClusterUUID == uuid &&
+			nodeJoined(p.Status, in.Options)
+	}
+
+	snap := &topology.Snapshot{Taken: in.Now, Servers: make([]topology.Server, n)}
+	if in.Prev != nil {
+		snap.Generation = in.Prev.Generation + 1
+	} else {
+		snap.Generation = 1
+	}
+	for i, p := range in.Probes {
+		s := topology.Server{
+			Name:     p.Server.Name,
+			Address:  p.Server.Address,
+			Priority: p.Server.Priority,
+			Err:      p.Err,
+		}
+		s.Galera.LocalIndex = -1
+		if p.Up {
+			s.State |= topology.Running
+		}
+		if p.AuthError {
+			s.State |= topology.AuthError
+		}
+		if p.Up && p.HasStatus {
+			s.Galera = p.Status.Galera
+			if p.Status.LocalState == 2 {
+				s.State |= topology.Donor
+			}
+		}
+		if joined[i] {
+			s.State |= topology.Synced
+		}
+		a := in.Admin[p.Server.Name]
+		if a.Maintenance {
+			s.State |= topology.Maintenance
+		}
+		if a.Drain {
+			s.State |= topology.Draining
+		}
+		snap.Servers[i] = s
+	}
+
+	master, sticky := chooseMaster(in, joined)
+	mem := Memory{Master: ""}
+	if master >= 0 {
+		mem.Master = in.Probes[master].Server.Name
+	}
+	if !in.Options.DisableMasterRoleSetting {
+		for i := range snap.Servers {
+			if !joined[i] {
+				continue
+			}
+			if i == master {
+				snap.Servers[i].State |= topology.Master
+				if sticky {
+					snap.Servers[i].State |= topology.Sticky
+				}
+			} else {
+				snap.Servers[i].State |= topology.Slave
+			}
+		}
+	}
+
+	mem.Lag = markLagging(in, joined, snap)
+	return Result{
+		Snapshot:    snap,
+		Memory:      mem,
+		Events:      Diff(in.Prev, snap),
+		ClusterUUID: uuid,
+		ClusterSize: size,
+	}
+}
+
+// nodeJoined applies galeramon's per-node rules (see the package doc).
+func nodeJoined(s Status, o Options) bool {
+	switch {
+	case s.LocalState == 4:
+	case s.LocalState == 2 && o.AvailableWhenDonor && physicalSST(s.SSTMethod):
+	default:
+		return false
+	}
+	return !s.Desync &&
+		s.RejectQueries != "ALL" && s.RejectQueries != "ALL_KILL" &&
+		!s.DonorRejects &&
+		s.Ready &&
+		s.LocalIndex >= 0 &&
+		s.ClusterStatus == "Primary"
+}
+
+// chooseCluster returns the most common wsrep_cluster_state_uuid among the
+// nodes that answered, ties going to the lexically smaller UUID.
+func chooseCluster(probes []Probe) (string, int) {
+	counts := map[string]int{}
+	for _, p := range probes {
+		if p.Up && p.HasStatus && p.Status.ClusterUUID != "" {
+			counts[p.Status.ClusterUUID]++
+		}
+	}
+	best, bestN := "", 0
+	for u, c := range counts {
+		if c > bestN || (c == bestN && u < best) {
+			best, bestN = u, c
+		}
+	}
+	return best, bestN
+}
+
+// chooseMaster returns the index of the writer (-1 for none) and whether
+// it was kept by disable_master_failback against the normal choice.
+func chooseMaster(in Input, joined []bool) (int, bool) {
+	o := in.Options
+	eligible := func(i int, allowDrain bool) bool {
+		a := in.Admin[in.Probes[i].Server.Name]
+		return joined[i] && !a.Maintenance && (allowDrain || !a.Drain)
+	}
+	cand := candidate(in, func(i int) bool { return eligible(i, false) })
+	if cand < 0 {
+		cand = candidate(in, func(i int) bool { return eligible(i, true) })
+	}
+	if o.DisableMasterFailback && in.Memory.Master != "" {
+		for i, p := range in.Probes {
+			if p.Server.Name == in.Memory.Master && eligible(i, true) {
+				return i, i != cand
+			}
+		}
+	}
+	return cand, false
+}
+
+func candidate(in Input, ok func(int) bool) int {
+	o := in.Options
+	best, bestPrio := -1, 0
+	// With use_priority, a positive priority beats everything else.
+	if o.UsePriority {
+		for i, p := range in.Probes {
+			pr := p.Server.Priority
+			if !ok(i) || pr <= 0 {
+				continue
+			}
+			if best < 0 || pr < bestPrio ||
+				(pr == bestPrio && p.Status.LocalIndex < in.Probes[best].Status.LocalIndex) {
+				best, bestPrio = i, pr
+			}
+		}
+		if best >= 0 {
+			return best
+		}
+	}
+	for i, p := range in.Probes {
+		if !ok(i) || (o.UsePriority && p.Server.Priority < 0) {
+			continue
+		}
+		if best < 0 || p.Status.LocalIndex < in.Probes[best].Status.LocalIndex {
+			best = i
+		}
+	}
+	// galeramon applies root_node_as_master only without use_priority and
+	// disable_master_failback: the lowest index must be the root node (0).
+	if best >= 0 && o.RootNodeAsMaster && !o.UsePriority && !o.DisableMasterFailback &&
+		in.Probes[best].Status.LocalIndex != 0 {
+		return -1
+	}
+	return best
+}
+
+// markLagging runs the lag detector and sets the Lagging bits in snap. It
+// returns the detector state for the next round.
+func markLagging(in Input, joined []bool, snap *topology.Snapshot) map[string]LagTrack {
+	o := in.Options
+	next := make(map[string]LagTrack, len(in.Probes))
+	type lagger struct {
+		i       int
+		queue   int64
+		fcDelta uint64
+	}
+	var lagging []lagger
+	eligible := 0
+	for i, p := range in.Probes {
+		if !p.Up || !p.HasStatus {
+			continue // a node we cannot see has no baseline
+		}
+		prev := in.Memory.Lag[p.Server.Name]
+		st := p.Status
+		tr := LagTrack{FCSent: st.FlowControlSent, Seen: true}
+		if !joined[i] {
+			next[p.Server.Name] = tr
+			continue
+		}
+		var fcDelta uint64
+		// A counter that went backwards was reset (FLUSH STATUS or a
+		// restart): this round has no delta.
+		if prev.Seen && st.FlowControlSent >= prev.FCSent {
+			fcDelta = st.FlowControlSent - prev.FCSent
+		}
+		signal := (o.LagFCSentThreshold > 0 && fcDelta >= o.LagFCSentThreshold) ||
+			(o.LagRecvQueueThreshold > 0 && st.RecvQueue >= o.LagRecvQueueThreshold)
+		switch {
+		case signal:
+			tr.Lagging = true
+		case prev.Lagging:
+			tr.CleanSince = prev.CleanSince
+			if tr.CleanSince.IsZero() {
+				tr.CleanSince = in.Now
+			}
+			tr.Lagging = in.Now.Sub(tr.CleanSince) < o.LagHysteresis
+			if !tr.Lagging {
+				tr.CleanSince = time.Time{}
+			}
+		}
+		next[p.Server.Name] = tr
+		if in.Admin[p.Server.Name].Maintenance {
+			if tr.Lagging {
+				snap.Servers[i].State |= topology.Lagging
+			}
+			continue
+		}
+		eligible++
+		if tr.Lagging {
+			lagging = append(lagging, lagger{i, st.RecvQueue, fcDelta})
+		}
+	}
+	if len(lagging) > 0 && len(lagging) == eligible {
+		sort.SliceStable(lagging, func(a, b int) bool {
+			if lagging[a].queue != lagging[b].queue {
+				return lagging[a].queue < lagging[b].queue
+			}
+			return lagging[a].fcDelta < lagging[b].fcDelta
+		})
+		lagging = lagging[1:]
+	}
+	for _, l := range lagging {
+		snap.Servers[l.i].State |= topology.Lagging
+	}
+	return next
+}
