@@ -21,9 +21,9 @@ type Options struct {
 	// LagRecvQueueThreshold: receive-queue length that marks a node
 	// Lagging; 0 disables this signal.
 	LagRecvQueueThreshold int64
-	// LagHysteresis: how long a Lagging node must stay clean before the
-	// mark is removed.
-	LagHysteresis time.Duration
+	// LagHysteresis: consecutive clean rounds a Lagging node needs before
+	// the mark is removed (0 behaves as 1).
+	LagHysteresis int
 }
 
 // ServerConfig identifies a configured server.
@@ -56,10 +56,10 @@ type Admin struct {
 
 // LagTrack is the per-server lag detector state carried between rounds.
 type LagTrack struct {
-	FCSent     uint64    // wsrep_flow_control_sent at the last probe
-	Seen       bool      // FCSent holds a baseline
-	Lagging    bool      // the detector's own verdict (before the all-lagging rule)
-	CleanSince time.Time // first clean round while Lagging; zero otherwise
+	FCSent      uint64 // wsrep_flow_control_sent at the last probe
+	Seen        bool   // FCSent holds a baseline
+	Lagging     bool   // the detector's own verdict (before the all-lagging rule)
+	CleanRounds int    // clean rounds in a row while Lagging
 }
 
 // Memory is what classification carries from one round to the next beside
@@ -299,13 +299,10 @@ func markLagging(in Input, joined []bool, snap *topology.Snapshot) map[string]La
 		case signal:
 			tr.Lagging = true
 		case prev.Lagging:
-			tr.CleanSince = prev.CleanSince
-			if tr.CleanSince.IsZero() {
-				tr.CleanSince = in.Now
-			}
-			tr.Lagging = in.Now.Sub(tr.CleanSince) < o.LagHysteresis
+			tr.CleanRounds = prev.CleanRounds + 1
+			tr.Lagging = tr.CleanRounds < o.LagHysteresis
 			if !tr.Lagging {
-				tr.CleanSince = time.Time{}
+				tr.CleanRounds = 0
 			}
 		}
 		next[p.Server.Name] = tr

@@ -33,7 +33,7 @@ type testCase struct {
 		RootNodeAsMaster         bool   `json:"root_node_as_master"`
 		LagFCSentThreshold       uint64 `json:"lag_fc_sent_threshold"`
 		LagRecvQueueThreshold    int64  `json:"lag_recv_queue_threshold"`
-		LagHysteresis            string `json:"lag_hysteresis"`
+		LagHysteresis            int    `json:"lag_hysteresis"`
 	} `json:"options"`
 	Servers []struct {
 		Name     string `json:"name"`
@@ -90,13 +90,7 @@ func runCase(t *testing.T, tc testCase) {
 		RootNodeAsMaster:         tc.Options.RootNodeAsMaster,
 		LagFCSentThreshold:       tc.Options.LagFCSentThreshold,
 		LagRecvQueueThreshold:    tc.Options.LagRecvQueueThreshold,
-	}
-	if tc.Options.LagHysteresis != "" {
-		d, err := time.ParseDuration(tc.Options.LagHysteresis)
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts.LagHysteresis = d
+		LagHysteresis:            tc.Options.LagHysteresis,
 	}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var prev Result

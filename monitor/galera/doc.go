@@ -37,7 +37,7 @@
 // never used: every node pauses when one node asks, so it cannot name the
 // culprit. The queue is judged by its level, not its change, because a
 // standing queue delays reads as much as a growing one. The mark is
-// removed only after the node has been clean for LagHysteresis. Lagging
+// removed only after LagHysteresis clean rounds in a row. Lagging
 // only steers reads; it never moves the writer. Marking every joined node
 // would leave readers nowhere to go and says nothing about any single
 // node, so when all would be lagging the least loaded one (smallest
