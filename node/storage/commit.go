@@ -1,0 +1,248 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// version is one committed state of a key. Versions are immutable once published except for next, which the
+// collector cuts when no snapshot can reach further.
+type version struct {
+	seq  uint64
+	val  []byte
+	del  bool
+	next atomic.Pointer[version]
+}
+
+// record is a key's version chain, newest first. Writers prepend under the space's write lock; readers walk
+// it without locks.
+type record struct {
+	head atomic.Pointer[version]
+}
+
+// at returns the newest version visible at snapshot seq, or nil.
+func (r *record) at(seq uint64) *version {
+	for v := r.head.Load(); v != nil; v = v.next.Load() {
+		if v.seq <= seq {
+			return v
+		}
+	}
+	return nil
+}
+
+// truncate drops versions no snapshot at or above horizon can see: everything older than the newest version
+// with seq <= horizon. A reader with snapshot >= horizon stops at that version at the latest.
+func (r *record) truncate(horizon uint64) {
+	for v := r.head.Load(); v != nil; v = v.next.Load() {
+		if v.seq <= horizon {
+			if v.next.Load() != nil {
+				v.next.Store(nil)
+			}
+			return
+		}
+	}
+}
+
+// commitWriteSet applies ws to memory at seqno (0 = next local seqno) once every lower seqno is applied,
+// publishes it, and queues it for bbolt. bfAbort makes it abort local lock holders of its keys first (remote
+// write-sets). The returned batch is done when the write is durable per the flush policy.
+func (db *DB) commitWriteSet(ws *WriteSet, seqno uint64, bfAbort bool) (*batch, error) {
+	db.applyMu.Lock()
+	defer db.applyMu.Unlock()
+	if seqno == 0 {
+		seqno = db.lastApplied + 1
+	}
+	for db.lastApplied+1 != seqno {
+		if seqno <= db.lastApplied {
+			return nil, fmt.Errorf("storage: seqno %d already applied (last applied %d)", seqno, db.lastApplied)
+		}
+		if db.isClosed() {
+			return nil, ErrClosed
+		}
+		db.applyCond.Wait()
+	}
+	ws.Seqno = seqno
+	if bfAbort {
+		db.abortLockHolders(ws)
+	}
+	db.applyOps(ws.Ops, seqno)
+	db.lastApplied = seqno
+	db.visible.Store(seqno)
+	b := db.flush.enqueue(ws.Ops, seqno)
+	db.applyCond.Broadcast()
+	return b, nil
+}
+
+// applyOps installs the versions of one commit. Called with applyMu held, before the seqno is published.
+func (db *DB) applyOps(ops []Op, seq uint64) {
+	horizon := db.horizon.Load()
+	for i := range ops {
+		op := &ops[i]
+		if op.DropSpace {
+			sp := db.space(op.Space)
+			if sp == nil {
+				continue
+			}
+			sp.mu.Lock()
+			sp.tree.Ascend(nil, false, func(k []byte, rec *record) bool {
+				if h := rec.head.Load(); h != nil && !h.del {
+					v := &version{seq: seq, del: true}
+					v.next.Store(h)
+					rec.head.Store(v)
+					db.gc.add(sp, k, rec)
+				}
+				return true
+			})
+			sp.mu.Unlock()
+			continue
+		}
+		sp := db.spaceOrCreate(op.Space)
+		v := &version{seq: seq, val: op.Value, del: op.Delete}
+		sp.mu.Lock()
+		rec, ok := sp.tree.Get(op.Key)
+		if !ok {
+			if op.Delete {
+				sp.mu.Unlock()
+				continue
+			}
+			rec = &record{}
+			rec.head.Store(v)
+			sp.tree.Set(op.Key, rec)
+			sp.mu.Unlock()
+			continue
+		}
+		v.next.Store(rec.head.Load())
+		rec.head.Store(v)
+		rec.truncate(horizon)
+		sp.mu.Unlock()
+		if op.Delete || v.next.Load() != nil {
+			db.gc.add(sp, op.Key, rec)
+		}
+	}
+}
+
+// Apply applies a write-set that did not originate in a local Txn (a remote write-set of the total order) at
+// seqno, after every lower seqno has been applied. Local transactions holding locks on its keys that have not
+// started committing are BF-aborted. An empty ws only advances the position (a seqno that failed
+// certification). Apply returns once ws is applied in memory and queued for bbolt (see DurableSeqno).
+func (db *DB) Apply(ctx context.Context, ws *WriteSet, seqno uint64) error {
+	if seqno == 0 {
+		return fmt.Errorf("storage: apply write-set of txn %d: seqno 0", ws.TxnID)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("storage: apply seqno %d: %w", seqno, err)
+	}
+	if err := db.enter(); err != nil {
+		return err
+	}
+	defer db.inflight.Done()
+	if _, err := db.commitWriteSet(ws, seqno, true); err != nil {
+		return fmt.Errorf("storage: apply: %w", err)
+	}
+	db.stats.applied.Add(1)
+	return nil
+}
+
+// batch is a group of consecutive commits written in one bbolt transaction.
+type batch struct {
+	ops   []Op
+	seqno uint64
+	done  chan struct{}
+	err   error
+}
+
+// flusher owns the goroutine that writes batches to bbolt in seqno order (group commit) and, with policy 2,
+// fsyncs once a second.
+type flusher struct {
+	db      *DB
+	mu      sync.Mutex
+	pending *batch
+	wake    chan struct{}
+	quit    chan struct{}
+}
+
+func (f *flusher) init(db *DB) {
+	f.db = db
+	f.wake = make(chan struct{}, 1)
+	f.quit = make(chan struct{})
+	f.pending = &batch{done: make(chan struct{})}
+}
+
+// enqueue adds one commit's ops to the pending batch. Called in seqno order (under applyMu).
+func (f *flusher) enqueue(ops []Op, seqno uint64) *batch {
+	f.mu.Lock()
+	b := f.pending
+	b.ops = append(b.ops, ops...)
+	b.seqno = seqno
+	f.mu.Unlock()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+	return b
+}
+
+func (f *flusher) stop() { close(f.quit) }
+
+func (f *flusher) run() {
+	defer f.db.bgWG.Done()
+	var tick <-chan time.Time
+	if f.db.policy == 2 {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		tick = t.C
+	}
+	dirty := false
+	for {
+		select {
+		case <-f.wake:
+			dirty = f.writePending() || dirty
+		case <-tick:
+			if dirty {
+				f.sync()
+				dirty = false
+			}
+		case <-f.quit:
+			// Close waited for every commit, so this drains the last batch.
+			f.writePending()
+			return
+		}
+	}
+}
+
+// writePending writes the pending batch, if any, and wakes its committers.
+func (f *flusher) writePending() bool {
+	f.mu.Lock()
+	b := f.pending
+	if b.seqno == 0 {
+		f.mu.Unlock()
+		return false
+	}
+	f.pending = &batch{done: make(chan struct{}), ops: make([]Op, 0, len(b.ops))}
+	f.mu.Unlock()
+	if p := f.db.fatal.Load(); p != nil {
+		b.err = *p
+	} else if err := writeBatch(f.db.bolt, b.ops, b.seqno); err != nil {
+		// The commits are already visible in memory but not on disk: refuse everything from now on rather than
+		// acknowledge commits that a restart would lose.
+		err = fmt.Errorf("storage: write commits up to seqno %d: %w", b.seqno, err)
+		f.db.log.Error("storage write failed; refusing further commits", "err", err)
+		f.db.fatal.CompareAndSwap(nil, &err)
+		b.err = err
+	} else {
+		f.db.durable.Store(b.seqno)
+	}
+	close(b.done)
+	return true
+}
+
+func (f *flusher) sync() {
+	if err := f.db.bolt.Sync(); err != nil {
+		err = fmt.Errorf("storage: background fsync: %w", err)
+		f.db.log.Error("storage fsync failed; refusing further commits", "err", err)
+		f.db.fatal.CompareAndSwap(nil, &err)
+	}
+}

@@ -1,0 +1,63 @@
+// Package storage is maxnode's transactional key/value engine: ordered MVCC spaces in memory, row locks,
+// an ordered commit pipeline that hands write-sets to replication, and bbolt durability under the data
+// directory. Keys and values are opaque bytes; node/sql encodes rows and memcomparable keys.
+//
+// # Data model
+//
+// A space (SpaceID) is an ordered map, one per table's primary data and one per secondary index. Every key
+// holds a version chain of (commit seqno, value or tombstone), newest first. A transaction reads the snapshot
+// taken at Begin (the last commit seqno published then) plus its own buffered writes. Commits are applied to
+// memory under one short critical section and the seqno is published only after every version of the commit
+// is in place, so a snapshot never sees half a commit. Versions no active snapshot can see are dropped by a
+// background collector; keys whose newest version is an invisible tombstone are removed from the tree.
+//
+// Reads never take a global lock: each space has its own RWMutex held only while copying a bounded batch of
+// entries out of the tree, never across a client round trip. Returned keys and values are immutable and stay
+// valid forever; callers must not modify them.
+//
+// # Locking
+//
+// Put, Delete, GetForUpdate and ScanForUpdate take row locks (shared or exclusive, keyed by space and key)
+// held until Commit or Rollback. Waiting is FIFO per key; a requester that would close a cycle in the
+// wait-for graph gets ErrDeadlock (MySQL 1213), and a wait longer than the lock wait timeout gets
+// ErrLockWaitTimeout (1205). Locking reads lock the rows they return only: there are no gap or next-key locks,
+// so a locking range read does not prevent phantoms. Locking reads see the latest committed version, not the
+// snapshot (InnoDB's "current read").
+//
+// Scans copy the transaction's own writes in the range when the iterator is created: writes made while
+// iterating are not returned by that iterator (this avoids the Halloween problem in UPDATE ... ORDER BY).
+//
+// # Commit, replication and durability
+//
+// Commit builds a WriteSet (full row images in first-write order, one op per key, last write wins), hands it
+// to Options.Replicator when there is one, and on a nil verdict applies it in seqno order. Without a
+// Replicator seqnos are assigned locally. With one, Replicate must set WriteSet.Seqno to the write-set's
+// position in the total order; the storage then applies it once every lower seqno has been applied. Every
+// seqno of the total order must be consumed exactly once, in order: by a local Commit whose Replicate
+// returned nil, or by DB.Apply (a remote write-set, or an empty write-set for a seqno that failed
+// certification or carried no data, which only advances the position).
+//
+// DB.Apply BF-aborts ("brute force") local transactions that hold a lock on a key the write-set touches and
+// have not started committing: their locks are released at once and their next call (or the lock wait they
+// are blocked in) fails with ErrDeadlock. DB.AbortTxn does the same for one transaction by id. A transaction
+// that is already replicating is not aborted here: replication decides (a certified write-set is applied,
+// which is Galera's replay).
+//
+// Durability follows Options.FlushPolicy, like innodb_flush_log_at_trx_commit:
+//   - 1: group commit. Commit returns after one bbolt transaction covering its batch (and any concurrent
+//     commits) is written and fsynced.
+//   - 2: Commit returns after its batch is written to the bbolt file without fsync, which survives a process
+//     crash (kill -9); a background goroutine fsyncs at least every second, so an OS crash loses at most about
+//     one second of commits.
+//
+// DB.Apply returns once the write-set is applied in memory and queued; it does not wait for the bbolt write,
+// because a replicated node re-applies from its durable log after DB.DurableSeqno on restart.
+//
+// The last applied seqno is stored in the same bbolt transaction as the data it covers. Space ids are
+// allocated durably. AUTO_INCREMENT counters (NextCounter) reserve values in blocks of counterBlock whose upper
+// bound is persisted before any value of the block is handed out, so a counter never goes backwards after a
+// restart or crash; a restart may skip up to counterBlock values, like a crash skips InnoDB values.
+//
+// On Open every space is loaded from bbolt into memory. No bbolt transaction is ever held across a call
+// that returns to the caller.
+package storage

@@ -1,0 +1,196 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// On-disk layout (one bbolt file, dataFile):
+//
+//	bucket "meta":     "seqno" -> uint64 BE (last seqno whose writes are in this file)
+//	                   "next_space" -> uint64 BE (next SpaceID to hand out)
+//	bucket "counters": name -> uint64 BE (ceiling: no value >= it was handed out)
+//	bucket 'd'+BE32(space): key -> value, one per space holding data
+const dataFile = "storage.db"
+
+var (
+	bucketMeta     = []byte("meta")
+	bucketCounters = []byte("counters")
+	keySeqno       = []byte("seqno")
+	keyNextSpace   = []byte("next_space")
+)
+
+const spaceBucketPrefix = 'd'
+
+func spaceBucket(id SpaceID) []byte {
+	return binary.BigEndian.AppendUint32([]byte{spaceBucketPrefix}, uint32(id))
+}
+
+// decodeSpaceBucket parses a data bucket name; ok is false for the other buckets.
+func decodeSpaceBucket(name []byte) (SpaceID, bool) {
+	if len(name) != 5 || name[0] != spaceBucketPrefix {
+		return 0, false
+	}
+	return SpaceID(binary.BigEndian.Uint32(name[1:])), true
+}
+
+func encodeUint64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+func decodeUint64(b []byte) (uint64, error) {
+	if len(b) != 8 {
+		return 0, fmt.Errorf("corrupt integer: %d bytes, want 8", len(b))
+	}
+	return binary.BigEndian.Uint64(b), nil
+}
+
+type loadStats struct {
+	seqno     uint64
+	nextSpace SpaceID
+	spaces    int
+	keys      int
+}
+
+// load reads meta, counters and every space into db's memory structures.
+func load(bdb *bolt.DB, db *DB) (loadStats, error) {
+	st := loadStats{nextSpace: 1}
+	err := bdb.View(func(tx *bolt.Tx) error {
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			if v := meta.Get(keySeqno); v != nil {
+				s, err := decodeUint64(v)
+				if err != nil {
+					return fmt.Errorf("meta seqno: %w", err)
+				}
+				st.seqno = s
+			}
+			if v := meta.Get(keyNextSpace); v != nil {
+				s, err := decodeUint64(v)
+				if err != nil || s > uint64(^SpaceID(0)) {
+					return fmt.Errorf("meta next_space: %w", errors.Join(err, errors.New("out of range")))
+				}
+				st.nextSpace = SpaceID(s)
+			}
+		}
+		if ctr := tx.Bucket(bucketCounters); ctr != nil {
+			err := ctr.ForEach(func(k, v []byte) error {
+				ceiling, err := decodeUint64(v)
+				if err != nil {
+					return fmt.Errorf("counter %q: %w", k, err)
+				}
+				db.counters[string(k)] = &counter{next: ceiling, ceiling: ceiling}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			id, ok := decodeSpaceBucket(name)
+			if !ok {
+				return nil
+			}
+			sp := db.spaceOrCreate(id)
+			st.spaces++
+			var slab []byte
+			return b.ForEach(func(k, v []byte) error {
+				// bbolt memory is only valid inside the transaction: copy into large slabs to keep the number
+				// of allocations (and GC work) low for big tables.
+				if len(slab) < len(k)+len(v) {
+					slab = make([]byte, max(64<<10, len(k)+len(v)))
+				}
+				kc := slab[:len(k):len(k)]
+				copy(kc, k)
+				vc := slab[len(k) : len(k)+len(v) : len(k)+len(v)]
+				copy(vc, v)
+				slab = slab[len(k)+len(v):]
+				rec := &record{}
+				rec.head.Store(&version{seq: 0, val: vc})
+				sp.tree.Set(kc, rec)
+				st.keys++
+				return nil
+			})
+		})
+	})
+	return st, err
+}
+
+// sync forces the file to disk after a write made with NoSync (policy 2), for writes that must be durable
+// regardless of the policy (space ids, counter ceilings).
+func (db *DB) syncIfNoSync() error {
+	if db.bolt.NoSync {
+		return db.bolt.Sync()
+	}
+	return nil
+}
+
+func (db *DB) persistMeta(key, val []byte) error {
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		return b.Put(key, val)
+	})
+	if err != nil {
+		return err
+	}
+	return db.syncIfNoSync()
+}
+
+func (db *DB) persistCounter(name []byte, ceiling uint64) error {
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketCounters)
+		if err != nil {
+			return err
+		}
+		return b.Put(name, encodeUint64(ceiling))
+	})
+	if err != nil {
+		return err
+	}
+	return db.syncIfNoSync()
+}
+
+// writeBatch stores the ops of consecutive write-sets and the last seqno they reach in one bbolt transaction.
+func writeBatch(bdb *bolt.DB, ops []Op, seqno uint64) error {
+	return bdb.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if err := meta.Put(keySeqno, encodeUint64(seqno)); err != nil {
+			return err
+		}
+		var (
+			cur   *bolt.Bucket
+			curID SpaceID
+		)
+		for i := range ops {
+			op := &ops[i]
+			if op.DropSpace {
+				if err := tx.DeleteBucket(spaceBucket(op.Space)); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+					return fmt.Errorf("drop space %d: %w", op.Space, err)
+				}
+				cur = nil
+				continue
+			}
+			if cur == nil || curID != op.Space {
+				if cur, err = tx.CreateBucketIfNotExists(spaceBucket(op.Space)); err != nil {
+					return fmt.Errorf("space %d: %w", op.Space, err)
+				}
+				curID = op.Space
+			}
+			if op.Delete {
+				err = cur.Delete(op.Key)
+			} else {
+				err = cur.Put(op.Key, op.Value)
+			}
+			if err != nil {
+				return fmt.Errorf("space %d: %w", op.Space, err)
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,402 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/maxproxy/maxproxy/node/storage/btree"
+)
+
+// TxOptions configure Begin.
+type TxOptions struct {
+	ReadOnly bool
+}
+
+const (
+	stateActive int32 = iota
+	stateCommitting
+	stateAborted // deadlock victim or BF-aborted: every call fails with ErrDeadlock until Rollback
+	stateDone
+)
+
+// Txn is a transaction: a snapshot, buffered writes and the row locks it holds. A Txn is used by one goroutine
+// at a time; DB.AbortTxn is the way to interrupt it from elsewhere.
+type Txn struct {
+	db          *DB
+	id          uint64
+	snap        uint64
+	readOnly    bool
+	lockTimeout time.Duration
+	state       atomic.Int32
+	abortCh     chan struct{} // closed when the transaction is aborted, to end a lock wait
+	waiting     atomic.Pointer[lockWaiter]
+
+	lockMu   sync.Mutex
+	held     []heldLock
+	released bool // locks were released; no new lock may be kept
+
+	writes  map[SpaceID]*btree.Tree[[]byte, *pendingWrite]
+	ops     []Op
+	dead    []bool // ops[i] was discarded by a later DropSpace (allocated on first use)
+	dropped map[SpaceID]bool
+}
+
+type pendingWrite struct {
+	val []byte
+	del bool
+	op  int // index in Txn.ops
+}
+
+// Begin starts a transaction whose snapshot is the latest published commit.
+func (db *DB) Begin(opts TxOptions) *Txn {
+	t := &Txn{
+		db:          db,
+		id:          db.nextTxn.Add(1),
+		readOnly:    opts.ReadOnly,
+		lockTimeout: DefaultLockWaitTimeout,
+		abortCh:     make(chan struct{}),
+	}
+	// The snapshot is read under txnMu so the collector's horizon can never pass it.
+	db.txnMu.Lock()
+	t.snap = db.visible.Load()
+	db.active[t.id] = t
+	db.txnMu.Unlock()
+	return t
+}
+
+// AbortTxn aborts the active transaction id the way a replicated write-set does (BF abort): its locks are
+// released now and its current or next call fails with ErrDeadlock. It returns false if the transaction is
+// unknown, finished, or already committing.
+func (db *DB) AbortTxn(id uint64) bool {
+	db.txnMu.Lock()
+	t := db.active[id]
+	db.txnMu.Unlock()
+	return t != nil && t.abort(true)
+}
+
+// abortLockHolders BF-aborts local transactions holding locks on ws's keys. Called with applyMu held.
+func (db *DB) abortLockHolders(ws *WriteSet) {
+	var buf []*Txn
+	for i := range ws.Ops {
+		op := &ws.Ops[i]
+		if op.DropSpace {
+			continue
+		}
+		buf = db.locks.holders(op.Space, op.Key, buf[:0])
+		for _, t := range buf {
+			t.abort(true)
+		}
+	}
+}
+
+// ID identifies the transaction (AbortTxn, WriteSet.TxnID).
+func (t *Txn) ID() uint64 { return t.id }
+
+// Snapshot is the commit seqno the transaction reads.
+func (t *Txn) Snapshot() uint64 { return t.snap }
+
+// SetLockWaitTimeout sets innodb_lock_wait_timeout for this transaction's later lock waits.
+func (t *Txn) SetLockWaitTimeout(d time.Duration) { t.lockTimeout = max(d, 0) }
+
+func (t *Txn) check() error {
+	if t.db.isClosed() {
+		return ErrClosed
+	}
+	switch t.state.Load() {
+	case stateActive:
+		return nil
+	case stateAborted:
+		return ErrDeadlock
+	default:
+		return ErrTxnDone
+	}
+}
+
+// abort ends an active transaction's ability to proceed and releases its locks at once.
+func (t *Txn) abort(bf bool) bool {
+	if !t.state.CompareAndSwap(stateActive, stateAborted) {
+		return false
+	}
+	close(t.abortCh)
+	t.releaseLocks()
+	if bf {
+		t.db.stats.bfAborts.Add(1)
+	}
+	return true
+}
+
+func (t *Txn) lock(ctx context.Context, space SpaceID, key []byte, mode lockMode) error {
+	err := t.db.locks.acquire(ctx, t, space, key, mode)
+	if errors.Is(err, ErrDeadlock) {
+		// InnoDB rolls the whole victim back so the other transactions can proceed.
+		t.abort(false)
+	}
+	return err
+}
+
+// addHeld records a granted lock for release at the end. upgrade means the key is already recorded. If the
+// transaction ended (was aborted) while the lock was being granted, the lock is released again.
+func (t *Txn) addHeld(lm *lockManager, l heldLock, upgrade bool) error {
+	t.lockMu.Lock()
+	if t.released {
+		t.lockMu.Unlock()
+		lm.release(t, l)
+		if err := t.check(); err != nil {
+			return err
+		}
+		return ErrTxnDone
+	}
+	if !upgrade {
+		t.held = append(t.held, l)
+	}
+	t.lockMu.Unlock()
+	return nil
+}
+
+func (t *Txn) releaseLocks() {
+	t.lockMu.Lock()
+	held := t.held
+	t.held = nil
+	t.released = true
+	t.lockMu.Unlock()
+	for _, l := range held {
+		t.db.locks.release(t, l)
+	}
+}
+
+// finish releases everything the transaction holds; the state is already final.
+func (t *Txn) finish() {
+	t.releaseLocks()
+	t.db.txnMu.Lock()
+	delete(t.db.active, t.id)
+	t.db.txnMu.Unlock()
+	t.writes, t.ops, t.dead, t.dropped = nil, nil, nil, nil
+}
+
+func (t *Txn) own(space SpaceID, key []byte) (*pendingWrite, bool) {
+	if tr := t.writes[space]; tr != nil {
+		return tr.Get(key)
+	}
+	return nil, false
+}
+
+// read returns the version of key visible at seq.
+func (db *DB) read(space SpaceID, key []byte, seq uint64) *version {
+	sp := db.space(space)
+	if sp == nil {
+		return nil
+	}
+	sp.mu.RLock()
+	rec, ok := sp.tree.Get(key)
+	sp.mu.RUnlock()
+	if !ok {
+		return nil
+	}
+	return rec.at(seq)
+}
+
+// Get reads key from the snapshot plus the transaction's own writes.
+func (t *Txn) Get(space SpaceID, key []byte) ([]byte, bool, error) {
+	if err := t.check(); err != nil {
+		return nil, false, err
+	}
+	return t.get(space, key, t.snap)
+}
+
+func (t *Txn) get(space SpaceID, key []byte, seq uint64) ([]byte, bool, error) {
+	if p, ok := t.own(space, key); ok {
+		if p.del {
+			return nil, false, nil
+		}
+		return p.val, true, nil
+	}
+	if t.dropped[space] {
+		return nil, false, nil
+	}
+	v := t.db.read(space, key, seq)
+	if v == nil || v.del {
+		return nil, false, nil
+	}
+	return v.val, true, nil
+}
+
+// GetForUpdate locks key (exclusive or shared) until the transaction ends and reads its latest committed
+// version plus the transaction's own writes.
+func (t *Txn) GetForUpdate(ctx context.Context, space SpaceID, key []byte, exclusive bool) ([]byte, bool, error) {
+	if err := t.check(); err != nil {
+		return nil, false, err
+	}
+	mode := lockShared
+	if exclusive {
+		mode = lockExclusive
+	}
+	if err := t.lock(ctx, space, key, mode); err != nil {
+		return nil, false, err
+	}
+	return t.get(space, key, t.db.visible.Load())
+}
+
+// Put locks key exclusively and buffers val as its new value.
+func (t *Txn) Put(ctx context.Context, space SpaceID, key, val []byte) error {
+	return t.write(ctx, space, key, val, false)
+}
+
+// Delete locks key exclusively and buffers its deletion.
+func (t *Txn) Delete(ctx context.Context, space SpaceID, key []byte) error {
+	return t.write(ctx, space, key, nil, true)
+}
+
+func (t *Txn) write(ctx context.Context, space SpaceID, key, val []byte, del bool) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if t.readOnly {
+		return ErrReadOnly
+	}
+	if len(key) == 0 || len(key) > MaxKeySize {
+		return fmt.Errorf("storage: key of %d bytes: %w", len(key), ErrKeyInvalid)
+	}
+	if err := t.lock(ctx, space, key, lockExclusive); err != nil {
+		return err
+	}
+	var vc []byte
+	if !del {
+		vc = bytes.Clone(val)
+		if vc == nil {
+			vc = []byte{}
+		}
+	}
+	tr := t.writes[space]
+	if tr == nil {
+		if t.writes == nil {
+			t.writes = map[SpaceID]*btree.Tree[[]byte, *pendingWrite]{}
+		}
+		tr = btree.New[[]byte, *pendingWrite](bytes.Compare)
+		t.writes[space] = tr
+	}
+	if p, ok := tr.Get(key); ok {
+		p.val, p.del = vc, del
+		t.ops[p.op].Value, t.ops[p.op].Delete = vc, del
+		return nil
+	}
+	kc := bytes.Clone(key)
+	t.ops = append(t.ops, Op{Space: space, Key: kc, Value: vc, Delete: del})
+	tr.Set(kc, &pendingWrite{val: vc, del: del, op: len(t.ops) - 1})
+	return nil
+}
+
+// DropSpace deletes every key of space when the transaction commits (DROP TABLE, TRUNCATE). Reads in this
+// transaction see the space empty except for writes made after the drop. It takes no row locks: node/sql
+// serialises DDL against DML on the table.
+func (t *Txn) DropSpace(space SpaceID) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if t.readOnly {
+		return ErrReadOnly
+	}
+	if tr := t.writes[space]; tr != nil {
+		if t.dead == nil {
+			t.dead = make([]bool, len(t.ops))
+		}
+		tr.Ascend(nil, false, func(_ []byte, p *pendingWrite) bool {
+			t.dead[p.op] = true
+			return true
+		})
+		delete(t.writes, space)
+	}
+	if t.dropped == nil {
+		t.dropped = map[SpaceID]bool{}
+	}
+	t.dropped[space] = true
+	t.ops = append(t.ops, Op{Space: space, DropSpace: true})
+	return nil
+}
+
+func (t *Txn) writeSetOps() []Op {
+	if t.dead == nil {
+		return t.ops
+	}
+	ops := make([]Op, 0, len(t.ops))
+	for i, op := range t.ops {
+		if i < len(t.dead) && t.dead[i] {
+			continue
+		}
+		ops = append(ops, op)
+	}
+	return ops
+}
+
+// Commit replicates the transaction's write-set (when there is a Replicator), applies it in seqno order and
+// returns once it is durable per the flush policy. The transaction is finished whatever the outcome.
+func (t *Txn) Commit(ctx context.Context) error {
+	if err := t.check(); err != nil {
+		if errors.Is(err, ErrDeadlock) || errors.Is(err, ErrClosed) {
+			t.Rollback()
+		}
+		return err
+	}
+	db := t.db
+	if len(t.ops) == 0 {
+		t.state.Store(stateDone)
+		t.finish()
+		db.stats.commits.Add(1)
+		return nil
+	}
+	if !t.state.CompareAndSwap(stateActive, stateCommitting) {
+		t.Rollback() // aborted just now
+		return ErrDeadlock
+	}
+	if err := db.enter(); err != nil {
+		t.state.Store(stateDone)
+		t.finish()
+		return err
+	}
+	defer db.inflight.Done()
+	ws := &WriteSet{TxnID: t.id, Snapshot: t.snap, Ops: t.writeSetOps()}
+	var seqno uint64
+	if db.repl != nil {
+		if err := db.repl.Replicate(ctx, ws); err != nil {
+			t.state.Store(stateDone)
+			t.finish()
+			db.stats.rollbacks.Add(1)
+			return fmt.Errorf("storage: replicate txn %d: %w", t.id, err)
+		}
+		if ws.Seqno == 0 {
+			t.state.Store(stateDone)
+			t.finish()
+			return fmt.Errorf("storage: replicate txn %d: replicator accepted the write-set without a seqno", t.id)
+		}
+		seqno = ws.Seqno
+	}
+	b, err := db.commitWriteSet(ws, seqno, false)
+	t.state.Store(stateDone)
+	t.finish() // locks are released once the commit is visible, before waiting for the disk
+	if err != nil {
+		return fmt.Errorf("storage: commit txn %d: %w", t.id, err)
+	}
+	db.stats.commits.Add(1)
+	<-b.done
+	return b.err
+}
+
+// Rollback discards the transaction's writes and releases its locks. It is idempotent and does nothing while
+// Commit is running.
+func (t *Txn) Rollback() {
+	for {
+		s := t.state.Load()
+		if s == stateDone || s == stateCommitting {
+			return
+		}
+		if t.state.CompareAndSwap(s, stateDone) {
+			break
+		}
+	}
+	t.db.stats.rollbacks.Add(1)
+	t.finish()
+}
