@@ -336,7 +336,13 @@ func (v *validator) checkAdmin() {
 	case err != nil:
 		v.errorf(s, "listen", "%v", err)
 	case a.Enabled && a.Password == DefaultAdminPassword && !ep.loopback():
-		v.errorf(s, "password", "the default password %q is refused on a non-loopback address (listen = %q): set a password of your own",
+		// Point at the password if the file sets it, else at the listen
+		// address that makes the default unsafe.
+		line := s.line(v.pos, "listen")
+		if n, ok := v.pos[pathKey("admin", "password")]; ok {
+			line = n
+		}
+		v.add(line, s.key("password"), "the default password %q is refused on a non-loopback address (listen = %q): set a password of your own",
 			DefaultAdminPassword, a.Listen)
 	}
 	s = v.site("metrics", -1, "")
@@ -347,16 +353,14 @@ func (v *validator) checkAdmin() {
 
 // endpoint is an address a socket is bound to.
 type endpoint struct {
-	host string // normalised; "" for every interface
-	port int
-	at   site
-	key  string
+	host  string // normalised; "" for every interface
+	port  int
+	shown string // host:port as written
+	at    site
+	key   string
 }
 
 func (e endpoint) loopback() bool {
-	if e.host == "localhost" {
-		return true
-	}
 	ip, err := netip.ParseAddr(e.host)
 	return err == nil && ip.IsLoopback()
 }
@@ -365,16 +369,15 @@ func (e endpoint) clashes(o endpoint) bool {
 	return e.port == o.port && (e.host == "" || o.host == "" || e.host == o.host)
 }
 
-func (e endpoint) String() string {
-	host := e.host
-	if host == "" {
-		host = "0.0.0.0"
-	}
-	return net.JoinHostPort(host, strconv.Itoa(e.port))
-}
+func (e endpoint) String() string { return e.shown }
 
 func newEndpoint(host string, port int, at site, key string) endpoint {
+	shown := net.JoinHostPort(host, strconv.Itoa(port))
 	host = strings.ToLower(strings.Trim(host, "[]"))
+	if host == "localhost" {
+		// Go binds "localhost" to its first address, 127.0.0.1.
+		host = "127.0.0.1"
+	}
 	if ip, err := netip.ParseAddr(host); err == nil {
 		ip = ip.Unmap()
 		if ip.IsUnspecified() {
@@ -383,7 +386,7 @@ func newEndpoint(host string, port int, at site, key string) endpoint {
 			host = ip.String()
 		}
 	}
-	return endpoint{host: host, port: port, at: at, key: key}
+	return endpoint{host: host, port: port, shown: shown, at: at, key: key}
 }
 
 // parseListen reads the `listen = "host:port"` key of site s.
@@ -393,7 +396,8 @@ func parseListen(listen string, s site) (endpoint, error) {
 	}
 	host, p, err := net.SplitHostPort(listen)
 	if err != nil {
-		return endpoint{}, fmt.Errorf("expected host:port, e.g. %q, got %q", "127.0.0.1:8989", listen)
+		example := map[string]string{"admin": Default().Admin.Listen, "metrics": Default().Metrics.Listen}[s.sec.key]
+		return endpoint{}, fmt.Errorf("expected host:port, e.g. %q, got %q", example, listen)
 	}
 	port, err := strconv.Atoi(p)
 	if err != nil || port < 1 || port > 65535 {
@@ -428,10 +432,18 @@ func (v *validator) checkPorts() {
 	})
 	for i, e := range eps {
 		for _, o := range eps[:i] {
-			if e.clashes(o) {
-				v.errorf(e.at, e.key, "%s clashes with %s, already bound by %s", e, o, o.at.ref(v.pos, o.key))
-				break
+			if !e.clashes(o) {
+				continue
 			}
+			switch by := o.at.ref(v.pos, o.key); {
+			case e.host == o.host:
+				v.errorf(e.at, e.key, "%s is already used by %s", e, by)
+			case o.host == "":
+				v.errorf(e.at, e.key, "%s is already used by %s, which listens on every address", e, by)
+			default:
+				v.errorf(e.at, e.key, "%s listens on every address, including %s, already used by %s", e, o, by)
+			}
+			break
 		}
 	}
 }
