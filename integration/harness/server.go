@@ -101,7 +101,6 @@ func (srv *Server) installDB(ctx context.Context, tools Tools) error {
 			"--no-defaults",
 			"--datadir=" + srv.datadir,
 			"--auth-root-authentication-method=normal",
-			"--skip-test-db",
 		},
 		Dir:          srv.dir,
 		AsServerUser: true,
@@ -205,8 +204,10 @@ func (srv *Server) start(ctx context.Context, bootstrap bool) error {
 		_ = proc.Kill()
 		return fmt.Errorf("%s: %w", srv.name, err)
 	}
+	// No idle connections: a pooled one would be stale after the node
+	// restarts or is killed, and a socket connection costs ~1 ms.
 	admin.SetMaxOpenConns(4)
-	admin.SetMaxIdleConns(2)
+	admin.SetMaxIdleConns(0)
 	srv.mu.Lock()
 	if srv.admin != nil {
 		srv.admin.Close()
