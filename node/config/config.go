@@ -1,0 +1,276 @@
+// Package config loads and validates node.toml, the configuration file of maxnode.
+//
+// Decoding is strict: a key the schema does not know is an error naming the file, the line and the key,
+// so a typo never silently falls back to a default. Setting names follow MariaDB's (and, for cluster
+// settings, Galera's) where one exists. Cluster keys ([wsrep], provider options) are not part of this
+// schema yet and are therefore rejected like any other unknown key.
+package config
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Defaults, as MariaDB 10.11 ships them unless noted.
+const (
+	DefaultListen                 = "127.0.0.1:3306"
+	DefaultFlushLogAtTrxCommit    = 1
+	DefaultLockWaitTimeoutSeconds = 50
+	DefaultMaxConnections         = 151
+	DefaultMaxAllowedPacket       = 64 << 20 // MariaDB's is 16 MiB; 64 MiB lets >16 MiB multi-packet payloads through
+	maxMaxAllowedPacket           = 1 << 30
+	maxLockWaitTimeoutSeconds     = 1073741824
+	maxMaxConnections             = 100000
+	DefaultLogLevel               = "info"
+	nativeHashLen                 = 41 // "*" + 40 hex digits
+)
+
+// Config is the whole node.toml.
+type Config struct {
+	// DataDir holds the node's durable state. Required (from the file or --datadir).
+	DataDir string `toml:"datadir"`
+	// Listen is the MySQL protocol address, host:port.
+	Listen string `toml:"listen"`
+	// NodeName identifies the node (Galera's wsrep_node_name); defaults to the host name.
+	NodeName string `toml:"node_name"`
+	// FlushLogAtTrxCommit is innodb_flush_log_at_trx_commit: 1 makes every commit durable before it is
+	// acknowledged; 0 and 2 fsync at least once a second (both map to the storage's relaxed policy).
+	FlushLogAtTrxCommit int `toml:"innodb_flush_log_at_trx_commit"`
+	// LockWaitTimeout is innodb_lock_wait_timeout in seconds.
+	LockWaitTimeout int `toml:"innodb_lock_wait_timeout"`
+	// MaxConnections is max_connections; like MariaDB one extra connection is kept for SUPER users.
+	MaxConnections int `toml:"max_connections"`
+	// MaxAllowedPacket is max_allowed_packet in bytes: the largest command a client may send.
+	MaxAllowedPacket int `toml:"max_allowed_packet"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `toml:"log_level"`
+	// Users are created (or brought up to date) at every start, after the built-in root accounts.
+	Users []User `toml:"user"`
+}
+
+// User is one [[user]] table.
+type User struct {
+	Name string `toml:"name"`
+	// Host is the account's host pattern ('%' when empty).
+	Host string `toml:"host"`
+	// Password is the cleartext password; PasswordHash is the mysql_native_password hash ("*" + 40 hex
+	// digits, as in mysql.user). At most one of the two may be set; neither means no password.
+	Password     string `toml:"password"`
+	PasswordHash string `toml:"password_hash"`
+	// Grants are privilege clauses as in GRANT, e.g. "ALL PRIVILEGES ON *.*" or "SELECT ON sbtest.*".
+	Grants []string `toml:"grants"`
+}
+
+// Default returns a configuration with every default filled in and no data directory.
+func Default() Config {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "maxnode"
+	}
+	return Config{
+		Listen:              DefaultListen,
+		NodeName:            host,
+		FlushLogAtTrxCommit: DefaultFlushLogAtTrxCommit,
+		LockWaitTimeout:     DefaultLockWaitTimeoutSeconds,
+		MaxConnections:      DefaultMaxConnections,
+		MaxAllowedPacket:    DefaultMaxAllowedPacket,
+		LogLevel:            DefaultLogLevel,
+	}
+}
+
+// Load reads path over the defaults and validates the result.
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes data (named name in errors) over the defaults and validates the result.
+func Parse(name string, data []byte) (Config, error) {
+	cfg := Default()
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&cfg)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return Config{}, fmt.Errorf("%s:%d: %s", name, perr.Position.Line, perr.Message)
+		}
+		return Config{}, fmt.Errorf("%s: %w", name, err)
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		k := undecoded[0]
+		return Config{}, fmt.Errorf("%s:%d: unknown key %q", name, keyLine(data, k), k.String())
+	}
+	if err := cfg.Validate(); err != nil {
+		var kerr *KeyError
+		if errors.As(err, &kerr) {
+			return Config{}, fmt.Errorf("%s:%d: %w", name, keyLine(data, kerr.Key), err)
+		}
+		return Config{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return cfg, nil
+}
+
+// KeyError is a validation error about one key.
+type KeyError struct {
+	Key toml.Key
+	Msg string
+}
+
+func (e *KeyError) Error() string { return fmt.Sprintf("%s: %s", e.Key.String(), e.Msg) }
+
+func keyErr(msg string, key ...string) error { return &KeyError{Key: toml.Key(key), Msg: msg} }
+
+// Validate checks every setting. A missing data directory is not an error here, because
+// --datadir may supply it after the file is read; ValidateDataDir checks it.
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return keyErr(fmt.Sprintf("want host:port, got %q", c.Listen), "listen")
+	}
+	if c.NodeName == "" {
+		return keyErr("must not be empty", "node_name")
+	}
+	switch c.FlushLogAtTrxCommit {
+	case 0, 1, 2:
+	default:
+		return keyErr(fmt.Sprintf("must be 0, 1 or 2, got %d", c.FlushLogAtTrxCommit), "innodb_flush_log_at_trx_commit")
+	}
+	if c.LockWaitTimeout < 1 || c.LockWaitTimeout > maxLockWaitTimeoutSeconds {
+		return keyErr(fmt.Sprintf("must be between 1 and %d seconds, got %d", maxLockWaitTimeoutSeconds, c.LockWaitTimeout), "innodb_lock_wait_timeout")
+	}
+	if c.MaxConnections < 1 || c.MaxConnections > maxMaxConnections {
+		return keyErr(fmt.Sprintf("must be between 1 and %d, got %d", maxMaxConnections, c.MaxConnections), "max_connections")
+	}
+	if c.MaxAllowedPacket < 1024 || c.MaxAllowedPacket > maxMaxAllowedPacket {
+		return keyErr(fmt.Sprintf("must be between 1024 and %d bytes, got %d", maxMaxAllowedPacket, c.MaxAllowedPacket), "max_allowed_packet")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return keyErr(fmt.Sprintf("must be debug, info, warn or error, got %q", c.LogLevel), "log_level")
+	}
+	seen := make(map[string]bool, len(c.Users))
+	for i := range c.Users {
+		u := &c.Users[i]
+		if u.Host == "" {
+			u.Host = "%"
+		}
+		if err := u.validate(); err != nil {
+			return err
+		}
+		id := u.Name + "@" + u.Host
+		if seen[id] {
+			return keyErr(fmt.Sprintf("account '%s'@'%s' is listed twice", u.Name, u.Host), "user", "name")
+		}
+		seen[id] = true
+	}
+	return nil
+}
+
+func (u *User) validate() error {
+	if u.Name == "" {
+		return keyErr("must not be empty", "user", "name")
+	}
+	if len(u.Name) > 128 || strings.ContainsAny(u.Name, "'\\\x00") {
+		return keyErr(fmt.Sprintf("invalid user name %q", u.Name), "user", "name")
+	}
+	if len(u.Host) > 255 || strings.ContainsAny(u.Host, "'\\\x00") {
+		return keyErr(fmt.Sprintf("invalid host %q", u.Host), "user", "host")
+	}
+	if u.Password != "" && u.PasswordHash != "" {
+		return keyErr("set password or password_hash, not both", "user", "password_hash")
+	}
+	if strings.ContainsAny(u.Password, "\x00") {
+		return keyErr("must not contain NUL", "user", "password")
+	}
+	if u.PasswordHash != "" {
+		if len(u.PasswordHash) != nativeHashLen || u.PasswordHash[0] != '*' {
+			return keyErr("want \"*\" followed by 40 hex digits (mysql_native_password)", "user", "password_hash")
+		}
+		if _, err := hex.DecodeString(u.PasswordHash[1:]); err != nil {
+			return keyErr("want \"*\" followed by 40 hex digits (mysql_native_password)", "user", "password_hash")
+		}
+	}
+	for _, g := range u.Grants {
+		if !strings.Contains(strings.ToUpper(g), " ON ") || strings.ContainsAny(g, ";\x00") {
+			return keyErr(fmt.Sprintf("want \"<privileges> ON <db>.<table>\", got %q", g), "user", "grants")
+		}
+	}
+	return nil
+}
+
+// ValidateDataDir reports a missing data directory.
+func (c *Config) ValidateDataDir() error {
+	if c.DataDir == "" {
+		return errors.New("datadir is not set (use the datadir key or --datadir)")
+	}
+	return nil
+}
+
+// LockWaitTimeoutDuration is innodb_lock_wait_timeout as a duration.
+func (c *Config) LockWaitTimeoutDuration() time.Duration {
+	return time.Duration(c.LockWaitTimeout) * time.Second
+}
+
+// keyLine finds the line that defines key, so errors can point at it. It understands the subset of
+// TOML a config file uses: [table] and [[array]] headers and bare, quoted or dotted keys. It returns 0
+// when the key cannot be located (the message still names the key).
+func keyLine(data []byte, key toml.Key) int {
+	var table []string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64*1024), len(data)+1)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || text[0] == '#' {
+			continue
+		}
+		if strings.HasPrefix(text, "[") {
+			header := strings.Trim(strings.SplitN(text, "#", 2)[0], " \t")
+			header = strings.TrimSpace(strings.Trim(header, "[]"))
+			table = splitKey(header)
+			if keyEqual(table, key) {
+				return line
+			}
+			continue
+		}
+		eq := strings.IndexByte(text, '=')
+		if eq < 0 {
+			continue
+		}
+		full := append(append([]string{}, table...), splitKey(text[:eq])...)
+		if keyEqual(full, key) || (len(full) > len(key) && keyEqual(full[:len(key)], key)) {
+			return line
+		}
+	}
+	return 0
+}
+
+func splitKey(s string) []string {
+	parts := strings.Split(s, ".")
+	for i, p := range parts {
+		parts[i] = strings.Trim(strings.TrimSpace(p), `"'`)
+	}
+	return parts
+}
+
+func keyEqual(a []string, b toml.Key) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,99 @@
+package server
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+)
+
+// maxPayload is the largest payload of one protocol packet; longer payloads continue in the next
+// packet, and a payload of exactly this length is followed by an empty one.
+const maxPayload = 1<<24 - 1
+
+var (
+	errPacketTooLarge = errors.New("packet larger than max_allowed_packet")
+	errSequence       = errors.New("packet out of order")
+)
+
+// packetConn frames the MySQL protocol over a connection. It is our own rather than go-mysql's
+// packet.Conn because that one reads payloads of any size into memory (a client could make the
+// server buffer without bound) and writes one syscall per packet. Here reads are limited by
+// max_allowed_packet and writes go to a buffer that the command loop flushes once per reply.
+type packetConn struct {
+	nc  net.Conn
+	r   *bufio.Reader
+	w   *bufio.Writer
+	seq uint8
+	max int
+
+	in     []byte  // reassembled payload of the last read, reused
+	header [4]byte // scratch for reads and writes
+}
+
+func newPacketConn(nc net.Conn, maxPacket int) *packetConn {
+	return &packetConn{
+		nc:  nc,
+		r:   bufio.NewReaderSize(nc, 16<<10),
+		w:   bufio.NewWriterSize(nc, 16<<10),
+		max: maxPacket,
+	}
+}
+
+// readPacket returns the next payload, reassembled across 16 MiB packets. It stays valid until the next
+// readPacket. A payload over the limit is drained and reported as errPacketTooLarge.
+func (c *packetConn) readPacket() ([]byte, error) {
+	c.in = c.in[:0]
+	for {
+		if _, err := io.ReadFull(c.r, c.header[:]); err != nil {
+			return nil, err
+		}
+		n := int(c.header[0]) | int(c.header[1])<<8 | int(c.header[2])<<16
+		if c.header[3] != c.seq {
+			return nil, fmt.Errorf("%w: got sequence %d, want %d", errSequence, c.header[3], c.seq)
+		}
+		c.seq++
+		if len(c.in)+n > c.max {
+			return nil, errPacketTooLarge
+		}
+		start := len(c.in)
+		c.in = growTo(c.in, start+n)
+		if _, err := io.ReadFull(c.r, c.in[start:]); err != nil {
+			return nil, err
+		}
+		if n < maxPayload {
+			return c.in, nil
+		}
+	}
+}
+
+func growTo(b []byte, n int) []byte {
+	if cap(b) >= n {
+		return b[:n]
+	}
+	nb := make([]byte, n, max(n, 2*cap(b)))
+	copy(nb, b)
+	return nb
+}
+
+// writePacket buffers one payload, split into as many packets as its length needs.
+func (c *packetConn) writePacket(payload []byte) error {
+	for {
+		n := min(len(payload), maxPayload)
+		c.header[0], c.header[1], c.header[2], c.header[3] = byte(n), byte(n>>8), byte(n>>16), c.seq
+		c.seq++
+		if _, err := c.w.Write(c.header[:]); err != nil {
+			return err
+		}
+		if _, err := c.w.Write(payload[:n]); err != nil {
+			return err
+		}
+		payload = payload[n:]
+		if n < maxPayload {
+			return nil
+		}
+	}
+}
+
+func (c *packetConn) flush() error { return c.w.Flush() }
