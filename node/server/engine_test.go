@@ -20,8 +20,8 @@ type fakeEngine struct {
 	dbs      map[string]bool
 
 	mu       sync.Mutex
-	open     int                // sessions not yet closed
-	sleeping chan uint32        // receives the connection id when SLEEP() starts
+	open     int         // sessions not yet closed
+	sleeping chan uint32 // receives the connection id when SLEEP() starts
 	sessions map[uint32]*fakeSession
 }
 

@@ -332,7 +332,10 @@ func TestMultiStatements(t *testing.T) {
 func TestSyntaxErrorText(t *testing.T) {
 	ts := startServer(t, nil)
 	db := ts.open(t, ts.dsn("root", "", "", ""))
-	for _, tc := range []struct{ q, near string; line int }{
+	for _, tc := range []struct {
+		q, near string
+		line    int
+	}{
 		{"SELEC 1", "SELEC 1", 1},
 		{"SELECT * FRM t", "FRM t", 1},
 		{"SELECT 1,\n2 FROM WHERE", "WHERE", 2},
