@@ -1,0 +1,270 @@
+// Package backend is one logged-in connection from the proxy to a MariaDB
+// server: login (package protocol) plus framed packet I/O plus the reply
+// tracker.
+//
+// Two ways to use it:
+//   - Relay writes one client command and streams the reply packets to the
+//     client as they arrive, flushing once at the end of the reply. Nothing
+//     is materialised: a slow client blocks the backend read when the write
+//     buffer is full.
+//   - Exec runs an internal statement (session-history replay) and returns
+//     only its summary.
+//
+// A Conn is used by one goroutine at a time. After an error returned by
+// Relay or Exec the connection is Broken and must be closed: the position in
+// the reply stream is unknown.
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/maxproxy/maxproxy/proxy/protocol"
+)
+
+// ErrBroken is returned by Relay and Exec on a connection that failed
+// earlier.
+var ErrBroken = errors.New("backend: connection is broken")
+
+// ErrInfileRefused is returned by Exec when a statement asks for a LOCAL
+// INFILE transfer, which internal statements never do.
+var ErrInfileRefused = errors.New("backend: LOCAL INFILE requested by an internal statement")
+
+// Conn is a logged-in backend connection.
+type Conn struct {
+	conn    *protocol.Conn
+	info    protocol.ServerInfo
+	tracker protocol.Tracker
+	cmd     []byte
+	broken  bool
+}
+
+// Dial connects to addr over TCP, bounded by ctx and timeout (0: ctx only),
+// and logs in with cfg.
+func Dial(ctx context.Context, addr string, timeout time.Duration, cfg *protocol.LoginConfig) (*Conn, error) {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("backend %s: %w", addr, err)
+	}
+	pc, info, err := protocol.Login(ctx, nc, cfg)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("backend %s: login: %w", addr, err)
+	}
+	return &Conn{conn: pc, info: *info}, nil
+}
+
+// Info describes the server and the negotiated session.
+func (c *Conn) Info() *protocol.ServerInfo { return &c.info }
+
+// ConnectionID is the backend's thread id.
+func (c *Conn) ConnectionID() uint32 { return c.info.ConnectionID }
+
+// Broken reports whether the connection must be closed.
+func (c *Conn) Broken() bool { return c.broken }
+
+// Close sends COM_QUIT (best effort, bounded) and closes the socket.
+func (c *Conn) Close() error {
+	if !c.broken {
+		_ = c.conn.SetDeadline(time.Now().Add(time.Second))
+		c.conn.ResetSequence()
+		if c.conn.WritePacket([]byte{mysql.COM_QUIT}) == nil {
+			_ = c.conn.Flush()
+		}
+	}
+	c.broken = true
+	return c.conn.Close()
+}
+
+// Client is the client side of a relay. *protocol.Conn implements it.
+type Client interface {
+	ReadPacket() ([]byte, error)
+	WritePacket(payload []byte) error
+	Flush() error
+}
+
+// Result describes a relayed reply.
+type Result struct {
+	// Reply is the tracker's summary; valid until the next command.
+	Reply *protocol.Reply
+	// Forwarded counts reply packets written to the client. Zero means the
+	// client saw nothing, so the command may be retried elsewhere.
+	Forwarded int
+	// ClientErr is a failure writing to the client. The reply was still read
+	// to its end, so the backend connection stays usable.
+	ClientErr error
+}
+
+// Relay sends cmd (a client command payload) and streams the reply to
+// client until the tracker reports its end, answering LOCAL INFILE requests
+// with the client's file packets. The client's sequence ids continue from
+// the command packet it sent; the backend's start at 0.
+//
+// An error means the backend connection failed or spoke out of protocol; it
+// is then Broken. ctx cancellation interrupts blocked I/O on both sides.
+func (c *Conn) Relay(ctx context.Context, client Client, cmd []byte) (Result, error) {
+	if c.broken {
+		return Result{}, ErrBroken
+	}
+	res := Result{Reply: c.tracker.Reply()}
+	expect, err := c.tracker.Start(cmd, c.info.Capabilities)
+	if err != nil {
+		return res, err // nothing was sent: the connection is intact
+	}
+	if stop := c.watch(ctx); stop != nil {
+		defer stop()
+	}
+	if err := c.send(cmd); err != nil {
+		return res, c.fail(ctx, err)
+	}
+	if !expect {
+		return res, nil
+	}
+	for {
+		p, err := c.conn.ReadPacket()
+		if err != nil {
+			return res, c.fail(ctx, fmt.Errorf("read reply: %w", err))
+		}
+		if res.ClientErr == nil {
+			if res.ClientErr = client.WritePacket(p); res.ClientErr == nil {
+				res.Forwarded++
+			}
+		}
+		step, err := c.tracker.Feed(p)
+		if err != nil {
+			return res, c.fail(ctx, err)
+		}
+		switch step {
+		case protocol.Done:
+			if res.ClientErr == nil {
+				res.ClientErr = client.Flush()
+			}
+			return res, nil
+		case protocol.SendInfile:
+			if res.ClientErr == nil {
+				res.ClientErr = client.Flush()
+			}
+			if res.ClientErr != nil {
+				// Without the client's file the LOAD cannot finish with the
+				// data the client meant; abandon the connection so that
+				// nothing partial is committed.
+				return res, c.fail(ctx, fmt.Errorf("client gone during LOCAL INFILE: %w", res.ClientErr))
+			}
+			if err := c.pipeInfile(client); err != nil {
+				return res, c.fail(ctx, err)
+			}
+		}
+	}
+}
+
+// pipeInfile copies the client's file packets, up to and including the
+// empty one that ends the file, to the backend.
+func (c *Conn) pipeInfile(client Client) error {
+	for {
+		p, err := client.ReadPacket()
+		if err != nil {
+			return fmt.Errorf("read LOCAL INFILE data from client: %w", err)
+		}
+		if err := c.conn.WritePacket(p); err != nil {
+			return fmt.Errorf("forward LOCAL INFILE data: %w", err)
+		}
+		if len(p) == 0 {
+			return c.conn.Flush()
+		}
+	}
+}
+
+// Exec runs one internal statement and discards its rows. A statement the
+// server rejects returns the server's *protocol.Error (the connection stays
+// usable); other errors break the connection. The Reply is valid until the
+// next command.
+func (c *Conn) Exec(ctx context.Context, sql string) (*protocol.Reply, error) {
+	if c.broken {
+		return nil, ErrBroken
+	}
+	c.cmd = append(append(c.cmd[:0], mysql.COM_QUERY), sql...)
+	if _, err := c.tracker.Start(c.cmd, c.info.Capabilities); err != nil {
+		return nil, err
+	}
+	if stop := c.watch(ctx); stop != nil {
+		defer stop()
+	}
+	if err := c.send(c.cmd); err != nil {
+		return nil, c.fail(ctx, err)
+	}
+	infile := false
+	for {
+		p, err := c.conn.ReadPacket()
+		if err != nil {
+			return nil, c.fail(ctx, fmt.Errorf("read reply: %w", err))
+		}
+		step, err := c.tracker.Feed(p)
+		if err != nil {
+			return nil, c.fail(ctx, err)
+		}
+		switch step {
+		case protocol.SendInfile:
+			// Answer with an empty file so the exchange ends cleanly.
+			infile = true
+			if err := c.conn.WritePacket(nil); err != nil {
+				return nil, c.fail(ctx, err)
+			}
+			if err := c.conn.Flush(); err != nil {
+				return nil, c.fail(ctx, err)
+			}
+		case protocol.Done:
+			r := c.tracker.Reply()
+			if r.IsErr {
+				return r, r.Error()
+			}
+			if infile {
+				return r, ErrInfileRefused
+			}
+			return r, nil
+		}
+	}
+}
+
+func (c *Conn) send(cmd []byte) error {
+	c.conn.ResetSequence()
+	if err := c.conn.WritePacket(cmd); err != nil {
+		return err
+	}
+	return c.conn.Flush()
+}
+
+// watch makes ctx cancellation interrupt blocked I/O on the backend socket.
+// It returns nil for contexts that can never end, which keeps the common
+// path free of allocations.
+func (c *Conn) watch(ctx context.Context) func() {
+	if ctx.Done() == nil {
+		return nil
+	}
+	if d, ok := ctx.Deadline(); ok {
+		_ = c.conn.SetDeadline(d)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(time.Unix(1, 0)) })
+	return func() {
+		stop()
+		_ = c.conn.SetDeadline(time.Time{})
+	}
+}
+
+func (c *Conn) fail(ctx context.Context, err error) error {
+	c.broken = true
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("backend %d: %w (%v)", c.info.ConnectionID, cerr, err)
+	}
+	return fmt.Errorf("backend %d: %w", c.info.ConnectionID, err)
+}
