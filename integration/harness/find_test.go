@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 func TestMissingErrorSaysHowToInstall(t *testing.T) {
@@ -77,5 +79,16 @@ func TestQuoteEscapes(t *testing.T) {
 		if got := quote(in); got != want {
 			t.Errorf("quote(%q) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+func TestDSNNeverAsksForCollation255(t *testing.T) {
+	dsn := TCPDSN("127.0.0.1:3306", "app", "p@ss:w/rd", "db")
+	c, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Collation != "utf8mb4_general_ci" || c.Passwd != "p@ss:w/rd" || c.Addr != "127.0.0.1:3306" || c.DBName != "db" {
+		t.Fatalf("DSN %q parses to collation %q, password %q, addr %q, db %q", dsn, c.Collation, c.Passwd, c.Addr, c.DBName)
 	}
 }

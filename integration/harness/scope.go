@@ -138,7 +138,13 @@ func (s *Scope) Close(failed bool) error {
 	s.mu.Unlock()
 
 	if failed {
+		// A restarted server appends to one log: print each log once.
+		seen := map[string]bool{}
 		for _, p := range procs {
+			if seen[p.LogPath()] {
+				continue
+			}
+			seen[p.LogPath()] = true
 			s.logf("--- last %d lines of %s (pid %d, %s) ---\n%s", tailLines, p.Name(), p.PID(), p.LogPath(), p.Tail(tailLines))
 		}
 	}

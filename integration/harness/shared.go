@@ -36,7 +36,7 @@ func (f *Shared[T]) Get(t testing.TB) T {
 	t.Helper()
 	f.once.Do(func() {
 		f.scope, f.err = NewScope(f.name, func(format string, args ...any) {
-			fmt.Fprintf(os.Stderr, f.name+": "+format+"\n", args...)
+			fmt.Fprintf(os.Stderr, "%s: %s\n", f.name, fmt.Sprintf(format, args...))
 		})
 		if f.err == nil {
 			f.val, f.err = f.start(context.Background(), f.scope)
