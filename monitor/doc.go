@@ -1,0 +1,37 @@
+// Package monitor watches a Galera cluster the way MariaDB MaxScale's
+// galeramon does and publishes what it sees as immutable
+// topology.Snapshot values.
+//
+// A Monitor keeps one connection per server (go-mysql's client, collation
+// utf8mb4_general_ci, connect/read/write timeouts) and, every
+// monitor_interval, probes all servers concurrently with SHOW STATUS and
+// SHOW VARIABLES — the only statements a non-ready Galera node answers.
+// The results go through the pure galera.Classify, and the whole new
+// snapshot is stored in a topology.Holder (one atomic pointer, read
+// without locks on the query path) and offered to subscribers on
+// channels of capacity one that always hold the newest snapshot, so a
+// slow subscriber never blocks probing and never misses the latest state.
+//
+// Timing contract: a round publishes at most one interval after it
+// started. A server whose probe has not answered by then keeps its
+// previous result for that round and is not probed again until its
+// probe returns, which its own timeouts bound (connect timeout × attempts,
+// then read and write timeouts per query). A hung server therefore shows
+// as Down after those timeouts while the others are published on time.
+//
+// Events (MaxScale's ten) are logged, counted in
+// maxproxy_monitor_events_total{event} and, when a script is configured,
+// handed to one script goroutine through a bounded queue: events that do
+// not fit are dropped and counted, never waited for.
+//
+// The operator API (SetMaintenance, SetDrain, ...) takes effect in a
+// round started at once. The current writer cannot be drained
+// (ErrDrainWriter), as in galeramon; maintenance moves the writer. The
+// operator state and the disable_master_failback writer live in a bbolt
+// journal, restored by New; a writer older than journal_max_age is
+// ignored, operator state never expires.
+//
+// Not implemented: sticky_writer (New refuses it with
+// ErrStickyWriterUnsupported); galeramon's marking of asynchronous
+// replicas of Galera nodes as Slave; TLS to the backends.
+package monitor

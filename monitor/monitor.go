@@ -1,0 +1,505 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/maxproxy/maxproxy/monitor/galera"
+	"github.com/maxproxy/maxproxy/monitor/topology"
+)
+
+// Errors of the administrative API.
+var (
+	ErrUnknownServer = errors.New("monitor: unknown server")
+	// ErrDrainWriter: the current writer cannot be drained (as in
+	// MaxScale's galeramon); put it into maintenance to move the writer.
+	ErrDrainWriter = errors.New("monitor: the current writer cannot be drained; set maintenance instead")
+	ErrClosed      = errors.New("monitor: closed")
+)
+
+// writerRefresh is how often an unchanged failback writer is re-stamped in
+// the journal (see journal.go).
+const writerRefresh = time.Minute
+
+// Monitor probes a set of Galera servers each interval and publishes a
+// whole topology snapshot per round. Create it with New, run it with Run,
+// stop it with Close. Its methods are safe for concurrent use.
+type Monitor struct {
+	opts      Options
+	gopts     galera.Options
+	servers   []Server
+	names     map[string]bool
+	log       *slog.Logger
+	metrics   *metrics
+	journal   *journal      // nil without Options.JournalPath
+	script    *scriptRunner // nil without Options.Script
+	probers   []Prober
+	newProber ProberFactory
+	holder    topology.Holder
+	wake      chan struct{} // capacity 1: an admin change asks for a round now
+
+	// Test hooks: the wall clock, the round deadline and the ticker.
+	now   func() time.Time
+	after func(time.Duration) <-chan time.Time
+	ticks <-chan time.Time // nil: a time.Ticker at MonitorInterval
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // Run
+
+	mu      sync.Mutex
+	admin   map[string]galera.Admin
+	subs    map[chan *topology.Snapshot]struct{}
+	running bool
+	closed  bool
+
+	// Owned by the goroutine in Run.
+	memory      galera.Memory
+	latest      []galera.Probe
+	inflight    []bool
+	execs       [][]string
+	results     chan probeResult
+	lastErr     []string
+	savedWriter string
+	writerSaved time.Time
+}
+
+type probeResult struct {
+	i     int
+	probe galera.Probe
+}
+
+// Option adjusts a Monitor at construction.
+type Option func(*Monitor)
+
+// WithProberFactory replaces the MySQL prober (for tests and for callers
+// that reach servers some other way).
+func WithProberFactory(f ProberFactory) Option {
+	return func(m *Monitor) { m.newProber = f }
+}
+
+// New validates the options and prepares a monitor: it registers the
+// metrics on reg (a nil reg keeps them private), opens the journal and
+// restores maintenance, drain and the failback writer from it. Nothing
+// is probed until Run.
+func New(opts Options, servers []Server, logger *slog.Logger, reg prometheus.Registerer, options ...Option) (*Monitor, error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(servers); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m := &Monitor{
+		opts:     opts,
+		gopts:    opts.classification(),
+		servers:  append([]Server(nil), servers...),
+		names:    make(map[string]bool, len(servers)),
+		log:      logger.With("monitor", opts.Name),
+		wake:     make(chan struct{}, 1),
+		now:      time.Now,
+		after:    time.After,
+		admin:    map[string]galera.Admin{},
+		subs:     map[chan *topology.Snapshot]struct{}{},
+		latest:   make([]galera.Probe, len(servers)),
+		inflight: make([]bool, len(servers)),
+		execs:    make([][]string, len(servers)),
+		lastErr:  make([]string, len(servers)),
+		results:  make(chan probeResult, len(servers)),
+	}
+	m.newProber = newMySQLProber(opts)
+	for _, s := range servers {
+		m.names[s.Name] = true
+	}
+	for _, o := range options {
+		o(m)
+	}
+	var err error
+	if m.metrics, err = newMetrics(reg, opts.Name); err != nil {
+		return nil, fmt.Errorf("monitor %q: register metrics: %w", opts.Name, err)
+	}
+	if opts.Script != "" {
+		if m.script, err = newScriptRunner(opts, m.log, m.metrics); err != nil {
+			m.metrics.unregister()
+			return nil, fmt.Errorf("monitor %q: script: %w", opts.Name, err)
+		}
+	}
+	if opts.JournalPath != "" {
+		if m.journal, err = openJournal(opts.JournalPath); err != nil {
+			m.metrics.unregister()
+			return nil, err
+		}
+		admin, writer, err := m.journal.load(m.now(), opts.JournalMaxAge, m.names)
+		if err != nil {
+			m.journal.close()
+			m.metrics.unregister()
+			return nil, err
+		}
+		m.admin = admin
+		m.memory.Master = writer
+		m.savedWriter = writer
+		if writer != "" || len(admin) > 0 {
+			m.log.Info("monitor state restored from journal", "writer", writer, "admin", admin)
+		}
+	}
+	for _, s := range m.servers {
+		m.probers = append(m.probers, m.newProber(s))
+	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	return m, nil
+}
+
+// Holder returns the holder the monitor publishes into; readers Load it
+// without locks.
+func (m *Monitor) Holder() *topology.Holder { return &m.holder }
+
+// Snapshot returns the latest published snapshot (nil before the first round).
+func (m *Monitor) Snapshot() *topology.Snapshot { return m.holder.Load() }
+
+// Subscribe returns a channel that receives every published snapshot,
+// starting with the current one if there is one. The channel holds one
+// snapshot: a slow reader misses intermediate ones, never the latest, and
+// never delays probing. The channel is closed by cancel or by Close.
+func (m *Monitor) Subscribe() (<-chan *topology.Snapshot, func()) {
+	ch := make(chan *topology.Snapshot, 1)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		close(ch)
+		return ch, func() {}
+	}
+	if s := m.holder.Load(); s != nil {
+		ch <- s
+	}
+	m.subs[ch] = struct{}{}
+	return ch, func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if _, ok := m.subs[ch]; ok {
+			delete(m.subs, ch)
+			close(ch)
+		}
+	}
+}
+
+// Run probes every interval until ctx is done or Close is called, and
+// returns nil then. It may be called once.
+func (m *Monitor) Run(ctx context.Context) error {
+	m.mu.Lock()
+	switch {
+	case m.closed:
+		m.mu.Unlock()
+		return ErrClosed
+	case m.running:
+		m.mu.Unlock()
+		return errors.New("monitor: Run called twice")
+	}
+	m.running = true
+	m.wg.Add(1)
+	m.mu.Unlock()
+	defer m.wg.Done()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer context.AfterFunc(m.ctx, cancel)()
+
+	// Everything started here is waited for before Run returns, so that
+	// Close can then release the probers' connections safely.
+	var workers sync.WaitGroup
+	defer func() {
+		cancel()
+		workers.Wait()
+	}()
+	if m.script != nil {
+		workers.Add(1)
+		go m.script.run(ctx, &workers)
+	}
+	ticks := m.ticks
+	if ticks == nil {
+		t := time.NewTicker(m.opts.MonitorInterval)
+		defer t.Stop()
+		ticks = t.C
+	}
+	m.log.Info("monitor started", "servers", len(m.servers), "interval", m.opts.MonitorInterval)
+	for {
+		m.round(ctx, &workers)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticks:
+		case <-m.wake:
+		}
+	}
+}
+
+// Close stops Run, waits for every goroutine the monitor started, and
+// releases connections, the journal and the metrics. It is idempotent.
+func (m *Monitor) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	for ch := range m.subs {
+		close(ch)
+	}
+	m.subs = nil
+	m.mu.Unlock()
+
+	m.cancel()
+	m.wg.Wait()
+	var errs []error
+	for _, p := range m.probers {
+		errs = append(errs, p.Close())
+	}
+	if err := m.journal.close(); err != nil {
+		errs = append(errs, fmt.Errorf("close monitor journal: %w", err))
+	}
+	m.metrics.unregister()
+	return errors.Join(errs...)
+}
+
+// round starts a probe of every server that has none in flight, waits for
+// the probes up to one interval, and publishes. A server whose probe is
+// still running keeps its previous result for this round, so one slow
+// server never holds back the others; its probe ends by its own timeouts.
+func (m *Monitor) round(ctx context.Context, workers *sync.WaitGroup) {
+	for i, p := range m.probers {
+		if m.inflight[i] {
+			continue
+		}
+		m.inflight[i] = true
+		execs := m.execs[i]
+		m.execs[i] = nil
+		workers.Add(1)
+		go m.probe(ctx, workers, i, p, execs)
+	}
+	deadline := m.after(m.opts.MonitorInterval)
+wait:
+	for m.pending() > 0 {
+		select {
+		case r := <-m.results:
+			m.latest[r.i] = r.probe
+			m.inflight[r.i] = false
+		case <-deadline:
+			// Take what has already arrived, then publish without the rest.
+			for {
+				select {
+				case r := <-m.results:
+					m.latest[r.i] = r.probe
+					m.inflight[r.i] = false
+					continue
+				default:
+				}
+				break wait
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+	m.publish()
+}
+
+func (m *Monitor) pending() int {
+	n := 0
+	for _, f := range m.inflight {
+		if f {
+			n++
+		}
+	}
+	return n
+}
+
+// probe runs in its own goroutine; results has room for one result per
+// server and each server has at most one probe in flight, so the send
+// never blocks.
+func (m *Monitor) probe(ctx context.Context, workers *sync.WaitGroup, i int, p Prober, execs []string) {
+	defer workers.Done()
+	start := time.Now()
+	for _, stmt := range execs {
+		if err := p.Exec(ctx, stmt); err != nil {
+			m.log.Warn("set_donor_nodes statement failed", "server", m.servers[i].Name, "err", err)
+		}
+	}
+	r := p.Probe(ctx)
+	m.metrics.probeDuration.WithLabelValues(m.servers[i].Name).Observe(time.Since(start).Seconds())
+	m.results <- probeResult{i, r}
+}
+
+// publish classifies the latest probe results and publishes the snapshot.
+func (m *Monitor) publish() {
+	m.mu.Lock()
+	admin := maps.Clone(m.admin)
+	m.mu.Unlock()
+
+	probes := make([]galera.Probe, len(m.servers))
+	for i, s := range m.servers {
+		probes[i] = m.latest[i]
+		probes[i].Server = galera.ServerConfig{Name: s.Name, Address: s.Address, Priority: s.Priority}
+	}
+	now := m.now()
+	prev := m.holder.Load()
+	res := galera.Classify(galera.Input{
+		Prev: prev, Memory: m.memory, Probes: probes, Admin: admin, Options: m.gopts, Now: now,
+	})
+	m.memory = res.Memory
+	snap := res.Snapshot
+	m.holder.Store(snap)
+
+	m.mu.Lock()
+	for ch := range m.subs {
+		select {
+		case <-ch: // replace a snapshot the reader has not taken yet
+		default:
+		}
+		ch <- snap
+	}
+	m.mu.Unlock()
+
+	m.metrics.rounds.Inc()
+	m.observe(prev, snap, probes)
+	for _, ev := range res.Events {
+		m.metrics.events.WithLabelValues(string(ev.Name)).Inc()
+		m.log.Info("server changed state", "server", ev.Server, "event", ev.Name,
+			"from", ev.Prev.String(), "to", ev.State.String())
+		if m.script != nil {
+			m.script.enqueue(ev, snap)
+		}
+	}
+	m.saveWriter(now)
+	if m.opts.SetDonorNodes {
+		for _, u := range galera.DonorUpdates(snap, probes, m.gopts) {
+			for i, s := range m.servers {
+				if s.Name == u.Server {
+					m.execs[i] = append(m.execs[i], u.Statement)
+				}
+			}
+		}
+	}
+}
+
+// observe updates the per-server metrics and logs probe failures when
+// they start or change, not every round.
+func (m *Monitor) observe(prev, snap *topology.Snapshot, probes []galera.Probe) {
+	for i, s := range snap.Servers {
+		if p := prev.Server(s.Name); p != nil && p.State != s.State {
+			m.metrics.stateChanges.WithLabelValues(s.Name).Inc()
+		}
+		if probes[i].HasStatus {
+			m.metrics.localState.WithLabelValues(s.Name).Set(float64(s.Galera.LocalState))
+			m.metrics.recvQueue.WithLabelValues(s.Name).Set(float64(s.Galera.RecvQueue))
+		} else {
+			m.metrics.localState.WithLabelValues(s.Name).Set(-1)
+		}
+		if s.Err != m.lastErr[i] {
+			if s.Err != "" {
+				m.log.Warn("probe failed", "server", s.Name, "err", s.Err)
+			} else if m.lastErr[i] != "" {
+				m.log.Info("probe succeeded again", "server", s.Name)
+			}
+			m.lastErr[i] = s.Err
+		}
+	}
+}
+
+// saveWriter journals the failback writer (only used with
+// disable_master_failback).
+func (m *Monitor) saveWriter(now time.Time) {
+	if m.journal == nil || !m.opts.DisableMasterFailback {
+		return
+	}
+	w := m.memory.Master
+	if w == m.savedWriter && now.Sub(m.writerSaved) < writerRefresh {
+		return
+	}
+	if err := m.journal.saveWriter(w, now); err != nil {
+		m.metrics.journalErrors.Inc()
+		m.log.Error("cannot save the writer in the monitor journal", "err", err)
+		return
+	}
+	m.savedWriter, m.writerSaved = w, now
+}
+
+// SetMaintenance puts a server into maintenance: it is never chosen as
+// writer and the router sends it no new work. If it is the writer, the
+// next round (run at once) picks another.
+func (m *Monitor) SetMaintenance(name string) error {
+	return m.setAdmin(name, func(a *galera.Admin) error { a.Maintenance = true; return nil })
+}
+
+// ClearMaintenance takes a server out of maintenance.
+func (m *Monitor) ClearMaintenance(name string) error {
+	return m.setAdmin(name, func(a *galera.Admin) error { a.Maintenance = false; return nil })
+}
+
+// SetDrain lets a server's sessions finish while new ones go elsewhere. The
+// current writer cannot be drained (ErrDrainWriter).
+func (m *Monitor) SetDrain(name string) error {
+	return m.setAdmin(name, func(a *galera.Admin) error {
+		if w := m.holder.Load().Master(); w != nil && w.Name == name {
+			return fmt.Errorf("%w: %s is the writer", ErrDrainWriter, name)
+		}
+		a.Drain = true
+		return nil
+	})
+}
+
+// ClearDrain ends draining.
+func (m *Monitor) ClearDrain(name string) error {
+	return m.setAdmin(name, func(a *galera.Admin) error { a.Drain = false; return nil })
+}
+
+// Admin returns the operator state of every server that has any.
+func (m *Monitor) Admin() map[string]galera.Admin {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.admin)
+}
+
+func (m *Monitor) setAdmin(name string, change func(*galera.Admin) error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	if !m.names[name] {
+		return fmt.Errorf("%w: %q", ErrUnknownServer, name)
+	}
+	old := m.admin[name]
+	a := old
+	if err := change(&a); err != nil {
+		return err
+	}
+	if a == old {
+		return nil
+	}
+	// Persist first: an operator's decision must not be lost to a restart
+	// after we reported success.
+	if m.journal != nil {
+		if err := m.journal.saveAdmin(name, a); err != nil {
+			m.metrics.journalErrors.Inc()
+			return fmt.Errorf("monitor: save %s state: %w", name, err)
+		}
+	}
+	if a == (galera.Admin{}) {
+		delete(m.admin, name)
+	} else {
+		m.admin[name] = a
+	}
+	m.log.Info("server admin state changed", "server", name, "maintenance", a.Maintenance, "drain", a.Drain)
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}

@@ -1,0 +1,473 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+
+	"github.com/maxproxy/maxproxy/monitor/galera"
+	"github.com/maxproxy/maxproxy/monitor/topology"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// fakeProber is a scripted server: Probe returns whatever was last set,
+// or waits on gate when one is set.
+type fakeProber struct {
+	mu     sync.Mutex
+	status map[string]string // nil: down
+	auth   bool
+	gate   chan struct{}
+	calls  int
+	execs  []string
+	closed bool
+}
+
+func (f *fakeProber) set(vars map[string]string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status = vars
+}
+
+func (f *fakeProber) Probe(ctx context.Context) galera.Probe {
+	f.mu.Lock()
+	f.calls++
+	gate := f.gate
+	f.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return galera.Probe{Err: ctx.Err().Error()}
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.auth {
+		return galera.Probe{AuthError: true, Err: "access denied"}
+	}
+	if f.status == nil {
+		return galera.Probe{Err: "connection refused"}
+	}
+	return galera.Probe{Up: true, HasStatus: true, Status: galera.ParseStatus(f.status)}
+}
+
+func (f *fakeProber) Exec(_ context.Context, stmt string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.execs = append(f.execs, stmt)
+	return nil
+}
+
+func (f *fakeProber) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	return nil
+}
+
+func synced(index int) map[string]string {
+	return map[string]string{
+		"wsrep_local_state": "4", "wsrep_local_state_comment": "Synced", "wsrep_ready": "ON",
+		"wsrep_cluster_status": "Primary", "wsrep_cluster_state_uuid": "u1", "wsrep_cluster_size": "3",
+		"wsrep_local_index": strconv.Itoa(index), "wsrep_node_name": "node" + strconv.Itoa(index),
+	}
+}
+
+// harness runs a Monitor over fake probers with rounds driven by the test.
+type harness struct {
+	t        *testing.T
+	m        *Monitor
+	fakes    map[string]*fakeProber
+	ticks    chan time.Time
+	deadline chan time.Time // the round deadline; nil channel: wait for every probe
+	snaps    <-chan *topology.Snapshot
+	reg      *prometheus.Registry
+	runErr   chan error
+	now      time.Time
+	// realTime keeps the monitor's own ticker and round deadline, for
+	// tests that run in a synctest bubble.
+	realTime bool
+}
+
+func newHarness(t *testing.T, opts Options, n int, setup func(*harness)) *harness {
+	t.Helper()
+	h := &harness{t: t, fakes: map[string]*fakeProber{}, ticks: make(chan time.Time),
+		reg: prometheus.NewRegistry(), runErr: make(chan error, 1),
+		now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	var servers []Server
+	for i := 0; i < n; i++ {
+		name := "s" + strconv.Itoa(i+1)
+		servers = append(servers, Server{Name: name, Address: "127.0.0.1:" + strconv.Itoa(3306+i)})
+		h.fakes[name] = &fakeProber{status: synced(i)}
+	}
+	if opts.Name == "" {
+		opts.Name = "galera"
+	}
+	if setup != nil {
+		setup(h)
+	}
+	m, err := New(opts, servers, nil, h.reg,
+		WithProberFactory(func(s Server) Prober { return h.fakes[s.Name] }),
+		func(m *Monitor) {
+			m.now = func() time.Time { return h.now }
+			if !h.realTime {
+				m.ticks = h.ticks
+				m.after = func(time.Duration) <-chan time.Time { return h.deadline }
+			}
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.m = m
+	h.snaps, _ = m.Subscribe()
+	go func() { h.runErr <- m.Run(context.Background()) }()
+	t.Cleanup(func() { h.close() })
+	return h
+}
+
+func (h *harness) close() {
+	h.t.Helper()
+	if err := h.m.Close(); err != nil {
+		h.t.Error(err)
+	}
+	select {
+	case err := <-h.runErr:
+		if err != nil {
+			h.t.Errorf("Run: %v", err)
+		}
+	default:
+	}
+}
+
+// next waits for the next published snapshot.
+func (h *harness) next() *topology.Snapshot {
+	h.t.Helper()
+	select {
+	case s := <-h.snaps:
+		return s
+	case <-time.After(10 * time.Second):
+		h.t.Fatal("no snapshot published")
+		return nil
+	}
+}
+
+// round triggers a round and returns its snapshot.
+func (h *harness) round() *topology.Snapshot {
+	h.t.Helper()
+	h.ticks <- h.now
+	return h.next()
+}
+
+func states(s *topology.Snapshot) map[string]string {
+	out := map[string]string{}
+	for _, srv := range s.Servers {
+		out[srv.Name] = srv.State.String()
+	}
+	return out
+}
+
+func TestRoundsPublishWholeSnapshotsAndCountEvents(t *testing.T) {
+	h := newHarness(t, Options{}, 3, nil)
+	s := h.next()
+	if m := s.Master(); m == nil || m.Name != "s1" || s.Generation != 1 {
+		t.Fatalf("first snapshot %v gen %d", states(s), s.Generation)
+	}
+	if h.m.Holder().Load() != s || h.m.Snapshot() != s {
+		t.Fatal("holder does not hold the published snapshot")
+	}
+	if got := testutil.ToFloat64(h.m.metrics.events.WithLabelValues("master_up")); got != 1 {
+		t.Errorf("master_up counted %v times", got)
+	}
+
+	h.fakes["s1"].set(nil)
+	s = h.round()
+	want := map[string]string{"s1": "Down", "s2": "Master, Synced, Running", "s3": "Slave, Synced, Running"}
+	for k, v := range want {
+		if states(s)[k] != v {
+			t.Errorf("%s = %q, want %q", k, states(s)[k], v)
+		}
+	}
+	if s.Generation != 2 || s.Server("s1").Err == "" {
+		t.Errorf("generation %d, s1 err %q", s.Generation, s.Server("s1").Err)
+	}
+	for ev, n := range map[string]float64{"master_down": 1, "new_master": 1, "slave_up": 2} {
+		if got := testutil.ToFloat64(h.m.metrics.events.WithLabelValues(ev)); got != n {
+			t.Errorf("%s counted %v times, want %v", ev, got, n)
+		}
+	}
+	if got := testutil.ToFloat64(h.m.metrics.localState.WithLabelValues("s1")); got != -1 {
+		t.Errorf("local state gauge of a down server = %v", got)
+	}
+	if got := testutil.ToFloat64(h.m.metrics.stateChanges.WithLabelValues("s2")); got != 1 {
+		t.Errorf("state changes of s2 = %v", got)
+	}
+	const rounds = `
+# HELP maxproxy_monitor_rounds_total Published topology snapshots.
+# TYPE maxproxy_monitor_rounds_total counter
+maxproxy_monitor_rounds_total{monitor="galera"} 2
+`
+	if err := testutil.GatherAndCompare(h.reg, strings.NewReader(rounds), "maxproxy_monitor_rounds_total"); err != nil {
+		t.Error(err)
+	}
+	if problems, err := testutil.GatherAndLint(h.reg); err != nil || len(problems) > 0 {
+		t.Errorf("metric lint: %v %v", problems, err)
+	}
+}
+
+func TestSlowServerDoesNotHoldBackTheOthers(t *testing.T) {
+	// In a synctest bubble the monitor's real ticker and round deadline
+	// run on the bubble's clock, which moves only when every goroutine
+	// waits: the hang below costs no wall time.
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan struct{})
+		start := time.Now()
+		h := newHarness(t, Options{MonitorInterval: time.Second}, 3, func(h *harness) {
+			h.fakes["s3"].gate = gate
+			h.realTime = true
+		})
+		s := h.next()
+		if got := states(s); got["s1"] != "Master, Synced, Running" || got["s2"] != "Slave, Synced, Running" || got["s3"] != "Down" {
+			t.Fatalf("with s3 hanging: %v", got)
+		}
+		if d := time.Since(start); d != time.Second {
+			t.Fatalf("first round published after %v, want one interval", d)
+		}
+		s = h.next()
+		if d := time.Since(start); d != 2*time.Second || s.Generation != 2 {
+			t.Fatalf("second round: generation %d after %v", s.Generation, d)
+		}
+		h.fakes["s3"].mu.Lock()
+		calls := h.fakes["s3"].calls
+		h.fakes["s3"].gate = nil
+		h.fakes["s3"].mu.Unlock()
+		if calls != 1 {
+			t.Fatalf("s3 probed %d times while its first probe hung", calls)
+		}
+		// s3 answers late; the round in progress uses its answer at once.
+		close(gate)
+		s = h.next()
+		if got := states(s); got["s3"] != "Slave, Synced, Running" {
+			t.Fatalf("after s3 answered: %v", got)
+		}
+		if d := time.Since(start); d != 2*time.Second {
+			t.Fatalf("third round published after %v", d)
+		}
+		h.close()
+	})
+}
+
+func TestSlowSubscriberSeesOnlyTheLatestSnapshot(t *testing.T) {
+	h := newHarness(t, Options{}, 2, nil)
+	lazy, cancel := h.m.Subscribe()
+	h.next()
+	for i := 0; i < 5; i++ {
+		h.round()
+	}
+	s := <-lazy
+	if s.Generation != 6 {
+		t.Fatalf("lazy subscriber got generation %d, want the latest (6)", s.Generation)
+	}
+	select {
+	case s := <-lazy:
+		t.Fatalf("a second, stale snapshot was queued: %d", s.Generation)
+	default:
+	}
+	cancel()
+	if _, ok := <-lazy; ok {
+		t.Fatal("cancelled subscription still open")
+	}
+	cancel() // idempotent
+}
+
+func TestAdminAPI(t *testing.T) {
+	h := newHarness(t, Options{}, 3, nil)
+	h.next()
+	if err := h.m.SetDrain("s1"); !errors.Is(err, ErrDrainWriter) {
+		t.Fatalf("draining the writer: %v", err)
+	}
+	if err := h.m.SetMaintenance("nope"); !errors.Is(err, ErrUnknownServer) {
+		t.Fatalf("unknown server: %v", err)
+	}
+	if err := h.m.SetDrain("s2"); err != nil {
+		t.Fatal(err)
+	}
+	// An admin change runs a round at once, without a tick.
+	s := h.next()
+	if got := states(s)["s2"]; got != "Draining, Slave, Synced, Running" {
+		t.Fatalf("s2 = %q", got)
+	}
+	if err := h.m.SetMaintenance("s1"); err != nil {
+		t.Fatal(err)
+	}
+	s = h.next()
+	if m := s.Master(); m == nil || m.Name != "s3" {
+		t.Fatalf("with s1 in maintenance and s2 draining: %v", states(s))
+	}
+	if got := h.m.Admin(); got["s1"] != (galera.Admin{Maintenance: true}) || got["s2"] != (galera.Admin{Drain: true}) {
+		t.Fatalf("admin = %v", got)
+	}
+	if err := h.m.ClearMaintenance("s1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.m.ClearDrain("s2"); err != nil {
+		t.Fatal(err)
+	}
+	s = h.next()
+	if got := states(s); got["s1"] != "Master, Synced, Running" || got["s2"] != "Slave, Synced, Running" {
+		t.Fatalf("after clearing: %v", got)
+	}
+	if len(h.m.Admin()) != 0 {
+		t.Fatalf("admin state left: %v", h.m.Admin())
+	}
+}
+
+func TestJournalKeepsAdminStateAndTheFailbackWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "monitor-galera.db")
+	opts := Options{JournalPath: path, DisableMasterFailback: true}
+
+	h := newHarness(t, opts, 3, nil)
+	h.next()
+	h.fakes["s1"].set(nil)
+	if m := h.round().Master(); m == nil || m.Name != "s2" {
+		t.Fatal("s2 did not take over")
+	}
+	if err := h.m.SetMaintenance("s3"); err != nil {
+		t.Fatal(err)
+	}
+	h.next()
+	h.close()
+
+	// A new monitor over the same journal: s1 is back and has the lowest
+	// index, but s2 stays the writer and s3 stays in maintenance.
+	h2 := newHarness(t, opts, 3, func(h *harness) { h.now = h.now.Add(time.Hour) })
+	s := h2.next()
+	if got := states(s); got["s2"] != "Master, Synced, Master Stickiness, Running" ||
+		got["s3"] != "Maintenance, Slave, Synced, Running" || got["s1"] != "Slave, Synced, Running" {
+		t.Fatalf("after restart: %v", got)
+	}
+	h2.close()
+
+	// Older than journal_max_age: the writer is forgotten, maintenance is not.
+	h3 := newHarness(t, Options{JournalPath: path, DisableMasterFailback: true, JournalMaxAge: time.Minute},
+		3, func(h *harness) { h.now = h.now.Add(3 * time.Hour) })
+	s = h3.next()
+	if got := states(s); got["s1"] != "Master, Synced, Running" || got["s3"] != "Maintenance, Slave, Synced, Running" {
+		t.Fatalf("after max age: %v", got)
+	}
+}
+
+func TestSetDonorNodesRunsOnTheNextProbe(t *testing.T) {
+	h := newHarness(t, Options{SetDonorNodes: true}, 3, nil)
+	h.next()
+	h.round()
+	want := "SET GLOBAL wsrep_sst_donor = 'node2,node1'"
+	for _, name := range []string{"s2", "s3"} {
+		f := h.fakes[name]
+		f.mu.Lock()
+		execs := append([]string(nil), f.execs...)
+		f.mu.Unlock()
+		if len(execs) != 1 || execs[0] != want {
+			t.Errorf("%s ran %q, want [%q]", name, execs, want)
+		}
+	}
+	if len(h.fakes["s1"].execs) != 0 {
+		t.Errorf("the writer got %q", h.fakes["s1"].execs)
+	}
+}
+
+func TestAuthErrorIsPublished(t *testing.T) {
+	h := newHarness(t, Options{}, 2, func(h *harness) { h.fakes["s2"].auth = true })
+	if got := states(h.next())["s2"]; got != "Auth Error, Down" {
+		t.Fatalf("s2 = %q", got)
+	}
+}
+
+func TestLifecycle(t *testing.T) {
+	h := newHarness(t, Options{}, 1, nil)
+	h.next()
+	if err := h.m.Run(context.Background()); err == nil {
+		t.Fatal("second Run accepted")
+	}
+	h.close()
+	for _, f := range h.fakes {
+		if !f.closed {
+			t.Error("prober not closed")
+		}
+	}
+	if _, ok := <-h.snaps; ok {
+		t.Error("subscription not closed by Close")
+	}
+	if err := h.m.Run(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("Run after Close: %v", err)
+	}
+	if err := h.m.SetMaintenance("s1"); !errors.Is(err, ErrClosed) {
+		t.Errorf("admin after Close: %v", err)
+	}
+	if ch, _ := h.m.Subscribe(); ch == nil {
+		t.Error("nil channel")
+	} else if _, ok := <-ch; ok {
+		t.Error("subscription after Close is open")
+	}
+	// Metrics are unregistered: a new monitor can use the same registry.
+	if _, err := New(Options{Name: "galera"}, []Server{{Name: "a", Address: "127.0.0.1:1"}}, nil, h.reg); err != nil {
+		t.Fatalf("re-registering after Close: %v", err)
+	}
+}
+
+func TestRunStopsWithItsContext(t *testing.T) {
+	m, err := New(Options{Name: "g"}, []Server{{Name: "a", Address: "127.0.0.1:1"}}, nil, nil,
+		WithProberFactory(func(Server) Prober { return &fakeProber{status: synced(0)} }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	snaps, _ := m.Subscribe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- m.Run(ctx) }()
+	<-snaps
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run returned %v on cancellation", err)
+	}
+}
+
+func TestOptionsAreValidated(t *testing.T) {
+	one := []Server{{Name: "a", Address: "127.0.0.1:1"}}
+	for name, c := range map[string]struct {
+		opts    Options
+		servers []Server
+	}{
+		"sticky writer":     {Options{StickyWriter: true}, one},
+		"short interval":    {Options{MonitorInterval: time.Millisecond}, one},
+		"no servers":        {Options{}, nil},
+		"duplicate server":  {Options{}, []Server{one[0], one[0]}},
+		"unnamed server":    {Options{}, []Server{{Address: "x:1"}}},
+		"unknown event":     {Options{Events: []string{"synced_up"}}, one},
+		"missing script":    {Options{Script: "/nonexistent/script $EVENT"}, one},
+		"unbalanced quote":  {Options{Script: `/bin/true "abc`}, one},
+		"negative timeout":  {Options{BackendReadTimeout: -time.Second}, one},
+		"negative lag":      {Options{LagRecvQueueThreshold: -1}, one},
+		"negative attempts": {Options{BackendConnectAttempts: -1}, one},
+	} {
+		if _, err := New(c.opts, c.servers, nil, nil); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := New(Options{StickyWriter: true}, one, nil, nil); !errors.Is(err, ErrStickyWriterUnsupported) {
+		t.Errorf("sticky writer: %v", err)
+	}
+}

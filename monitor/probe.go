@@ -1,0 +1,213 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/maxproxy/maxproxy/monitor/galera"
+)
+
+// Prober reads one server's state. The monitor owns one Prober per server
+// and never calls it from two goroutines at once.
+type Prober interface {
+	// Probe connects if needed and reads the server's wsrep status. The
+	// result's Server field is filled in by the monitor. Probe returns
+	// when ctx is done, at the latest.
+	Probe(ctx context.Context) galera.Probe
+	// Exec runs one statement on the probing connection (set_donor_nodes).
+	Exec(ctx context.Context, stmt string) error
+	// Close releases the connection.
+	Close() error
+}
+
+// ProberFactory makes the Prober for one server.
+type ProberFactory func(Server) Prober
+
+// The queries a probe sends. A node that is not ready answers only SET and
+// SHOW (GALERA.md §3.1), so everything is read with SHOW. Both are
+// filtered on the wsrep prefix on the server and by name here.
+const (
+	statusQuery    = "SHOW STATUS LIKE 'wsrep%'"
+	variablesQuery = "SHOW VARIABLES LIKE 'wsrep%'"
+)
+
+var wantedVars = func() map[string]bool {
+	m := make(map[string]bool, len(galera.StatusNames))
+	for _, n := range galera.StatusNames {
+		m[n] = true
+	}
+	return m
+}()
+
+// mysqlProber keeps one go-mysql client connection to a server.
+type mysqlProber struct {
+	srv  Server
+	opts Options
+	conn *client.Conn // nil when disconnected
+}
+
+func newMySQLProber(opts Options) ProberFactory {
+	return func(s Server) Prober { return &mysqlProber{srv: s, opts: opts} }
+}
+
+func (p *mysqlProber) Close() error {
+	if p.conn == nil {
+		return nil
+	}
+	err := p.conn.Close()
+	p.conn = nil
+	return err
+}
+
+func (p *mysqlProber) Probe(ctx context.Context) galera.Probe {
+	fresh := false
+	if p.conn == nil {
+		if err := p.connect(ctx); err != nil {
+			return galera.Probe{AuthError: isAccessDenied(err), Err: err.Error()}
+		}
+		fresh = true
+	}
+	vars, err := p.read(ctx)
+	if err != nil && !fresh && !isServerError(err) {
+		// The kept connection broke (server restart, idle timeout): one
+		// new connection decides whether the server is really down.
+		if cerr := p.connect(ctx); cerr != nil {
+			return galera.Probe{AuthError: isAccessDenied(cerr), Err: cerr.Error()}
+		}
+		vars, err = p.read(ctx)
+	}
+	if err != nil {
+		if !isServerError(err) {
+			p.Close()
+			return galera.Probe{Err: err.Error()}
+		}
+		// The server answered with an error: it is running, but we cannot
+		// read its state; lacking privileges is MaxScale's Auth Error.
+		return galera.Probe{Up: true, AuthError: isAccessDenied(err), Err: err.Error()}
+	}
+	return galera.Probe{Up: true, HasStatus: true, Status: galera.ParseStatus(vars)}
+}
+
+func (p *mysqlProber) Exec(ctx context.Context, stmt string) error {
+	if p.conn == nil {
+		return fmt.Errorf("%s: not connected", p.srv.Name)
+	}
+	_, err := p.query(ctx, stmt)
+	if err != nil && !isServerError(err) {
+		p.Close()
+	}
+	return err
+}
+
+func (p *mysqlProber) connect(ctx context.Context) error {
+	p.Close()
+	var err error
+	for attempt := 0; attempt < p.opts.BackendConnectAttempts; attempt++ {
+		var c *client.Conn
+		c, err = p.dial(ctx)
+		if err == nil {
+			p.conn = c
+			return nil
+		}
+		if isAccessDenied(err) || ctx.Err() != nil {
+			break
+		}
+	}
+	return fmt.Errorf("connect to %s (%s): %w", p.srv.Name, p.srv.Address, err)
+}
+
+func (p *mysqlProber) dial(ctx context.Context) (*client.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.opts.BackendConnectTimeout)
+	defer cancel()
+	d := &net.Dialer{Timeout: p.opts.BackendConnectTimeout}
+	configure := func(c *client.Conn) error {
+		// The handshake runs under the read and write timeouts.
+		c.ReadTimeout = p.opts.BackendReadTimeout
+		c.WriteTimeout = p.opts.BackendWriteTimeout
+		// go-mysql defaults to utf8mb4_0900_ai_ci (255), which MariaDB
+		// does not know (DEPS.md pitfall 3).
+		return c.SetCollation("utf8mb4_general_ci")
+	}
+	c, err := client.ConnectWithDialer(ctx, "", p.srv.Address, p.opts.User, p.opts.Password, "", d.DialContext, configure)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// read runs both SHOW statements and returns the wanted rows.
+func (p *mysqlProber) read(ctx context.Context) (map[string]string, error) {
+	vars := make(map[string]string, len(wantedVars))
+	for _, q := range []string{statusQuery, variablesQuery} {
+		res, err := p.query(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		if res.Resultset == nil || len(res.Fields) < 2 {
+			return nil, fmt.Errorf("%s: %q returned no two-column result", p.srv.Name, q)
+		}
+		for i := range res.Values {
+			name, _ := res.GetString(i, 0)
+			name = strings.ToLower(name)
+			if !wantedVars[name] {
+				continue
+			}
+			v, _ := res.GetString(i, 1)
+			vars[name] = v
+		}
+	}
+	return vars, nil
+}
+
+// query runs one statement under the read timeout; cancelling ctx closes
+// the connection so that a hung server cannot hold the probe.
+func (p *mysqlProber) query(ctx context.Context, q string) (*mysql.Result, error) {
+	conn := p.conn
+	if conn == nil {
+		return nil, fmt.Errorf("%s: not connected", p.srv.Name)
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.opts.BackendReadTimeout+p.opts.BackendWriteTimeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	res, err := conn.Execute(q)
+	if !stop() {
+		// The deadline fired or the monitor is closing: whatever Execute
+		// returned, the connection is gone.
+		p.conn = nil
+		return nil, fmt.Errorf("%s: %s: %w", p.srv.Name, q, ctx.Err())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", p.srv.Name, q, err)
+	}
+	return res, nil
+}
+
+// isServerError reports whether the server itself answered with an error
+// packet (as opposed to a network failure).
+func isServerError(err error) bool {
+	var me *mysql.MyError
+	return errors.As(err, &me)
+}
+
+// isAccessDenied: the server refused our credentials or privileges.
+func isAccessDenied(err error) bool {
+	var me *mysql.MyError
+	if !errors.As(err, &me) {
+		return false
+	}
+	switch me.Code {
+	case mysql.ER_ACCESS_DENIED_ERROR, mysql.ER_DBACCESS_DENIED_ERROR,
+		mysql.ER_ACCESS_DENIED_NO_PASSWORD_ERROR, mysql.ER_SPECIFIC_ACCESS_DENIED_ERROR,
+		mysql.ER_TABLEACCESS_DENIED_ERROR:
+		return true
+	}
+	return false
+}
+
+var _ Prober = (*mysqlProber)(nil)
