@@ -9,7 +9,7 @@ import (
 )
 
 // version is one committed state of a key. Versions are immutable once published except for next, which the
-// collector cuts when no snapshot can reach further.
+// collector cuts when no snapshot can reach further. A space's tree stores the newest version of each key.
 type version struct {
 	seq  uint64
 	val  []byte
@@ -17,15 +17,9 @@ type version struct {
 	next atomic.Pointer[version]
 }
 
-// record is a key's version chain, newest first. Writers prepend under the space's write lock; readers walk
-// it without locks.
-type record struct {
-	head atomic.Pointer[version]
-}
-
-// at returns the newest version visible at snapshot seq, or nil.
-func (r *record) at(seq uint64) *version {
-	for v := r.head.Load(); v != nil; v = v.next.Load() {
+// at returns the newest version of the chain starting at v that is visible at snapshot seq, or nil.
+func (v *version) at(seq uint64) *version {
+	for ; v != nil; v = v.next.Load() {
 		if v.seq <= seq {
 			return v
 		}
@@ -35,8 +29,8 @@ func (r *record) at(seq uint64) *version {
 
 // truncate drops versions no snapshot at or above horizon can see: everything older than the newest version
 // with seq <= horizon. A reader with snapshot >= horizon stops at that version at the latest.
-func (r *record) truncate(horizon uint64) {
-	for v := r.head.Load(); v != nil; v = v.next.Load() {
+func (v *version) truncate(horizon uint64) {
+	for ; v != nil; v = v.next.Load() {
 		if v.seq <= horizon {
 			if v.next.Load() != nil {
 				v.next.Store(nil)
@@ -82,45 +76,53 @@ func (db *DB) applyOps(ops []Op, seq uint64) {
 	for i := range ops {
 		op := &ops[i]
 		if op.DropSpace {
-			sp := db.space(op.Space)
-			if sp == nil {
-				continue
-			}
-			sp.mu.Lock()
-			sp.tree.Ascend(nil, false, func(k []byte, rec *record) bool {
-				if h := rec.head.Load(); h != nil && !h.del {
-					v := &version{seq: seq, del: true}
-					v.next.Store(h)
-					rec.head.Store(v)
-					db.gc.add(sp, k, rec)
-				}
-				return true
-			})
-			sp.mu.Unlock()
+			db.dropSpace(op.Space, seq)
 			continue
 		}
 		sp := db.spaceOrCreate(op.Space)
+		mk := makeKey(op.Key)
 		v := &version{seq: seq, val: op.Value, del: op.Delete}
 		sp.mu.Lock()
-		rec, ok := sp.tree.Get(op.Key)
-		if !ok {
-			if op.Delete {
-				sp.mu.Unlock()
-				continue
+		slot := sp.tree.GetPtr(mk)
+		if slot == nil {
+			if !op.Delete {
+				sp.tree.Set(mk, v)
 			}
-			rec = &record{}
-			rec.head.Store(v)
-			sp.tree.Set(op.Key, rec)
 			sp.mu.Unlock()
 			continue
 		}
-		v.next.Store(rec.head.Load())
-		rec.head.Store(v)
-		rec.truncate(horizon)
+		v.next.Store(*slot)
+		*slot = v
 		sp.mu.Unlock()
+		v.truncate(horizon)
 		if op.Delete || v.next.Load() != nil {
-			db.gc.add(sp, op.Key, rec)
+			db.gc.add(sp, mk, v)
 		}
+	}
+}
+
+// dropSpace puts a tombstone on every live key of the space; the collector removes them once no snapshot
+// can see the old rows.
+func (db *DB) dropSpace(id SpaceID, seq uint64) {
+	sp := db.space(id)
+	if sp == nil {
+		return
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	var keys []mkey
+	sp.tree.Ascend(mkey{}, false, func(k mkey, h *version) bool {
+		if !h.del {
+			keys = append(keys, k)
+		}
+		return true
+	})
+	for _, k := range keys {
+		slot := sp.tree.GetPtr(k)
+		v := &version{seq: seq, del: true}
+		v.next.Store(*slot)
+		*slot = v
+		db.gc.add(sp, k, v)
 	}
 }
 
@@ -234,6 +236,7 @@ func (f *flusher) writePending() bool {
 		b.err = err
 	} else {
 		f.db.durable.Store(b.seqno)
+		f.db.stats.flushes.Add(1)
 	}
 	close(b.done)
 	return true

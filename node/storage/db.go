@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -83,6 +84,7 @@ type Stats struct {
 	LockWaitTimeouts uint64
 	BFAborts         uint64
 	Applied          uint64 // write-sets applied through Apply
+	Flushes          uint64 // bbolt write transactions (group commits)
 }
 
 // DB is an open storage directory. All methods are safe for concurrent use.
@@ -92,7 +94,7 @@ type DB struct {
 	repl   Replicator
 	bolt   *bolt.DB
 
-	spacesMu sync.Mutex                          // serialises creation of spaces
+	spacesMu sync.Mutex                         // serialises creation of spaces
 	spaces   atomic.Pointer[map[SpaceID]*space] // copy-on-write: readers never lock
 
 	locks lockManager
@@ -127,7 +129,7 @@ type DB struct {
 	fatal atomic.Pointer[error] // a failed bbolt write: the store refuses further commits
 
 	stats struct {
-		commits, rollbacks, deadlocks, timeouts, bfAborts, applied atomic.Uint64
+		commits, rollbacks, deadlocks, timeouts, bfAborts, applied, flushes atomic.Uint64
 	}
 }
 
@@ -136,13 +138,46 @@ type counter struct {
 	ceiling uint64 // persisted: no value >= ceiling has been handed out
 }
 
-// space is one ordered map of key -> version chain.
+// space is one ordered map of key -> newest version. The tree (including the head pointers stored in it) is
+// guarded by mu; version chains below the head are read without locks.
 type space struct {
 	mu   sync.RWMutex
-	tree *btree.Tree[[]byte, *record]
+	tree *btree.Tree[mkey, *version]
 }
 
-func newSpace() *space { return &space{tree: btree.New[[]byte, *record](bytes.Compare)} }
+func newSpace() *space { return &space{tree: btree.New[mkey, *version](cmpKey)} }
+
+// mkey is a tree key: its first 8 bytes as a big-endian integer (zero padded) next to the full key, so that
+// most comparisons during a descent read only the node's own key array instead of chasing a pointer per key.
+// Zero padding keeps prefix order consistent with bytes.Compare order; equal prefixes fall back to the bytes.
+type mkey struct {
+	pfx uint64
+	b   []byte
+}
+
+func makeKey(b []byte) mkey {
+	if len(b) >= 8 {
+		return mkey{pfx: binary.BigEndian.Uint64(b), b: b}
+	}
+	var p uint64
+	for i, c := range b {
+		p |= uint64(c) << (56 - 8*i)
+	}
+	return mkey{pfx: p, b: b}
+}
+
+func cmpKey(a, b mkey) int {
+	switch {
+	case a.pfx < b.pfx:
+		return -1
+	case a.pfx > b.pfx:
+		return 1
+	case len(a.b) >= 8 && len(b.b) >= 8:
+		return bytes.Compare(a.b[8:], b.b[8:])
+	default:
+		return bytes.Compare(a.b, b.b)
+	}
+}
 
 // Open loads the store under dir (created if missing) into memory and starts its background goroutines.
 func Open(dir string, opts Options) (*DB, error) {
@@ -273,6 +308,7 @@ func (db *DB) Stats() Stats {
 		LockWaitTimeouts: db.stats.timeouts.Load(),
 		BFAborts:         db.stats.bfAborts.Load(),
 		Applied:          db.stats.applied.Load(),
+		Flushes:          db.stats.flushes.Load(),
 	}
 }
 

@@ -19,9 +19,9 @@ type collector struct {
 }
 
 type gcItem struct {
-	sp  *space
-	key []byte
-	rec *record
+	sp   *space
+	key  mkey
+	head *version // the version the commit installed
 }
 
 const (
@@ -35,9 +35,9 @@ func (c *collector) init(db *DB) {
 	c.quit = make(chan struct{})
 }
 
-func (c *collector) add(sp *space, key []byte, rec *record) {
+func (c *collector) add(sp *space, key mkey, head *version) {
 	c.mu.Lock()
-	c.queue = append(c.queue, gcItem{sp: sp, key: key, rec: rec})
+	c.queue = append(c.queue, gcItem{sp: sp, key: key, head: head})
 	n := len(c.queue)
 	c.mu.Unlock()
 	if n == gcEarly {
@@ -74,18 +74,19 @@ func (c *collector) pass() {
 	c.mu.Unlock()
 	var keep []gcItem
 	for _, it := range items {
-		h := it.rec.head.Load()
+		h := it.head
 		if h.seq > horizon {
 			keep = append(keep, it)
 			continue
 		}
+		h.truncate(horizon)
 		if !h.del {
-			it.rec.truncate(horizon)
 			continue
 		}
 		it.sp.mu.Lock()
-		// Only remove the key if nobody wrote it since: a newer version makes it live again.
-		if cur, ok := it.sp.tree.Get(it.key); ok && cur == it.rec && it.rec.head.Load() == h {
+		// Only remove the key if nobody wrote it since: a newer version makes it live again (and is queued
+		// itself).
+		if cur, ok := it.sp.tree.Get(it.key); ok && cur == h {
 			it.sp.tree.Delete(it.key)
 		}
 		it.sp.mu.Unlock()

@@ -114,7 +114,8 @@ func (it *iter) fill() {
 	}
 	limited := false
 	scanned := 0
-	visit := func(k []byte, rec *record) bool {
+	visit := func(mk mkey, head *version) bool {
+		k := mk.b
 		if it.reverse {
 			if it.start != nil && bytes.Compare(k, it.start) < 0 {
 				return false
@@ -127,7 +128,7 @@ func (it *iter) fill() {
 				return false
 			}
 		}
-		if v := rec.at(snap); v != nil && !v.del {
+		if v := head.at(snap); v != nil && !v.del {
 			it.base = append(it.base, kv{key: k, val: v.val})
 		}
 		scanned++
@@ -144,13 +145,13 @@ func (it *iter) fill() {
 		if it.hasResume {
 			before, has = it.resume, true
 		}
-		it.sp.tree.Descend(before, has, visit)
+		it.sp.tree.Descend(makeKey(before), has, visit)
 	} else {
 		from, has := it.start, it.start != nil
 		if it.hasResume {
 			from, has = it.resume, true
 		}
-		it.sp.tree.Ascend(from, has, visit)
+		it.sp.tree.Ascend(makeKey(from), has, visit)
 	}
 	it.sp.mu.RUnlock()
 	it.baseDone = !limited

@@ -105,9 +105,7 @@ func load(bdb *bolt.DB, db *DB) (loadStats, error) {
 				vc := slab[len(k) : len(k)+len(v) : len(k)+len(v)]
 				copy(vc, v)
 				slab = slab[len(k)+len(v):]
-				rec := &record{}
-				rec.head.Store(&version{seq: 0, val: vc})
-				sp.tree.Set(kc, rec)
+				sp.tree.Set(makeKey(kc), &version{seq: 0, val: vc})
 				st.keys++
 				return nil
 			})

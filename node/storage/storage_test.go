@@ -139,7 +139,7 @@ func TestGCRemovesDeletedKeys(t *testing.T) {
 	mustCommit(t, tx)
 	for i := range 5 { // several versions per key
 		tx = db.Begin(TxOptions{})
-		mustPut(t, tx, 3, "k000", fmt.Sprint(i))
+		mustPut(t, tx, 3, "k099", fmt.Sprint(i))
 		mustCommit(t, tx)
 	}
 	tx = db.Begin(TxOptions{})
@@ -157,8 +157,8 @@ func TestGCRemovesDeletedKeys(t *testing.T) {
 	if n != 50 {
 		t.Fatalf("tree holds %d keys after GC, want 50", n)
 	}
-	rec, _ := sp.tree.Get(k("k050"))
-	if rec.head.Load().next.Load() != nil {
+	head, _ := sp.tree.Get(makeKey(k("k099")))
+	if head == nil || string(head.val) != "4" || head.next.Load() != nil {
 		t.Fatalf("old versions kept with no active snapshot")
 	}
 }
@@ -596,5 +596,18 @@ func TestClosedDB(t *testing.T) {
 	}
 	if _, err := db.AllocSpaceID(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("AllocSpaceID after Close: %v", err)
+	}
+}
+
+func TestKeyOrder(t *testing.T) {
+	// Tree keys compare by an 8-byte prefix first; the order must still be bytes.Compare's.
+	keys := [][]byte{nil, {0}, {0, 0}, k("a"), k("a\x00"), k("abcdefgh"), k("abcdefgh\x00"), k("abcdefgi"),
+		k("abcdefghz"), k("abcdefg"), {0xff}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
+	for _, a := range keys {
+		for _, b := range keys {
+			if got, want := cmpKey(makeKey(a), makeKey(b)), bytes.Compare(a, b); got != want {
+				t.Errorf("cmpKey(%q,%q) = %d, bytes.Compare = %d", a, b, got, want)
+			}
+		}
 	}
 }

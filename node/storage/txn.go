@@ -191,13 +191,11 @@ func (db *DB) read(space SpaceID, key []byte, seq uint64) *version {
 	if sp == nil {
 		return nil
 	}
+	mk := makeKey(key)
 	sp.mu.RLock()
-	rec, ok := sp.tree.Get(key)
+	head, _ := sp.tree.Get(mk)
 	sp.mu.RUnlock()
-	if !ok {
-		return nil
-	}
-	return rec.at(seq)
+	return head.at(seq)
 }
 
 // Get reads key from the snapshot plus the transaction's own writes.

@@ -67,6 +67,23 @@ func (t *Tree[K, V]) Get(k K) (V, bool) {
 	return zero, false
 }
 
+// GetPtr returns a pointer to the value stored under k, or nil. The pointer is valid until the tree is next
+// modified by Set or Delete; writing through it replaces the value without another descent.
+func (t *Tree[K, V]) GetPtr(k K) *V {
+	n := t.root
+	for n != nil {
+		i, found := n.find(k, t.cmp)
+		if found {
+			return &n.vals[i]
+		}
+		if n.leaf() {
+			break
+		}
+		n = n.children[i]
+	}
+	return nil
+}
+
 // Set stores v under k and returns the previous value if k was present.
 func (t *Tree[K, V]) Set(k K, v V) (V, bool) {
 	if t.root == nil {

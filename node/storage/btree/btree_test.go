@@ -124,3 +124,17 @@ func BenchmarkSet(b *testing.B) {
 		tr.Set(key(rng.Uint64()%1000000), i)
 	}
 }
+
+func TestGetPtr(t *testing.T) {
+	tr := New[int, string](cmp.Compare[int])
+	for i := range 500 {
+		tr.Set(i, "a")
+	}
+	if tr.GetPtr(1000) != nil {
+		t.Fatal("GetPtr of a missing key is not nil")
+	}
+	*tr.GetPtr(321) = "b"
+	if v, _ := tr.Get(321); v != "b" {
+		t.Fatalf("write through GetPtr not visible: %q", v)
+	}
+}

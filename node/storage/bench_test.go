@@ -1,0 +1,160 @@
+package storage
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+const benchRows = 100000
+
+func benchKey(i int) []byte { return binary.BigEndian.AppendUint64([]byte{0x80}, uint64(i)) }
+
+// loadBench fills space 1 with benchRows rows of 120 bytes (about a sysbench row).
+func loadBench(b *testing.B, db *DB) {
+	b.Helper()
+	ctx := context.Background()
+	val := make([]byte, 120)
+	for start := 0; start < benchRows; start += 10000 {
+		tx := db.Begin(TxOptions{})
+		for i := start; i < start+10000; i++ {
+			if err := tx.Put(ctx, 1, benchKey(i), val); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := tx.Commit(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCommit measures commits/s of one-row transactions with 1, 4 and 16 concurrent committers.
+func BenchmarkCommit(b *testing.B) {
+	for _, policy := range []int{1, 2} {
+		for _, conc := range []int{1, 4, 16} {
+			b.Run(fmt.Sprintf("policy%d/committers%d", policy, conc), func(b *testing.B) {
+				db, err := Open(b.TempDir(), Options{FlushPolicy: policy})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer db.Close()
+				ctx := context.Background()
+				val := make([]byte, 120)
+				var next atomic.Int64
+				var wg sync.WaitGroup
+				b.ResetTimer()
+				for range conc {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for {
+							i := next.Add(1)
+							if i > int64(b.N) {
+								return
+							}
+							tx := db.Begin(TxOptions{})
+							if err := tx.Put(ctx, 1, benchKey(int(i)), val); err != nil {
+								b.Error(err)
+								return
+							}
+							if err := tx.Commit(ctx); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
+				b.ReportMetric(float64(b.N)/float64(max(db.Stats().Flushes, 1)), "commits/flush")
+			})
+		}
+	}
+}
+
+// BenchmarkPointGet is an autocommit point select: Begin, Get, Rollback.
+func BenchmarkPointGet(b *testing.B) {
+	db, err := Open(b.TempDir(), Options{FlushPolicy: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	loadBench(b, db)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		rng := rand.New(rand.NewPCG(rand.Uint64(), 1))
+		key := benchKey(0)
+		for pb.Next() {
+			binary.BigEndian.PutUint64(key[1:], uint64(rng.IntN(benchRows)))
+			tx := db.Begin(TxOptions{ReadOnly: true})
+			if _, ok, err := tx.Get(1, key); err != nil || !ok {
+				b.Fatal("missing row", err)
+			}
+			tx.Rollback()
+		}
+	})
+}
+
+// BenchmarkScan100 is sysbench's simple range: 100 consecutive rows in a fresh read-only transaction.
+func BenchmarkScan100(b *testing.B) {
+	db, err := Open(b.TempDir(), Options{FlushPolicy: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	loadBench(b, db)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		rng := rand.New(rand.NewPCG(rand.Uint64(), 2))
+		for pb.Next() {
+			s := rng.IntN(benchRows - 100)
+			tx := db.Begin(TxOptions{ReadOnly: true})
+			it := tx.Scan(1, benchKey(s), benchKey(s+100), false)
+			n := 0
+			for it.Next() {
+				n++
+			}
+			it.Close()
+			tx.Rollback()
+			if n != 100 {
+				b.Fatalf("scanned %d rows", n)
+			}
+		}
+	})
+}
+
+// BenchmarkUpdateRow is sysbench's index update: lock a row, write it, commit (policy 2).
+func BenchmarkUpdateRow(b *testing.B) {
+	db, err := Open(b.TempDir(), Options{FlushPolicy: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	loadBench(b, db)
+	ctx := context.Background()
+	val := make([]byte, 120)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		rng := rand.New(rand.NewPCG(rand.Uint64(), 3))
+		for pb.Next() {
+			key := benchKey(rng.IntN(benchRows))
+			tx := db.Begin(TxOptions{})
+			if _, _, err := tx.GetForUpdate(ctx, 1, key, true); err != nil {
+				b.Fatal(err)
+			}
+			if err := tx.Put(ctx, 1, key, val); err != nil {
+				b.Fatal(err)
+			}
+			if err := tx.Commit(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
