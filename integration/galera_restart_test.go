@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -82,6 +83,38 @@ func TestGaleraNodeRestart(t *testing.T) {
 		if err != nil || got != "1" {
 			t.Fatalf("%s: node3 sees %s rows written while it was down (%v), want 1", down.name, got, err)
 		}
+	}
+}
+
+// TestGaleraNodePause freezes node 2 for less than evs.suspect_timeout: it
+// stops answering without closing its sockets, like a hung machine, and
+// carries on after Resume without leaving the cluster.
+func TestGaleraNodePause(t *testing.T) {
+	c := galera3.Get(t)
+	ctx := testContext(t, time.Minute)
+	n2 := c.Node(2)
+	if err := n2.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			_ = n2.Resume()
+		}
+	}()
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	_, err := n2.Status(short, "wsrep_local_state")
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("paused node2: %v, want no answer before the deadline", err)
+	}
+	t.Logf("paused node2: %v", err)
+	if err := n2.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	resumed = true
+	if err := harness.WaitSynced(ctx, c.Nodes(), 3); err != nil {
+		t.Fatal(err)
 	}
 }
 

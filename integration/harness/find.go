@@ -196,7 +196,11 @@ func RequireTools(t testing.TB, names ...Tool) Tools {
 
 func require(t testing.TB, names ...Tool) Tools {
 	t.Helper()
-	found := Find()
+	return requireFrom(t, Find(), names...)
+}
+
+func requireFrom(t testing.TB, found Tools, names ...Tool) Tools {
+	t.Helper()
 	if err := found.Require(names...); err != nil {
 		t.Skipf("integration: %v", err)
 	}

@@ -92,3 +92,23 @@ func TestDSNNeverAsksForCollation255(t *testing.T) {
 		t.Fatalf("DSN %q parses to collation %q, password %q, addr %q, db %q", dsn, c.Collation, c.Passwd, c.Addr, c.DBName)
 	}
 }
+
+func TestRequireSkipsOnlyWhenMissing(t *testing.T) {
+	present := Tools{paths: map[Tool]string{Garbd: "/usr/bin/garbd"}}
+	for _, tc := range []struct {
+		tools    Tools
+		wantSkip bool
+	}{
+		{present, false},
+		{Tools{}, true},
+	} {
+		var skipped bool
+		t.Run("", func(t *testing.T) {
+			defer func() { skipped = t.Skipped() }()
+			requireFrom(t, tc.tools, Garbd)
+		})
+		if skipped != tc.wantSkip {
+			t.Errorf("tools %v: skipped = %v, want %v", tc.tools.paths, skipped, tc.wantSkip)
+		}
+	}
+}
