@@ -19,9 +19,9 @@ type Node interface {
 	// collation (never id 255) and bounded timeouts.
 	DSN(user, password, db string) string
 
-	// Exec, Query, QueryString and Status run as an administrative user on a
-	// connection the node keeps; they work while the node is not ready
-	// (SHOW STATUS is always answered).
+	// Exec, Query, QueryString and Status run as an administrative user
+	// (root over the unix socket for mariadbd); they work while the node
+	// is not ready, since SHOW STATUS is always answered.
 	Exec(ctx context.Context, query string, args ...any) error
 	Query(ctx context.Context, query string, args ...any) ([][]string, error)
 	QueryString(ctx context.Context, query string, args ...any) (string, error)
