@@ -26,12 +26,17 @@ func Load(path string) (*Config, error) {
 // nil. A TOML syntax error stops at the parser's first error, since nothing
 // after it can be trusted; every other problem is reported.
 func Parse(filename string, data []byte) (*Config, error) {
+	pos, tooDeep := scanPositions(data)
+	if tooDeep > 0 {
+		return nil, &Error{File: filename, Line: tooDeep,
+			Msg: fmt.Sprintf("values and keys nested more than %d levels deep are not supported", maxNesting)}
+	}
 	var tree map[string]any
 	if _, err := toml.Decode(string(data), &tree); err != nil {
 		return nil, syntaxError(filename, err)
 	}
 	c := &collector{file: filename}
-	d := decoder{collector: c, pos: scanPositions(data)}
+	d := decoder{collector: c, pos: pos}
 	cfg := d.document(tree)
 	validate(cfg, c, d.pos)
 	if err := c.err(); err != nil {

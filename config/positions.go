@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -32,10 +33,17 @@ func (p positions) line(paths ...string) int {
 	return 0
 }
 
-func scanPositions(src []byte) positions {
+// maxNesting bounds how deeply arrays, inline tables and dotted keys may
+// nest. Real files need three levels; the TOML library takes time quadratic
+// in the depth, so a hostile file could otherwise stall a reload.
+const maxNesting = 32
+
+// scanPositions returns the line of every key path in src, and the first
+// line that nests deeper than maxNesting (0 if none).
+func scanPositions(src []byte) (pos positions, tooDeep int) {
 	s := &posScanner{src: src, line: 1, pos: positions{}, arrays: map[string]int{}}
 	s.document()
-	return s.pos
+	return s.pos, s.tooDeep
 }
 
 type posScanner struct {
@@ -46,6 +54,16 @@ type posScanner struct {
 	// arrays counts the elements of each array of tables seen so far, keyed
 	// by its resolved path.
 	arrays map[string]int
+	// depth is the current nesting of arrays and inline tables; tooDeep the
+	// first line where depth or a dotted key went past maxNesting.
+	depth   int
+	tooDeep int
+}
+
+func (s *posScanner) nest(levels int) {
+	if levels > maxNesting && s.tooDeep == 0 {
+		s.tooDeep = s.line
+	}
 }
 
 func (s *posScanner) eof() bool { return s.i >= len(s.src) }
@@ -70,10 +88,28 @@ func (s *posScanner) hasPrefix(p string) bool {
 	return strings.HasPrefix(string(s.src[s.i:min(len(s.src), s.i+len(p))]), p)
 }
 
+// maxDepth bounds the paths recorded. The schema is at most
+// section[index].key[index] deep, and following deeper nesting would make the
+// scan quadratic in the nesting depth.
+const maxDepth = 4
+
+// child returns path extended by segs, or path itself once it is as deep as
+// anything worth recording.
+func child(path []string, segs ...string) []string {
+	if len(path) >= maxDepth {
+		return path
+	}
+	return append(slices.Clip(path), segs[:min(len(segs), maxDepth-len(path))]...)
+}
+
+// record notes the current line for path and each of its prefixes that has
+// no line yet: `a.b = 1` is where the table a first appears.
 func (s *posScanner) record(path []string) {
-	k := pathKey(path...)
-	if _, ok := s.pos[k]; !ok {
-		s.pos[k] = s.line
+	for i := 1; i <= len(path); i++ {
+		k := pathKey(path[:i]...)
+		if _, ok := s.pos[k]; !ok {
+			s.pos[k] = s.line
+		}
 	}
 }
 
@@ -143,6 +179,9 @@ func (s *posScanner) header() []string {
 	}
 	var path []string
 	for i, k := range keys {
+		if len(path) >= maxDepth {
+			break
+		}
 		path = append(path, k)
 		arr := pathKey(path...)
 		n, seen := s.arrays[arr]
@@ -165,7 +204,7 @@ func (s *posScanner) keyValue(table []string) {
 	if len(keys) == 0 {
 		return
 	}
-	path := append(append([]string(nil), table...), keys...)
+	path := child(table, keys...)
 	s.record(path)
 	s.skipSpace()
 	if s.peek() != '=' {
@@ -195,6 +234,7 @@ func (s *posScanner) keyPath() []string {
 		}
 		s.skipSpace()
 		if s.peek() != '.' {
+			s.nest(s.depth + len(keys))
 			return keys
 		}
 		s.next()
@@ -267,12 +307,15 @@ func (s *posScanner) value(path []string) {
 		s.skipString()
 	case '[':
 		s.next()
+		s.depth++
+		defer func() { s.depth-- }()
+		s.nest(s.depth)
 		for n := 0; ; n++ {
 			s.skipBlank()
 			if s.eof() || s.peek() == ']' {
 				break
 			}
-			elem := append(append([]string(nil), path...), index(n))
+			elem := child(path, index(n))
 			s.record(elem)
 			start := s.i
 			s.value(elem)
@@ -286,6 +329,9 @@ func (s *posScanner) value(path []string) {
 		s.next()
 	case '{':
 		s.next()
+		s.depth++
+		defer func() { s.depth-- }()
+		s.nest(s.depth)
 		for {
 			s.skipBlank()
 			if s.eof() || s.peek() == '}' {
