@@ -21,6 +21,10 @@ import (
 type decoder struct {
 	*collector
 	pos positions
+	// elems maps each array section to the index in the file of each
+	// element kept in the Config; they differ after an entry that is not a
+	// table, which is reported and dropped.
+	elems map[string][]int
 }
 
 // site is one table of the file: a global section or one element of an
@@ -97,32 +101,34 @@ func (d *decoder) document(tree map[string]any) *Config {
 			d.table(site{sec: sec, index: -1}, m, dst)
 			continue
 		}
-		for n, m := range d.elements(sec, tree[k]) {
+		for n, item := range d.elements(sec, tree[k]) {
 			s := site{sec: sec, index: n}
-			if m == nil {
-				d.fail(s.line(d.pos, ""), s.key(""), "expected a table, got %s", describe(tree[k].([]any)[n]))
+			m, ok := item.(map[string]any)
+			if !ok {
+				d.fail(s.line(d.pos, ""), s.key(""), "expected a table, got %s", describe(item))
 				continue
 			}
 			elem := newElement(sec, m)
 			d.table(s, m, elem)
 			dst.Set(reflect.Append(dst, elem))
+			d.elems[sec.key] = append(d.elems[sec.key], n)
 		}
 	}
 	return cfg
 }
 
-// elements returns the tables of an array of tables, written either as
-// [[server]] sections or as an inline array; a nil entry is not a table.
-func (d *decoder) elements(sec *section, v any) []map[string]any {
+// elements returns the entries of an array of tables, written either as
+// [[server]] sections or as an inline array.
+func (d *decoder) elements(sec *section, v any) []any {
 	switch v := v.(type) {
 	case []map[string]any:
-		return v
-	case []any:
-		out := make([]map[string]any, len(v))
-		for i, e := range v {
-			out[i], _ = e.(map[string]any)
+		out := make([]any, len(v))
+		for i, m := range v {
+			out[i] = m
 		}
 		return out
+	case []any:
+		return v
 	}
 	d.fail(d.pos.line(pathKey(sec.key)), sec.key,
 		"there can be several of these: write each one as [[%s]] (double brackets)", sec.key)

@@ -36,9 +36,9 @@ func Parse(filename string, data []byte) (*Config, error) {
 		return nil, syntaxError(filename, err)
 	}
 	c := &collector{file: filename}
-	d := decoder{collector: c, pos: pos}
+	d := decoder{collector: c, pos: pos, elems: map[string][]int{}}
 	cfg := d.document(tree)
-	validate(cfg, c, d.pos)
+	validate(cfg, c, d.pos, d.elems)
 	if err := c.err(); err != nil {
 		return nil, err
 	}

@@ -77,9 +77,6 @@ func (s *section) fieldByKey(key string) *field {
 	return nil
 }
 
-// noun is the section key as a word for messages ("server").
-func (s *section) noun() string { return s.key }
-
 // sections returns the schema of a whole file in file order.
 func sections() []section {
 	t := reflect.TypeFor[Config]()

@@ -18,22 +18,25 @@ import (
 // file or line.
 func (c *Config) Validate() error {
 	col := &collector{}
-	validate(c, col, nil)
+	validate(c, col, nil, nil)
 	return col.err()
 }
 
 type validator struct {
 	cfg *Config
 	*collector
-	pos  positions
-	secs []section
+	pos positions
+	// elems maps an array section to the file index of each element; nil
+	// when the elements are not from a file.
+	elems map[string][]int
+	secs  []section
 	// kinds maps each object name to the section key of the first object
 	// with that name ("server", "monitor", ...).
 	kinds map[string]string
 }
 
-func validate(cfg *Config, c *collector, pos positions) {
-	v := &validator{cfg: cfg, collector: c, pos: pos, secs: sections(), kinds: map[string]string{}}
+func validate(cfg *Config, c *collector, pos positions, elems map[string][]int) {
+	v := &validator{cfg: cfg, collector: c, pos: pos, elems: elems, secs: sections(), kinds: map[string]string{}}
 	v.eachTable(v.checkFields)
 	v.checkNames()
 	v.checkMonitors()
@@ -51,12 +54,12 @@ func (v *validator) eachTable(fn func(site, reflect.Value)) {
 		sec := &v.secs[i]
 		val := root.Field(sec.index)
 		if !sec.many {
-			fn(site{sec: sec, index: -1}, val)
+			fn(v.site(sec.key, -1, ""), val)
 			continue
 		}
 		for n := 0; n < val.Len(); n++ {
 			elem := val.Index(n)
-			fn(site{sec: sec, index: n, name: elem.FieldByName("Name").String()}, elem)
+			fn(v.site(sec.key, n, elem.FieldByName("Name").String()), elem)
 		}
 	}
 }
@@ -65,6 +68,9 @@ func (v *validator) eachTable(fn func(site, reflect.Value)) {
 // section with key k.
 func (v *validator) site(k string, n int, name string) site {
 	i := slices.IndexFunc(v.secs, func(s section) bool { return s.key == k })
+	if n >= 0 && v.elems != nil {
+		n = v.elems[k][n]
+	}
 	return site{sec: &v.secs[i], index: n, name: name}
 }
 
