@@ -65,7 +65,16 @@ func (p *mysqlProber) Close() error {
 	return err
 }
 
-func (p *mysqlProber) Probe(ctx context.Context) galera.Probe {
+func (p *mysqlProber) Probe(ctx context.Context) (res galera.Probe) {
+	defer func() {
+		// go-mysql's client can panic on malformed server packets (for
+		// example a public key that is not PEM): a broken server is
+		// reported as down instead of taking the proxy with it.
+		if v := recover(); v != nil {
+			p.Close()
+			res = galera.Probe{Err: fmt.Sprintf("%s: MySQL client failed: %v", p.srv.Name, v)}
+		}
+	}()
 	fresh := false
 	if p.conn == nil {
 		if err := p.connect(ctx); err != nil {
@@ -94,11 +103,17 @@ func (p *mysqlProber) Probe(ctx context.Context) galera.Probe {
 	return galera.Probe{Up: true, HasStatus: true, Status: galera.ParseStatus(vars)}
 }
 
-func (p *mysqlProber) Exec(ctx context.Context, stmt string) error {
+func (p *mysqlProber) Exec(ctx context.Context, stmt string) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.Close()
+			err = fmt.Errorf("%s: MySQL client failed: %v", p.srv.Name, v)
+		}
+	}()
 	if p.conn == nil {
 		return fmt.Errorf("%s: not connected", p.srv.Name)
 	}
-	_, err := p.query(ctx, stmt)
+	_, err = p.query(ctx, stmt)
 	if err != nil && !isServerError(err) {
 		p.Close()
 	}
@@ -122,10 +137,25 @@ func (p *mysqlProber) connect(ctx context.Context) error {
 	return fmt.Errorf("connect to %s (%s): %w", p.srv.Name, p.srv.Address, err)
 }
 
-func (p *mysqlProber) dial(ctx context.Context) (*client.Conn, error) {
+func (p *mysqlProber) dial(ctx context.Context) (conn *client.Conn, err error) {
 	ctx, cancel := context.WithTimeout(ctx, p.opts.BackendConnectTimeout)
 	defer cancel()
 	d := &net.Dialer{Timeout: p.opts.BackendConnectTimeout}
+	var raw net.Conn
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		raw = c
+		return c, err
+	}
+	defer func() {
+		// See Probe: a panic in the handshake must not leak the socket.
+		if v := recover(); v != nil {
+			if raw != nil {
+				raw.Close()
+			}
+			conn, err = nil, fmt.Errorf("handshake failed: %v", v)
+		}
+	}()
 	configure := func(c *client.Conn) error {
 		// The handshake runs under the read and write timeouts.
 		c.ReadTimeout = p.opts.BackendReadTimeout
@@ -134,11 +164,7 @@ func (p *mysqlProber) dial(ctx context.Context) (*client.Conn, error) {
 		// does not know (DEPS.md pitfall 3).
 		return c.SetCollation("utf8mb4_general_ci")
 	}
-	c, err := client.ConnectWithDialer(ctx, "", p.srv.Address, p.opts.User, p.opts.Password, "", d.DialContext, configure)
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
+	return client.ConnectWithDialer(ctx, "", p.srv.Address, p.opts.User, p.opts.Password, "", dial, configure)
 }
 
 // read runs both SHOW statements and returns the wanted rows.
