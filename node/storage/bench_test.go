@@ -158,3 +158,25 @@ func BenchmarkUpdateRow(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkGetInTxn is a point read inside an open transaction (no Begin/Rollback), single goroutine.
+func BenchmarkGetInTxn(b *testing.B) {
+	db, err := Open(b.TempDir(), Options{FlushPolicy: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	loadBench(b, db)
+	tx := db.Begin(TxOptions{ReadOnly: true})
+	defer tx.Rollback()
+	rng := rand.New(rand.NewPCG(5, 6))
+	key := benchKey(0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		binary.BigEndian.PutUint64(key[1:], uint64(rng.IntN(benchRows)))
+		if _, ok, err := tx.Get(1, key); err != nil || !ok {
+			b.Fatal("missing row", err)
+		}
+	}
+}

@@ -99,9 +99,8 @@ type DB struct {
 
 	locks lockManager
 
-	// Active transactions, for snapshot horizon and AbortTxn.
-	txnMu   sync.Mutex
-	active  map[uint64]*Txn
+	// Active transactions, for the snapshot horizon and AbortTxn, striped so Begin does not serialise.
+	txns    [txnShards]txnShard
 	nextTxn atomic.Uint64
 	horizon atomic.Uint64 // no active snapshot is older than this; versions below it may be dropped
 
@@ -133,6 +132,16 @@ type DB struct {
 	}
 }
 
+const txnShards = 16
+
+type txnShard struct {
+	mu sync.Mutex
+	m  map[uint64]*Txn
+	_  [40]byte // keep shards on separate cache lines
+}
+
+func (db *DB) txnShard(id uint64) *txnShard { return &db.txns[id%txnShards] }
+
 type counter struct {
 	next    uint64 // next value to hand out
 	ceiling uint64 // persisted: no value >= ceiling has been handed out
@@ -147,33 +156,38 @@ type space struct {
 
 func newSpace() *space { return &space{tree: btree.New[mkey, *version](cmpKey)} }
 
-// mkey is a tree key: its first 8 bytes as a big-endian integer (zero padded) next to the full key, so that
-// most comparisons during a descent read only the node's own key array instead of chasing a pointer per key.
-// Zero padding keeps prefix order consistent with bytes.Compare order; equal prefixes fall back to the bytes.
+// mkey is a tree key: its first 16 bytes as two big-endian integers (zero padded) next to the full key, so
+// that most comparisons during a descent read only the node's own key array instead of chasing a pointer per
+// key. 16 bytes cover node/sql's integer keys (flag byte + 8 bytes) completely. Zero padding keeps the
+// prefix order consistent with bytes.Compare; equal prefixes fall back to the remaining bytes.
 type mkey struct {
-	pfx uint64
-	b   []byte
+	p0, p1 uint64
+	b      []byte
 }
 
 func makeKey(b []byte) mkey {
-	if len(b) >= 8 {
-		return mkey{pfx: binary.BigEndian.Uint64(b), b: b}
+	if len(b) >= 16 {
+		return mkey{p0: binary.BigEndian.Uint64(b), p1: binary.BigEndian.Uint64(b[8:]), b: b}
 	}
-	var p uint64
-	for i, c := range b {
-		p |= uint64(c) << (56 - 8*i)
-	}
-	return mkey{pfx: p, b: b}
+	var buf [16]byte
+	copy(buf[:], b)
+	return mkey{p0: binary.BigEndian.Uint64(buf[:]), p1: binary.BigEndian.Uint64(buf[8:]), b: b}
 }
 
 func cmpKey(a, b mkey) int {
 	switch {
-	case a.pfx < b.pfx:
-		return -1
-	case a.pfx > b.pfx:
+	case a.p0 != b.p0:
+		if a.p0 < b.p0 {
+			return -1
+		}
 		return 1
-	case len(a.b) >= 8 && len(b.b) >= 8:
-		return bytes.Compare(a.b[8:], b.b[8:])
+	case a.p1 != b.p1:
+		if a.p1 < b.p1 {
+			return -1
+		}
+		return 1
+	case len(a.b) >= 16 && len(b.b) >= 16:
+		return bytes.Compare(a.b[16:], b.b[16:])
 	default:
 		return bytes.Compare(a.b, b.b)
 	}
@@ -209,11 +223,13 @@ func Open(dir string, opts Options) (*DB, error) {
 		policy:   policy,
 		repl:     opts.Replicator,
 		bolt:     bdb,
-		active:   map[uint64]*Txn{},
 		counters: map[string]*counter{},
 		closing:  make(chan struct{}),
 	}
 	db.applyCond = sync.NewCond(&db.applyMu)
+	for i := range db.txns {
+		db.txns[i].m = map[uint64]*Txn{}
+	}
 	db.locks.init()
 	empty := map[SpaceID]*space{}
 	db.spaces.Store(&empty)

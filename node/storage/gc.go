@@ -101,12 +101,17 @@ func (c *collector) pass() {
 // computeHorizon returns the oldest snapshot still in use (or the last published seqno when none is) and
 // stores it for the commit path. It only ever grows: a snapshot taken later is at least the published seqno.
 func (db *DB) computeHorizon() uint64 {
-	db.txnMu.Lock()
+	// visible is loaded before the shards are scanned: a transaction registered after its shard was scanned
+	// read visible later, so its snapshot is at least h.
 	h := db.visible.Load()
-	for _, t := range db.active {
-		h = min(h, t.snap)
+	for i := range db.txns {
+		sh := &db.txns[i]
+		sh.mu.Lock()
+		for _, t := range sh.m {
+			h = min(h, t.snap)
+		}
+		sh.mu.Unlock()
 	}
-	db.txnMu.Unlock()
 	if h > db.horizon.Load() {
 		db.horizon.Store(h)
 	}

@@ -602,7 +602,7 @@ func TestClosedDB(t *testing.T) {
 func TestKeyOrder(t *testing.T) {
 	// Tree keys compare by an 8-byte prefix first; the order must still be bytes.Compare's.
 	keys := [][]byte{nil, {0}, {0, 0}, k("a"), k("a\x00"), k("abcdefgh"), k("abcdefgh\x00"), k("abcdefgi"),
-		k("abcdefghz"), k("abcdefg"), {0xff}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
+		k("abcdefghz"), k("abcdefg"), k("0123456789abcdef"), k("0123456789abcdef\x00"), k("0123456789abcdeg"), k("0123456789abcdefgh"), {0xff}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
 	for _, a := range keys {
 		for _, b := range keys {
 			if got, want := cmpKey(makeKey(a), makeKey(b)), bytes.Compare(a, b); got != want {

@@ -61,11 +61,12 @@ func (db *DB) Begin(opts TxOptions) *Txn {
 		lockTimeout: DefaultLockWaitTimeout,
 		abortCh:     make(chan struct{}),
 	}
-	// The snapshot is read under txnMu so the collector's horizon can never pass it.
-	db.txnMu.Lock()
+	// The snapshot is read under the registry lock so the collector's horizon can never pass it.
+	sh := db.txnShard(t.id)
+	sh.mu.Lock()
 	t.snap = db.visible.Load()
-	db.active[t.id] = t
-	db.txnMu.Unlock()
+	sh.m[t.id] = t
+	sh.mu.Unlock()
 	return t
 }
 
@@ -73,9 +74,10 @@ func (db *DB) Begin(opts TxOptions) *Txn {
 // released now and its current or next call fails with ErrDeadlock. It returns false if the transaction is
 // unknown, finished, or already committing.
 func (db *DB) AbortTxn(id uint64) bool {
-	db.txnMu.Lock()
-	t := db.active[id]
-	db.txnMu.Unlock()
+	sh := db.txnShard(id)
+	sh.mu.Lock()
+	t := sh.m[id]
+	sh.mu.Unlock()
 	return t != nil && t.abort(true)
 }
 
@@ -172,9 +174,10 @@ func (t *Txn) releaseLocks() {
 // finish releases everything the transaction holds; the state is already final.
 func (t *Txn) finish() {
 	t.releaseLocks()
-	t.db.txnMu.Lock()
-	delete(t.db.active, t.id)
-	t.db.txnMu.Unlock()
+	sh := t.db.txnShard(t.id)
+	sh.mu.Lock()
+	delete(sh.m, t.id)
+	sh.mu.Unlock()
 	t.writes, t.ops, t.dead, t.dropped = nil, nil, nil, nil
 }
 
