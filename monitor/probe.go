@@ -200,7 +200,10 @@ func (p *mysqlProber) query(ctx context.Context, q string) (*mysql.Result, error
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.opts.BackendReadTimeout+p.opts.BackendWriteTimeout)
 	defer cancel()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	// Only the socket may be closed from another goroutine: go-mysql's
+	// Close also resets protocol state that Execute is using.
+	raw := conn.Conn.Conn
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	res, err := conn.Execute(q)
 	if !stop() {
 		// The deadline fired or the monitor is closing: whatever Execute

@@ -35,7 +35,8 @@ type fakeMySQL struct {
 	queries    []string
 }
 
-func startFakeMySQL(t *testing.T) *fakeMySQL {
+// startFakeMySQL starts the server after configure (if any) has set it up.
+func startFakeMySQL(t *testing.T, configure ...func(*fakeMySQL)) *fakeMySQL {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -53,6 +54,9 @@ func startFakeMySQL(t *testing.T) *fakeMySQL {
 		{"wsrep_desync", "OFF"}, {"wsrep_reject_queries", "NONE"}, {"wsrep_sst_donor_rejects_queries", "OFF"},
 		{"wsrep_sst_method", "mariabackup"}, {"wsrep_node_name", "node2"}, {"wsrep_sst_donor", ""},
 		{"wsrep_provider_options", strings.Repeat("x", 3000)},
+	}
+	for _, c := range configure {
+		c(f)
 	}
 	f.wg.Add(1)
 	go f.accept()
@@ -229,8 +233,7 @@ func TestProbeFailures(t *testing.T) {
 		}
 	})
 	t.Run("a client library panic on a malformed handshake is reported as down", func(t *testing.T) {
-		f := startFakeMySQL(t)
-		f.sha2 = true
+		f := startFakeMySQL(t, func(f *fakeMySQL) { f.sha2 = true })
 		p := newTestProber(f.addr(), "secret", time.Second)
 		defer p.Close()
 		r := p.Probe(context.Background())
@@ -253,8 +256,10 @@ func TestProbeFailures(t *testing.T) {
 		}
 	})
 	t.Run("missing privilege is an auth error while running", func(t *testing.T) {
-		f := startFakeMySQL(t)
-		f.queryErr = mysql.NewError(mysql.ER_SPECIFIC_ACCESS_DENIED_ERROR, "Access denied; you need (at least one of) the REPLICATION CLIENT privilege(s)")
+		f := startFakeMySQL(t, func(f *fakeMySQL) {
+			f.queryErr = mysql.NewError(mysql.ER_SPECIFIC_ACCESS_DENIED_ERROR,
+				"Access denied; you need (at least one of) the REPLICATION CLIENT privilege(s)")
+		})
 		p := newTestProber(f.addr(), "secret", time.Second)
 		defer p.Close()
 		r := p.Probe(context.Background())
@@ -263,8 +268,9 @@ func TestProbeFailures(t *testing.T) {
 		}
 	})
 	t.Run("other query errors leave the server running without status", func(t *testing.T) {
-		f := startFakeMySQL(t)
-		f.queryErr = mysql.NewError(mysql.ER_UNKNOWN_COM_ERROR, "WSREP has not yet prepared node for application use")
+		f := startFakeMySQL(t, func(f *fakeMySQL) {
+			f.queryErr = mysql.NewError(mysql.ER_UNKNOWN_COM_ERROR, "WSREP has not yet prepared node for application use")
+		})
 		p := newTestProber(f.addr(), "secret", time.Second)
 		defer p.Close()
 		r := p.Probe(context.Background())
