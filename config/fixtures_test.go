@@ -43,6 +43,13 @@ func TestBadFixtures(t *testing.T) {
 			if got := ErrorLines(err); !slices.Equal(got, want) {
 				t.Errorf("errors differ\ngot:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 			}
+			// A file saved on Windows, with CRLF line ends and a
+			// byte-order mark, gives the same errors.
+			windows := append([]byte("\ufeff"), bytes.ReplaceAll(data, []byte("\n"), []byte("\r\n"))...)
+			_, err = Parse(name, windows)
+			if got := ErrorLines(err); !slices.Equal(got, want) {
+				t.Errorf("with CRLF and a BOM, errors differ\ngot:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+			}
 		})
 	}
 }

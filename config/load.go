@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -26,6 +27,11 @@ func Load(path string) (*Config, error) {
 // nil. A TOML syntax error stops at the parser's first error, since nothing
 // after it can be trusted; every other problem is reported.
 func Parse(filename string, data []byte) (*Config, error) {
+	// Files saved on Windows may start with a byte-order mark and end lines
+	// with CRLF. TOML allows normalising newlines, and doing so keeps the
+	// parser's and the line scanner's line numbers the same.
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	data = bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
 	pos, tooDeep := scanPositions(data)
 	if tooDeep > 0 {
 		return nil, &Error{File: filename, Line: tooDeep,
