@@ -72,6 +72,8 @@ type Op struct {
 
 // Replicator orders and certifies write-sets (the cluster layer). Replicate returns nil when ws may commit,
 // having set ws.Seqno; ErrCertification when it must roll back; any other error when the outcome is unknown.
+// When it returns ErrCertification with ws.Seqno set (ordered, then refused), the storage consumes that seqno
+// itself (an empty apply that advances the position); with ws.Seqno 0 nothing is consumed.
 type Replicator interface {
 	Replicate(ctx context.Context, ws *WriteSet) error
 }
@@ -352,9 +354,10 @@ func (db *DB) spaceOrCreate(id SpaceID) *space {
 
 // AllocSpaceID returns a new space id, durably: ids are never reused, even after a crash.
 func (db *DB) AllocSpaceID() (SpaceID, error) {
-	if db.isClosed() {
-		return 0, ErrClosed
+	if err := db.enter(); err != nil {
+		return 0, err
 	}
+	defer db.inflight.Done()
 	db.spaceMu.Lock()
 	defer db.spaceMu.Unlock()
 	id := db.nextSpace
@@ -375,9 +378,10 @@ const counterBlock = 1024
 // least atLeast and at least 1; later calls return values above the reserved range. n == 0 only raises the
 // counter to atLeast (after an explicit value was inserted). Values are not returned on rollback.
 func (db *DB) NextCounter(name []byte, n uint64, atLeast uint64) (uint64, error) {
-	if db.isClosed() {
-		return 0, ErrClosed
+	if err := db.enter(); err != nil {
+		return 0, err
 	}
+	defer db.inflight.Done()
 	db.counterMu.Lock()
 	defer db.counterMu.Unlock()
 	c := db.counters[string(name)]

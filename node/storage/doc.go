@@ -34,8 +34,10 @@
 // Replicator seqnos are assigned locally. With one, Replicate must set WriteSet.Seqno to the write-set's
 // position in the total order; the storage then applies it once every lower seqno has been applied. Every
 // seqno of the total order must be consumed exactly once, in order: by a local Commit whose Replicate
-// returned nil, or by DB.Apply (a remote write-set, or an empty write-set for a seqno that failed
-// certification or carried no data, which only advances the position).
+// returned nil (or ErrCertification with ws.Seqno set: the storage then applies an empty write-set at that
+// seqno), or by DB.Apply (a remote write-set, or an empty write-set for a seqno that failed certification or
+// carried no data, which only advances the position). Once Replicate has returned nil the commit is applied
+// whatever happens to ctx: an ordered write-set cannot be abandoned.
 //
 // DB.Apply BF-aborts ("brute force") local transactions that hold a lock on a key the write-set touches and
 // have not started committing: their locks are released at once and their next call (or the lock wait they

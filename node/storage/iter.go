@@ -104,8 +104,14 @@ func (t *Txn) newIter(space SpaceID, start, end []byte, reverse bool) *iter {
 	return it
 }
 
-// fill copies the next batch of visible committed entries.
+// fill copies the next batch of visible committed entries. The transaction must still be open: its snapshot
+// keeps the versions the batch reads from being collected.
 func (it *iter) fill() {
+	if err := it.t.check(); err != nil {
+		it.err = err
+		it.baseDone = true
+		return
+	}
 	it.base = it.base[:0]
 	it.bi = 0
 	snap := it.snap
@@ -165,6 +171,9 @@ func (it *iter) Next() bool {
 		}
 		for it.bi >= len(it.base) && !it.baseDone {
 			it.fill()
+		}
+		if it.err != nil {
+			return false
 		}
 		var b, o *kv
 		if it.bi < len(it.base) {

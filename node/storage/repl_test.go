@@ -13,7 +13,9 @@ type fakeReplicator struct {
 	mu   sync.Mutex
 	next uint64
 	fail map[uint64]bool
-	seen []*WriteSet
+	// failOrdered gives refused write-sets a seqno, as when certification fails after ordering.
+	failOrdered bool
+	seen        []*WriteSet
 }
 
 func (r *fakeReplicator) reserve() uint64 {
@@ -28,6 +30,10 @@ func (r *fakeReplicator) Replicate(_ context.Context, ws *WriteSet) error {
 	defer r.mu.Unlock()
 	r.seen = append(r.seen, ws)
 	if r.fail[ws.TxnID] {
+		if r.failOrdered {
+			r.next++
+			ws.Seqno = r.next
+		}
 		return ErrCertification
 	}
 	r.next++
@@ -93,6 +99,22 @@ func TestReplicatorOrderAndRemoteApply(t *testing.T) {
 	expectGet(t, tx, 1, "refused", "", false)
 	mustPut(t, tx, 1, "refused", "now") // lock was released
 	mustCommit(t, tx)
+
+	// Refused after ordering: the seqno is consumed, so later write-sets are not stuck behind it.
+	repl.failOrdered = true
+	tx = db.Begin(TxOptions{})
+	repl.fail[tx.ID()] = true
+	mustPut(t, tx, 1, "refused", "again")
+	if err := tx.Commit(ctx); !errors.Is(err, ErrCertification) {
+		t.Fatalf("Commit refused after ordering: %v", err)
+	}
+	if got, want := db.LastCommitted(), repl.next; got != want {
+		t.Fatalf("LastCommitted = %d after a refused ordered write-set, want %d", got, want)
+	}
+	tx = db.Begin(TxOptions{})
+	mustPut(t, tx, 1, "after", "ok")
+	mustCommit(t, tx)
+	expectGet(t, db.Begin(TxOptions{}), 1, "refused", "now", true)
 }
 
 func TestBFAbort(t *testing.T) {

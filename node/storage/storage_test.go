@@ -611,3 +611,25 @@ func TestKeyOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestIteratorAfterRollback(t *testing.T) {
+	db := openDB(t, t.TempDir(), 2)
+	tx := db.Begin(TxOptions{})
+	for i := range 100 {
+		if err := tx.Put(context.Background(), 1, be(i), be(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustCommit(t, tx)
+	r := db.Begin(TxOptions{})
+	it := r.Scan(1, nil, nil, false)
+	if !it.Next() {
+		t.Fatal(it.Err())
+	}
+	r.Rollback()
+	for it.Next() {
+	}
+	if !errors.Is(it.Err(), ErrTxnDone) {
+		t.Fatalf("iterator past the end of its transaction: %v, want ErrTxnDone", it.Err())
+	}
+}

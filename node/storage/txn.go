@@ -366,6 +366,12 @@ func (t *Txn) Commit(ctx context.Context) error {
 			t.state.Store(stateDone)
 			t.finish()
 			db.stats.rollbacks.Add(1)
+			if ws.Seqno != 0 && errors.Is(err, ErrCertification) {
+				// Ordered but refused: the seqno still advances the position, here as on every other node.
+				if _, aerr := db.commitWriteSet(&WriteSet{TxnID: ws.TxnID}, ws.Seqno, false); aerr != nil {
+					err = errors.Join(err, aerr)
+				}
+			}
 			return fmt.Errorf("storage: replicate txn %d: %w", t.id, err)
 		}
 		if ws.Seqno == 0 {
