@@ -161,11 +161,13 @@ const Off time.Duration = -1
 // an error on a service that uses the other router.
 //
 // Parse applies MaxScale's implications to keys the file left out:
-// transaction_replay = true turns on delayed_retry and master_reconnection;
+// transaction_replay = true turns on delayed_retry and master_reconnection
+// (and needs master_failure_mode = "fail_on_write", the default);
 // disable_sescmd_history = true turns off master_reconnection (unless
 // transaction_replay needs it); readconnroute's master_accept_reads defaults
-// to true. A file that sets an implied key to the contradicting value is an
-// error rather than being silently overridden.
+// to true. Where MaxScale silently overrides a contradicting value the file
+// set, maxproxy reports an error instead, so that the running configuration
+// is always the one written.
 type Service struct {
 	Name   string `toml:"name" reload:"hot" required:"true"`
 	Router string `toml:"router" reload:"restart" required:"true" enum:"readwritesplit|readconnroute"`

@@ -343,3 +343,28 @@ func TestSlogLevel(t *testing.T) {
 		}
 	}
 }
+
+func TestAdminDefaultPasswordNeedsLoopback(t *testing.T) {
+	for listen, loopback := range map[string]bool{
+		"127.0.0.1:8989":        true,
+		"127.0.0.2:8989":        true,
+		"localhost:8989":        true,
+		"[::1]:8989":            true,
+		"0.0.0.0:8989":          false,
+		"[::]:8989":             false,
+		":8989":                 false,
+		"10.1.2.3:8989":         false,
+		"admin.example.com:80":  false,
+		"[::ffff:10.0.0.1]:123": false,
+	} {
+		_, err := Parse("a.toml", []byte("[admin]\nlisten = \""+listen+"\"\n"))
+		refused := err != nil && strings.Contains(err.Error(), `admin.password: the default password "mariadb" is refused`)
+		if refused == loopback || (err != nil && !refused) {
+			t.Errorf("listen = %q: got %v, want refused = %v", listen, err, !loopback)
+		}
+		// A password of one's own is accepted anywhere.
+		if _, err := Parse("a.toml", []byte("[admin]\npassword = \"x\"\nlisten = \""+listen+"\"\n")); err != nil {
+			t.Errorf("listen = %q with a password: %v", listen, err)
+		}
+	}
+}
