@@ -59,14 +59,6 @@ func (l ErrorList) Unwrap() []error {
 	return errs
 }
 
-// Check loads and validates the file at path and returns one printable line
-// per problem, or nil when the file is valid. It is what
-// `maxproxy check-config` prints.
-func Check(path string) []string {
-	_, err := Load(path)
-	return ErrorLines(err)
-}
-
 // ErrorLines splits an error returned by Parse, Load or Validate into one
 // line per problem; nil gives nil.
 func ErrorLines(err error) []string {

@@ -20,6 +20,14 @@ func Load(path string) (*Config, error) {
 	return Parse(path, data)
 }
 
+// Check loads and validates the file at path and returns one printable line
+// per problem, or nil when the file is valid. It is what
+// `maxproxy check-config` prints.
+func Check(path string) []string {
+	_, err := Load(path)
+	return ErrorLines(err)
+}
+
 // Parse decodes and validates a configuration. filename only labels errors.
 //
 // On failure the error is a *Error when there is one problem and an

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,7 +86,7 @@ func (s *posScanner) next() {
 }
 
 func (s *posScanner) hasPrefix(p string) bool {
-	return strings.HasPrefix(string(s.src[s.i:min(len(s.src), s.i+len(p))]), p)
+	return bytes.HasPrefix(s.src[s.i:], []byte(p))
 }
 
 // maxDepth bounds the paths recorded. The schema is at most
