@@ -368,3 +368,17 @@ func TestAdminDefaultPasswordNeedsLoopback(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkParseExample measures a reload's parsing cost on the example.
+func BenchmarkParseExample(b *testing.B) {
+	data, err := os.ReadFile(examplePath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse("example", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
