@@ -86,8 +86,8 @@ func synced(index int) map[string]string {
 	}
 }
 
-// harness runs a Monitor over fake probers with rounds driven by the test.
-type harness struct {
+// rig runs a Monitor over fake probers with rounds driven by the test.
+type rig struct {
 	t        *testing.T
 	m        *Monitor
 	fakes    map[string]*fakeProber
@@ -102,9 +102,9 @@ type harness struct {
 	realTime bool
 }
 
-func newHarness(t *testing.T, opts Options, n int, setup func(*harness)) *harness {
+func newRig(t *testing.T, opts Options, n int, setup func(*rig)) *rig {
 	t.Helper()
-	h := &harness{t: t, fakes: map[string]*fakeProber{}, ticks: make(chan time.Time),
+	h := &rig{t: t, fakes: map[string]*fakeProber{}, ticks: make(chan time.Time),
 		reg: prometheus.NewRegistry(), runErr: make(chan error, 1),
 		now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	var servers []Server
@@ -138,7 +138,7 @@ func newHarness(t *testing.T, opts Options, n int, setup func(*harness)) *harnes
 	return h
 }
 
-func (h *harness) close() {
+func (h *rig) close() {
 	h.t.Helper()
 	if err := h.m.Close(); err != nil {
 		h.t.Error(err)
@@ -153,7 +153,7 @@ func (h *harness) close() {
 }
 
 // next waits for the next published snapshot.
-func (h *harness) next() *topology.Snapshot {
+func (h *rig) next() *topology.Snapshot {
 	h.t.Helper()
 	select {
 	case s := <-h.snaps:
@@ -165,7 +165,7 @@ func (h *harness) next() *topology.Snapshot {
 }
 
 // round triggers a round and returns its snapshot.
-func (h *harness) round() *topology.Snapshot {
+func (h *rig) round() *topology.Snapshot {
 	h.t.Helper()
 	h.ticks <- h.now
 	return h.next()
@@ -180,7 +180,7 @@ func states(s *topology.Snapshot) map[string]string {
 }
 
 func TestRoundsPublishWholeSnapshotsAndCountEvents(t *testing.T) {
-	h := newHarness(t, Options{}, 3, nil)
+	h := newRig(t, Options{}, 3, nil)
 	s := h.next()
 	if m := s.Master(); m == nil || m.Name != "s1" || s.Generation != 1 {
 		t.Fatalf("first snapshot %v gen %d", states(s), s.Generation)
@@ -234,7 +234,7 @@ func TestSlowServerDoesNotHoldBackTheOthers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		gate := make(chan struct{})
 		start := time.Now()
-		h := newHarness(t, Options{MonitorInterval: time.Second}, 3, func(h *harness) {
+		h := newRig(t, Options{MonitorInterval: time.Second}, 3, func(h *rig) {
 			h.fakes["s3"].gate = gate
 			h.realTime = true
 		})
@@ -270,7 +270,7 @@ func TestSlowServerDoesNotHoldBackTheOthers(t *testing.T) {
 }
 
 func TestSlowSubscriberSeesOnlyTheLatestSnapshot(t *testing.T) {
-	h := newHarness(t, Options{}, 2, nil)
+	h := newRig(t, Options{}, 2, nil)
 	lazy, cancel := h.m.Subscribe()
 	h.next()
 	for i := 0; i < 5; i++ {
@@ -293,7 +293,7 @@ func TestSlowSubscriberSeesOnlyTheLatestSnapshot(t *testing.T) {
 }
 
 func TestAdminAPI(t *testing.T) {
-	h := newHarness(t, Options{}, 3, nil)
+	h := newRig(t, Options{}, 3, nil)
 	h.next()
 	if err := h.m.SetDrain("s1"); !errors.Is(err, ErrDrainWriter) {
 		t.Fatalf("draining the writer: %v", err)
@@ -338,7 +338,7 @@ func TestJournalKeepsAdminStateAndTheFailbackWriter(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "monitor-galera.db")
 	opts := Options{JournalPath: path, DisableMasterFailback: true}
 
-	h := newHarness(t, opts, 3, nil)
+	h := newRig(t, opts, 3, nil)
 	h.next()
 	h.fakes["s1"].set(nil)
 	if m := h.round().Master(); m == nil || m.Name != "s2" {
@@ -352,7 +352,7 @@ func TestJournalKeepsAdminStateAndTheFailbackWriter(t *testing.T) {
 
 	// A new monitor over the same journal: s1 is back and has the lowest
 	// index, but s2 stays the writer and s3 stays in maintenance.
-	h2 := newHarness(t, opts, 3, func(h *harness) { h.now = h.now.Add(time.Hour) })
+	h2 := newRig(t, opts, 3, func(h *rig) { h.now = h.now.Add(time.Hour) })
 	s := h2.next()
 	if got := states(s); got["s2"] != "Master, Synced, Master Stickiness, Running" ||
 		got["s3"] != "Maintenance, Slave, Synced, Running" || got["s1"] != "Slave, Synced, Running" {
@@ -361,8 +361,8 @@ func TestJournalKeepsAdminStateAndTheFailbackWriter(t *testing.T) {
 	h2.close()
 
 	// Older than journal_max_age: the writer is forgotten, maintenance is not.
-	h3 := newHarness(t, Options{JournalPath: path, DisableMasterFailback: true, JournalMaxAge: time.Minute},
-		3, func(h *harness) { h.now = h.now.Add(3 * time.Hour) })
+	h3 := newRig(t, Options{JournalPath: path, DisableMasterFailback: true, JournalMaxAge: time.Minute},
+		3, func(h *rig) { h.now = h.now.Add(3 * time.Hour) })
 	s = h3.next()
 	if got := states(s); got["s1"] != "Master, Synced, Running" || got["s3"] != "Maintenance, Slave, Synced, Running" {
 		t.Fatalf("after max age: %v", got)
@@ -370,7 +370,7 @@ func TestJournalKeepsAdminStateAndTheFailbackWriter(t *testing.T) {
 }
 
 func TestSetDonorNodesRunsOnTheNextProbe(t *testing.T) {
-	h := newHarness(t, Options{SetDonorNodes: true}, 3, nil)
+	h := newRig(t, Options{SetDonorNodes: true}, 3, nil)
 	h.next()
 	h.round()
 	want := "SET GLOBAL wsrep_sst_donor = 'node2,node1'"
@@ -389,14 +389,14 @@ func TestSetDonorNodesRunsOnTheNextProbe(t *testing.T) {
 }
 
 func TestAuthErrorIsPublished(t *testing.T) {
-	h := newHarness(t, Options{}, 2, func(h *harness) { h.fakes["s2"].auth = true })
+	h := newRig(t, Options{}, 2, func(h *rig) { h.fakes["s2"].auth = true })
 	if got := states(h.next())["s2"]; got != "Auth Error, Down" {
 		t.Fatalf("s2 = %q", got)
 	}
 }
 
 func TestLifecycle(t *testing.T) {
-	h := newHarness(t, Options{}, 1, nil)
+	h := newRig(t, Options{}, 1, nil)
 	h.next()
 	if err := h.m.Run(context.Background()); err == nil {
 		t.Fatal("second Run accepted")

@@ -193,7 +193,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func TestMonitorRunsTheScriptOnEvents(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "events")
 	p := writeScript(t, `echo "$1 $2" >> "`+out+`"`+"\n")
-	h := newHarness(t, Options{Script: p + " $EVENT $INITIATOR", Events: []string{"master_down", "new_master"}}, 2, nil)
+	h := newRig(t, Options{Script: p + " $EVENT $INITIATOR", Events: []string{"master_down", "new_master"}}, 2, nil)
 	h.next()
 	h.fakes["s1"].set(nil)
 	h.round()

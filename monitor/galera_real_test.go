@@ -1,0 +1,223 @@
+//go:build integration
+
+// These tests run the monitor against a real MariaDB Galera cluster started
+// by the integration harness: go test -tags integration ./monitor/
+// They skip (naming the packages to install) when MariaDB Galera is absent.
+
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/maxproxy/maxproxy/integration/harness"
+	"github.com/maxproxy/maxproxy/monitor/topology"
+)
+
+const realInterval = 200 * time.Millisecond
+
+func startRealMonitor(t *testing.T, g *harness.Galera, opts Options) (*Monitor, <-chan *topology.Snapshot) {
+	t.Helper()
+	var servers []Server
+	for _, n := range g.Nodes() {
+		servers = append(servers, Server{Name: n.Name(), Address: n.Addr()})
+	}
+	if opts.User == "" {
+		opts.User, opts.Password = harness.MonitorAccount.User, harness.MonitorAccount.Password
+	}
+	opts.Name = "galera"
+	opts.MonitorInterval = realInterval
+	opts.BackendConnectTimeout = time.Second
+	opts.BackendReadTimeout = time.Second
+	m, err := New(opts, servers, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps, _ := m.Subscribe()
+	done := make(chan error, 1)
+	go func() { done <- m.Run(context.Background()) }()
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return m, snaps
+}
+
+// waitFor reads snapshots until cond holds, failing after maxRounds
+// snapshots: conditions are stated in probe rounds, not wall time.
+func waitFor(t *testing.T, snaps <-chan *topology.Snapshot, maxRounds uint64, what string, cond func(*topology.Snapshot) bool) *topology.Snapshot {
+	t.Helper()
+	var first, last *topology.Snapshot
+	for {
+		select {
+		case s, ok := <-snaps:
+			if !ok {
+				t.Fatalf("monitor closed while waiting for %s", what)
+			}
+			if first == nil {
+				first = s
+			}
+			last = s
+			if cond(s) {
+				return s
+			}
+			if s.Generation-first.Generation >= maxRounds {
+				t.Fatalf("no %s within %d rounds; last: %s", what, maxRounds, describe(last))
+			}
+		case <-time.After(time.Duration(maxRounds+5) * 5 * realInterval):
+			t.Fatalf("no snapshot while waiting for %s", what)
+		}
+	}
+}
+
+func describe(s *topology.Snapshot) string {
+	var b strings.Builder
+	for _, srv := range s.Servers {
+		fmt.Fprintf(&b, "%s=[%s] (state %d %q) %s; ", srv.Name, srv.State, srv.Galera.LocalState,
+			srv.Galera.LocalStateComment, srv.Err)
+	}
+	return b.String()
+}
+
+func healthy(s *topology.Snapshot) bool {
+	masters := 0
+	for _, srv := range s.Servers {
+		switch {
+		case srv.State.Has(topology.Master | topology.Synced | topology.Running):
+			masters++
+		case srv.State.Has(topology.Slave | topology.Synced | topology.Running):
+		default:
+			return false
+		}
+	}
+	return masters == 1
+}
+
+func TestRealGalera(t *testing.T) {
+	g := harness.StartGalera(t, 3, harness.GaleraOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	t.Run("a synced cluster has one writer with the lowest index", func(t *testing.T) {
+		_, snaps := startRealMonitor(t, g, Options{})
+		s := waitFor(t, snaps, 10, "a healthy cluster", healthy)
+		w := s.Master()
+		for _, srv := range s.Servers {
+			if srv.Galera.ClusterSize != 3 || srv.Galera.ClusterStatus != "Primary" || !srv.Galera.Ready {
+				t.Errorf("%s: %+v", srv.Name, srv.Galera)
+			}
+			if srv.Galera.LocalIndex < w.Galera.LocalIndex {
+				t.Errorf("writer %s has index %d but %s has %d", w.Name, w.Galera.LocalIndex, srv.Name, srv.Galera.LocalIndex)
+			}
+		}
+	})
+
+	t.Run("wsrep_desync takes a node out within two rounds and back after OFF", func(t *testing.T) {
+		m, snaps := startRealMonitor(t, g, Options{})
+		s := waitFor(t, snaps, 10, "a healthy cluster", healthy)
+		var node harness.Node
+		for _, n := range g.Nodes() {
+			if srv := s.Server(n.Name()); srv.State.Has(topology.Slave) {
+				node = n
+				break
+			}
+		}
+		if err := node.Exec(ctx, "SET GLOBAL wsrep_desync = ON"); err != nil {
+			t.Fatal(err)
+		}
+		restored := false
+		defer func() {
+			if !restored {
+				node.Exec(context.Background(), "SET GLOBAL wsrep_desync = OFF")
+			}
+		}()
+		gen := m.Snapshot().Generation
+		s = waitFor(t, snaps, 10, node.Name()+" out of the read set", func(s *topology.Snapshot) bool {
+			return !s.Server(node.Name()).State.Has(topology.Slave)
+		})
+		if s.Generation > gen+2 {
+			t.Errorf("%s left Slave only in generation %d, %d rounds after the SET", node.Name(), s.Generation, s.Generation-gen)
+		}
+		if got := s.Server(node.Name()).State; got != topology.Running|topology.Donor {
+			t.Errorf("desynced node is %q, want Donor, Running", got)
+		}
+		if err := node.Exec(ctx, "SET GLOBAL wsrep_desync = OFF"); err != nil {
+			t.Fatal(err)
+		}
+		restored = true
+		waitFor(t, snaps, 25, node.Name()+" back as Slave", func(s *topology.Snapshot) bool {
+			return s.Server(node.Name()).State.Has(topology.Slave | topology.Synced)
+		})
+	})
+
+	t.Run("wsrep_reject_queries=ALL takes a node out", func(t *testing.T) {
+		_, snaps := startRealMonitor(t, g, Options{})
+		waitFor(t, snaps, 10, "a healthy cluster", healthy)
+		node := g.Node(3)
+		if err := node.Exec(ctx, "SET GLOBAL wsrep_reject_queries = ALL"); err != nil {
+			t.Fatal(err)
+		}
+		defer node.Exec(context.Background(), "SET GLOBAL wsrep_reject_queries = NONE")
+		waitFor(t, snaps, 5, "node3 reduced to Running", func(s *topology.Snapshot) bool {
+			return s.Server(node.Name()).State == topology.Running
+		})
+		if err := node.Exec(ctx, "SET GLOBAL wsrep_reject_queries = NONE"); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, snaps, 5, "a healthy cluster again", healthy)
+	})
+
+	t.Run("wrong credentials are an auth error", func(t *testing.T) {
+		_, snaps := startRealMonitor(t, g, Options{User: "maxmon", Password: "wrong"})
+		s := waitFor(t, snaps, 3, "auth errors", func(s *topology.Snapshot) bool {
+			for _, srv := range s.Servers {
+				if srv.State != topology.AuthError || !strings.Contains(srv.Err, "1045") {
+					return false
+				}
+			}
+			return true
+		})
+		_ = s
+	})
+
+	t.Run("set_donor_nodes writes wsrep_sst_donor on the replicas", func(t *testing.T) {
+		_, snaps := startRealMonitor(t, g, Options{SetDonorNodes: true})
+		s := waitFor(t, snaps, 10, "a healthy cluster", healthy)
+		defer func() {
+			for _, n := range g.Nodes() {
+				n.Exec(context.Background(), "SET GLOBAL wsrep_sst_donor = ''")
+			}
+		}()
+		// Replicas by descending index: the writer's likeliest successor last.
+		type rep struct {
+			name string
+			idx  int
+		}
+		var reps []rep
+		for _, srv := range s.Servers {
+			if srv.State.Has(topology.Slave) {
+				reps = append(reps, rep{srv.Name, srv.Galera.LocalIndex})
+			}
+		}
+		if reps[0].idx < reps[1].idx {
+			reps[0], reps[1] = reps[1], reps[0]
+		}
+		want := reps[0].name + "," + reps[1].name
+		waitFor(t, snaps, 5, "wsrep_sst_donor set", func(*topology.Snapshot) bool {
+			for _, r := range reps {
+				got, err := g.Server(int(r.name[len(r.name)-1]-'0')).QueryString(ctx, "SELECT @@GLOBAL.wsrep_sst_donor")
+				if err != nil || got != want {
+					return false
+				}
+			}
+			return true
+		})
+	})
+}
