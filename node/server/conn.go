@@ -248,6 +248,8 @@ func (c *conn) handshake() error {
 		return err
 	}
 	if !c.acct.KillAny && c.srv.overMaxConnections() {
+		// Leave the registry before answering, so the client's next attempt finds the slot free.
+		c.srv.removeConn(c)
 		c.refuse(newError(erConCount, "08004", "Too many connections"))
 		return errors.New("too many connections")
 	}

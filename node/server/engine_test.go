@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -20,8 +19,9 @@ type fakeEngine struct {
 	dbs      map[string]bool
 
 	mu       sync.Mutex
-	open     int         // sessions not yet closed
-	sleeping chan uint32 // receives the connection id when SLEEP() starts
+	open     int           // sessions not yet closed
+	sleeping chan uint32   // receives the connection id when SLEEP() starts
+	release  chan struct{} // closing it ends every SLEEP() normally
 	sessions map[uint32]*fakeSession
 }
 
@@ -34,6 +34,7 @@ func newFakeEngine() *fakeEngine {
 		},
 		dbs:      map[string]bool{"test": true, "shop": true},
 		sleeping: make(chan uint32, 16),
+		release:  make(chan struct{}),
 		sessions: make(map[uint32]*fakeSession),
 	}
 }
@@ -205,6 +206,9 @@ func (s *fakeSession) evalSelect(ctx context.Context, sel *ast.SelectStmt, param
 func (s *fakeSession) eval(ctx context.Context, e ast.ExprNode, params []Value, next *int) (Value, byte, error) {
 	switch x := e.(type) {
 	case *test_driver.ParamMarkerExpr:
+		if *next >= len(params) {
+			return Value{}, 0, &mysql.MyError{Code: 1210, State: "HY000", Message: "Incorrect arguments to EXECUTE"}
+		}
 		p := params[*next]
 		*next++
 		switch p.Kind {
@@ -245,11 +249,14 @@ func (s *fakeSession) eval(ctx context.Context, e ast.ExprNode, params []Value, 
 			}
 			return Value{Kind: KindBytes, Bytes: []byte(s.db)}, mysql.MYSQL_TYPE_VAR_STRING, nil
 		case "sleep":
-			s.e.sleeping <- s.connID
+			select {
+			case s.e.sleeping <- s.connID:
+			default: // nobody is watching this many sleepers
+			}
 			select {
 			case <-ctx.Done():
 				return Value{}, 0, ctx.Err()
-			case <-time.After(time.Minute):
+			case <-s.e.release:
 				return Value{Kind: KindInt}, mysql.MYSQL_TYPE_LONGLONG, nil
 			}
 		case "repeat":
@@ -260,6 +267,9 @@ func (s *fakeSession) eval(ctx context.Context, e ast.ExprNode, params []Value, 
 			n, _, err := s.eval(ctx, x.Args[1], params, next)
 			if err != nil {
 				return v, 0, err
+			}
+			if n.Int < 0 || n.Int*int64(len(v.Bytes)) > 64<<20 {
+				return v, 0, &mysql.MyError{Code: 1301, State: "HY000", Message: "Result of repeat() was larger than max_allowed_packet"}
 			}
 			return Value{Kind: KindBytes, Bytes: []byte(strings.Repeat(string(v.Bytes), int(n.Int)))}, mysql.MYSQL_TYPE_LONG_BLOB, nil
 		case "length":

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"time"
 )
 
 // maxPayload is the largest payload of one protocol packet; longer payloads continue in the next
@@ -55,6 +56,7 @@ func (c *packetConn) readPacket() ([]byte, error) {
 		}
 		c.seq++
 		if len(c.in)+n > c.max {
+			c.drain(n)
 			return nil, errPacketTooLarge
 		}
 		start := len(c.in)
@@ -65,6 +67,26 @@ func (c *packetConn) readPacket() ([]byte, error) {
 		if n < maxPayload {
 			return c.in, nil
 		}
+	}
+}
+
+// drainTimeout bounds how long an oversized command is read and discarded.
+const drainTimeout = 5 * time.Second
+
+// drain discards the rest of an oversized payload (n bytes of the current packet, then its
+// continuations) so the client, still writing it, reads our error instead of a connection reset.
+// Nothing is kept, and the deadline bounds a client that never stops sending.
+func (c *packetConn) drain(n int) {
+	_ = c.nc.SetReadDeadline(time.Now().Add(drainTimeout))
+	for {
+		if _, err := io.CopyN(io.Discard, c.r, int64(n)); err != nil || n < maxPayload {
+			return
+		}
+		if _, err := io.ReadFull(c.r, c.header[:]); err != nil {
+			return
+		}
+		n = int(c.header[0]) | int(c.header[1])<<8 | int(c.header[2])<<16
+		c.seq++
 	}
 }
 

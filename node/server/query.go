@@ -10,6 +10,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/terror"
+	"github.com/pingcap/tidb/pkg/parser/test_driver"
 )
 
 // comQuery runs COM_QUERY: one statement, or several when the client enabled multi-statements, each
@@ -29,6 +30,15 @@ func (c *conn) comQuery(ctx context.Context, q []byte) error {
 		rest := strings.TrimLeft(stmts[1].Text(), " \t\r\n")
 		line := 1 + strings.Count(text[:len(text)-len(rest)], "\n")
 		return c.writeErr(syntaxError(rest, line))
+	}
+	if strings.IndexByte(text, '?') >= 0 {
+		// The TiDB parser accepts ? anywhere; MariaDB only in prepared statements.
+		for _, st := range stmts {
+			if off, ok := paramMarkerOffset(st); ok && off >= 0 && off <= len(text) {
+				line := 1 + strings.Count(text[:off], "\n")
+				return c.writeErr(syntaxError(text[off:], line))
+			}
+		}
 	}
 	for i, st := range stmts {
 		more := i < len(stmts)-1
@@ -139,4 +149,26 @@ func (c *conn) comFieldList(ctx context.Context, data []byte) error {
 		}
 	}
 	return c.writeEndOfResult(0, c.status)
+}
+
+// markerFinder finds the first ? placeholder of a statement.
+type markerFinder struct {
+	offset int
+	found  bool
+}
+
+func (m *markerFinder) Enter(n ast.Node) (ast.Node, bool) {
+	if pm, ok := n.(*test_driver.ParamMarkerExpr); ok && !m.found {
+		m.offset, m.found = pm.Offset, true
+	}
+	return n, m.found
+}
+
+func (m *markerFinder) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+
+// paramMarkerOffset reports the byte offset of st's first ? placeholder in the query text.
+func paramMarkerOffset(st ast.StmtNode) (int, bool) {
+	var m markerFinder
+	st.Accept(&m)
+	return m.offset, m.found
 }

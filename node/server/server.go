@@ -151,7 +151,7 @@ func (s *Server) startConn(nc net.Conn) {
 			c.refuse(newError(erConCount, "08004", "Too many connections"))
 			return
 		}
-		defer s.removeConn(id)
+		defer s.removeConn(c)
 		c.serve()
 	}()
 }
@@ -170,9 +170,11 @@ func (s *Server) allocIDLocked() uint32 {
 	}
 }
 
-func (s *Server) removeConn(id uint32) {
+func (s *Server) removeConn(c *conn) {
 	s.mu.Lock()
-	delete(s.conns, id)
+	if s.conns[c.id] == c {
+		delete(s.conns, c.id)
+	}
 	s.mu.Unlock()
 }
 
@@ -193,6 +195,15 @@ func (s *Server) kill(killer *conn, id uint64, query bool) error {
 	}
 	if target != killer && target.userName() != killer.userName() && !killer.acct.KillAny {
 		return newError(erKillDenied, "HY000", "You are not owner of thread %d", id)
+	}
+	if target == killer {
+		// The killer is mid-command on its own goroutine: it answers, then its loop ends.
+		if !query {
+			killer.mu.Lock()
+			killer.killed = true
+			killer.mu.Unlock()
+		}
+		return nil
 	}
 	target.kill(query)
 	return nil

@@ -339,6 +339,7 @@ func TestSyntaxErrorText(t *testing.T) {
 		{"SELEC 1", "SELEC 1", 1},
 		{"SELECT * FRM t", "FRM t", 1},
 		{"SELECT 1,\n2 FROM WHERE", "WHERE", 2},
+		{"SELECT 1, ? + 2", "? + 2", 1},
 	} {
 		_, err := db.Exec(tc.q)
 		want := fmt.Sprintf("You have an error in your SQL syntax; check the manual that corresponds to your MariaDB server version for the right syntax to use near '%s' at line %d", tc.near, tc.line)
