@@ -263,8 +263,5 @@ func (c *Conn) watch(ctx context.Context) func() {
 
 func (c *Conn) fail(ctx context.Context, err error) error {
 	c.broken = true
-	if cerr := ctx.Err(); cerr != nil {
-		return fmt.Errorf("backend %d: %w (%v)", c.info.ConnectionID, cerr, err)
-	}
-	return fmt.Errorf("backend %d: %w", c.info.ConnectionID, err)
+	return fmt.Errorf("backend %d: %w", c.info.ConnectionID, protocol.ContextError(ctx, err))
 }

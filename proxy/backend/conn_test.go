@@ -180,7 +180,7 @@ func TestRelayPreparedCursorAndFetch(t *testing.T) {
 }
 
 func TestRelaySimpleCommands(t *testing.T) {
-	c := dialApp(t, fullCaps &^ mysql.CLIENT_DEPRECATE_EOF)
+	c := dialApp(t, fullCaps&^mysql.CLIENT_DEPRECATE_EOF)
 	ctx := context.Background()
 	if _, err := c.Exec(ctx, "CREATE TABLE IF NOT EXISTS fl (a INT, b TEXT)"); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -327,8 +328,21 @@ func bindContext(ctx context.Context, nc net.Conn) func() {
 // ctxErr prefers the context's error when the context ended: an I/O error
 // caused by our own deadline is noise.
 func ctxErr(ctx context.Context, err error) error {
-	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, errClientRefused) {
+	if errors.Is(err, errClientRefused) {
+		return err
+	}
+	return ContextError(ctx, err)
+}
+
+// ContextError returns err, or ctx's error wrapping err's text when err was
+// caused by ctx ending: its cancellation, or its deadline (which a
+// connection deadline can report a moment before ctx itself does).
+func ContextError(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
 		return fmt.Errorf("%w (%v)", cerr, err)
+	}
+	if d, ok := ctx.Deadline(); ok && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(d) {
+		return fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)
 	}
 	return err
 }
