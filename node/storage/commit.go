@@ -60,12 +60,14 @@ func (db *DB) commitWriteSet(ws *WriteSet, seqno uint64, bfAbort bool) (*batch, 
 		db.applyCond.Wait()
 	}
 	ws.Seqno = seqno
-	if bfAbort {
-		db.abortLockHolders(ws)
-	}
 	db.applyOps(ws.Ops, seqno)
 	db.lastApplied = seqno
 	db.visible.Store(seqno)
+	if bfAbort {
+		// After publishing: a transaction that locks one of these keys from now on reads the new version,
+		// and every one that locked it earlier (and may have read the old one) is aborted here.
+		db.abortLockHolders(ws)
+	}
 	b := db.flush.enqueue(ws.Ops, seqno)
 	db.applyCond.Broadcast()
 	return b, nil

@@ -6,6 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -631,5 +634,35 @@ func TestIteratorAfterRollback(t *testing.T) {
 	}
 	if !errors.Is(it.Err(), ErrTxnDone) {
 		t.Fatalf("iterator past the end of its transaction: %v, want ErrTxnDone", it.Err())
+	}
+}
+
+func TestOpenCorruptFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, dataFile), bytes.Repeat([]byte("not a bbolt file "), 1000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(dir, Options{})
+	if err == nil || !strings.Contains(err.Error(), dataFile) {
+		t.Fatalf("Open of a corrupt file: %v, want an error naming %s", err, dataFile)
+	}
+}
+
+func TestCloseEndsLockWaits(t *testing.T) {
+	db, err := Open(t.TempDir(), Options{FlushPolicy: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := db.Begin(TxOptions{})
+	mustPut(t, holder, 1, "k", "v")
+	waiter := db.Begin(TxOptions{})
+	got := make(chan error, 1)
+	go func() { got <- waiter.Put(context.Background(), 1, k("k"), nil) }()
+	waitFor(t, "waiter to block", waiting(waiter))
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; !errors.Is(err, ErrClosed) {
+		t.Fatalf("lock wait during Close: %v, want ErrClosed", err)
 	}
 }
