@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/maxproxy/maxproxy/integration/harness"
 	"github.com/maxproxy/maxproxy/monitor/topology"
 )
@@ -219,5 +221,51 @@ func TestRealGalera(t *testing.T) {
 			}
 			return true
 		})
+	})
+
+	t.Run("stopping the writer moves it; with failback disabled it stays moved", func(t *testing.T) {
+		m, snaps := startRealMonitor(t, g, Options{DisableMasterFailback: true})
+		s := waitFor(t, snaps, 10, "a healthy cluster", healthy)
+		old := s.Master().Name
+		var node harness.Node
+		for _, n := range g.Nodes() {
+			if n.Name() == old {
+				node = n
+			}
+		}
+		if err := node.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		s = waitFor(t, snaps, 50, "a new writer", func(s *topology.Snapshot) bool {
+			w := s.Master()
+			return w != nil && w.Name != old && !s.Server(old).State.Up()
+		})
+		moved := s.Master().Name
+		startCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := node.Start(startCtx); err != nil {
+			t.Fatal(err)
+		}
+		s = waitFor(t, snaps, 100, old+" back as a replica", func(s *topology.Snapshot) bool {
+			return s.Server(old).State.Has(topology.Slave | topology.Synced)
+		})
+		if w := s.Master(); w == nil || w.Name != moved {
+			t.Fatalf("writer after %s returned: %s", old, describe(s))
+		}
+		// The returning node gets a new wsrep_local_index; only when it
+		// is the lower one did stickiness have to override the rules.
+		if s.Server(old).Galera.LocalIndex < s.Server(moved).Galera.LocalIndex {
+			if !s.Master().State.Has(topology.Sticky) {
+				t.Errorf("writer kept against the index rule but not marked sticky: %s", describe(s))
+			}
+		} else {
+			t.Logf("%s returned with a higher index; stickiness was not needed", old)
+		}
+		if got := m.metrics.events.WithLabelValues("master_down"); testutil.ToFloat64(got) != 1 {
+			t.Errorf("master_down counted %v times", testutil.ToFloat64(got))
+		}
+		if got := m.metrics.events.WithLabelValues("new_master"); testutil.ToFloat64(got) != 1 {
+			t.Errorf("new_master counted %v times", testutil.ToFloat64(got))
+		}
 	})
 }
