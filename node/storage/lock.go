@@ -52,6 +52,7 @@ type lockWaiter struct {
 	shard   *lockShard
 	entry   *lockEntry
 	ready   chan struct{} // closed when granted
+	aborted chan struct{} // closed by Txn.abort
 	granted bool          // guarded by shard.mu
 }
 
@@ -146,7 +147,8 @@ func (lm *lockManager) acquire(ctx context.Context, t *Txn, space SpaceID, key [
 		sh.mu.Unlock()
 		return t.addHeld(lm, heldLock{space: space, key: e.key}, upgrade)
 	}
-	w := &lockWaiter{txn: t, mode: mode, upgrade: upgrade, shard: sh, entry: e, ready: make(chan struct{})}
+	w := &lockWaiter{txn: t, mode: mode, upgrade: upgrade, shard: sh, entry: e,
+		ready: make(chan struct{}), aborted: make(chan struct{})}
 	if upgrade {
 		// Upgrades go ahead of plain waiters, behind earlier upgrades.
 		i := 0
@@ -160,7 +162,12 @@ func (lm *lockManager) acquire(ctx context.Context, t *Txn, space SpaceID, key [
 	t.waiting.Store(w)
 	sh.mu.Unlock()
 
-	if lm.detectDeadlock(t) {
+	if t.state.Load() == stateAborted {
+		// Aborted before t.waiting was visible to abort: nobody will close w.aborted.
+		if lm.cancelWait(space, key, w) {
+			return ErrDeadlock
+		}
+	} else if lm.detectDeadlock(t) {
 		if lm.cancelWait(space, key, w) {
 			t.db.stats.deadlocks.Add(1)
 			return ErrDeadlock
@@ -179,7 +186,7 @@ func (lm *lockManager) acquire(ctx context.Context, t *Txn, space SpaceID, key [
 			if lm.cancelWait(space, key, w) {
 				return fmt.Errorf("lock wait: %w", ctx.Err())
 			}
-		case <-t.abortCh:
+		case <-w.aborted:
 			if lm.cancelWait(space, key, w) {
 				return ErrDeadlock
 			}

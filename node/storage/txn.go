@@ -33,7 +33,6 @@ type Txn struct {
 	readOnly    bool
 	lockTimeout time.Duration
 	state       atomic.Int32
-	abortCh     chan struct{} // closed when the transaction is aborted, to end a lock wait
 	waiting     atomic.Pointer[lockWaiter]
 
 	lockMu   sync.Mutex
@@ -59,7 +58,6 @@ func (db *DB) Begin(opts TxOptions) *Txn {
 		id:          db.nextTxn.Add(1),
 		readOnly:    opts.ReadOnly,
 		lockTimeout: DefaultLockWaitTimeout,
-		abortCh:     make(chan struct{}),
 	}
 	// The snapshot is read under the registry lock so the collector's horizon can never pass it.
 	sh := db.txnShard(t.id)
@@ -124,7 +122,10 @@ func (t *Txn) abort(bf bool) bool {
 	if !t.state.CompareAndSwap(stateActive, stateAborted) {
 		return false
 	}
-	close(t.abortCh)
+	// End a lock wait in progress. A wait that starts after this load sees the state and gives up itself.
+	if w := t.waiting.Load(); w != nil {
+		close(w.aborted)
+	}
 	t.releaseLocks()
 	if bf {
 		t.db.stats.bfAborts.Add(1)
