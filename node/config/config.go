@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -70,6 +71,8 @@ type User struct {
 	Grants []string `toml:"grants"`
 }
 
+var typeErr = regexp.MustCompile(`^toml: line (\d+) \(last key "(.*?)"\): (.*)$`)
+
 // Default returns a configuration with every default filled in and no data directory.
 func Default() Config {
 	host, err := os.Hostname()
@@ -104,6 +107,10 @@ func Parse(name string, data []byte) (Config, error) {
 		var perr toml.ParseError
 		if errors.As(err, &perr) {
 			return Config{}, fmt.Errorf("%s:%d: %s", name, perr.Position.Line, perr.Message)
+		}
+		// Type mismatches come as plain errors: "toml: line N (last key "k"): message".
+		if m := typeErr.FindStringSubmatch(err.Error()); m != nil {
+			return Config{}, fmt.Errorf("%s:%s: %s: %s", name, m[1], m[2], m[3])
 		}
 		return Config{}, fmt.Errorf("%s: %w", name, err)
 	}

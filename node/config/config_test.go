@@ -1,0 +1,102 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseGood(t *testing.T) {
+	cfg, err := Load(filepath.Join("testdata", "good.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != "/var/lib/maxnode" || cfg.Listen != "127.0.0.1:3307" || cfg.NodeName != "node1" {
+		t.Errorf("basic keys: %+v", cfg)
+	}
+	if cfg.FlushLogAtTrxCommit != 2 || cfg.LockWaitTimeout != 10 || cfg.MaxConnections != 500 {
+		t.Errorf("tuning keys: %+v", cfg)
+	}
+	if cfg.MaxAllowedPacket != DefaultMaxAllowedPacket || cfg.LogLevel != "info" {
+		t.Errorf("defaults not kept: %+v", cfg)
+	}
+	if len(cfg.Users) != 2 || cfg.Users[0].Host != "%" || cfg.Users[1].PasswordHash == "" ||
+		len(cfg.Users[0].Grants) != 2 {
+		t.Errorf("users: %+v", cfg.Users)
+	}
+	if d := cfg.LockWaitTimeoutDuration().String(); d != "10s" {
+		t.Errorf("lock wait timeout %s", d)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := Parse("empty.toml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:3306" || cfg.MaxConnections != 151 || cfg.LockWaitTimeout != 50 ||
+		cfg.FlushLogAtTrxCommit != 1 || cfg.NodeName == "" {
+		t.Errorf("defaults: %+v", cfg)
+	}
+	if err := cfg.ValidateDataDir(); err == nil {
+		t.Error("missing datadir accepted")
+	}
+}
+
+func TestParseBad(t *testing.T) {
+	for _, tc := range []struct{ name, toml, want string }{
+		{"unknown key", "datadir = \"/d\"\n\nlisen = \"x\"\n", `bad.toml:3: unknown key "lisen"`},
+		{"galera key not implemented", "datadir = \"/d\"\n[wsrep]\ncluster_address = \"gcomm://\"\n", `bad.toml:2: unknown key "wsrep"`},
+		{"unknown user key", "[[user]]\nname = \"a\"\npasswd = \"x\"\n", `bad.toml:3: unknown key "user.passwd"`},
+		{"type mismatch", "max_connections = \"many\"\n", `bad.toml:1: max_connections: incompatible types`},
+		{"syntax", "datadir = \n", `bad.toml:1:`},
+		{"listen", "listen = \"3306\"\n", `bad.toml:1: listen: want host:port, got "3306"`},
+		{"flush", "\ninnodb_flush_log_at_trx_commit = 3\n", `bad.toml:2: innodb_flush_log_at_trx_commit: must be 0, 1 or 2, got 3`},
+		{"lock wait", "innodb_lock_wait_timeout = 0\n", `bad.toml:1: innodb_lock_wait_timeout: must be between 1 and`},
+		{"max connections", "max_connections = 0\n", `bad.toml:1: max_connections: must be between 1 and 100000`},
+		{"log level", "log_level = \"loud\"\n", `bad.toml:1: log_level: must be debug, info, warn or error`},
+		{"both passwords", "[[user]]\nname = \"a\"\npassword = \"x\"\npassword_hash = \"*0000000000000000000000000000000000000000\"\n",
+			`bad.toml:4: user.password_hash: set password or password_hash, not both`},
+		{"bad hash", "[[user]]\nname = \"a\"\npassword_hash = \"abc\"\n", `bad.toml:3: user.password_hash: want "*" followed by 40 hex digits`},
+		{"quote in name", "[[user]]\nname = \"a'b\"\n", `bad.toml:2: user.name: invalid user name "a'b"`},
+		{"bad grant", "[[user]]\nname = \"a\"\ngrants = [\"ALL\"]\n", `bad.toml:3: user.grants: want "<privileges> ON <db>.<table>", got "ALL"`},
+		{"duplicate account", "[[user]]\nname = \"a\"\n[[user]]\nname = \"a\"\nhost = \"%\"\n", `account 'a'@'%' is listed twice`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("bad.toml", []byte(tc.toml))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.toml"))
+	if !os.IsNotExist(unwrapAll(err)) {
+		t.Errorf("got %v", err)
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	good, err := os.ReadFile(filepath.Join("testdata", "good.toml"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte("[[user]]\nname = \"a\"\n[x]\ny = 1\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, _ = Parse("fuzz.toml", data)
+	})
+}
