@@ -15,6 +15,11 @@ type Options struct {
 	UsePriority              bool
 	RootNodeAsMaster         bool
 
+	// StickyWriter: the writer named by the cluster-wide marker (see
+	// WriterMarker) stays the writer while it is eligible, so that every
+	// proxy instance reading the marker agrees.
+	StickyWriter bool
+
 	// LagFCSentThreshold: flow-control messages sent since the previous
 	// round that mark a node Lagging; 0 disables this signal.
 	LagFCSentThreshold uint64
@@ -46,6 +51,28 @@ type Probe struct {
 	Status    Status
 	// Err describes the failure, empty on success.
 	Err string
+	// Marker is the writer marker as this node returned it (StickyWriter).
+	Marker WriterMarker
+}
+
+// WriterMarker is the cluster-wide writer marker (the row of
+// maxproxy.writer) as one node returned it. Every write bumps Version, so
+// among the copies the joined nodes return, the highest is the newest.
+type WriterMarker struct {
+	// Read: the node answered the marker query. A missing table or row
+	// reads as Version 0 with no Node.
+	Read    bool
+	Node    string // wsrep_node_name of the agreed writer
+	Version int64
+}
+
+// MarkerUpdate asks the monitor to move the marker to Node, the
+// wsrep_node_name of server Server (the writer this round chose), if the
+// marker still has version Version.
+type MarkerUpdate struct {
+	Server  string
+	Node    string
+	Version int64
 }
 
 // Admin is the operator's state for one server.
@@ -89,6 +116,10 @@ type Result struct {
 	// ClusterUUID and ClusterSize describe the group chosen as the cluster.
 	ClusterUUID string
 	ClusterSize int
+	// Marker is the newest writer marker the joined nodes returned, and
+	// MarkerUpdate the change this round's choice requires (StickyWriter).
+	Marker       WriterMarker
+	MarkerUpdate *MarkerUpdate
 }
 
 // Classify computes the servers' states for one round. It does not modify
@@ -141,10 +172,18 @@ func Classify(in Input) Result {
 		snap.Servers[i] = s
 	}
 
-	master, sticky := chooseMaster(in, joined)
+	marker, agreed := agreedWriter(in, joined)
+	master, sticky := chooseMaster(in, joined, agreed)
 	mem := Memory{Master: ""}
 	if master >= 0 {
 		mem.Master = in.Probes[master].Server.Name
+	}
+	var update *MarkerUpdate
+	if in.Options.StickyWriter && !in.Options.DisableMasterRoleSetting && marker.Read && master >= 0 {
+		node := in.Probes[master].Status.NodeName
+		if node != marker.Node && uniqueNode(in.Probes, joined, node) {
+			update = &MarkerUpdate{Server: in.Probes[master].Server.Name, Node: node, Version: marker.Version}
+		}
 	}
 	if !in.Options.DisableMasterRoleSetting {
 		for i := range snap.Servers {
@@ -164,12 +203,54 @@ func Classify(in Input) Result {
 
 	mem.Lag = markLagging(in, joined, snap)
 	return Result{
-		Snapshot:    snap,
-		Memory:      mem,
-		Events:      Diff(in.Prev, snap),
-		ClusterUUID: uuid,
-		ClusterSize: size,
+		Snapshot:     snap,
+		Memory:       mem,
+		Events:       Diff(in.Prev, snap),
+		ClusterUUID:  uuid,
+		ClusterSize:  size,
+		Marker:       marker,
+		MarkerUpdate: update,
 	}
+}
+
+// agreedWriter returns the newest marker among the joined nodes and the
+// index of the server it names (-1 when none, or when the name is not
+// exactly one joined server's wsrep_node_name).
+func agreedWriter(in Input, joined []bool) (WriterMarker, int) {
+	var best WriterMarker
+	if !in.Options.StickyWriter {
+		return best, -1
+	}
+	for i, p := range in.Probes {
+		if joined[i] && p.Marker.Read && (!best.Read || p.Marker.Version > best.Version) {
+			best = p.Marker
+		}
+	}
+	if best.Node == "" || !uniqueNode(in.Probes, joined, best.Node) {
+		return best, -1
+	}
+	for i, p := range in.Probes {
+		if joined[i] && p.Status.NodeName == best.Node {
+			return best, i
+		}
+	}
+	return best, -1
+}
+
+// uniqueNode reports whether exactly one joined server has node as its
+// wsrep_node_name: a marker naming a shared or empty name identifies
+// nothing, and writing one would only start a tug of war.
+func uniqueNode(probes []Probe, joined []bool, node string) bool {
+	if node == "" {
+		return false
+	}
+	n := 0
+	for i, p := range probes {
+		if joined[i] && p.Status.NodeName == node {
+			n++
+		}
+	}
+	return n == 1
 }
 
 // nodeJoined applies galeramon's per-node rules (see the package doc).
@@ -207,8 +288,9 @@ func chooseCluster(probes []Probe) (string, int) {
 }
 
 // chooseMaster returns the index of the writer (-1 for none) and whether
-// it was kept by disable_master_failback against the normal choice.
-func chooseMaster(in Input, joined []bool) (int, bool) {
+// it was kept by the writer marker or disable_master_failback against the
+// normal choice.
+func chooseMaster(in Input, joined []bool, agreed int) (int, bool) {
 	o := in.Options
 	eligible := func(i int, allowDrain bool) bool {
 		a := in.Admin[in.Probes[i].Server.Name]
@@ -217,6 +299,9 @@ func chooseMaster(in Input, joined []bool) (int, bool) {
 	cand := candidate(in, func(i int) bool { return eligible(i, false) })
 	if cand < 0 {
 		cand = candidate(in, func(i int) bool { return eligible(i, true) })
+	}
+	if agreed >= 0 && eligible(agreed, true) {
+		return agreed, agreed != cand
 	}
 	if o.DisableMasterFailback && in.Memory.Master != "" {
 		for i, p := range in.Probes {

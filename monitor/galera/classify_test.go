@@ -34,6 +34,7 @@ type testCase struct {
 		LagFCSentThreshold       uint64 `json:"lag_fc_sent_threshold"`
 		LagRecvQueueThreshold    int64  `json:"lag_recv_queue_threshold"`
 		LagHysteresis            int    `json:"lag_hysteresis"`
+		StickyWriter             bool   `json:"sticky_writer"`
 	} `json:"options"`
 	Servers []struct {
 		Name     string `json:"name"`
@@ -55,6 +56,8 @@ type testRound struct {
 	Events  *[]string         `json:"events"`
 	Cluster *string           `json:"cluster"`
 	Donor   *[]string         `json:"donor_updates"`
+	// MarkerUpdate is "server node version", or "" for none.
+	MarkerUpdate *string `json:"marker_update"`
 }
 
 func TestClassifyTables(t *testing.T) {
@@ -91,6 +94,7 @@ func runCase(t *testing.T, tc testCase) {
 		LagFCSentThreshold:       tc.Options.LagFCSentThreshold,
 		LagRecvQueueThreshold:    tc.Options.LagRecvQueueThreshold,
 		LagHysteresis:            tc.Options.LagHysteresis,
+		StickyWriter:             tc.Options.StickyWriter,
 	}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var prev Result
@@ -174,6 +178,15 @@ func runCase(t *testing.T, tc testCase) {
 				t.Errorf("%s: donor updates = %q, want %q", where, got, *r.Donor)
 			}
 		}
+		if r.MarkerUpdate != nil {
+			got := ""
+			if u := res.MarkerUpdate; u != nil {
+				got = fmt.Sprintf("%s %s %d", u.Server, u.Node, u.Version)
+			}
+			if got != *r.MarkerUpdate {
+				t.Errorf("%s: marker update = %q, want %q", where, got, *r.MarkerUpdate)
+			}
+		}
 		if res.Snapshot.Generation != uint64(ri+1) || !res.Snapshot.Taken.Equal(now) {
 			t.Errorf("%s: generation %d taken %v", where, res.Snapshot.Generation, res.Snapshot.Taken)
 		}
@@ -225,6 +238,18 @@ func parseProbe(spec string, idx, n int, name string) (Probe, error) {
 		k, v, ok := strings.Cut(tok, "=")
 		if !ok {
 			return p, fmt.Errorf("bad token %q", tok)
+		}
+		if k == "marker" { // marker=node@version, or marker=none for a missing row
+			p.Marker.Read = true
+			if v != "none" {
+				node, ver, ok := strings.Cut(v, "@")
+				n, err := strconv.ParseInt(ver, 10, 64)
+				if !ok || err != nil {
+					return p, fmt.Errorf("bad marker %q", v)
+				}
+				p.Marker.Node, p.Marker.Version = node, n
+			}
+			continue
 		}
 		if !strings.HasPrefix(k, "wsrep_") {
 			k = "wsrep_" + k

@@ -29,6 +29,13 @@
 //     joined and out of maintenance; the Sticky bit shows when that
 //     overrides the normal choice. disable_master_role_setting sets no
 //     Master or Slave bits at all.
+//   - With StickyWriter, the writer named by the cluster-wide marker (the
+//     newest copy any joined node returned, matched by wsrep_node_name)
+//     stays the writer while it is joined and out of maintenance. When it
+//     is not, the normal rules choose, and Result.MarkerUpdate asks the
+//     monitor to move the marker (a compare-and-set on its version), so
+//     that every proxy instance follows the same writer without failing
+//     back. The marker wins over disable_master_failback's memory.
 //
 // Beyond galeramon, a joined node is marked Lagging when, between two
 // rounds, its wsrep_flow_control_sent counter grew by at least
