@@ -12,6 +12,16 @@ import (
 	"github.com/go-sql-driver/mysql"
 )
 
+func openDBB(b *testing.B, addr string) *sql.DB {
+	b.Helper()
+	db, err := sql.Open("mysql", fmt.Sprintf("%s:%s@tcp(%s)/%s", appUser, appPass, addr, testDB))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	return db
+}
+
 func openDB(t *testing.T, addr, params string) *sql.DB {
 	t.Helper()
 	dsn := fmt.Sprintf("%s:%s@tcp(%s)/%s?maxAllowedPacket=67108864&%s", appUser, appPass, addr, testDB, params)
