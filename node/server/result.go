@@ -188,8 +188,9 @@ func appendValueText(b []byte, col *Column, v *Value) []byte {
 	return b
 }
 
-// appendFloat prints like MariaDB: fixed decimals when the column has them, otherwise the shortest
-// representation, in exponent form ("1e20", "1.5e-7") only for very large or small magnitudes.
+// appendFloat prints like MariaDB (and node/sql's text conversion): fixed decimals when the column has
+// them, otherwise the shortest representation, in exponent form ("1e20", "1.5e-7") only for magnitudes
+// outside [1e-5, 1e15).
 func appendFloat(b []byte, f float64, col *Column) []byte {
 	bits := 64
 	if col.Type == mysql.MYSQL_TYPE_FLOAT {
@@ -204,31 +205,28 @@ func appendFloat(b []byte, f float64, col *Column) []byte {
 	if f == 0 {
 		return append(b, '0')
 	}
-	exp := int(math.Floor(math.Log10(math.Abs(f))))
-	if exp >= -4 && exp < 15 {
-		return strconv.AppendFloat(b, f, 'f', -1, bits)
-	}
 	start := len(b)
 	b = strconv.AppendFloat(b, f, 'e', -1, bits)
-	// Go writes e+20 / e-07; MariaDB writes e20 / e-7.
-	for i := start; i < len(b); i++ {
-		if b[i] != 'e' {
-			continue
-		}
-		j := i + 1
-		neg := b[j] == '-'
-		j++
-		for j < len(b)-1 && b[j] == '0' {
-			j++
-		}
-		exp := append([]byte(nil), b[j:]...)
-		b = b[:i+1]
-		if neg {
-			b = append(b, '-')
-		}
-		return append(b, exp...)
+	e := start
+	for b[e] != 'e' {
+		e++
 	}
-	return b
+	// The exponent is exact in the 'e' form; Log10 is not (Log10(1e15) < 15).
+	if exp, _ := strconv.Atoi(string(b[e+1:])); exp >= -5 && exp < 15 {
+		return strconv.AppendFloat(b[:start], f, 'f', -1, bits)
+	}
+	// Go writes e+20 / e-07; MariaDB writes e20 / e-7. Rewrite the exponent in place.
+	w := e + 1
+	r := e + 1
+	if b[r] == '-' {
+		w++
+	}
+	r++ // past the sign
+	for r < len(b)-1 && b[r] == '0' {
+		r++
+	}
+	n := copy(b[w:], b[r:])
+	return b[:w+n]
 }
 
 // appendBinaryRow encodes a row of the binary protocol (COM_STMT_EXECUTE results).
