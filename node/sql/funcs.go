@@ -1,0 +1,739 @@
+package sql
+
+import (
+	"crypto/md5"
+	"crypto/sha1"
+	"encoding/hex"
+	"math"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/mysql"
+	"github.com/pingcap/tidb/pkg/parser/opcode"
+
+	"github.com/maxproxy/maxproxy/node/sql/types"
+)
+
+// funcExpr is a scalar function call.
+type funcExpr struct {
+	name string
+	args []expr
+	et   exprType
+	fn   func(c *evalCtx, args []types.Value) (types.Value, error)
+	// lazy functions evaluate their own arguments (IF, COALESCE...)
+	lazy func(c *evalCtx, args []expr) (types.Value, error)
+}
+
+func (x *funcExpr) typ() *exprType { return &x.et }
+
+func (x *funcExpr) eval(c *evalCtx) (types.Value, error) {
+	if x.lazy != nil {
+		v, err := x.lazy(c, x.args)
+		if err != nil {
+			return v, err
+		}
+		return coerce(v, &x.et.ft), nil
+	}
+	var buf [4]types.Value
+	vals := buf[:0]
+	for _, a := range x.args {
+		v, err := a.eval(c)
+		if err != nil {
+			return v, err
+		}
+		vals = append(vals, v)
+	}
+	return x.fn(c, vals)
+}
+
+var (
+	bin        = types.CollationBinary
+	strType    = exprType{ft: types.FieldType{Tp: mysql.TypeVarString, Flen: 255, Coll: types.CollationGeneralCI}}
+	strNN      = exprType{ft: types.FieldType{Tp: mysql.TypeVarString, Flen: 255, Coll: types.CollationGeneralCI}, notNull: true}
+	intType    = exprType{ft: types.FieldType{Tp: mysql.TypeLonglong, Flen: 21, Coll: bin}}
+	intNN      = exprType{ft: types.FieldType{Tp: mysql.TypeLonglong, Flen: 21, Coll: bin}, notNull: true}
+	uintNN     = exprType{ft: types.FieldType{Tp: mysql.TypeLonglong, Unsigned: true, Flen: 21, Coll: bin}, notNull: true}
+	doubleType = exprType{ft: types.FieldType{Tp: mysql.TypeDouble, Flen: 22, Decimals: 31, Coll: bin}}
+	dtNN       = exprType{ft: types.FieldType{Tp: mysql.TypeDatetime, Flen: 19, Coll: bin}, notNull: true}
+	dateNN     = exprType{ft: types.FieldType{Tp: mysql.TypeDate, Flen: 10, Coll: bin}, notNull: true}
+	dtType     = exprType{ft: types.FieldType{Tp: mysql.TypeDatetime, Flen: 19, Coll: bin}}
+)
+
+func nullIfAny(vals []types.Value) bool {
+	for _, v := range vals {
+		if v.IsNull() {
+			return true
+		}
+	}
+	return false
+}
+
+func argCount(name string, n, min, max int) error {
+	if n < min || (max >= 0 && n > max) {
+		return newErr(1582, "Incorrect parameter count in the call to native function '%s'", name)
+	}
+	return nil
+}
+
+func (cp *compiler) funcCall(x *ast.FuncCallExpr) (expr, error) {
+	name := x.FnName.L
+	args, err := cp.compileList(x.Args)
+	if err != nil {
+		return nil, err
+	}
+	f := &funcExpr{name: name, args: args}
+	n := len(args)
+	strictNull := func(et exprType, fn func(c *evalCtx, a []types.Value) (types.Value, error)) {
+		et.notNull = true
+		for _, a := range args {
+			if !a.typ().notNull {
+				et.notNull = false
+			}
+		}
+		f.et = et
+		f.fn = func(c *evalCtx, a []types.Value) (types.Value, error) {
+			if nullIfAny(a) {
+				return types.Null, nil
+			}
+			return fn(c, a)
+		}
+	}
+	check := func(min, max int) error { return argCount(x.FnName.O, n, min, max) }
+	switch name {
+	case "concat":
+		if err := check(1, -1); err != nil {
+			return nil, err
+		}
+		et := strType
+		flen := 0
+		for _, a := range args {
+			flen += a.typ().ft.Flen
+			if a.typ().ft.Coll == bin && a.typ().ft.Class() == types.ClassString {
+				et.ft.Coll = bin
+			}
+		}
+		et.ft.Flen = flen
+		strictNull(et, func(c *evalCtx, a []types.Value) (types.Value, error) {
+			var sb strings.Builder
+			for _, v := range a {
+				sb.WriteString(types.ToText(v))
+			}
+			return types.NewString(sb.String()), nil
+		})
+	case "concat_ws":
+		if err := check(2, -1); err != nil {
+			return nil, err
+		}
+		f.et = strType
+		f.fn = func(c *evalCtx, a []types.Value) (types.Value, error) {
+			if a[0].IsNull() {
+				return types.Null, nil
+			}
+			var parts []string
+			for _, v := range a[1:] {
+				if !v.IsNull() {
+					parts = append(parts, types.ToText(v))
+				}
+			}
+			return types.NewString(strings.Join(parts, types.ToText(a[0]))), nil
+		}
+	case "length", "octet_length":
+		if err := check(1, 1); err != nil {
+			return nil, err
+		}
+		strictNull(intType, func(c *evalCtx, a []types.Value) (types.Value, error) {
+			return types.NewInt(int64(len(types.ToText(a[0])))), nil
+		})
+	case "char_length", "character_length":
+		if err := check(1, 1); err != nil {
+			return nil, err
+		}
+		strictNull(intType, func(c *evalCtx, a []types.Value) (types.Value, error) {
+			if a[0].Kind() == types.KindBytes {
+				return types.NewInt(int64(len(a[0].Str()))), nil
+			}
+			return types.NewInt(int64(utf8.RuneCountInString(types.ToText(a[0])))), nil
+		})
+	case "lower", "lcase", "upper", "ucase":
+		if err := check(1, 1); err != nil {
+			return nil, err
+		}
+		up := name == "upper" || name == "ucase"
+		et := strType
+		et.ft.Flen = args[0].typ().ft.Flen
+		strictNull(et, func(c *evalCtx, a []types.Value) (types.Value, error) {
+			if a[0].Kind() == types.KindBytes {
+				return a[0], nil
+			}
+			if up {
+				return types.NewString(strings.ToUpper(types.ToText(a[0]))), nil
+			}
+			return types.NewString(strings.ToLower(types.ToText(a[0]))), nil
+		})
+	case "now", "current_timestamp", "localtime", "localtimestamp", "sysdate":
+		if err := check(0, 1); err != nil {
+			return nil, err
+		}
+		fsp := 0
+		if n == 1 {
+			v, _ := args[0].eval(&evalCtx{s: cp.s})
+			i, _ := types.ToInt(v)
+			if i < 0 || i > 6 {
+				return nil, newErr(1426, "Too big precision %d specified for '%s'. Maximum is 6", i, x.FnName.O)
+			}
+			fsp = int(i)
+		}
+		f.et = dtNN
+		f.et.ft.Decimals = fsp
+		if fsp > 0 {
+			f.et.ft.Flen = 20 + fsp
+		}
+		f.fn = func(c *evalCtx, a []types.Value) (types.Value, error) {
+			t := c.s.stmtTime()
+			if name == "sysdate" {
+				t = time.Now().In(c.s.location())
+			}
+			tv := types.FromGoTime(t)
+			div := int(math.Pow10(6 - fsp))
+			tv = tv - types.Time(tv.Micro()) + types.Time(tv.Micro()/div*div)
+			return types.NewDatetime(tv), nil
+		}
+	case "curdate", "current_date":
+		f.et = dateNN
+		f.fn = func(c *evalCtx, a []types.Value) (types.Value, error) {
+			return types.NewDate(types.FromGoTime(c.s.stmtTime())), nil
+		}
+	case "utc_timestamp":
+		f.et = dtNN
+		f.fn = func(c *evalCtx, a []types.Value) (types.Value, error) {
+			return types.NewDatetime(types.FromGoTime(c.s.stmtTime().UTC()).DateOnly() | types.FromGoTime(c.s.stmtTime().UTC())), nil
+		}
+	case "unix_timestamp":
+		if err := check(0, 1); err != nil {
+			return nil, err
+		}
+		f.et = intType
+		f.fn = func(c *evalCtx, a []types.Value) (types.Value, error) {
+			if len(a) == 0 {
+				return types.NewInt(c.s.stmtTime().Unix()), nil
+			}
+			if a[0].IsNull() {
+				return types.Null, nil
+			}
+			t, st := types.ToTime(a[0])
+			if st != types.OK {
+				return types.Null, nil
+			}
+			return types.NewInt(t.GoTime(c.s.location()).Unix()), nil
+		}
+	case "coalesce":
+		if err := check(1, -1); err != nil {
+			return nil, err
+		}
+		f.et = mergeTypes(args)
+		f.et.notNull = false
+		for _, a := range args {
+			if a.typ().notNull {
+				f.et.notNull = true
+			}
+		}
+		f.lazy = func(c *evalCtx, es []expr) (types.Value, error) {
+			for _, e := range es {
+				v, err := e.eval(c)
+				if err != nil || !v.IsNull() {
+					return v, err
+				}
+			}
+			return types.Null, nil
+		}
+	case "ifnull", "nvl":
+		if err := check(2, 2); err != nil {
+			return nil, err
+		}
+		f.et = mergeTypes(args)
+		f.et.notNull = args[0].typ().notNull || args[1].typ().notNull
+		f.lazy = func(c *evalCtx, es []expr) (types.Value, error) {
+			v, err := es[0].eval(c)
+			if err != nil || !v.IsNull() {
+				return v, err
+			}
+			return es[1].eval(c)
+		}
+	case "nullif":
+		if err := check(2, 2); err != nil {
+			return nil, err
+		}
+		f.et = *args[0].typ()
+		f.et.notNull = false
+		coll := collOf(args...)
+		f.fn = func(c *evalCtx, a []types.Value) (types.Value, error) {
+			if !a[0].IsNull() && !a[1].IsNull() && types.Compare(a[0], a[1], coll) == 0 {
+				return types.Null, nil
+			}
+			return a[0], nil
+		}
+	case "if":
+		if err := check(3, 3); err != nil {
+			return nil, err
+		}
+		f.et = mergeTypes(args[1:])
+		f.lazy = func(c *evalCtx, es []expr) (types.Value, error) {
+			v, err := es[0].eval(c)
+			if err != nil {
+				return v, err
+			}
+			if t, _ := types.Truth(v); t {
+				return es[1].eval(c)
+			}
+			return es[2].eval(c)
+		}
+	case "last_insert_id":
+		if err := check(0, 1); err != nil {
+			return nil, err
+		}
+		f.et = uintNN
+		f.fn = func(c *evalCtx, a []types.Value) (types.Value, error) {
+			if len(a) == 1 {
+				u, _ := types.ToUint(a[0])
+				c.s.lastInsertID = u
+				return types.NewUint(u), nil
+			}
+			return types.NewUint(c.s.lastInsertID), nil
+		}
+	case "row_count":
+		f.et = intNN
+		f.fn = func(c *evalCtx, a []types.Value) (types.Value, error) { return types.NewInt(c.s.prevRowCount), nil }
+	case "found_rows":
+		f.et = intNN
+		f.fn = func(c *evalCtx, a []types.Value) (types.Value, error) { return types.NewInt(c.s.foundRows), nil }
+	case "database", "schema":
+		f.et = strType
+		f.et.ft.Flen = 64
+		f.fn = func(c *evalCtx, a []types.Value) (types.Value, error) {
+			if c.s.db == "" {
+				return types.Null, nil
+			}
+			return types.NewString(c.s.db), nil
+		}
+	case "version":
+		f.et = strNN
+		f.fn = func(c *evalCtx, a []types.Value) (types.Value, error) { return types.NewString(c.s.e.opts.ServerVersion), nil }
+	case "connection_id":
+		f.et = uintNN
+		f.fn = func(c *evalCtx, a []types.Value) (types.Value, error) { return types.NewUint(uint64(c.s.connID)), nil }
+	case "user", "session_user", "system_user":
+		f.et = strNN
+		f.fn = func(c *evalCtx, a []types.Value) (types.Value, error) {
+			return types.NewString(c.s.user + "@" + c.s.host), nil
+		}
+	case "current_user":
+		f.et = strNN
+		f.fn = func(c *evalCtx, a []types.Value) (types.Value, error) {
+			return types.NewString(c.s.authUser + "@" + c.s.authHost), nil
+		}
+	case "abs":
+		if err := check(1, 1); err != nil {
+			return nil, err
+		}
+		et := *args[0].typ()
+		if et.ft.Class() == types.ClassString {
+			et = doubleType
+		}
+		strictNull(et, func(c *evalCtx, a []types.Value) (types.Value, error) {
+			v := coerce(a[0], &et.ft)
+			switch v.Kind() {
+			case types.KindInt:
+				if v.Int() < 0 {
+					if v.Int() == math.MinInt64 {
+						return types.Null, newErr(ErDataOutOfRange, "BIGINT value is out of range in 'abs(%d)'", v.Int())
+					}
+					return types.NewInt(-v.Int()), nil
+				}
+			case types.KindDecimal:
+				if v.Decimal().Sign() < 0 {
+					return types.NewDecimal(v.Decimal().Neg()), nil
+				}
+			case types.KindFloat:
+				return types.NewFloat(math.Abs(v.Float())), nil
+			}
+			return v, nil
+		})
+	case "round", "truncate":
+		if err := check(1, 2); err != nil {
+			return nil, err
+		}
+		if name == "truncate" && n != 2 {
+			return nil, argCount(x.FnName.O, n, 2, 2)
+		}
+		digits := int64(0)
+		if n == 2 {
+			c, ok := args[1].(*constExpr)
+			if !ok {
+				return nil, errNotSupported("ROUND with a non-constant precision")
+			}
+			digits, _ = types.ToInt(c.v)
+		}
+		et := *args[0].typ()
+		switch et.ft.Class() {
+		case types.ClassDecimal:
+			et.ft.Decimals = int(max(0, min(digits, 30)))
+		case types.ClassInt:
+		default:
+			et = doubleType
+		}
+		strictNull(et, func(c *evalCtx, a []types.Value) (types.Value, error) {
+			return roundValue(a[0], digits, name == "truncate", &et.ft), nil
+		})
+	case "floor", "ceil", "ceiling":
+		if err := check(1, 1); err != nil {
+			return nil, err
+		}
+		et := *args[0].typ()
+		if et.ft.Class() != types.ClassInt {
+			if et.ft.Class() == types.ClassDecimal {
+				et.ft = types.FieldType{Tp: mysql.TypeLonglong, Flen: 21, Coll: bin}
+			} else {
+				et = doubleType
+			}
+		}
+		up := name != "floor"
+		strictNull(et, func(c *evalCtx, a []types.Value) (types.Value, error) {
+			switch a[0].Kind() {
+			case types.KindInt, types.KindUint:
+				return a[0], nil
+			case types.KindDecimal:
+				d := a[0].Decimal()
+				t := d.Truncate(0)
+				if up && t.Cmp(d) < 0 {
+					t = t.Add(types.DecimalFromInt(1))
+				} else if !up && t.Cmp(d) > 0 {
+					t = t.Sub(types.DecimalFromInt(1))
+				}
+				i, _ := t.Int64()
+				return types.NewInt(i), nil
+			}
+			fv, _ := types.ToFloat(a[0])
+			if up {
+				return types.NewFloat(math.Ceil(fv)), nil
+			}
+			return types.NewFloat(math.Floor(fv)), nil
+		})
+	case "mod":
+		if err := check(2, 2); err != nil {
+			return nil, err
+		}
+		return newArith(opcode.Mod, args[0], args[1]), nil
+	case "substring", "substr", "mid":
+		if err := check(2, 3); err != nil {
+			return nil, err
+		}
+		strictNull(strType, func(c *evalCtx, a []types.Value) (types.Value, error) {
+			r := []rune(types.ToText(a[0]))
+			pos, _ := types.ToInt(a[1])
+			ln := int64(len(r))
+			if len(a) == 3 {
+				ln, _ = types.ToInt(a[2])
+			}
+			if pos < 0 {
+				pos = int64(len(r)) + pos + 1
+				if pos < 1 {
+					return types.NewString(""), nil
+				}
+			}
+			if pos == 0 || pos > int64(len(r)) || ln <= 0 {
+				return types.NewString(""), nil
+			}
+			end := min(pos-1+ln, int64(len(r)))
+			return types.NewString(string(r[pos-1 : end])), nil
+		})
+	case "left", "right":
+		if err := check(2, 2); err != nil {
+			return nil, err
+		}
+		strictNull(strType, func(c *evalCtx, a []types.Value) (types.Value, error) {
+			r := []rune(types.ToText(a[0]))
+			k, _ := types.ToInt(a[1])
+			k = max(0, min(k, int64(len(r))))
+			if name == "left" {
+				return types.NewString(string(r[:k])), nil
+			}
+			return types.NewString(string(r[int64(len(r))-k:])), nil
+		})
+	case "trim", "ltrim", "rtrim":
+		if err := check(1, 2); err != nil {
+			return nil, err
+		}
+		if n == 2 && name == "trim" {
+			return nil, errNotSupported("TRIM(... FROM ...)")
+		}
+		strictNull(strType, func(c *evalCtx, a []types.Value) (types.Value, error) {
+			s := types.ToText(a[0])
+			switch name {
+			case "ltrim":
+				s = strings.TrimLeft(s, " ")
+			case "rtrim":
+				s = strings.TrimRight(s, " ")
+			default:
+				s = strings.Trim(s, " ")
+			}
+			return types.NewString(s), nil
+		})
+	case "replace":
+		if err := check(3, 3); err != nil {
+			return nil, err
+		}
+		strictNull(strType, func(c *evalCtx, a []types.Value) (types.Value, error) {
+			from := types.ToText(a[1])
+			if from == "" {
+				return types.NewString(types.ToText(a[0])), nil
+			}
+			return types.NewString(strings.ReplaceAll(types.ToText(a[0]), from, types.ToText(a[2]))), nil
+		})
+	case "repeat":
+		if err := check(2, 2); err != nil {
+			return nil, err
+		}
+		strictNull(strType, func(c *evalCtx, a []types.Value) (types.Value, error) {
+			k, _ := types.ToInt(a[1])
+			s := types.ToText(a[0])
+			if k <= 0 {
+				return types.NewString(""), nil
+			}
+			if int64(len(s))*k > 16<<20 {
+				return types.Null, nil
+			}
+			return types.NewString(strings.Repeat(s, int(k))), nil
+		})
+	case "greatest", "least":
+		if err := check(2, -1); err != nil {
+			return nil, err
+		}
+		et := mergeTypes(args)
+		coll := collOf(args...)
+		strictNull(et, func(c *evalCtx, a []types.Value) (types.Value, error) {
+			best := a[0]
+			for _, v := range a[1:] {
+				d := types.Compare(v, best, coll)
+				if (name == "greatest" && d > 0) || (name == "least" && d < 0) {
+					best = v
+				}
+			}
+			return coerce(best, &et.ft), nil
+		})
+	case "md5":
+		if err := check(1, 1); err != nil {
+			return nil, err
+		}
+		strictNull(exprType{ft: types.FieldType{Tp: mysql.TypeVarString, Flen: 32, Coll: types.CollationGeneralCI}}, func(c *evalCtx, a []types.Value) (types.Value, error) {
+			h := md5.Sum([]byte(types.ToText(a[0])))
+			return types.NewString(hex.EncodeToString(h[:])), nil
+		})
+	case "sha1", "sha":
+		if err := check(1, 1); err != nil {
+			return nil, err
+		}
+		strictNull(exprType{ft: types.FieldType{Tp: mysql.TypeVarString, Flen: 40, Coll: types.CollationGeneralCI}}, func(c *evalCtx, a []types.Value) (types.Value, error) {
+			h := sha1.Sum([]byte(types.ToText(a[0])))
+			return types.NewString(hex.EncodeToString(h[:])), nil
+		})
+	case "password":
+		if err := check(1, 1); err != nil {
+			return nil, err
+		}
+		strictNull(exprType{ft: types.FieldType{Tp: mysql.TypeVarString, Flen: 41, Coll: types.CollationGeneralCI}}, func(c *evalCtx, a []types.Value) (types.Value, error) {
+			return types.NewString(NativePasswordHash(types.ToText(a[0]))), nil
+		})
+	case "hex":
+		if err := check(1, 1); err != nil {
+			return nil, err
+		}
+		strictNull(strType, func(c *evalCtx, a []types.Value) (types.Value, error) {
+			if a[0].IsNumeric() {
+				u := toBits(a[0])
+				return types.NewString(strings.ToUpper(strings.TrimLeft(hex.EncodeToString([]byte{byte(u >> 56), byte(u >> 48), byte(u >> 40), byte(u >> 32), byte(u >> 24), byte(u >> 16), byte(u >> 8), byte(u)}), "0"))), nil
+			}
+			return types.NewString(strings.ToUpper(hex.EncodeToString([]byte(types.ToText(a[0]))))), nil
+		})
+	case "date":
+		if err := check(1, 1); err != nil {
+			return nil, err
+		}
+		strictNull(exprType{ft: dateNN.ft}, func(c *evalCtx, a []types.Value) (types.Value, error) {
+			t, st := types.ToTime(a[0])
+			if st != types.OK {
+				return types.Null, nil
+			}
+			return types.NewDate(t), nil
+		})
+		f.et.notNull = false
+	case "year", "month", "day", "dayofmonth", "hour", "minute", "second":
+		if err := check(1, 1); err != nil {
+			return nil, err
+		}
+		strictNull(intType, func(c *evalCtx, a []types.Value) (types.Value, error) {
+			t, st := types.ToTime(a[0])
+			if st != types.OK {
+				return types.Null, nil
+			}
+			var r int
+			switch name {
+			case "year":
+				r = t.Year()
+			case "month":
+				r = t.Month()
+			case "day", "dayofmonth":
+				r = t.Day()
+			case "hour":
+				r = t.Hour()
+			case "minute":
+				r = t.Minute()
+			default:
+				r = t.Second()
+			}
+			return types.NewInt(int64(r)), nil
+		})
+		f.et.notNull = false
+	case "rand":
+		if err := check(0, 0); err != nil {
+			return nil, errNotSupported("RAND(seed)")
+		}
+		f.et = doubleType
+		f.et.notNull = true
+		f.fn = func(c *evalCtx, a []types.Value) (types.Value, error) { return types.NewFloat(c.s.rng.Float64()), nil }
+	case "uuid":
+		f.et = strNN
+		f.fn = func(c *evalCtx, a []types.Value) (types.Value, error) { return types.NewString(c.s.newUUID()), nil }
+	case "char":
+		return nil, errNotSupported("CHAR()")
+	default:
+		return nil, newErr(ErSpDoesNotExist, "FUNCTION %s does not exist", x.FnName.O)
+	}
+	return f, nil
+}
+
+func roundValue(v types.Value, digits int64, trunc bool, ft *types.FieldType) types.Value {
+	switch v.Kind() {
+	case types.KindInt, types.KindUint:
+		if digits >= 0 {
+			return v
+		}
+		d, _ := types.ToDecimal(v)
+		p := types.DecimalFromInt(int64(math.Pow10(int(min(-digits, 18)))))
+		q, _ := d.Div(p)
+		if trunc {
+			q = q.Truncate(0)
+		} else {
+			q = q.Round(0)
+		}
+		r := q.Mul(p)
+		return coerce(types.NewDecimal(r), ft)
+	case types.KindDecimal:
+		sc := int32(max(digits, 0))
+		if trunc {
+			return types.NewDecimal(v.Decimal().Truncate(sc))
+		}
+		return types.NewDecimal(v.Decimal().Round(sc))
+	}
+	f, _ := types.ToFloat(v)
+	p := math.Pow10(int(digits))
+	if trunc {
+		return types.NewFloat(math.Trunc(f*p) / p)
+	}
+	return types.NewFloat(math.Round(f*p) / p)
+}
+
+// castExpr is CAST(x AS type) / CONVERT(x, type).
+type castExpr struct {
+	e  expr
+	et exprType
+}
+
+func (x *castExpr) typ() *exprType { return &x.et }
+func (x *castExpr) eval(c *evalCtx) (types.Value, error) {
+	v, err := x.e.eval(c)
+	if err != nil || v.IsNull() {
+		return v, err
+	}
+	switch x.et.ft.Class() {
+	case types.ClassInt:
+		if x.et.ft.Unsigned {
+			if v.Kind() == types.KindInt {
+				return types.NewUint(uint64(v.Int())), nil
+			}
+			u, _ := types.ToUint(v)
+			return types.NewUint(u), nil
+		}
+		if v.Kind() == types.KindUint {
+			return types.NewInt(int64(v.Uint())), nil
+		}
+		i, _ := types.ToInt(v)
+		return types.NewInt(i), nil
+	case types.ClassDate, types.ClassDatetime:
+		t, st := types.ToTime(v)
+		if st != types.OK {
+			return types.Null, nil
+		}
+		if x.et.ft.Class() == types.ClassDate {
+			return types.NewDate(t), nil
+		}
+		return types.NewDatetime(t), nil
+	case types.ClassString:
+		s := types.ToText(v)
+		if v.Kind() == types.KindFloat {
+			s = string(types.AppendFloat(nil, v.Float(), 64))
+		}
+		if x.et.ft.Flen > 0 {
+			if r := []rune(s); len(r) > x.et.ft.Flen {
+				s = string(r[:x.et.ft.Flen])
+			}
+		}
+		if x.et.ft.Coll == types.CollationBinary {
+			return types.NewBinary(s), nil
+		}
+		return types.NewString(s), nil
+	}
+	cv, _ := types.Cast(v, &x.et.ft)
+	return cv, nil
+}
+
+func (cp *compiler) cast(x *ast.FuncCastExpr) (expr, error) {
+	e, err := cp.compile(x.Expr)
+	if err != nil {
+		return nil, err
+	}
+	tp := x.Tp
+	ce := &castExpr{e: e}
+	ce.et.notNull = e.typ().notNull
+	switch tp.GetType() {
+	case mysql.TypeLonglong:
+		ce.et.ft = types.FieldType{Tp: mysql.TypeLonglong, Unsigned: mysql.HasUnsignedFlag(tp.GetFlag()), Flen: 21, Coll: bin}
+	case mysql.TypeNewDecimal:
+		flen, dec := tp.GetFlen(), tp.GetDecimal()
+		if flen <= 0 {
+			flen = 10
+		}
+		if dec < 0 {
+			dec = 0
+		}
+		ce.et.ft = types.FieldType{Tp: mysql.TypeNewDecimal, Flen: flen, Decimals: dec, Coll: bin}
+	case mysql.TypeDouble, mysql.TypeFloat:
+		ce.et.ft = types.FieldType{Tp: mysql.TypeDouble, Flen: 22, Decimals: 31, Coll: bin}
+	case mysql.TypeDate:
+		ce.et.ft = dateNN.ft
+		ce.et.notNull = false
+	case mysql.TypeDatetime:
+		ce.et.ft = dtNN.ft
+		ce.et.notNull = false
+	case mysql.TypeVarString, mysql.TypeString, mysql.TypeVarchar:
+		coll := types.CollationGeneralCI
+		if tp.GetCharset() == "binary" {
+			coll = bin
+		}
+		ce.et.ft = types.FieldType{Tp: mysql.TypeVarString, Flen: tp.GetFlen(), Coll: coll}
+	default:
+		return nil, errNotSupported("CAST to " + tp.String())
+	}
+	return ce, nil
+}

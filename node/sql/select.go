@@ -1,0 +1,954 @@
+package sql
+
+import (
+	"context"
+	"sort"
+	"strings"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/mysql"
+	driver "github.com/pingcap/tidb/pkg/parser/test_driver"
+
+	"github.com/maxproxy/maxproxy/node/sql/catalog"
+	"github.com/maxproxy/maxproxy/node/sql/codec"
+	"github.com/maxproxy/maxproxy/node/sql/types"
+	"github.com/maxproxy/maxproxy/node/storage"
+)
+
+// fromTable is one table of a FROM clause.
+type fromTable struct {
+	db, name, alias string
+	tbl             *catalog.Table // stored table
+	virt            *virtualTable  // information_schema / mysql tables
+	off, ncols      int
+	left            bool   // LEFT JOIN: null-extended when nothing matches
+	access          []expr // conditions usable to choose the access path (ON, and WHERE for inner joins)
+	onFilter        []expr // LEFT JOIN: ON conditions (decide matching)
+	filter          []expr // conditions checked once this table's row is in place
+	plan            *accessPlan
+}
+
+// queryPlan is a compiled SELECT.
+type queryPlan struct {
+	tables   []*fromTable
+	width    int // flat row width: table columns then projected fields
+	fields   []expr
+	cols     []Column
+	hidden   int // trailing fields that are not returned (ORDER BY helpers)
+	aggs     []*aggCall
+	grouped  bool
+	groupBy  []expr
+	having   expr
+	order    []orderItem
+	distinct bool
+	limit    int64 // -1: none
+	offset   int64
+	lock     lockMode
+	constOK  []expr // conditions without column references
+}
+
+type orderItem struct {
+	e    expr
+	desc bool
+	pos  int // >=0: projected field index
+	coll types.Collation
+}
+
+func (s *Session) execSelect(ctx context.Context, x *ast.SelectStmt, sqlText string, params []Value) (*Result, error) {
+	qp, err := s.compileSelect(x, sqlText, params)
+	if err != nil {
+		return nil, err
+	}
+	var t *storage.Txn
+	end := func() {}
+	if qp.lock != lockNone && s.txn == nil && s.autocommit() {
+		lt := s.beginTxn(false)
+		defer func() {
+			_ = lt.Commit(ctx)
+		}()
+		t = lt
+	} else if len(qp.tables) > 0 {
+		t, end = s.readTxn()
+	}
+	defer end()
+	rows, err := s.runSelect(ctx, t, qp)
+	if err != nil {
+		if s.txn != nil && s.explicitTxn {
+			s.abortStatement(err)
+		}
+		return nil, err
+	}
+	s.foundRows = int64(len(rows))
+	return &Result{Columns: qp.cols, Rows: rows}, nil
+}
+
+func (s *Session) compileSelect(x *ast.SelectStmt, sqlText string, params []Value) (*queryPlan, error) {
+	if x.With != nil {
+		return nil, errNotSupported("WITH")
+	}
+	if x.Kind != ast.SelectStmtKindSelect {
+		return nil, errNotSupported("TABLE/VALUES statements")
+	}
+	if x.SelectIntoOpt != nil {
+		return nil, errNotSupported("SELECT ... INTO")
+	}
+	if x.WindowSpecs != nil {
+		return nil, errNotSupported("WINDOW")
+	}
+	qp := &queryPlan{limit: -1}
+	sc := &scope{}
+	if x.From != nil {
+		if err := s.buildFrom(x.From.TableRefs, qp, sc); err != nil {
+			return nil, err
+		}
+	}
+	if x.LockInfo != nil {
+		switch x.LockInfo.LockType {
+		case ast.SelectLockForUpdate:
+			qp.lock = lockExclusive
+		case ast.SelectLockForShare:
+			qp.lock = lockShared
+		case ast.SelectLockNone:
+		default:
+			return nil, errNotSupported("this locking clause")
+		}
+	}
+	cp := &compiler{s: s, sc: sc, params: params}
+	// WHERE
+	if x.Where != nil {
+		cp.clause = "where clause"
+		w, err := cp.compile(x.Where)
+		if err != nil {
+			return nil, err
+		}
+		qp.assignConds(splitAnd(w, nil), false)
+	}
+	// Select list
+	var aggs []*aggCall
+	cp.aggs = &aggs
+	cp.clause = "field list"
+	type fieldSrc struct {
+		node ast.ExprNode
+		name string
+	}
+	var srcs []fieldSrc
+	for _, f := range x.Fields.Fields {
+		if f.WildCard != nil {
+			n := 0
+			for _, ft := range qp.tables {
+				if f.WildCard.Table.L != "" && (ft.alias != f.WildCard.Table.O || (f.WildCard.Schema.L != "" && ft.db != f.WildCard.Schema.O)) {
+					continue
+				}
+				for i := 0; i < ft.ncols; i++ {
+					c := sc.cols[ft.off+i]
+					qp.fields = append(qp.fields, &colRef{idx: c.idx, et: c.et})
+					qp.cols = append(qp.cols, s.columnMeta(&c.et, c.name, &c))
+					srcs = append(srcs, fieldSrc{name: c.name})
+					n++
+				}
+			}
+			if n == 0 {
+				if f.WildCard.Table.L != "" {
+					return nil, newErr(ErBadTable, "Unknown table '%s'", f.WildCard.Table.O)
+				}
+				return nil, newErr(1096, "No tables used")
+			}
+			continue
+		}
+		e, err := cp.compile(f.Expr)
+		if err != nil {
+			return nil, err
+		}
+		name := f.AsName.O
+		var src *scopeCol
+		if cn, ok := f.Expr.(*ast.ColumnNameExpr); ok {
+			src, _ = sc.resolve(cn.Name.Schema.O, cn.Name.Table.O, cn.Name.Name.O, "field list")
+			if name == "" {
+				name = cn.Name.Name.O
+			}
+		}
+		if name == "" {
+			name = exprName(f, sqlText)
+		}
+		qp.fields = append(qp.fields, e)
+		col := s.columnMeta(e.typ(), name, src)
+		if src == nil {
+			col.OrgName = ""
+		} else if f.AsName.O != "" {
+			col.OrgName = src.name
+		}
+		qp.cols = append(qp.cols, col)
+		srcs = append(srcs, fieldSrc{node: f.Expr, name: name})
+	}
+	nTableCols := len(sc.cols)
+	// Aliases visible to GROUP BY / HAVING / ORDER BY.
+	aliasIdx := map[string]int{}
+	for i, fs := range srcs {
+		if _, dup := aliasIdx[strings.ToLower(fs.name)]; !dup {
+			aliasIdx[strings.ToLower(fs.name)] = i
+		}
+	}
+	// GROUP BY
+	if x.GroupBy != nil {
+		cp.clause = "group statement"
+		inner := *cp
+		inner.aggs = nil
+		for _, item := range x.GroupBy.Items {
+			node := item.Expr
+			if pos, ok := positionOf(node); ok {
+				if pos < 1 || pos > len(srcs) || srcs[pos-1].node == nil {
+					if pos >= 1 && pos <= len(srcs) {
+						qp.groupBy = append(qp.groupBy, qp.fields[pos-1])
+						continue
+					}
+					return nil, errUnknownColumn(itoa(pos), "group statement")
+				}
+				node = srcs[pos-1].node
+			} else if cn, ok := node.(*ast.ColumnNameExpr); ok && cn.Name.Table.L == "" {
+				if _, err := sc.resolve("", "", cn.Name.Name.O, "group statement"); err != nil {
+					if i, ok := aliasIdx[cn.Name.Name.L]; ok && srcs[i].node != nil {
+						node = srcs[i].node
+					}
+				}
+			}
+			e, err := inner.compile(node)
+			if err != nil {
+				if me, ok := err.(*Error); ok && me.Code == ErInvalidGroupFuncUse {
+					return nil, newErr(1056, "Can't group on '%s'", restoreText(node))
+				}
+				return nil, err
+			}
+			qp.groupBy = append(qp.groupBy, e)
+		}
+	}
+	if x.Having != nil {
+		cp.clause = "having clause"
+		h, err := s.compileWithAliases(cp, x.Having.Expr, aliasIdx, nTableCols, qp.fields)
+		if err != nil {
+			return nil, err
+		}
+		qp.having = h
+	}
+	if x.OrderBy != nil {
+		cp.clause = "order clause"
+		for _, item := range x.OrderBy.Items {
+			oi := orderItem{desc: item.Desc, pos: -1}
+			if pos, ok := positionOf(item.Expr); ok {
+				if pos < 1 || pos > len(qp.fields) {
+					return nil, errUnknownColumn(itoa(pos), "order clause")
+				}
+				oi.pos = pos - 1
+				oi.coll = collOf(qp.fields[pos-1])
+				qp.order = append(qp.order, oi)
+				continue
+			}
+			e, err := s.compileWithAliases(cp, item.Expr, aliasIdx, nTableCols, qp.fields)
+			if err != nil {
+				return nil, err
+			}
+			oi.e = e
+			oi.coll = collOf(e)
+			qp.order = append(qp.order, oi)
+		}
+	}
+	qp.aggs = aggs
+	qp.grouped = len(aggs) > 0 || x.GroupBy != nil
+	qp.distinct = x.Distinct
+	qp.width = nTableCols + len(qp.fields)
+	if x.Limit != nil {
+		lc := &compiler{s: s, sc: &scope{}, params: params, clause: "limit"}
+		if x.Limit.Count != nil {
+			n, err := limitValue(lc, x.Limit.Count)
+			if err != nil {
+				return nil, err
+			}
+			qp.limit = n
+		}
+		if x.Limit.Offset != nil {
+			n, err := limitValue(lc, x.Limit.Offset)
+			if err != nil {
+				return nil, err
+			}
+			qp.offset = n
+		}
+	}
+	// Access paths.
+	for _, ft := range qp.tables {
+		if ft.tbl != nil {
+			ft.plan = planAccess(ft.tbl, ft.off, ft.access)
+		}
+	}
+	qp.orderByIndex()
+	return qp, nil
+}
+
+// compileWithAliases compiles an expression where unqualified names prefer select-list aliases
+// (MySQL's HAVING/ORDER BY resolution).
+func (s *Session) compileWithAliases(cp *compiler, n ast.ExprNode, aliasIdx map[string]int, base int, fields []expr) (expr, error) {
+	if cn, ok := n.(*ast.ColumnNameExpr); ok && cn.Name.Table.L == "" {
+		if i, ok := aliasIdx[cn.Name.Name.L]; ok {
+			return &aliasRef{idx: base + i, et: *fields[i].typ()}, nil
+		}
+	}
+	return cp.compile(n)
+}
+
+// aliasRef reads a projected field (its type is resolved lazily from the plan's field list).
+type aliasRef struct {
+	idx int
+	et  exprType
+}
+
+func (x *aliasRef) eval(c *evalCtx) (types.Value, error) { return c.row[x.idx], nil }
+func (x *aliasRef) typ() *exprType                         { return &x.et }
+
+func positionOf(n ast.ExprNode) (int, bool) {
+	if v, ok := n.(*driver.ValueExpr); ok {
+		switch v.Datum.Kind() {
+		case driver.KindInt64:
+			return int(v.Datum.GetInt64()), true
+		case driver.KindUint64:
+			return int(v.Datum.GetUint64()), true
+		}
+	}
+	return 0, false
+}
+
+func limitValue(cp *compiler, n ast.ExprNode) (int64, error) {
+	e, err := cp.compile(n)
+	if err != nil {
+		return 0, err
+	}
+	v, err := e.eval(&evalCtx{s: cp.s})
+	if err != nil {
+		return 0, err
+	}
+	if v.Kind() != types.KindInt && v.Kind() != types.KindUint {
+		return 0, newErr(ErWrongArguments, "Incorrect arguments to LIMIT")
+	}
+	u, _ := types.ToUint(v)
+	if u > 1<<62 {
+		u = 1 << 62
+	}
+	return int64(u), nil
+}
+
+func itoa(i int) string { return types.NewInt(int64(i)).String() }
+
+// exprName is MariaDB's name for an unaliased select expression.
+func exprName(f *ast.SelectField, sqlText string) string {
+	if v, ok := f.Expr.(*driver.ValueExpr); ok {
+		switch v.Datum.Kind() {
+		case driver.KindString:
+			return v.Datum.GetString()
+		case driver.KindNull:
+			return "NULL"
+		}
+	}
+	if t := fieldText(sqlText, f.Offset); t != "" {
+		return t
+	}
+	return restoreText(f.Expr)
+}
+
+// buildFrom flattens the FROM clause (left-deep joins of base tables).
+func (s *Session) buildFrom(n ast.ResultSetNode, qp *queryPlan, sc *scope) error {
+	switch x := n.(type) {
+	case *ast.Join:
+		if x.Left == nil {
+			return errNotSupported("empty join")
+		}
+		if err := s.buildFrom(x.Left, qp, sc); err != nil {
+			return err
+		}
+		if x.Right == nil {
+			return nil
+		}
+		if x.NaturalJoin || len(x.Using) > 0 {
+			return errNotSupported("NATURAL JOIN / USING")
+		}
+		if x.Tp == ast.RightJoin {
+			return errNotSupported("RIGHT JOIN")
+		}
+		if _, ok := x.Right.(*ast.Join); ok {
+			return errNotSupported("nested join on the right side")
+		}
+		if err := s.buildFrom(x.Right, qp, sc); err != nil {
+			return err
+		}
+		ft := qp.tables[len(qp.tables)-1]
+		ft.left = x.Tp == ast.LeftJoin
+		if x.On != nil {
+			cp := &compiler{s: s, sc: sc, clause: "on clause"}
+			e, err := cp.compile(x.On.Expr)
+			if err != nil {
+				return err
+			}
+			qp.assignConds(splitAnd(e, nil), true)
+		}
+		return nil
+	case *ast.TableSource:
+		tn, ok := x.Source.(*ast.TableName)
+		if !ok {
+			return errNotSupported("derived tables")
+		}
+		alias := x.AsName.O
+		if alias == "" {
+			alias = tn.Name.O
+		}
+		for _, ft := range qp.tables {
+			if ft.alias == alias {
+				return newErr(ErNonUniqTable, "Not unique table/alias: '%s'", alias)
+			}
+		}
+		ft, err := s.openTable(tn)
+		if err != nil {
+			return err
+		}
+		ft.alias = alias
+		ft.off = len(sc.cols)
+		if ft.tbl != nil {
+			ft.ncols = len(ft.tbl.Columns)
+			for _, c := range ft.tbl.Columns {
+				sc.add(scopeCol{db: ft.db, table: alias, name: c.Name, et: exprType{ft: c.Type, notNull: c.NotNull}, col: c, idx: len(sc.cols)})
+			}
+		} else {
+			ft.ncols = len(ft.virt.cols)
+			for _, c := range ft.virt.cols {
+				sc.add(scopeCol{db: ft.db, table: alias, name: c.name, et: c.et, idx: len(sc.cols)})
+			}
+		}
+		qp.tables = append(qp.tables, ft)
+		return nil
+	case *ast.SelectStmt, *ast.SetOprStmt:
+		return errNotSupported("derived tables")
+	}
+	return errNotSupported("this FROM clause")
+}
+
+// openTable resolves a table name and checks the SELECT privilege.
+func (s *Session) openTable(tn *ast.TableName) (*fromTable, error) {
+	db := tn.Schema.O
+	if db == "" {
+		db = s.db
+		if db == "" {
+			return nil, newErr(ErNoDB, "No database selected")
+		}
+	}
+	if vt := s.virtualTable(db, tn.Name.O); vt != nil {
+		if strings.EqualFold(db, "mysql") && !s.hasPriv(db, catalog.PrivSelect) {
+			return nil, s.errTableDenied("SELECT", tn.Name.O)
+		}
+		return &fromTable{db: db, name: tn.Name.O, virt: vt}, nil
+	}
+	if !s.hasPriv(db, catalog.PrivSelect) {
+		return nil, s.errTableDenied("SELECT", tn.Name.O)
+	}
+	tbl := s.e.schema.Load().Table(db, tn.Name.O)
+	if tbl == nil {
+		return nil, errNoSuchTable(db, tn.Name.O)
+	}
+	return &fromTable{db: db, name: tn.Name.O, tbl: tbl}, nil
+}
+
+// assignConds places each conjunct at the first join level where all its columns are available.
+func (qp *queryPlan) assignConds(conds []expr, fromOn bool) {
+	for _, c := range conds {
+		level := -1
+		exprRefs(c, func(idx int) {
+			for i, ft := range qp.tables {
+				if idx >= ft.off && idx < ft.off+ft.ncols && i > level {
+					level = i
+				}
+			}
+		})
+		if level < 0 {
+			if fromOn && len(qp.tables) > 0 {
+				// ON with a constant condition: applies to the just-joined table.
+				ft := qp.tables[len(qp.tables)-1]
+				if ft.left {
+					ft.onFilter = append(ft.onFilter, c)
+				} else {
+					ft.filter = append(ft.filter, c)
+				}
+				continue
+			}
+			qp.constOK = append(qp.constOK, c)
+			continue
+		}
+		if fromOn {
+			// ON conditions belong to the table they join (the last one when the clause was compiled).
+			ft := qp.tables[len(qp.tables)-1]
+			ft.access = append(ft.access, c)
+			if ft.left {
+				ft.onFilter = append(ft.onFilter, c)
+			} else {
+				ft.filter = append(ft.filter, c)
+			}
+			continue
+		}
+		ft := qp.tables[level]
+		if !ft.left {
+			ft.access = append(ft.access, c)
+		}
+		ft.filter = append(ft.filter, c)
+	}
+}
+
+// orderByIndex drops the sort when a single-table query reads an index in ORDER BY order.
+func (qp *queryPlan) orderByIndex() {
+	if len(qp.tables) != 1 || len(qp.order) == 0 || qp.grouped || qp.distinct {
+		return
+	}
+	ft := qp.tables[0]
+	if ft.tbl == nil || ft.plan == nil {
+		return
+	}
+	ix := ft.plan.ix
+	if ix == nil {
+		ix = ft.tbl.Primary()
+		if ix == nil {
+			return
+		}
+	}
+	// Equality-bound leading columns (single value) can be skipped in the match.
+	start := 0
+	if ft.plan.ix != nil {
+		for _, vals := range ft.plan.eq {
+			if len(vals) != 1 {
+				break
+			}
+			start++
+		}
+		if start < len(ft.plan.eq) {
+			return
+		}
+	}
+	desc := qp.order[0].desc
+	for i, oi := range qp.order {
+		if oi.desc != desc {
+			return
+		}
+		e := oi.e
+		if oi.pos >= 0 {
+			e = qp.fields[oi.pos]
+		}
+		if ar, ok := e.(*aliasRef); ok {
+			e = qp.fields[ar.idx-(qp.width-len(qp.fields))]
+		}
+		cr, ok := e.(*colRef)
+		k := start + i
+		if !ok || k >= len(ix.Cols) || cr.idx != ft.off+ix.Cols[k].Offset || ix.Columns[k].Length > 0 {
+			return
+		}
+		if ix.Cols[k].Type.Class() == types.ClassString && oi.coll != ix.Cols[k].Type.Coll {
+			return
+		}
+	}
+	if ft.plan.ix == nil {
+		ft.plan.ix = nil // full scan of the primary is already in PK order
+	}
+	ft.plan.desc = desc
+	qp.order = nil
+}
+
+// runSelect executes a compiled SELECT.
+func (s *Session) runSelect(ctx context.Context, t *storage.Txn, qp *queryPlan) ([][]types.Value, error) {
+	c := &evalCtx{s: s, row: make([]types.Value, qp.width)}
+	for _, cond := range qp.constOK {
+		v, err := cond.eval(c)
+		if err != nil {
+			return nil, err
+		}
+		if ok, _ := types.Truth(v); !ok {
+			return s.finishEmpty(qp, c)
+		}
+	}
+	var out [][]types.Value
+	var groups map[string]*group
+	var order []*group
+	if qp.grouped {
+		groups = map[string]*group{}
+	}
+	var seen map[string]struct{}
+	if qp.distinct && !qp.grouped {
+		seen = map[string]struct{}{}
+	}
+	// Without ORDER BY / grouping the scan can stop once LIMIT rows are produced.
+	stopAt := int64(-1)
+	if !qp.grouped && len(qp.order) == 0 && qp.limit >= 0 {
+		stopAt = qp.offset + qp.limit
+	}
+	emit := func() (bool, error) {
+		if qp.grouped {
+			var k []byte
+			for _, g := range qp.groupBy {
+				v, err := g.eval(c)
+				if err != nil {
+					return false, err
+				}
+				ft := g.typ().ft
+				k = codec.AppendKey(k, coerce(v, &ft), &ft)
+			}
+			gr, ok := groups[string(k)]
+			if !ok {
+				gr = &group{first: append([]types.Value(nil), c.row...)}
+				for _, a := range qp.aggs {
+					gr.states = append(gr.states, newAggState(a))
+				}
+				groups[string(k)] = gr
+				order = append(order, gr)
+			}
+			for _, st := range gr.states {
+				if err := st.add(c); err != nil {
+					return false, err
+				}
+			}
+			return true, nil
+		}
+		row, keep, err := s.project(qp, c, seen)
+		if err != nil || !keep {
+			return true, err
+		}
+		out = append(out, row)
+		return stopAt < 0 || int64(len(out)) < stopAt, nil
+	}
+	if len(qp.tables) == 0 {
+		if _, err := emit(); err != nil {
+			return nil, err
+		}
+	} else if err := s.joinLevel(ctx, t, qp, 0, c, emit); err != nil {
+		return nil, err
+	}
+	if qp.grouped {
+		if len(order) == 0 && len(qp.groupBy) == 0 {
+			// Aggregates over no rows still produce one row.
+			gr := &group{first: make([]types.Value, qp.width)}
+			for _, a := range qp.aggs {
+				gr.states = append(gr.states, newAggState(a))
+			}
+			order = append(order, gr)
+		}
+		if qp.distinct {
+			seen = map[string]struct{}{}
+		}
+		for _, gr := range order {
+			copy(c.row, gr.first)
+			c.aggVals = c.aggVals[:0]
+			for _, st := range gr.states {
+				c.aggVals = append(c.aggVals, st.result())
+			}
+			row, keep, err := s.project(qp, c, seen)
+			if err != nil {
+				return nil, err
+			}
+			if keep {
+				out = append(out, row)
+			}
+		}
+	}
+	return qp.finish(out), nil
+}
+
+type group struct {
+	first  []types.Value
+	states []*aggState
+}
+
+func (s *Session) finishEmpty(qp *queryPlan, c *evalCtx) ([][]types.Value, error) {
+	if qp.grouped && len(qp.groupBy) == 0 {
+		c.aggVals = c.aggVals[:0]
+		for _, a := range qp.aggs {
+			c.aggVals = append(c.aggVals, newAggState(a).result())
+		}
+		row, keep, err := s.project(qp, c, nil)
+		if err != nil || !keep {
+			return nil, err
+		}
+		return qp.finish([][]types.Value{row}), nil
+	}
+	return nil, nil
+}
+
+// project computes the output fields (plus ORDER BY keys) of the current row; keep=false when HAVING or
+// DISTINCT drops it.
+func (s *Session) project(qp *queryPlan, c *evalCtx, seen map[string]struct{}) ([]types.Value, bool, error) {
+	base := qp.width - len(qp.fields)
+	for i, f := range qp.fields {
+		v, err := f.eval(c)
+		if err != nil {
+			return nil, false, err
+		}
+		c.row[base+i] = coerce(v, &f.typ().ft)
+	}
+	if qp.having != nil {
+		v, err := qp.having.eval(c)
+		if err != nil {
+			return nil, false, err
+		}
+		if ok, _ := types.Truth(v); !ok {
+			return nil, false, nil
+		}
+	}
+	n := len(qp.fields)
+	row := make([]types.Value, n, n+len(qp.order))
+	copy(row, c.row[base:])
+	if seen != nil {
+		var k []byte
+		for i, v := range row {
+			ft := qp.fields[i].typ().ft
+			k = codec.AppendKey(k, v, &ft)
+		}
+		if _, dup := seen[string(k)]; dup {
+			return nil, false, nil
+		}
+		seen[string(k)] = struct{}{}
+	}
+	for _, oi := range qp.order {
+		if oi.pos >= 0 {
+			row = append(row, row[oi.pos])
+			continue
+		}
+		v, err := oi.e.eval(c)
+		if err != nil {
+			return nil, false, err
+		}
+		row = append(row, v)
+	}
+	return row, true, nil
+}
+
+// finish sorts, applies LIMIT/OFFSET and strips ORDER BY keys.
+func (qp *queryPlan) finish(rows [][]types.Value) [][]types.Value {
+	n := len(qp.fields)
+	if len(qp.order) > 0 {
+		sort.SliceStable(rows, func(i, j int) bool {
+			for k, oi := range qp.order {
+				a, b := rows[i][n+k], rows[j][n+k]
+				d := compareForSort(a, b, oi.coll)
+				if d == 0 {
+					continue
+				}
+				if oi.desc {
+					return d > 0
+				}
+				return d < 0
+			}
+			return false
+		})
+	}
+	if qp.offset > 0 {
+		if qp.offset >= int64(len(rows)) {
+			rows = nil
+		} else {
+			rows = rows[qp.offset:]
+		}
+	}
+	if qp.limit >= 0 && int64(len(rows)) > qp.limit {
+		rows = rows[:qp.limit]
+	}
+	for i := range rows {
+		rows[i] = rows[i][:n:n]
+	}
+	return rows
+}
+
+// compareForSort orders NULL first.
+func compareForSort(a, b types.Value, coll types.Collation) int {
+	switch {
+	case a.IsNull() && b.IsNull():
+		return 0
+	case a.IsNull():
+		return -1
+	case b.IsNull():
+		return 1
+	}
+	return types.Compare(a, b, coll)
+}
+
+// joinLevel runs the nested loop for table i.
+func (s *Session) joinLevel(ctx context.Context, t *storage.Txn, qp *queryPlan, i int, c *evalCtx, emit func() (bool, error)) error {
+	if i == len(qp.tables) {
+		_, err := emit()
+		return err
+	}
+	ft := qp.tables[i]
+	stop := false
+	matched := false
+	check := func(conds []expr) (bool, error) {
+		for _, f := range conds {
+			v, err := f.eval(c)
+			if err != nil {
+				return false, err
+			}
+			if ok, _ := types.Truth(v); !ok {
+				return false, nil
+			}
+		}
+		return true, nil
+	}
+	visit := func(row []types.Value) (bool, error) {
+		copy(c.row[ft.off:ft.off+ft.ncols], row)
+		if ft.left {
+			ok, err := check(ft.onFilter)
+			if err != nil || !ok {
+				return true, err
+			}
+			matched = true
+		}
+		ok, err := check(ft.filter)
+		if err != nil || !ok {
+			return true, err
+		}
+		if i+1 == len(qp.tables) {
+			more, err := emit()
+			if !more {
+				stop = true
+			}
+			return more, err
+		}
+		if err := s.joinLevel(ctx, t, qp, i+1, c, func() (bool, error) {
+			more, err := emit()
+			if !more {
+				stop = true
+			}
+			return more, err
+		}); err != nil {
+			return false, err
+		}
+		return !stop, nil
+	}
+	if ft.virt != nil {
+		rows, err := ft.virt.rows(s)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			more, err := visit(r)
+			if err != nil {
+				return err
+			}
+			if !more {
+				break
+			}
+		}
+	} else {
+		err := s.scanTable(ctx, t, ft.tbl, ft.plan, c, qp.lock, func(_, _ []byte, row []types.Value) (bool, error) {
+			return visit(row)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if ft.left && !matched && !stop {
+		for k := ft.off; k < ft.off+ft.ncols; k++ {
+			c.row[k] = types.Null
+		}
+		ok, err := check(ft.filter)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if i+1 == len(qp.tables) {
+				_, err := emit()
+				return err
+			}
+			return s.joinLevel(ctx, t, qp, i+1, c, emit)
+		}
+	}
+	return nil
+}
+
+// columnMeta builds result metadata from a static type.
+func (s *Session) columnMeta(et *exprType, name string, src *scopeCol) Column {
+	ft := &et.ft
+	col := Column{Name: name, OrgName: name, Type: ft.Tp, Decimals: byte(max(0, min(ft.Decimals, 255)))}
+	if src != nil {
+		col.Table, col.OrgTable, col.DB = src.table, src.table, src.db
+		if src.col != nil {
+			col.OrgName = src.col.Name
+		}
+	}
+	switch ft.Class() {
+	case types.ClassString:
+		if ft.Tp == mysql.TypeVarchar {
+			col.Type = mysql.TypeVarString
+		}
+		if ft.IsBlob() {
+			col.Type = mysql.TypeBlob
+			col.Flags |= uint16(mysql.BlobFlag)
+		}
+		if ft.Coll == types.CollationBinary {
+			col.Charset = 63
+			col.Flags |= uint16(mysql.BinaryFlag)
+			col.Length = uint32(ft.MaxChars())
+		} else {
+			col.Charset = types.CollationIDGeneralCI
+			col.Length = uint32(min(int64(ft.MaxChars())*4, 1<<32-1))
+		}
+		if ft.Decimals >= 31 || ft.Decimals == 0 {
+			col.Decimals = 39
+			if ft.Decimals == 0 {
+				col.Decimals = 0
+			}
+		}
+	case types.ClassInt:
+		col.Charset = 63
+		col.Flags |= uint16(mysql.NumFlag | mysql.BinaryFlag)
+		col.Length = uint32(max(ft.Flen, 1))
+		if src != nil && src.col != nil {
+			col.Length = uint32(types.DefaultIntWidth(ft.Tp, ft.Unsigned))
+			if ft.Flen > 0 {
+				col.Length = uint32(ft.Flen)
+			}
+		}
+		col.Decimals = 0
+	case types.ClassFloat, types.ClassDecimal:
+		col.Charset = 63
+		col.Flags |= uint16(mysql.NumFlag | mysql.BinaryFlag)
+		col.Length = uint32(max(ft.Flen, 1))
+		if ft.Class() == types.ClassDecimal {
+			col.Length = uint32(ft.Flen + 1)
+			if ft.Decimals > 0 {
+				col.Length++
+			}
+		} else if ft.Decimals >= 31 {
+			col.Decimals = 31
+			col.Length = 22
+			if ft.Tp == mysql.TypeFloat {
+				col.Length = 12
+			}
+		}
+	case types.ClassDate:
+		col.Charset, col.Length = 63, 10
+		col.Flags |= uint16(mysql.BinaryFlag)
+	case types.ClassDatetime:
+		col.Charset, col.Length = 63, 19
+		if ft.Decimals > 0 {
+			col.Length += uint32(ft.Decimals) + 1
+		}
+		col.Flags |= uint16(mysql.BinaryFlag)
+	}
+	if ft.Tp == mysql.TypeNull {
+		col.Charset, col.Length, col.Decimals = 63, 0, 0
+		col.Flags |= uint16(mysql.BinaryFlag)
+	}
+	if ft.Unsigned {
+		col.Flags |= uint16(mysql.UnsignedFlag)
+	}
+	if et.notNull {
+		col.Flags |= uint16(mysql.NotNullFlag)
+	}
+	if src != nil && src.col != nil {
+		c := src.col
+		if c.AutoInc {
+			col.Flags |= uint16(mysql.AutoIncrementFlag)
+		}
+		if !c.HasDefault && c.NotNull && !c.AutoInc {
+			col.Flags |= uint16(mysql.NoDefaultValueFlag)
+		}
+		tbl := s.e.schema.Load().Table(src.db, "")
+		_ = tbl
+	}
+	return col
+}
