@@ -60,6 +60,12 @@
 // bound is persisted before any value of the block is handed out, so a counter never goes backwards after a
 // restart or crash; a restart may skip up to counterBlock values, like a crash skips InnoDB values.
 //
+// # Additions to NODE_API.md (all compatible)
+//
+// WriteSet.Seqno and Op.DropSpace (replication needs both), DB.Apply (remote write-sets), DB.AbortTxn (BF
+// abort), DB.DurableSeqno, DB.Stats, Txn.Snapshot, ErrReadOnly, ErrKeyInvalid, MaxKeySize and
+// DefaultLockWaitTimeout.
+//
 // On Open every space is loaded from bbolt into memory. No bbolt transaction is ever held across a call
 // that returns to the caller.
 package storage

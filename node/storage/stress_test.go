@@ -173,3 +173,96 @@ func transfer(ctx context.Context, db *DB, from, to int, amount int64, abandon b
 	}
 	return tx.Commit(ctx)
 }
+
+// TestSnapshotsSurviveCollection updates two keys together in every commit while the collector runs
+// continuously; each reader keeps its snapshot for many reads and must always see the pair equal and unchanged.
+func TestSnapshotsSurviveCollection(t *testing.T) {
+	db := openDB(t, t.TempDir(), 2)
+	ctx := context.Background()
+	stop := make(chan struct{})
+	errs := make(chan error, 8)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // writer
+		defer wg.Done()
+		for i := 1; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			tx := db.Begin(TxOptions{})
+			v := moneyBytes(int64(i))
+			if err := tx.Put(ctx, 2, k("a"), v); err != nil {
+				errs <- err
+				return
+			}
+			var err error
+			if i%5 == 0 { // tombstones too
+				err = tx.Delete(ctx, 2, k("b"))
+			} else {
+				err = tx.Put(ctx, 2, k("b"), v)
+			}
+			if err != nil {
+				errs <- err
+				return
+			}
+			if err := tx.Commit(ctx); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	wg.Add(1)
+	go func() { // collector running flat out
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				db.gc.pass()
+			}
+		}
+	}()
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				tx := db.Begin(TxOptions{ReadOnly: true})
+				a0, okA0, _ := tx.Get(2, k("a"))
+				for range 200 {
+					a, okA, _ := tx.Get(2, k("a"))
+					b, okB, _ := tx.Get(2, k("b"))
+					if okA != okA0 || string(a) != string(a0) {
+						errs <- errors.New("value changed inside one snapshot")
+						return
+					}
+					if okA && okB && string(a) != string(b) {
+						errs <- errors.New("snapshot saw half a commit")
+						return
+					}
+					if okA && !okB && money(a)%5 != 0 {
+						errs <- errors.New("snapshot lost a live key")
+						return
+					}
+				}
+				tx.Rollback()
+			}
+		}()
+	}
+	timer := time.NewTimer(time.Second)
+	select {
+	case err := <-errs:
+		t.Error(err)
+	case <-timer.C:
+	}
+	close(stop)
+	wg.Wait()
+}
