@@ -87,6 +87,22 @@ func (c *Conn) Close() error {
 	return c.conn.Close()
 }
 
+// ChangeUser re-authenticates the idle connection as another account with
+// COM_CHANGE_USER, which also resets its session state; pools use it to
+// reuse a connection for a different client. A refusal leaves the
+// connection Broken (MariaDB closes it) and returns a wrapped
+// *protocol.Error.
+func (c *Conn) ChangeUser(ctx context.Context, cfg *protocol.LoginConfig) error {
+	if c.broken {
+		return ErrBroken
+	}
+	if err := protocol.ChangeUserLogin(ctx, c.conn, &c.info, cfg); err != nil {
+		c.broken = true
+		return fmt.Errorf("backend %d: change user to %s: %w", c.info.ConnectionID, cfg.User, err)
+	}
+	return nil
+}
+
 // Client is the client side of a relay. *protocol.Conn implements it.
 type Client interface {
 	ReadPacket() ([]byte, error)
@@ -112,7 +128,8 @@ type Result struct {
 // the command packet it sent; the backend's start at 0.
 //
 // An error means the backend connection failed or spoke out of protocol; it
-// is then Broken. ctx cancellation interrupts blocked I/O on both sides.
+// is then Broken. ctx cancellation interrupts blocked backend I/O; the
+// owner of the client connection interrupts client I/O by closing it.
 func (c *Conn) Relay(ctx context.Context, client Client, cmd []byte) (Result, error) {
 	if c.broken {
 		return Result{}, ErrBroken

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -249,5 +250,61 @@ func TestLoginErrors(t *testing.T) {
 	cancel()
 	if _, err := backend.Dial(cctx, s.Addr, 0, &protocol.LoginConfig{User: appUser}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled dial: %v", err)
+	}
+}
+
+func TestChangeUserOnBackend(t *testing.T) {
+	s := needServer(t)
+	ctx := context.Background()
+	if _, err := s.Exec(ctx, "CREATE USER IF NOT EXISTS 'other'@'%' IDENTIFIED BY 'o-pw'"); err != nil {
+		t.Fatal(err)
+	}
+	c := dialApp(t, fullCaps)
+	if _, err := c.Exec(ctx, "SET @keep = 1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ChangeUser(ctx, &protocol.LoginConfig{User: "other", Stage1: protocol.NativeStage1("o-pw"), Collation: 45}); err != nil {
+		t.Fatal(err)
+	}
+	cl := &captureClient{}
+	if _, err := c.Relay(ctx, cl, append([]byte{mysql.COM_QUERY}, "SELECT CURRENT_USER(), IFNULL(@keep, 'reset')"...)); err != nil {
+		t.Fatal(err)
+	}
+	row := cl.packets[len(cl.packets)-2]
+	user, _, n, _ := mysql.LengthEncodedString(row)
+	keep, _, _, _ := mysql.LengthEncodedString(row[n:])
+	if string(user) != "other@%" || string(keep) != "reset" {
+		t.Fatalf("after change user: %q %q", user, keep)
+	}
+	// Twice in a row: MariaDB hands out a fresh scramble each time.
+	if err := c.ChangeUser(ctx, &protocol.LoginConfig{User: appUser, Stage1: protocol.NativeStage1(appPass), DB: testDB}); err != nil {
+		t.Fatal(err)
+	}
+	err := c.ChangeUser(ctx, &protocol.LoginConfig{User: "other", Stage1: protocol.NativeStage1("wrong")})
+	var me *protocol.Error
+	if !errors.As(err, &me) || me.Code != protocol.ERAccessDenied || !c.Broken() {
+		t.Fatalf("wrong password: %v, broken %v", err, c.Broken())
+	}
+}
+
+// TestRelayDoesNotMaterialiseResults relays ~40 MB of rows and checks that
+// the proxy side allocated almost nothing: rows flow through fixed buffers.
+func TestRelayDoesNotMaterialiseResults(t *testing.T) {
+	c := dialApp(t, fullCaps)
+	cl := &discardClient{}
+	cmd := append([]byte{mysql.COM_QUERY}, "SELECT seq, REPEAT('x', 400) FROM seq_1_to_100000"...)
+	ctx := context.Background()
+	if _, err := c.Relay(ctx, cl, cmd); err != nil { // warm the buffers
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	res, err := c.Relay(ctx, cl, cmd)
+	runtime.ReadMemStats(&after)
+	if err != nil || res.Reply.Rows != 100000 {
+		t.Fatalf("%v rows %d", err, res.Reply.Rows)
+	}
+	if d := after.TotalAlloc - before.TotalAlloc; d > 1<<20 {
+		t.Fatalf("relaying 40 MB allocated %d bytes", d)
 	}
 }

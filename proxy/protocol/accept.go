@@ -216,11 +216,14 @@ func authSwitch(c *Conn, salt []byte) ([]byte, error) {
 	return append([]byte(nil), p...), nil
 }
 
-// AcceptChangeUser authenticates a COM_CHANGE_USER payload read by the session
-// loop (the sequence id of c continues from that packet) and answers the
-// client with OK or ERR. On success it returns the new session description;
-// on refusal the error wraps the *Error sent. The previous session's salt is
-// reused, as MariaDB does.
+// AcceptChangeUser authenticates a COM_CHANGE_USER payload read by the
+// session loop (the sequence id of c continues from that packet) and
+// answers the client with OK or ERR. On success it returns the new session
+// description; on refusal the error wraps the *Error sent.
+//
+// Like MariaDB, it never accepts a second reply to the greeting's salt:
+// clients with CLIENT_PLUGIN_AUTH get an auth switch carrying a fresh salt,
+// so a captured COM_CHANGE_USER cannot be replayed.
 func AcceptChangeUser(ctx context.Context, c *Conn, prev *Client, payload []byte, authn Authenticator) (*Client, error) {
 	defer bindContext(ctx, c.nc)()
 	cu, err := ParseChangeUser(payload, prev.Capabilities)
@@ -228,13 +231,16 @@ func AcceptChangeUser(ctx context.Context, c *Conn, prev *Client, payload []byte
 		_ = refuse(c, ErrHandshake(), prev.Capabilities)
 		return nil, err
 	}
-	reply := cu.AuthResponse
-	if cu.AuthPlugin != "" && cu.AuthPlugin != NativePlugin {
-		if reply, err = authSwitch(c, prev.Salt); err != nil {
+	salt, reply := prev.Salt, cu.AuthResponse
+	if prev.Capabilities&mysql.CLIENT_PLUGIN_AUTH != 0 {
+		if salt, err = newSalt(nil); err != nil {
+			return nil, err
+		}
+		if reply, err = authSwitch(c, salt); err != nil {
 			return nil, ctxErr(ctx, err)
 		}
 	}
-	req := &AuthRequest{User: cu.User, IP: remoteIP(c.nc), Salt: prev.Salt, AuthResponse: reply, DB: cu.DB, ChangeUser: true}
+	req := &AuthRequest{User: cu.User, IP: remoteIP(c.nc), Salt: salt, AuthResponse: reply, DB: cu.DB, ChangeUser: true}
 	stage1, err := authn.Authenticate(ctx, req)
 	if err != nil {
 		return nil, refuse(c, err, prev.Capabilities)
@@ -243,7 +249,7 @@ func AcceptChangeUser(ctx context.Context, c *Conn, prev *Client, payload []byte
 		return nil, ctxErr(ctx, fmt.Errorf("send OK: %w", err))
 	}
 	next := *prev
-	next.User, next.DB, next.Stage1, next.Attrs = cu.User, cu.DB, stage1, cu.Attrs
+	next.User, next.DB, next.Stage1, next.Attrs, next.Salt = cu.User, cu.DB, stage1, cu.Attrs, salt
 	if cu.Collation != 0 && cu.Collation < 256 {
 		next.Collation = uint8(cu.Collation)
 	}

@@ -310,7 +310,9 @@ func TestAcceptChangeUser(t *testing.T) {
 	}
 	defer r.conn.Close()
 
-	change := func(cu *ChangeUser) (*Client, error, []byte) {
+	// change sends cu and answers the auth switch, which must carry a salt
+	// other than the greeting's, with pw.
+	change := func(cu *ChangeUser, pw string) (*Client, error, []byte) {
 		c.ResetSequence()
 		send(t, c, cu.Append(nil, caps))
 		type out struct {
@@ -327,36 +329,38 @@ func TestAcceptChangeUser(t *testing.T) {
 			cl, err := AcceptChangeUser(ctx, r.conn, r.client, p, auth)
 			done <- out{cl, err}
 		}()
-		var reply []byte
-		for {
-			p, err := c.ReadPacket()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if p[0] == headerEOF { // auth switch: answer with native
-				_, salt, _ := parseAuthSwitch(p)
-				send(t, c, NativeScramble(salt, NativeStage1("bob-pw")))
-				continue
-			}
-			reply = append([]byte(nil), p...)
-			break
+		p, err := c.ReadPacket()
+		if err != nil {
+			t.Fatal(err)
 		}
+		plugin, salt, err := parseAuthSwitch(p)
+		if err != nil || plugin != NativePlugin || bytes.Equal(salt, hs.Salt) || len(salt) != SaltLen {
+			t.Fatalf("want an auth switch with a fresh salt, got %x (%v)", p, err)
+		}
+		send(t, c, NativeScramble(salt, NativeStage1(pw)))
+		if p, err = c.ReadPacket(); err != nil {
+			t.Fatal(err)
+		}
+		reply := append([]byte(nil), p...)
 		o := <-done
 		return o.cl, o.err, reply
 	}
+	// The reply in COM_CHANGE_USER itself answers the old salt; it is not
+	// accepted on its own.
 	cl, err, reply := change(&ChangeUser{User: "bob", DB: "shop", Collation: 33, AuthPlugin: NativePlugin,
-		AuthResponse: NativeScramble(hs.Salt, NativeStage1("bob-pw"))})
+		AuthResponse: NativeScramble(hs.Salt, NativeStage1("bob-pw"))}, "bob-pw")
 	if err != nil || reply[0] != headerOK || cl.User != "bob" || cl.DB != "shop" || cl.Collation != 33 ||
-		!bytes.Equal(cl.Stage1, NativeStage1("bob-pw")) {
+		!bytes.Equal(cl.Stage1, NativeStage1("bob-pw")) || bytes.Equal(cl.Salt, hs.Salt) {
 		t.Fatalf("change user: %+v %v %x", cl, err, reply)
 	}
-	_, err, reply = change(&ChangeUser{User: "bob", AuthPlugin: NativePlugin, AuthResponse: NativeScramble(hs.Salt, NativeStage1("wrong"))})
+	r.client = cl
+	_, err, reply = change(&ChangeUser{User: "bob", AuthPlugin: NativePlugin}, "wrong")
 	var me *Error
 	if !errors.As(err, &me) || me.Code != ERAccessDenied || reply[0] != headerERR {
 		t.Fatalf("wrong password: %v %x", err, reply)
 	}
-	cl, err, _ = change(&ChangeUser{User: "bob", AuthPlugin: "client_ed25519", AuthResponse: []byte("x")})
-	if err != nil || cl.User != "bob" {
-		t.Fatalf("change user with auth switch: %v", err)
+	cl, err, _ = change(&ChangeUser{User: "app", AuthPlugin: "client_ed25519", AuthResponse: []byte("x")}, "pw")
+	if err != nil || cl.User != "app" {
+		t.Fatalf("change user from another plugin: %v", err)
 	}
 }

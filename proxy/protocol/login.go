@@ -47,6 +47,8 @@ type ServerInfo struct {
 	Capabilities uint32
 	Collation    uint8
 	Status       uint16
+	// Salt is the greeting's scramble; COM_CHANGE_USER answers it.
+	Salt []byte
 }
 
 // formatCapabilities must be identical on both legs of a relayed session.
@@ -122,41 +124,79 @@ func login(ctx context.Context, c *Conn, cfg *LoginConfig) (*ServerInfo, error) 
 		ServerVersion: hs.ServerVersion,
 		Capabilities:  resp.Capabilities,
 		Collation:     resp.Collation,
+		Salt:          hs.Salt,
 	}
+	if err := authResult(c, info, cfg.Stage1); err != nil {
+		return nil, err
+	}
+	return info, nil
+}
+
+// authResult reads the server's verdict on a login or COM_CHANGE_USER,
+// answering one switch to mysql_native_password, and records the status of
+// the final OK in info.
+func authResult(c *Conn, info *ServerInfo, stage1 []byte) error {
 	for switches := 0; ; switches++ {
 		p, err := c.ReadPacket()
 		if err != nil {
-			return nil, fmt.Errorf("read auth result: %w", err)
+			return fmt.Errorf("read auth result: %w", err)
 		}
 		switch {
 		case len(p) == 0:
-			return nil, fmt.Errorf("%w: empty auth result", ErrMalformed)
+			return fmt.Errorf("%w: empty auth result", ErrMalformed)
 		case p[0] == headerOK:
 			ok, err := ParseOK(p, info.Capabilities)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			info.Status = ok.Status
-			return info, nil
+			return nil
 		case p[0] == headerERR:
 			e, err := ParseERR(p)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			return nil, fmt.Errorf("backend refused login: %w", e)
+			return fmt.Errorf("backend refused login: %w", e)
 		case p[0] == headerEOF && switches == 0:
 			plugin, salt, err := parseAuthSwitch(p)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if plugin != NativePlugin {
-				return nil, fmt.Errorf("%w: %s", ErrUnsupportedAuth, plugin)
+				return fmt.Errorf("%w: %s", ErrUnsupportedAuth, plugin)
 			}
-			if err := writeFlush(c, NativeScramble(salt, cfg.Stage1)); err != nil {
-				return nil, fmt.Errorf("send auth switch response: %w", err)
+			if err := writeFlush(c, NativeScramble(salt, stage1)); err != nil {
+				return fmt.Errorf("send auth switch response: %w", err)
 			}
 		default:
-			return nil, fmt.Errorf("%w: auth continuation 0x%02x", ErrUnsupportedAuth, p[0])
+			return fmt.Errorf("%w: auth continuation 0x%02x", ErrUnsupportedAuth, p[0])
 		}
 	}
+}
+
+// ChangeUserLogin re-authenticates an idle backend connection as cfg.User with
+// COM_CHANGE_USER, which also resets the session (variables, temporary
+// tables, prepared statements) as COM_RESET_CONNECTION does. cfg.TLS and
+// cfg.ClientCapabilities are ignored: the connection keeps what it
+// negotiated. A refusal is a wrapped *Error, after which MariaDB has closed
+// the connection.
+func ChangeUserLogin(ctx context.Context, c *Conn, info *ServerInfo, cfg *LoginConfig) error {
+	defer bindContext(ctx, c.nc)()
+	cu := &ChangeUser{
+		User:         cfg.User,
+		AuthResponse: NativeScramble(info.Salt, cfg.Stage1),
+		DB:           cfg.DB,
+		Collation:    uint16(BackendCollation(cfg.Collation)),
+		AuthPlugin:   NativePlugin,
+		Attrs:        cfg.Attrs,
+	}
+	c.ResetSequence()
+	if err := writeFlush(c, cu.Append(nil, info.Capabilities)); err != nil {
+		return ctxErr(ctx, fmt.Errorf("send COM_CHANGE_USER: %w", err))
+	}
+	if err := authResult(c, info, cfg.Stage1); err != nil {
+		return ctxErr(ctx, err)
+	}
+	info.Collation = uint8(cu.Collation)
+	return nil
 }
