@@ -31,7 +31,12 @@
 // journal, restored by New; a writer older than journal_max_age is
 // ignored, operator state never expires.
 //
-// Not implemented: sticky_writer (New refuses it with
-// ErrStickyWriterUnsupported); galeramon's marking of asynchronous
-// replicas of Galera nodes as Slave; TLS to the backends.
+// With sticky_writer, every probe of a ready node also reads the writer
+// marker (one row of maxproxy.writer, see sticky.go) and the writer it
+// names stays the writer for every proxy instance; a monitor that cannot
+// use the marked node moves the marker with a compare-and-set before its
+// next probe of the new writer.
+//
+// Not implemented: galeramon's marking of asynchronous replicas of Galera
+// nodes as Slave; TLS to the backends.
 package monitor

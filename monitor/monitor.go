@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"sync"
 	"time"
 
@@ -61,14 +62,21 @@ type Monitor struct {
 	closed  bool
 
 	// Owned by the goroutine in Run.
-	memory      galera.Memory
-	latest      []galera.Probe
-	inflight    []bool
-	execs       [][]string
-	results     chan probeResult
-	lastErr     []string
-	savedWriter string
-	writerSaved time.Time
+	memory        galera.Memory
+	latest        []galera.Probe
+	inflight      []bool
+	donorStmts    [][]string // set_donor_nodes statements for each server's next probe
+	markerStmts   [][]string // writer-marker statements for each server's next probe
+	results       chan probeResult
+	lastErr       []string
+	lastMarkerErr []string
+	savedWriter   string
+	writerSaved   time.Time
+	owner         string // names this instance in the writer marker
+
+	// lastExecErr[i] is touched only by server i's probe goroutine; probes
+	// of one server never overlap.
+	lastExecErr []string
 }
 
 type probeResult struct {
@@ -101,30 +109,37 @@ func New(opts Options, servers []Server, logger *slog.Logger, reg prometheus.Reg
 		reg = prometheus.NewRegistry()
 	}
 	m := &Monitor{
-		opts:     opts,
-		gopts:    opts.classification(),
-		servers:  append([]Server(nil), servers...),
-		names:    make(map[string]bool, len(servers)),
-		log:      logger.With("monitor", opts.Name),
-		wake:     make(chan struct{}, 1),
-		now:      time.Now,
-		after:    time.After,
-		admin:    map[string]galera.Admin{},
-		subs:     map[chan *topology.Snapshot]struct{}{},
-		latest:   make([]galera.Probe, len(servers)),
-		inflight: make([]bool, len(servers)),
-		execs:    make([][]string, len(servers)),
-		lastErr:  make([]string, len(servers)),
-		results:  make(chan probeResult, len(servers)),
+		opts:          opts,
+		gopts:         opts.classification(),
+		servers:       append([]Server(nil), servers...),
+		names:         make(map[string]bool, len(servers)),
+		log:           logger.With("monitor", opts.Name),
+		wake:          make(chan struct{}, 1),
+		now:           time.Now,
+		after:         time.After,
+		admin:         map[string]galera.Admin{},
+		subs:          map[chan *topology.Snapshot]struct{}{},
+		latest:        make([]galera.Probe, len(servers)),
+		inflight:      make([]bool, len(servers)),
+		donorStmts:    make([][]string, len(servers)),
+		markerStmts:   make([][]string, len(servers)),
+		lastErr:       make([]string, len(servers)),
+		lastMarkerErr: make([]string, len(servers)),
+		lastExecErr:   make([]string, len(servers)),
+		results:       make(chan probeResult, len(servers)),
 	}
 	m.newProber = newMySQLProber(opts)
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown-host"
+	}
+	m.owner = fmt.Sprintf("%s/%s/%d", host, opts.Name, os.Getpid())
 	for _, s := range servers {
 		m.names[s.Name] = true
 	}
 	for _, o := range options {
 		o(m)
 	}
-	var err error
 	if m.metrics, err = newMetrics(reg, opts.Name); err != nil {
 		return nil, fmt.Errorf("monitor %q: register metrics: %w", opts.Name, err)
 	}
@@ -279,10 +294,16 @@ func (m *Monitor) round(ctx context.Context, workers *sync.WaitGroup) {
 			continue
 		}
 		m.inflight[i] = true
-		execs := m.execs[i]
-		m.execs[i] = nil
+		var batches [][]string
+		for _, stmt := range m.donorStmts[i] {
+			batches = append(batches, []string{stmt})
+		}
+		if len(m.markerStmts[i]) > 0 {
+			batches = append(batches, m.markerStmts[i])
+		}
+		m.donorStmts[i], m.markerStmts[i] = nil, nil
 		workers.Add(1)
-		go m.probe(ctx, workers, i, p, execs)
+		go m.probe(ctx, workers, i, p, batches)
 	}
 	deadline := m.after(m.opts.MonitorInterval)
 wait:
@@ -322,15 +343,24 @@ func (m *Monitor) pending() int {
 
 // probe runs in its own goroutine; results has room for one result per
 // server and each server has at most one probe in flight, so the send
-// never blocks.
-func (m *Monitor) probe(ctx context.Context, workers *sync.WaitGroup, i int, p Prober, execs []string) {
+// never blocks. Each batch of statements runs before the probe, so the
+// probe reads their effect; a batch stops at its first error.
+func (m *Monitor) probe(ctx context.Context, workers *sync.WaitGroup, i int, p Prober, batches [][]string) {
 	defer workers.Done()
 	start := time.Now()
-	for _, stmt := range execs {
-		if err := p.Exec(ctx, stmt); err != nil {
-			m.log.Warn("set_donor_nodes statement failed", "server", m.servers[i].Name, "err", err)
+	var execErr string
+	for _, batch := range batches {
+		for _, stmt := range batch {
+			if err := p.Exec(ctx, stmt); err != nil {
+				execErr = err.Error()
+				break
+			}
 		}
 	}
+	if execErr != m.lastExecErr[i] && execErr != "" {
+		m.log.Warn("monitor statement failed", "server", m.servers[i].Name, "err", execErr)
+	}
+	m.lastExecErr[i] = execErr
 	r := p.Probe(ctx)
 	m.metrics.probeDuration.WithLabelValues(m.servers[i].Name).Observe(time.Since(start).Seconds())
 	m.results <- probeResult{i, r}
@@ -379,13 +409,29 @@ func (m *Monitor) publish() {
 	m.saveWriter(now)
 	if m.opts.SetDonorNodes {
 		for _, u := range galera.DonorUpdates(snap, probes, m.gopts) {
-			for i, s := range m.servers {
-				if s.Name == u.Server {
-					m.execs[i] = append(m.execs[i], u.Statement)
-				}
-			}
+			i := m.index(u.Server)
+			m.donorStmts[i] = append(m.donorStmts[i][:0], u.Statement)
 		}
 	}
+	// Only this round's marker update may run: an older one would
+	// compare against a version already superseded.
+	for i := range m.markerStmts {
+		m.markerStmts[i] = nil
+	}
+	if u := res.MarkerUpdate; u != nil {
+		m.log.Info("moving the writer marker", "server", u.Server, "node", u.Node, "from", res.Marker.Node,
+			"version", u.Version)
+		m.markerStmts[m.index(u.Server)] = markerStatements(*u, m.owner)
+	}
+}
+
+func (m *Monitor) index(server string) int {
+	for i, s := range m.servers {
+		if s.Name == server {
+			return i
+		}
+	}
+	panic("monitor: classification returned unknown server " + server)
 }
 
 // observe updates the per-server metrics and logs probe failures when
@@ -400,6 +446,12 @@ func (m *Monitor) observe(prev, snap *topology.Snapshot, probes []galera.Probe) 
 			m.metrics.recvQueue.WithLabelValues(s.Name).Set(float64(s.Galera.RecvQueue))
 		} else {
 			m.metrics.localState.WithLabelValues(s.Name).Set(-1)
+		}
+		if e := probes[i].MarkerErr; e != m.lastMarkerErr[i] {
+			if e != "" {
+				m.log.Warn("cannot read the writer marker", "server", s.Name, "err", e)
+			}
+			m.lastMarkerErr[i] = e
 		}
 		if s.Err != m.lastErr[i] {
 			if s.Err != "" {

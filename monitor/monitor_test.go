@@ -2,8 +2,11 @@ package monitor
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +36,53 @@ type fakeProber struct {
 	calls  int
 	execs  []string
 	closed bool
+	// cluster holds the writer marker this server shares with the others.
+	cluster *fakeCluster
+}
+
+// fakeCluster is the replicated writer marker: every fake server of a
+// cluster reads and writes this one row, as Galera makes them.
+type fakeCluster struct {
+	mu      sync.Mutex
+	node    string
+	version int64
+	writes  int // statements that changed the row
+}
+
+var (
+	markerInsert = regexp.MustCompile(`^INSERT IGNORE INTO maxproxy\.writer \(id, node, owner, version\) VALUES \(1, X'([0-9a-f]+)', X'[0-9a-f]+', 1\)$`)
+	markerUpdate = regexp.MustCompile(`^UPDATE maxproxy\.writer SET node = X'([0-9a-f]+)', owner = X'[0-9a-f]+', version = version \+ 1 WHERE id = 1 AND version = (\d+)$`)
+)
+
+func (c *fakeCluster) exec(stmt string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if stmt == markerSchemaDB || stmt == markerSchema {
+		return nil
+	}
+	if m := markerInsert.FindStringSubmatch(stmt); m != nil {
+		if c.version == 0 {
+			node, _ := hex.DecodeString(m[1])
+			c.node, c.version = string(node), 1
+			c.writes++
+		}
+		return nil
+	}
+	if m := markerUpdate.FindStringSubmatch(stmt); m != nil {
+		if v, _ := strconv.ParseInt(m[2], 10, 64); v == c.version {
+			node, _ := hex.DecodeString(m[1])
+			c.node, c.version = string(node), c.version+1
+			c.writes++
+		}
+		return nil
+	}
+	return fmt.Errorf("fake cluster: unexpected statement %q", stmt)
+}
+
+func (c *fakeCluster) marker() galera.WriterMarker {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return galera.WriterMarker{Read: true, Node: c.node, Version: c.version}
 }
 
 func (f *fakeProber) set(vars map[string]string) {
@@ -61,13 +111,20 @@ func (f *fakeProber) Probe(ctx context.Context) galera.Probe {
 	if f.status == nil {
 		return galera.Probe{Err: "connection refused"}
 	}
-	return galera.Probe{Up: true, HasStatus: true, Status: galera.ParseStatus(f.status)}
+	p := galera.Probe{Up: true, HasStatus: true, Status: galera.ParseStatus(f.status)}
+	if f.cluster != nil {
+		p.Marker = f.cluster.marker()
+	}
+	return p
 }
 
 func (f *fakeProber) Exec(_ context.Context, stmt string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.execs = append(f.execs, stmt)
+	if f.cluster != nil {
+		return f.cluster.exec(stmt)
+	}
 	return nil
 }
 
@@ -451,7 +508,6 @@ func TestOptionsAreValidated(t *testing.T) {
 		opts    Options
 		servers []Server
 	}{
-		"sticky writer":     {Options{StickyWriter: true}, one},
 		"short interval":    {Options{MonitorInterval: time.Millisecond}, one},
 		"no servers":        {Options{}, nil},
 		"duplicate server":  {Options{}, []Server{one[0], one[0]}},
@@ -467,7 +523,71 @@ func TestOptionsAreValidated(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	if _, err := New(Options{StickyWriter: true}, one, nil, nil); !errors.Is(err, ErrStickyWriterUnsupported) {
-		t.Errorf("sticky writer: %v", err)
+}
+
+func TestStickyWriterMakesInstancesAgree(t *testing.T) {
+	cluster := &fakeCluster{}
+	share := func(h *rig) {
+		for _, f := range h.fakes {
+			f.cluster = cluster
+		}
+	}
+	// Instance a cannot reach s1; instance b can. Without the marker they
+	// would pick different writers (s2 and s1).
+	a := newRig(t, Options{StickyWriter: true}, 3, func(h *rig) {
+		share(h)
+		h.fakes["s1"].status = nil
+	})
+	b := newRig(t, Options{StickyWriter: true}, 3, share)
+	if w := a.next().Master(); w == nil || w.Name != "s2" {
+		t.Fatal("a did not choose s2")
+	}
+	if w := b.next().Master(); w == nil || w.Name != "s1" {
+		t.Fatal("b did not choose s1")
+	}
+	// a creates the marker first; b's creation is then ignored and b
+	// follows the marker.
+	if w := a.round().Master(); w == nil || w.Name != "s2" {
+		t.Fatal("a moved off s2")
+	}
+	s := b.round()
+	if w := s.Master(); w == nil || w.Name != "s2" || !w.State.Has(topology.Sticky) {
+		t.Fatalf("b does not follow the marker: %v", states(s))
+	}
+	// s1 returns for a: nobody fails back.
+	a.fakes["s1"].set(synced(0))
+	if w := a.round().Master(); w == nil || w.Name != "s2" {
+		t.Fatal("a failed back")
+	}
+	if w := b.round().Master(); w == nil || w.Name != "s2" {
+		t.Fatal("b failed back")
+	}
+	// The marked writer goes down for both: both choose s1, one update wins.
+	a.fakes["s2"].set(nil)
+	b.fakes["s2"].set(nil)
+	a.round()
+	b.round()
+	if w := a.round().Master(); w == nil || w.Name != "s1" {
+		t.Fatal("a did not move to s1")
+	}
+	if w := b.round().Master(); w == nil || w.Name != "s1" {
+		t.Fatal("b did not move to s1")
+	}
+	cluster.mu.Lock()
+	defer cluster.mu.Unlock()
+	if cluster.node != "node0" || cluster.version != 2 || cluster.writes != 2 {
+		t.Fatalf("marker %q v%d after %d writes; want node0 v2 after 2", cluster.node, cluster.version, cluster.writes)
+	}
+}
+
+func TestMarkerStatements(t *testing.T) {
+	got := markerStatements(galera.MarkerUpdate{Server: "s1", Node: "n'1", Version: 0}, "h/m/1")
+	if len(got) != 3 || got[0] != markerSchemaDB || got[1] != markerSchema ||
+		got[2] != "INSERT IGNORE INTO maxproxy.writer (id, node, owner, version) VALUES (1, X'6e2731', X'682f6d2f31', 1)" {
+		t.Errorf("create: %q", got)
+	}
+	got = markerStatements(galera.MarkerUpdate{Server: "s1", Node: "n1", Version: 7}, "")
+	if len(got) != 1 || got[0] != "UPDATE maxproxy.writer SET node = X'6e31', owner = '', version = version + 1 WHERE id = 1 AND version = 7" {
+		t.Errorf("update: %q", got)
 	}
 }

@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"errors"
 	"fmt"
 	"os/exec"
 	"time"
@@ -60,13 +59,12 @@ type Options struct {
 	LagRecvQueueThreshold int64
 	LagHysteresis         int // clean rounds before Lagging is cleared
 
-	// StickyWriter asks every proxy instance to agree on the writer
-	// through a marker kept in the cluster. Not implemented: New refuses it.
+	// StickyWriter makes every proxy instance follow the writer named by
+	// a marker row kept in the cluster (maxproxy.writer), moving it only
+	// when the marked node cannot be the writer. The monitor user then
+	// needs CREATE, SELECT, INSERT and UPDATE on maxproxy.*.
 	StickyWriter bool
 }
-
-// ErrStickyWriterUnsupported is returned by New for Options.StickyWriter.
-var ErrStickyWriterUnsupported = errors.New("monitor: sticky_writer is not implemented yet; use disable_master_failback")
 
 // withDefaults fills zero values with galeramon's defaults (the interval
 // is ours: 1s instead of MaxScale's 2s).
@@ -96,9 +94,6 @@ func (o Options) withDefaults() Options {
 }
 
 func (o Options) validate(servers []Server) error {
-	if o.StickyWriter {
-		return ErrStickyWriterUnsupported
-	}
 	if o.MonitorInterval < 100*time.Millisecond {
 		return fmt.Errorf("monitor %q: monitor_interval %v is below the minimum of 100ms", o.Name, o.MonitorInterval)
 	}
@@ -162,5 +157,6 @@ func (o Options) classification() galera.Options {
 		LagFCSentThreshold:       o.LagFCSentThreshold,
 		LagRecvQueueThreshold:    o.LagRecvQueueThreshold,
 		LagHysteresis:            o.LagHysteresis,
+		StickyWriter:             o.StickyWriter,
 	}
 }

@@ -100,7 +100,41 @@ func (p *mysqlProber) Probe(ctx context.Context) (res galera.Probe) {
 		// read its state; lacking privileges is MaxScale's Auth Error.
 		return galera.Probe{Up: true, AuthError: isAccessDenied(err), Err: err.Error()}
 	}
-	return galera.Probe{Up: true, HasStatus: true, Status: galera.ParseStatus(vars)}
+	res = galera.Probe{Up: true, HasStatus: true, Status: galera.ParseStatus(vars)}
+	// A node that is not ready refuses SELECTs on tables (1047), and its
+	// copy of the marker does not count anyway.
+	if p.opts.StickyWriter && res.Status.Ready {
+		m, err := p.readMarker(ctx)
+		if err != nil {
+			res.MarkerErr = err.Error()
+			if !isServerError(err) {
+				p.Close()
+			}
+		}
+		res.Marker = m
+	}
+	return res
+}
+
+// readMarker reads the writer marker; a missing schema, table or row is a
+// marker of version 0 that the first writer creates.
+func (p *mysqlProber) readMarker(ctx context.Context) (galera.WriterMarker, error) {
+	r, err := p.query(ctx, markerQuery)
+	if err != nil {
+		var me *mysql.MyError
+		if errors.As(err, &me) && (me.Code == mysql.ER_NO_SUCH_TABLE || me.Code == mysql.ER_BAD_DB_ERROR) {
+			return galera.WriterMarker{Read: true}, nil
+		}
+		return galera.WriterMarker{}, err
+	}
+	m := galera.WriterMarker{Read: true}
+	if r.Resultset != nil && len(r.Values) > 0 && len(r.Fields) >= 2 {
+		m.Node, _ = r.GetString(0, 0)
+		if m.Version, err = r.GetInt(0, 1); err != nil {
+			return galera.WriterMarker{}, fmt.Errorf("%s: writer marker version: %w", p.srv.Name, err)
+		}
+	}
+	return m, nil
 }
 
 func (p *mysqlProber) Exec(ctx context.Context, stmt string) (err error) {

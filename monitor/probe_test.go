@@ -11,6 +11,8 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/server"
+
+	"github.com/maxproxy/maxproxy/monitor/galera"
 )
 
 // fakeMySQL is a MySQL-protocol server on 127.0.0.1 that answers the
@@ -23,6 +25,8 @@ type fakeMySQL struct {
 	mu     sync.Mutex
 	status [][]any
 	vars   [][]any
+	// marker is the maxproxy.writer row; nil: the table does not exist.
+	marker []any
 	// queryErr answers every query with this error when set.
 	queryErr *mysql.MyError
 	// hang makes queries wait until it is closed or the client goes away.
@@ -144,7 +148,7 @@ func (h *fakeHandler) HandleQuery(q string) (*mysql.Result, error) {
 	f.mu.Lock()
 	f.queries = append(f.queries, q)
 	hang, qerr := f.hang, f.queryErr
-	status, vars := f.status, f.vars
+	status, vars, marker := f.status, f.vars, f.marker
 	f.mu.Unlock()
 	if hang != nil {
 		<-hang
@@ -158,6 +162,15 @@ func (h *fakeHandler) HandleQuery(q string) (*mysql.Result, error) {
 		rows = status
 	case variablesQuery:
 		rows = vars
+	case markerQuery:
+		if marker == nil {
+			return nil, mysql.NewError(mysql.ER_NO_SUCH_TABLE, "Table 'maxproxy.writer' doesn't exist")
+		}
+		rs, err := mysql.BuildSimpleTextResultset([]string{"node", "version"}, [][]any{marker})
+		if err != nil {
+			return nil, err
+		}
+		return &mysql.Result{Resultset: rs}, nil
 	default:
 		if strings.HasPrefix(q, "SET GLOBAL wsrep_sst_donor") {
 			return &mysql.Result{}, nil
@@ -334,5 +347,43 @@ func TestExec(t *testing.T) {
 	var me *mysql.MyError
 	if !errors.As(err, &me) || me.Code != mysql.ER_NOT_SUPPORTED_YET {
 		t.Fatalf("Exec error %v", err)
+	}
+}
+
+func TestProbeReadsTheWriterMarker(t *testing.T) {
+	f := startFakeMySQL(t)
+	p := newTestProber(f.addr(), "secret", time.Second)
+	p.opts.StickyWriter = true
+	defer p.Close()
+	r := p.Probe(context.Background())
+	if !r.Up || r.MarkerErr != "" || r.Marker != (galera.WriterMarker{Read: true}) {
+		t.Fatalf("without the table: %+v", r)
+	}
+	f.mu.Lock()
+	f.marker = []any{"node3", "42"}
+	f.mu.Unlock()
+	if r := p.Probe(context.Background()); r.Marker != (galera.WriterMarker{Read: true, Node: "node3", Version: 42}) {
+		t.Fatalf("with a row: %+v", r.Marker)
+	}
+	f.mu.Lock()
+	f.marker = []any{"node3", "not a number"}
+	f.mu.Unlock()
+	if r := p.Probe(context.Background()); r.Marker.Read || r.MarkerErr == "" || !r.Up {
+		t.Fatalf("with a bad row: %+v", r)
+	}
+	// A node that is not ready is not asked.
+	f.mu.Lock()
+	f.status = append(f.status, []any{"wsrep_ready", "OFF"})
+	f.queries = nil
+	f.mu.Unlock()
+	if r := p.Probe(context.Background()); r.Marker.Read || r.Status.Ready {
+		t.Fatalf("not ready: %+v", r)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, q := range f.queries {
+		if q == markerQuery {
+			t.Fatal("marker read from a node that is not ready")
+		}
 	}
 }

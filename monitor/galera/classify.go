@@ -51,8 +51,10 @@ type Probe struct {
 	Status    Status
 	// Err describes the failure, empty on success.
 	Err string
-	// Marker is the writer marker as this node returned it (StickyWriter).
-	Marker WriterMarker
+	// Marker is the writer marker as this node returned it (StickyWriter),
+	// and MarkerErr why it could not be read.
+	Marker    WriterMarker
+	MarkerErr string
 }
 
 // WriterMarker is the cluster-wide writer marker (the row of
