@@ -5,10 +5,11 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/maxproxy/maxproxy/proxy/backend/mariadbtest"
+	"github.com/maxproxy/maxproxy/integration/harness"
 	"github.com/maxproxy/maxproxy/proxy/protocol"
 )
 
@@ -18,17 +19,11 @@ import (
 func TestServerLoaderAgainstMariaDB(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv, err := mariadbtest.Start(ctx, mariadbtest.Options{})
-	if errors.Is(err, mariadbtest.ErrNotInstalled) {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
-	setup := `CREATE DATABASE shop; CREATE DATABASE hidden; CREATE DATABASE dw;
-CREATE USER 'maxproxy'@'%' IDENTIFIED BY 'svc-pw';
-GRANT SELECT ON mysql.* TO 'maxproxy'@'%'; GRANT SHOW DATABASES ON *.* TO 'maxproxy'@'%';
+	// The harness creates the service account (SELECT ON mysql.*, SHOW
+	// DATABASES) and drops anonymous users.
+	srv := harness.StartMariaDB(t, harness.MariaDBOptions{Accounts: []harness.Account{harness.ServiceAccount}})
+	setup := `INSTALL SONAME 'auth_ed25519';
+CREATE DATABASE shop; CREATE DATABASE hidden; CREATE DATABASE dw;
 CREATE USER 'app'@'%' IDENTIFIED BY 'app-pw'; GRANT ALL ON shop.* TO 'app'@'%';
 CREATE USER 'ops'@'127.0.0.1' IDENTIFIED BY 'ops-pw'; GRANT SELECT ON *.* TO 'ops'@'127.0.0.1';
 CREATE USER 'nopass'@'localhost';
@@ -36,13 +31,15 @@ CREATE USER 'edu'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('x');
 CREATE ROLE analyst; GRANT SELECT ON dw.* TO analyst;
 CREATE USER 'bob'@'%' IDENTIFIED BY 'bob-pw'; GRANT analyst TO 'bob'@'%'; SET DEFAULT ROLE analyst FOR 'bob'@'%';
 CREATE TABLE hidden.t (a INT); CREATE USER 'tab'@'%' IDENTIFIED BY 'tab-pw'; GRANT SELECT ON hidden.t TO 'tab'@'%';`
-	if _, err := srv.Exec(ctx, "INSTALL SONAME 'auth_ed25519'"); err != nil {
-		t.Fatal(err)
+	for _, stmt := range strings.Split(setup, ";") {
+		if stmt = strings.TrimSpace(stmt); stmt != "" {
+			if err := srv.Exec(ctx, stmt); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
-	if _, err := srv.Exec(ctx, setup); err != nil {
-		t.Fatal(err)
-	}
-	loader := &ServerLoader{Addr: srv.Addr, User: "maxproxy", Password: "svc-pw"}
+	svc := harness.ServiceAccount
+	loader := &ServerLoader{Addr: srv.Addr(), User: svc.User, Password: svc.Password}
 	data, err := loader.Load(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -74,9 +71,9 @@ CREATE TABLE hidden.t (a INT); CREATE USER 'tab'@'%' IDENTIFIED BY 'tab-pw'; GRA
 		{"app", "app-pw", "shop"},
 		{"ops", "ops-pw", "hidden"}, // global SELECT covers every database
 		{"nopass", "", ""},
-		{"bob", "bob-pw", "dw"},         // through the default role
-		{"tab", "tab-pw", "hidden"},     // a table grant gives access to its database
-		{"maxproxy", "svc-pw", "mysql"}, // SELECT ON mysql.*
+		{"bob", "bob-pw", "dw"},           // through the default role
+		{"tab", "tab-pw", "hidden"},       // a table grant gives access to its database
+		{svc.User, svc.Password, "mysql"}, // SELECT ON mysql.*
 	}
 	for _, c := range ok {
 		stage1, err := m.Authenticate(ctx, login(c.user, c.pw, c.db, local))

@@ -51,7 +51,7 @@ func BenchmarkDriverSelect(b *testing.B) {
 	s := needServer(b)
 	for _, target := range []string{"direct", "proxy"} {
 		b.Run(target, func(b *testing.B) {
-			addr := s.Addr
+			addr := s.Addr()
 			if target == "proxy" {
 				addr = startProxy(b, proxyOpts{}).addr()
 			}

@@ -41,7 +41,7 @@ func dialApp(t testing.TB, caps uint32) *backend.Conn {
 	s := needServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := backend.Dial(ctx, s.Addr, 0, &protocol.LoginConfig{
+	c, err := backend.Dial(ctx, s.Addr(), 0, &protocol.LoginConfig{
 		User: appUser, Stage1: protocol.NativeStage1(appPass), DB: testDB, Collation: 255,
 		ClientCapabilities: caps,
 	})
@@ -237,18 +237,18 @@ func TestRelayInfileAndExecRefusesInfile(t *testing.T) {
 func TestLoginErrors(t *testing.T) {
 	s := needServer(t)
 	ctx := context.Background()
-	_, err := backend.Dial(ctx, s.Addr, 5*time.Second, &protocol.LoginConfig{User: appUser, Stage1: protocol.NativeStage1("nope")})
+	_, err := backend.Dial(ctx, s.Addr(), 5*time.Second, &protocol.LoginConfig{User: appUser, Stage1: protocol.NativeStage1("nope")})
 	var me *protocol.Error
 	if !errors.As(err, &me) || me.Code != protocol.ERAccessDenied {
 		t.Fatalf("wrong password: %v", err)
 	}
-	_, err = backend.Dial(ctx, s.Addr, 5*time.Second, &protocol.LoginConfig{User: appUser, Stage1: protocol.NativeStage1(appPass), DB: "missing_db"})
+	_, err = backend.Dial(ctx, s.Addr(), 5*time.Second, &protocol.LoginConfig{User: appUser, Stage1: protocol.NativeStage1(appPass), DB: "missing_db"})
 	if !errors.As(err, &me) || me.Code != 1044 && me.Code != 1049 {
 		t.Fatalf("missing db: %v", err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := backend.Dial(cctx, s.Addr, 0, &protocol.LoginConfig{User: appUser}); !errors.Is(err, context.Canceled) {
+	if _, err := backend.Dial(cctx, s.Addr(), 0, &protocol.LoginConfig{User: appUser}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled dial: %v", err)
 	}
 }
@@ -256,7 +256,7 @@ func TestLoginErrors(t *testing.T) {
 func TestChangeUserOnBackend(t *testing.T) {
 	s := needServer(t)
 	ctx := context.Background()
-	if _, err := s.Exec(ctx, "CREATE USER IF NOT EXISTS 'other'@'%' IDENTIFIED BY 'o-pw'"); err != nil {
+	if err := s.Exec(ctx, "CREATE USER IF NOT EXISTS 'other'@'%' IDENTIFIED BY 'o-pw'"); err != nil {
 		t.Fatal(err)
 	}
 	c := dialApp(t, fullCaps)

@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -18,16 +17,15 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
-	"github.com/maxproxy/maxproxy/proxy/backend/mariadbtest"
+	"github.com/maxproxy/maxproxy/integration/harness"
 )
 
-// srv is the MariaDB server shared by the tests of this package; nil when
-// mariadbd is not installed (tests then skip, saying why).
+// mdb is the MariaDB server shared by the tests of this package, started
+// by the integration harness on first use (tests skip, saying what to
+// install, when mariadbd is missing).
 var (
-	srv     *mariadbtest.Server
-	srvErr  error
+	mdb = harness.NewShared("backend-mariadb", startMariaDB)
+
 	certs   *testCerts
 	appUser = "app"
 	appPass = "app-secret"
@@ -35,53 +33,44 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code := func() int {
-		var err error
-		certs, err = newTestCerts()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "certs:", err)
-			return 1
-		}
-		defer os.RemoveAll(certs.dir)
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		srv, srvErr = mariadbtest.Start(ctx, mariadbtest.Options{CertFile: certs.serverCert, KeyFile: certs.serverKey, CAFile: certs.caFile})
-		if srvErr != nil {
-			if !errors.Is(srvErr, mariadbtest.ErrNotInstalled) {
-				fmt.Fprintln(os.Stderr, "mariadbd:", srvErr)
-				return 1
-			}
-			srv = nil
-		} else {
-			defer srv.Stop()
-			setup := fmt.Sprintf(`CREATE DATABASE %[3]s;
-CREATE USER '%[1]s'@'%%' IDENTIFIED BY '%[2]s';
-CREATE USER '%[1]s'@'localhost' IDENTIFIED BY '%[2]s';
-GRANT ALL ON %[3]s.* TO '%[1]s'@'%%';
-GRANT ALL ON %[3]s.* TO '%[1]s'@'localhost';
-GRANT FILE ON *.* TO '%[1]s'@'localhost';`, appUser, appPass, testDB)
-			if _, err := srv.Exec(ctx, setup); err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				return 1
-			}
-		}
-		return m.Run()
-	}()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
+	var err error
+	if certs, err = newTestCerts(); err != nil {
+		fmt.Fprintln(os.Stderr, "certs:", err)
+		os.Exit(1)
 	}
+	code := harness.Main(m, mdb)
+	os.RemoveAll(certs.dir)
 	os.Exit(code)
 }
 
-func needServer(t testing.TB) *mariadbtest.Server {
-	t.Helper()
-	if srv == nil {
-		t.Skip(srvErr)
+func startMariaDB(ctx context.Context, scope *harness.Scope) (*harness.Server, error) {
+	var files [3]string
+	for i, name := range []string{"ca.pem", "server.pem", "server-key.pem"} {
+		pem, err := os.ReadFile(filepath.Join(certs.dir, name))
+		if err != nil {
+			return nil, err
+		}
+		if files[i], err = scope.WriteFile("tls/"+name, pem); err != nil {
+			return nil, err
+		}
 	}
-	return srv
+	srv, err := harness.NewMariaDB(ctx, scope, harness.MariaDBOptions{
+		ExtraArgs: []string{"--max-allowed-packet=64M", "--local-infile=1",
+			"--ssl-ca=" + files[0], "--ssl-cert=" + files[1], "--ssl-key=" + files[2]},
+		Accounts: []harness.Account{{User: appUser, Password: appPass, Grants: []string{"ALL ON " + testDB + ".*"}}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Exec(ctx, "CREATE DATABASE "+testDB); err != nil {
+		return nil, err
+	}
+	return srv, nil
+}
+
+func needServer(t testing.TB) *harness.Server {
+	t.Helper()
+	return mdb.Get(t)
 }
 
 type testCerts struct {

@@ -63,7 +63,7 @@ func startProxy(t testing.TB, opts proxyOpts) *testProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &testProxy{t: t, ln: ln, backend: s.Addr, conns: map[net.Conn]struct{}{}}
+	p := &testProxy{t: t, ln: ln, backend: s.Addr(), conns: map[net.Conn]struct{}{}}
 	if opts.serverTLS {
 		p.serverTLS = &tls.Config{Certificates: []tls.Certificate{certs.proxyCert}}
 	}
