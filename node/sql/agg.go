@@ -27,7 +27,7 @@ type aggRef struct {
 }
 
 func (x *aggRef) eval(c *evalCtx) (types.Value, error) { return c.aggVals[x.idx], nil }
-func (x *aggRef) typ() *exprType                         { return &x.et }
+func (x *aggRef) typ() *exprType                       { return &x.et }
 
 func (cp *compiler) aggregate(x *ast.AggregateFuncExpr) (expr, error) {
 	name := strings.ToLower(x.F)

@@ -88,7 +88,7 @@ func (sc *scope) resolve(db, table, name, clause string) (*scopeCol, error) {
 type compiler struct {
 	s      *Session
 	sc     *scope
-	clause string     // for 1054 messages: "field list", "where clause", ...
+	clause string      // for 1054 messages: "field list", "where clause", ...
 	aggs   *[]*aggCall // non-nil where aggregate functions are allowed
 	params []types.Value
 	// colHook, when set, can replace a column reference (ORDER BY aliases, ON DUPLICATE KEY VALUES()).
@@ -234,7 +234,7 @@ type constExpr struct {
 }
 
 func (c *constExpr) eval(*evalCtx) (types.Value, error) { return c.v, nil }
-func (c *constExpr) typ() *exprType                      { return &c.et }
+func (c *constExpr) typ() *exprType                     { return &c.et }
 
 func newConst(v types.Value) *constExpr {
 	return &constExpr{v: v, et: typeOfValue(v)}

@@ -319,7 +319,9 @@ func (cp *compiler) funcCall(x *ast.FuncCallExpr) (expr, error) {
 		}
 	case "version":
 		f.et = strNN
-		f.fn = func(c *evalCtx, a []types.Value) (types.Value, error) { return types.NewString(c.s.e.opts.ServerVersion), nil }
+		f.fn = func(c *evalCtx, a []types.Value) (types.Value, error) {
+			return types.NewString(c.s.e.opts.ServerVersion), nil
+		}
 	case "connection_id":
 		f.et = uintNN
 		f.fn = func(c *evalCtx, a []types.Value) (types.Value, error) { return types.NewUint(uint64(c.s.connID)), nil }

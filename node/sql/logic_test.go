@@ -13,8 +13,10 @@ import (
 	"testing"
 
 	"github.com/pingcap/tidb/pkg/parser"
+	"github.com/pingcap/tidb/pkg/parser/mysql"
 	_ "github.com/pingcap/tidb/pkg/parser/test_driver"
 
+	"github.com/maxproxy/maxproxy/node/sql/types"
 	"github.com/maxproxy/maxproxy/node/storage"
 )
 
@@ -174,12 +176,17 @@ func newTestConn(e *Engine, id uint32) *testConn {
 	return &testConn{s: e.NewSession(id, "root", "localhost"), p: parser.New()}
 }
 
-func formatRow(r []Value) string {
+func formatRow(cols []Column, r []Value) string {
 	parts := make([]string, len(r))
 	for i, v := range r {
-		if v.IsNull() {
+		switch {
+		case v.IsNull():
 			parts[i] = "NULL"
-		} else {
+		case v.Kind() == types.KindFloat && cols[i].Type == mysql.TypeFloat:
+			parts[i] = string(types.AppendFloat(nil, v.Float(), 32))
+		case v.Kind() == types.KindDatetime:
+			parts[i] = string(v.AppendText(nil, int(cols[i].Decimals), 64))
+		default:
 			parts[i] = v.String()
 		}
 	}
@@ -254,7 +261,7 @@ func TestLogic(t *testing.T) {
 					}
 					var rows []string
 					for _, r := range res.Rows {
-						rows = append(rows, formatRow(r))
+						rows = append(rows, formatRow(res.Columns, r))
 					}
 					if c.flags["rowsort"] {
 						sort.Strings(rows)

@@ -300,7 +300,7 @@ type aliasRef struct {
 }
 
 func (x *aliasRef) eval(c *evalCtx) (types.Value, error) { return c.row[x.idx], nil }
-func (x *aliasRef) typ() *exprType                         { return &x.et }
+func (x *aliasRef) typ() *exprType                       { return &x.et }
 
 func positionOf(n ast.ExprNode) (int, bool) {
 	if v, ok := n.(*driver.ValueExpr); ok {

@@ -489,7 +489,6 @@ func Cast(v Value, ft *FieldType) (Value, Status) {
 	return NewString(s), OK
 }
 
-
 func runePrefix(s string, n int) string {
 	i := 0
 	for c := 0; c < n && i < len(s); c++ {

@@ -309,4 +309,6 @@ func (d Decimal) Uint64() (uint64, bool) {
 // Coef exposes the coefficient (read-only) for encoders.
 func (d Decimal) Coef() *big.Int { return d.c() }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' }
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+}

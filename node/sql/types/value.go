@@ -9,6 +9,7 @@ package types
 import (
 	"math"
 	"strconv"
+	"strings"
 )
 
 // Kind is the runtime class of a Value.
@@ -96,41 +97,25 @@ func (v Value) String() string {
 	return string(v.AppendText(nil, fsp, 64))
 }
 
-// AppendFloat formats a double the way MariaDB prints it: shortest round-trip digits, plain notation for
-// exponents in [-5, 15), otherwise 1.5e20 style.
+// AppendFloat formats a double the way MariaDB prints it: shortest round-trip digits (6 significant digits
+// for FLOAT, bits=32), plain notation for decimal exponents in [-15, 15), otherwise 1.5e20 / 1e-16 style.
 func AppendFloat(b []byte, f float64, bits int) []byte {
 	if f == 0 {
 		return append(b, '0')
 	}
-	if bits != 32 {
-		bits = 64
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return append(b, "NULL"...)
 	}
-	exp := 0
-	if a := math.Abs(f); a != 0 {
-		exp = int(math.Floor(math.Log10(a)))
+	if bits == 32 {
+		f, _ = strconv.ParseFloat(strconv.FormatFloat(f, 'g', 6, 64), 64)
 	}
-	if exp >= -5 && exp < 15 {
-		return strconv.AppendFloat(b, f, 'f', -1, bits)
+	s := strconv.FormatFloat(f, 'e', -1, 64)
+	mant, expStr, _ := strings.Cut(s, "e")
+	exp, _ := strconv.Atoi(expStr)
+	if exp >= -15 && exp < 15 {
+		return strconv.AppendFloat(b, f, 'f', -1, 64)
 	}
-	s := strconv.FormatFloat(f, 'e', -1, bits)
-	// Go writes e+20 / e-07; MariaDB writes e20 / e-7.
-	out := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == 'e' {
-			out = append(out, 'e')
-			i++
-			if s[i] == '-' {
-				out = append(out, '-')
-			}
-			i++
-			for i < len(s)-1 && s[i] == '0' {
-				i++
-			}
-			out = append(out, s[i:]...)
-			break
-		}
-		out = append(out, c)
-	}
-	return append(b, out...)
+	b = append(b, mant...)
+	b = append(b, 'e')
+	return strconv.AppendInt(b, int64(exp), 10)
 }
