@@ -29,7 +29,9 @@ type Session interface {
 	// Execute runs one parsed statement. sqlText is the statement's own text; params holds the values of
 	// the statement's ? markers (nil for text-protocol queries). ctx is cancelled by KILL QUERY/KILL.
 	Execute(ctx context.Context, stmt ast.StmtNode, sqlText string, params []Value) (*Result, error)
-	// Prepare checks a statement for COM_STMT_PREPARE and describes its parameters and result columns.
+	// Prepare checks a statement for COM_STMT_PREPARE and describes its result columns. The server has
+	// numbered the statement's ? markers (ParamMarkerExpr.SetOrder, in text order) before the call;
+	// Execute's params are indexed by that order.
 	Prepare(ctx context.Context, stmt ast.StmtNode, sqlText string) (*PrepareInfo, error)
 	// UseDB makes name the default database (COM_INIT_DB, CONNECT_WITH_DB); errors are 1049 or 1044.
 	UseDB(name string) error
@@ -41,7 +43,6 @@ type Session interface {
 
 // PrepareInfo describes a prepared statement.
 type PrepareInfo struct {
-	NumParams int
 	// Columns are the result set columns, nil when the statement returns none.
 	Columns []Column
 }

@@ -103,7 +103,7 @@ func (s *fakeSession) Close() {
 
 func (s *fakeSession) Prepare(ctx context.Context, stmt ast.StmtNode, sqlText string) (*PrepareInfo, error) {
 	n := countParams(stmt)
-	info := &PrepareInfo{NumParams: n}
+	info := &PrepareInfo{}
 	if sel, ok := stmt.(*ast.SelectStmt); ok {
 		params := make([]Value, n)
 		for i := range params {
@@ -206,11 +206,10 @@ func (s *fakeSession) evalSelect(ctx context.Context, sel *ast.SelectStmt, param
 func (s *fakeSession) eval(ctx context.Context, e ast.ExprNode, params []Value, next *int) (Value, byte, error) {
 	switch x := e.(type) {
 	case *test_driver.ParamMarkerExpr:
-		if *next >= len(params) {
+		if x.Order >= len(params) {
 			return Value{}, 0, &mysql.MyError{Code: 1210, State: "HY000", Message: "Incorrect arguments to EXECUTE"}
 		}
-		p := params[*next]
-		*next++
+		p := params[x.Order]
 		switch p.Kind {
 		case KindInt, KindUint:
 			return p, mysql.MYSQL_TYPE_LONGLONG, nil

@@ -26,7 +26,11 @@ func appendOK(b []byte, header byte, affected, lastID uint64, status, warnings u
 	b = appendLenEncInt(b, lastID)
 	b = appendUint16(b, status)
 	b = appendUint16(b, warnings)
-	return append(b, info...)
+	if info == "" {
+		return b
+	}
+	// Length-encoded, as MariaDB writes it; libmariadb reads it that way with or without SESSION_TRACK.
+	return appendLenEncString(b, info)
 }
 
 func (c *conn) writeErr(e *mysql.MyError) error {

@@ -1,13 +1,16 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/test_driver"
 )
 
 // paramUnsigned is the flag byte of a bound parameter type marking an unsigned integer.
@@ -51,12 +54,13 @@ func (c *conn) comStmtPrepare(ctx context.Context, data []byte) error {
 		return c.writeErr(syntaxError(rest, line))
 	}
 	st := &stmt{text: statementText(stmts[0]), ast: stmts[0]}
+	st.numParams = numberParams(st.ast)
 	if _, isKill := st.ast.(*ast.KillStmt); !isKill {
 		info, err := c.sess.Prepare(ctx, st.ast, st.text)
 		if err != nil {
 			return c.writeErr(c.statementError(ctx, err))
 		}
-		st.numParams, st.columns = info.NumParams, info.Columns
+		st.columns = info.Columns
 	}
 	if c.srv.prepared.Add(1) > int64(c.srv.cfg.MaxPreparedStmts) {
 		c.srv.prepared.Add(-1)
@@ -331,4 +335,39 @@ func (c *conn) comStmtReset(data []byte) error {
 	st.longData = nil
 	st.longDataErr = false
 	return c.writeOK(0, 0, c.status, 0, "")
+}
+
+// paramNumberer collects a statement's ? markers.
+type paramNumberer struct{ markers []ast.ParamMarkerExpr }
+
+func (p *paramNumberer) Enter(n ast.Node) (ast.Node, bool) {
+	if m, ok := n.(ast.ParamMarkerExpr); ok {
+		p.markers = append(p.markers, m)
+	}
+	return n, false
+}
+
+func (p *paramNumberer) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+
+// numberParams gives each ? marker its position in the statement text, which is the index of its value
+// in COM_STMT_EXECUTE, and returns how many there are. The parser leaves the order unset (TiDB's
+// planner assigns it), and a tree walk does not visit markers in text order (INSERT ... SET, ON
+// DUPLICATE KEY UPDATE), so they are sorted by offset.
+func numberParams(stmt ast.StmtNode) int {
+	var p paramNumberer
+	stmt.Accept(&p)
+	slices.SortFunc(p.markers, func(a, b ast.ParamMarkerExpr) int {
+		return cmp.Compare(markerOffset(a), markerOffset(b))
+	})
+	for i, m := range p.markers {
+		m.SetOrder(i)
+	}
+	return len(p.markers)
+}
+
+func markerOffset(m ast.ParamMarkerExpr) int {
+	if pm, ok := m.(*test_driver.ParamMarkerExpr); ok {
+		return pm.Offset
+	}
+	return 0
 }
