@@ -83,8 +83,8 @@ type Client struct {
 // DeprecateEOF reports whether the session uses OK packets instead of EOF.
 func (c *Client) DeprecateEOF() bool { return c.Capabilities&mysql.CLIENT_DEPRECATE_EOF != 0 }
 
-// errHandshakeAborted wraps failures that happen after an ERR packet was
-// already sent to the client.
+// errClientRefused wraps refusals after which an ERR packet was sent to the
+// client.
 var errClientRefused = errors.New("protocol: client refused")
 
 // Accept runs the server side of the connection phase on nc: greeting,

@@ -4,11 +4,12 @@ import "github.com/go-mysql-org/go-mysql/mysql"
 
 // ServerCapabilities are the capability flags the proxy advertises to
 // clients (CLIENT_SSL is added when TLS is configured). Compression is not
-// offered, and the MariaDB extended capabilities (progress reports, bulk
-// operations, metadata caching) stay zero so clients fall back to the
-// standard protocol, which the reply tracker understands.
-const ServerCapabilities = mysql.CLIENT_LONG_PASSWORD |
-	mysql.CLIENT_FOUND_ROWS |
+// offered. Like MariaDB, the proxy leaves out CLIENT_LONG_PASSWORD (which
+// MariaDB calls CLIENT_MYSQL): that tells MariaDB connectors to read the
+// extended capabilities from the greeting, and the proxy announces none
+// of them (progress reports, bulk operations, metadata caching), so clients
+// stay on the standard protocol the reply tracker understands.
+const ServerCapabilities = mysql.CLIENT_FOUND_ROWS |
 	mysql.CLIENT_LONG_FLAG |
 	mysql.CLIENT_CONNECT_WITH_DB |
 	mysql.CLIENT_LOCAL_FILES |
