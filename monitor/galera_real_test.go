@@ -268,4 +268,54 @@ func TestRealGalera(t *testing.T) {
 			t.Errorf("new_master counted %v times", testutil.ToFloat64(got))
 		}
 	})
+
+	t.Run("sticky_writer: two instances follow the marker", func(t *testing.T) {
+		admin := g.Node(1)
+		if err := admin.Exec(ctx, "GRANT CREATE, SELECT, INSERT, UPDATE ON maxproxy.* TO 'maxmon'@'%'"); err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Exec(context.Background(), "DROP DATABASE IF EXISTS maxproxy")
+		a, snapsA := startRealMonitor(t, g, Options{StickyWriter: true})
+		_, snapsB := startRealMonitor(t, g, Options{StickyWriter: true})
+		s := waitFor(t, snapsA, 10, "a healthy cluster", healthy)
+		first := s.Master().Name
+		waitFor(t, snapsB, 10, "b on the same writer", func(s *topology.Snapshot) bool {
+			return s.Master() != nil && s.Master().Name == first
+		})
+		marked := func(want string) func(*topology.Snapshot) bool {
+			return func(*topology.Snapshot) bool {
+				got, err := admin.QueryString(ctx, "SELECT node FROM maxproxy.writer WHERE id = 1")
+				return err == nil && got == want
+			}
+		}
+		waitFor(t, snapsA, 10, "the marker naming "+first, marked(first))
+
+		// Only instance a puts the writer into maintenance; b follows the
+		// marker a moves, although for b the old writer is still fine.
+		if err := a.SetMaintenance(first); err != nil {
+			t.Fatal(err)
+		}
+		s = waitFor(t, snapsA, 10, "a new writer on a", func(s *topology.Snapshot) bool {
+			return s.Master() != nil && s.Master().Name != first
+		})
+		second := s.Master().Name
+		waitFor(t, snapsA, 10, "the marker naming "+second, marked(second))
+		s = waitFor(t, snapsB, 10, "b following to "+second, func(s *topology.Snapshot) bool {
+			return s.Master() != nil && s.Master().Name == second
+		})
+		if !s.Master().State.Has(topology.Sticky) && s.Server(first).Galera.LocalIndex < s.Master().Galera.LocalIndex {
+			t.Errorf("b keeps %s against the index rule but does not show stickiness", second)
+		}
+		// Maintenance ends: nobody fails back.
+		if err := a.ClearMaintenance(first); err != nil {
+			t.Fatal(err)
+		}
+		for _, snaps := range []<-chan *topology.Snapshot{snapsA, snapsB} {
+			for range 5 {
+				if w := (<-snaps).Master(); w == nil || w.Name != second {
+					t.Fatalf("writer moved to %v after maintenance ended", w)
+				}
+			}
+		}
+	})
 }
