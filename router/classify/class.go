@@ -55,7 +55,7 @@ const (
 	FlagLastInsertID                       // LAST_INSERT_ID(), @@identity, @@last_insert_id
 	FlagGetLock                            // GET_LOCK family (get, release, release_all, is_free, is_used)
 	FlagLockAcquire                        // GET_LOCK() itself: the session holds a named lock afterwards
-	FlagLockReleaseAll                     // RELEASE_ALL_LOCKS(): the session holds none afterwards
+	FlagLockRelease                        // RELEASE_LOCK()/RELEASE_ALL_LOCKS(): assume the session holds none afterwards
 	FlagSequence                           // NEXTVAL/LASTVAL/SETVAL, NEXT VALUE FOR, seq.nextval
 	FlagNonDeterministic                   // RAND(), UUID(), NOW(), CONNECTION_ID() … (informational)
 	FlagUnknownFunc                        // a stored function or UDF: it may write
@@ -78,7 +78,7 @@ const (
 )
 
 var flagNames = [numFlags]string{
-	"for_update", "last_insert_id", "get_lock", "lock_acquire", "lock_release_all",
+	"for_update", "last_insert_id", "get_lock", "lock_acquire", "lock_release",
 	"sequence", "non_deterministic", "unknown_func", "user_var_read", "user_var_write",
 	"temp_create", "drop_table", "multi_stmt", "into_outfile", "fallback", "master_only",
 	"previous", "read_only", "autocommit_on", "autocommit_off", "set_global", "isolation",

@@ -57,9 +57,9 @@ func fallback(canon []byte) Class {
 			c.Flags |= FlagLastInsertID
 		case "GET_LOCK":
 			c.Flags |= FlagGetLock | FlagLockAcquire
-		case "RELEASE_ALL_LOCKS":
-			c.Flags |= FlagGetLock | FlagLockReleaseAll
-		case "RELEASE_LOCK", "IS_FREE_LOCK", "IS_USED_LOCK":
+		case "RELEASE_LOCK", "RELEASE_ALL_LOCKS":
+			c.Flags |= FlagGetLock | FlagLockRelease
+		case "IS_FREE_LOCK", "IS_USED_LOCK":
 			c.Flags |= FlagGetLock
 		case "NEXTVAL", "LASTVAL", "SETVAL", "CURRVAL":
 			c.Flags |= FlagSequence

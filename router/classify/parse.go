@@ -268,9 +268,9 @@ func (col *collector) function(x *ast.FuncCallExpr) {
 		col.class.Flags |= FlagLastInsertID
 	case "get_lock":
 		col.class.Flags |= FlagGetLock | FlagLockAcquire
-	case "release_all_locks":
-		col.class.Flags |= FlagGetLock | FlagLockReleaseAll
-	case "release_lock", "is_free_lock", "is_used_lock":
+	case "release_lock", "release_all_locks":
+		col.class.Flags |= FlagGetLock | FlagLockRelease
+	case "is_free_lock", "is_used_lock":
 		col.class.Flags |= FlagGetLock
 	case "nextval", "lastval", "setval":
 		col.class.Flags |= FlagSequence
