@@ -49,15 +49,15 @@ type Command uint8
 
 // The commands the router distinguishes.
 const (
-	CmdQuery       Command = iota // COM_QUERY
-	CmdStmtPrepare                // COM_STMT_PREPARE
-	CmdStmtExecute                // COM_STMT_EXECUTE
-	CmdStmtFetch                  // COM_STMT_FETCH
-	CmdStmtClose                  // COM_STMT_CLOSE
-	CmdStmtReset                  // COM_STMT_RESET
-	CmdInitDB                     // COM_INIT_DB
-	CmdResetConnection            // COM_RESET_CONNECTION, COM_CHANGE_USER
-	CmdOther                      // anything else that reaches a backend
+	CmdQuery           Command = iota // COM_QUERY
+	CmdStmtPrepare                    // COM_STMT_PREPARE
+	CmdStmtExecute                    // COM_STMT_EXECUTE
+	CmdStmtFetch                      // COM_STMT_FETCH
+	CmdStmtClose                      // COM_STMT_CLOSE
+	CmdStmtReset                      // COM_STMT_RESET
+	CmdInitDB                         // COM_INIT_DB
+	CmdResetConnection                // COM_RESET_CONNECTION, COM_CHANGE_USER
+	CmdOther                          // anything else that reaches a backend
 )
 
 // Request is one thing to route.
