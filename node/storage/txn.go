@@ -303,8 +303,8 @@ func (t *Txn) DropSpace(space SpaceID) error {
 		return ErrReadOnly
 	}
 	if tr := t.writes[space]; tr != nil {
-		if t.dead == nil {
-			t.dead = make([]bool, len(t.ops))
+		if len(t.dead) < len(t.ops) {
+			t.dead = append(t.dead, make([]bool, len(t.ops)-len(t.dead))...)
 		}
 		tr.Ascend(nil, false, func(_ []byte, p *pendingWrite) bool {
 			t.dead[p.op] = true
