@@ -128,6 +128,9 @@ func New(opts Options, servers []Server, logger *slog.Logger, reg prometheus.Reg
 		lastExecErr:   make([]string, len(servers)),
 		results:       make(chan probeResult, len(servers)),
 	}
+	for i := range m.latest {
+		m.latest[i].Err = "no probe has answered yet"
+	}
 	m.newProber = newMySQLProber(opts)
 	host, err := os.Hostname()
 	if err != nil {
