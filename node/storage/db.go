@@ -82,6 +82,7 @@ type Replicator interface {
 type Stats struct {
 	Commits          uint64
 	Rollbacks        uint64
+	LockWaits        uint64 // lock requests that had to wait (Innodb_row_lock_waits)
 	Deadlocks        uint64
 	LockWaitTimeouts uint64
 	BFAborts         uint64
@@ -130,7 +131,7 @@ type DB struct {
 	fatal atomic.Pointer[error] // a failed bbolt write: the store refuses further commits
 
 	stats struct {
-		commits, rollbacks, deadlocks, timeouts, bfAborts, applied, flushes atomic.Uint64
+		commits, rollbacks, lockWaits, deadlocks, timeouts, bfAborts, applied, flushes atomic.Uint64
 	}
 }
 
@@ -334,6 +335,7 @@ func (db *DB) Stats() Stats {
 	return Stats{
 		Commits:          db.stats.commits.Load(),
 		Rollbacks:        db.stats.rollbacks.Load(),
+		LockWaits:        db.stats.lockWaits.Load(),
 		Deadlocks:        db.stats.deadlocks.Load(),
 		LockWaitTimeouts: db.stats.timeouts.Load(),
 		BFAborts:         db.stats.bfAborts.Load(),

@@ -161,6 +161,7 @@ func (lm *lockManager) acquire(ctx context.Context, t *Txn, space SpaceID, key [
 	}
 	t.waiting.Store(w)
 	sh.mu.Unlock()
+	t.db.stats.lockWaits.Add(1)
 
 	if t.state.Load() == stateAborted {
 		// Aborted before t.waiting was visible to abort: nobody will close w.aborted.

@@ -330,8 +330,8 @@ func TestDeadlock(t *testing.T) {
 	expectGet(t, r, 1, "a", "t1", true)
 	expectGet(t, r, 1, "b", "t1", true)
 	r.Rollback()
-	if db.Stats().Deadlocks != 1 {
-		t.Fatalf("Deadlocks = %d", db.Stats().Deadlocks)
+	if st := db.Stats(); st.Deadlocks != 1 || st.LockWaits != 2 {
+		t.Fatalf("Deadlocks = %d, LockWaits = %d; want 1 and 2", st.Deadlocks, st.LockWaits)
 	}
 }
 
