@@ -73,6 +73,9 @@ type Monitor struct {
 	savedWriter   string
 	writerSaved   time.Time
 	owner         string // names this instance in the writer marker
+	// lastMarkerMove keeps a failing marker update from being logged
+	// every round.
+	lastMarkerMove galera.MarkerUpdate
 
 	// lastExecErr[i] is touched only by server i's probe goroutine; probes
 	// of one server never overlap.
@@ -422,8 +425,11 @@ func (m *Monitor) publish() {
 		m.markerStmts[i] = nil
 	}
 	if u := res.MarkerUpdate; u != nil {
-		m.log.Info("moving the writer marker", "server", u.Server, "node", u.Node, "from", res.Marker.Node,
-			"version", u.Version)
+		if m.lastMarkerMove != *u {
+			m.log.Info("moving the writer marker", "server", u.Server, "node", u.Node, "from", res.Marker.Node,
+				"version", u.Version)
+			m.lastMarkerMove = *u
+		}
 		m.markerStmts[m.index(u.Server)] = markerStatements(*u, m.owner)
 	}
 }
