@@ -345,3 +345,80 @@ func TestUtilityCommands(t *testing.T) {
 		t.Errorf("database after reset: %q", ps)
 	}
 }
+
+func TestRawLoginMatrix(t *testing.T) {
+	ts := startServer(t, nil)
+	withDB := baseClientCaps | mysql.CLIENT_CONNECT_WITH_DB
+	for _, tc := range []struct {
+		name           string
+		caps           uint32
+		user, pass, db string
+		wantCode       uint16
+	}{
+		{"plain", baseClientCaps, "app", "secret", "", 0},
+		{"deprecate eof", baseClientCaps | mysql.CLIENT_DEPRECATE_EOF, "app", "secret", "", 0},
+		{"multi statements", baseClientCaps | mysql.CLIENT_MULTI_STATEMENTS, "app", "secret", "", 0},
+		{"with db", withDB, "app", "secret", "test", 0},
+		{"with unknown db", withDB, "app", "secret", "nodb", 1049},
+		{"with forbidden db", withDB, "other", "pw2", "shop", 1044},
+		{"wrong password", baseClientCaps, "app", "secret2", "", erAccessDenied},
+		{"unknown user", baseClientCaps | mysql.CLIENT_DEPRECATE_EOF, "nobody", "", "", erAccessDenied},
+		{"lenenc auth data", baseClientCaps | mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA, "app", "secret", "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialRaw(t, ts.addr)
+			p := c.login(tc.caps, tc.user, tc.pass, tc.db)
+			if tc.wantCode == 0 {
+				if p[0] != 0 {
+					t.Fatalf("login: %q", p)
+				}
+				c.command(mysql.COM_QUERY, []byte("SELECT DATABASE()"))
+				want := 5
+				if tc.caps&mysql.CLIENT_DEPRECATE_EOF != 0 {
+					want = 4
+				}
+				c.readN(want)
+				return
+			}
+			if code, msg := errCode(p); code != tc.wantCode {
+				t.Fatalf("got %d %q, want %d", code, msg, tc.wantCode)
+			}
+			c.expectClosed()
+		})
+	}
+}
+
+func TestChangeUser(t *testing.T) {
+	ts := startServer(t, nil)
+	c := dialRaw(t, ts.addr)
+	c.mustLogin(baseClientCaps | mysql.CLIENT_DEPRECATE_EOF)
+	changeUser := func(user, pass, db string) []byte {
+		b := append([]byte(user), 0)
+		auth := mysql.CalcNativePassword(c.salt, []byte(pass))
+		b = append(b, byte(len(auth)))
+		b = append(b, auth...)
+		b = append(b, db...)
+		b = append(b, 0, 45, 0)
+		b = append(b, nativePlugin...)
+		c.command(mysql.COM_CHANGE_USER, append(b, 0))
+		return c.read()
+	}
+	if p := changeUser("app", "secret", "test"); p[0] != 0 {
+		t.Fatalf("change user: %q", p)
+	}
+	c.command(mysql.COM_QUERY, []byte("SELECT DATABASE(), CONNECTION_ID()"))
+	ps := c.readN(5)
+	if !bytes.HasPrefix(ps[3], []byte("\x04test")) {
+		t.Errorf("after change user: %q", ps[3])
+	}
+	ts.eng.mu.Lock()
+	got := ts.eng.sessions[c.connID].user
+	ts.eng.mu.Unlock()
+	if got != "app" {
+		t.Errorf("session user %q, want app", got)
+	}
+	if code, _ := errCode(changeUser("app", "nope", "")); code != erAccessDenied {
+		t.Fatalf("bad change user: want 1045")
+	}
+	c.expectClosed()
+}
