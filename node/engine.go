@@ -1,0 +1,190 @@
+package node
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
+	"github.com/maxproxy/maxproxy/node/server"
+	"github.com/maxproxy/maxproxy/node/sql"
+	"github.com/maxproxy/maxproxy/node/sql/catalog"
+	"github.com/maxproxy/maxproxy/node/sql/types"
+)
+
+// engine adapts *sql.Engine to the server's Engine interface.
+type engine struct{ e *sql.Engine }
+
+var _ server.Engine = engine{}
+
+func (a engine) Account(user, host string) (server.Account, bool) {
+	acct, ok := a.e.Accounts().Lookup(user, host)
+	if !ok || acct.Locked {
+		return server.Account{}, false
+	}
+	var out server.Account
+	if acct.AuthString != "" {
+		hash, err := hex.DecodeString(strings.TrimPrefix(acct.AuthString, "*"))
+		if err != nil || len(hash) != 20 {
+			// A hash of another plugin cannot be checked with mysql_native_password: no login.
+			return server.Account{}, false
+		}
+		out.NativeHash = hash
+	}
+	for _, u := range a.e.Schema().Users {
+		if u.User == acct.User && u.Host == acct.Host {
+			out.KillAny = u.Global&catalog.PrivSuper != 0
+			break
+		}
+	}
+	return out, true
+}
+
+func (a engine) NewSession(connID uint32, user, host string) (server.Session, error) {
+	return &session{s: a.e.NewSession(connID, user, host)}, nil
+}
+
+// session adapts *sql.Session; its buffers are reused from one statement to the next, which the
+// server allows (a result is written before the next statement runs).
+type session struct {
+	s      *sql.Session
+	params []sql.Value
+	cols   []server.Column
+	rows   rows
+}
+
+func (a *session) Execute(ctx context.Context, stmt ast.StmtNode, sqlText string, params []server.Value) (*server.Result, error) {
+	a.params = a.params[:0]
+	for i := range params {
+		a.params = append(a.params, toSQLValue(&params[i]))
+	}
+	res, err := a.s.Execute(ctx, stmt, sqlText, a.params)
+	if err != nil {
+		return nil, clientError(err)
+	}
+	out := &server.Result{
+		AffectedRows: res.AffectedRows,
+		LastInsertID: res.LastInsertID,
+		Status:       res.Status,
+		Warnings:     res.Warnings,
+		Info:         res.Info,
+	}
+	if res.Columns != nil {
+		out.Columns = a.columns(res.Columns)
+		a.rows = rows{cols: out.Columns, src: res.Rows, scratch: a.rows.scratch[:0]}
+		out.Rows = &a.rows
+	}
+	return out, nil
+}
+
+func (a *session) columns(cols []sql.Column) []server.Column {
+	a.cols = a.cols[:0]
+	for _, c := range cols {
+		a.cols = append(a.cols, server.Column(c))
+	}
+	return a.cols
+}
+
+// Prepare describes a statement for COM_STMT_PREPARE. Result columns are sent with each execution's
+// result set.
+func (a *session) Prepare(ctx context.Context, stmt ast.StmtNode, sqlText string) (*server.PrepareInfo, error) {
+	return &server.PrepareInfo{}, nil
+}
+
+func (a *session) UseDB(name string) error { return clientError(a.s.UseDB(name)) }
+func (a *session) CurrentDB() string       { return a.s.CurrentDB() }
+func (a *session) Close()                  { a.s.Close() }
+
+// clientError gives the server the *mysql.MyError it sends unchanged.
+func clientError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *sql.Error
+	if errors.As(err, &se) {
+		return &mysql.MyError{Code: se.Code, State: se.State, Message: se.Msg}
+	}
+	return fmt.Errorf("sql: %w", err)
+}
+
+// toSQLValue converts a prepared statement parameter. Strings, temporal values and decimals arrive as
+// text; the engine converts text to the column's type as it does for literals.
+func toSQLValue(v *server.Value) sql.Value {
+	switch v.Kind {
+	case server.KindInt:
+		return types.NewInt(v.Int)
+	case server.KindUint:
+		return types.NewUint(v.Uint())
+	case server.KindFloat:
+		return types.NewFloat(v.Float)
+	case server.KindBytes:
+		switch v.Type {
+		case mysql.MYSQL_TYPE_TINY_BLOB, mysql.MYSQL_TYPE_MEDIUM_BLOB, mysql.MYSQL_TYPE_LONG_BLOB, mysql.MYSQL_TYPE_BLOB:
+			return types.NewBytes(v.Bytes)
+		case mysql.MYSQL_TYPE_NEWDECIMAL, mysql.MYSQL_TYPE_DECIMAL:
+			if d, _, err := types.ParseDecimal(string(v.Bytes)); err == nil {
+				return types.NewDecimal(d)
+			}
+		}
+		return types.NewString(string(v.Bytes))
+	}
+	return types.Null
+}
+
+// rows streams a materialised sql result to the server, converting each row into reused buffers.
+type rows struct {
+	cols    []server.Column
+	src     [][]sql.Value
+	i       int
+	scratch []byte
+	ends    []int
+}
+
+func (r *rows) Next(dst []server.Value) bool {
+	if r.i >= len(r.src) {
+		return false
+	}
+	row := r.src[r.i]
+	r.i++
+	r.scratch = r.scratch[:0]
+	r.ends = r.ends[:0]
+	for i := range dst {
+		v := row[i]
+		d := &dst[i]
+		*d = server.Value{}
+		switch v.Kind() {
+		case types.KindNull:
+			d.Kind = server.KindNull
+		case types.KindInt:
+			d.Kind, d.Int = server.KindInt, v.Int()
+		case types.KindUint:
+			d.Kind, d.Int = server.KindUint, int64(v.Uint())
+		case types.KindFloat:
+			d.Kind, d.Float = server.KindFloat, v.Float()
+		default:
+			bits := 64
+			if r.cols[i].Type == mysql.MYSQL_TYPE_FLOAT {
+				bits = 32
+			}
+			d.Kind = server.KindBytes
+			r.scratch = v.AppendText(r.scratch, int(min(r.cols[i].Decimals, 6)), bits)
+		}
+		r.ends = append(r.ends, len(r.scratch))
+	}
+	// Slice the text only now: appending may have moved the buffer.
+	start := 0
+	for i := range dst {
+		if dst[i].Kind == server.KindBytes {
+			dst[i].Bytes = r.scratch[start:r.ends[i]:r.ends[i]]
+		}
+		start = r.ends[i]
+	}
+	return true
+}
+
+func (r *rows) Err() error { return nil }
+func (r *rows) Close()     { r.src = nil }
