@@ -146,6 +146,9 @@ func (c *Conn) Relay(ctx context.Context, client Client, cmd []byte) (Result, er
 		return res, c.fail(ctx, err)
 	}
 	if !expect {
+		if cmd[0] == mysql.COM_QUIT {
+			c.broken = true // the server closes the connection
+		}
 		return res, nil
 	}
 	for {

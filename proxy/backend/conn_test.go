@@ -288,7 +288,9 @@ func TestChangeUserOnBackend(t *testing.T) {
 }
 
 // TestRelayDoesNotMaterialiseResults relays ~40 MB of rows and checks that
-// the proxy side allocated almost nothing: rows flow through fixed buffers.
+// the proxy side allocated a small fraction of that: rows flow through fixed
+// buffers. (Without -race it is zero; the race detector makes sync.Pool drop
+// buffers on purpose, hence the margin.)
 func TestRelayDoesNotMaterialiseResults(t *testing.T) {
 	c := dialApp(t, fullCaps)
 	cl := &discardClient{}
@@ -304,7 +306,7 @@ func TestRelayDoesNotMaterialiseResults(t *testing.T) {
 	if err != nil || res.Reply.Rows != 100000 {
 		t.Fatalf("%v rows %d", err, res.Reply.Rows)
 	}
-	if d := after.TotalAlloc - before.TotalAlloc; d > 1<<20 {
+	if d := after.TotalAlloc - before.TotalAlloc; d > 4<<20 {
 		t.Fatalf("relaying 40 MB allocated %d bytes", d)
 	}
 }
