@@ -70,8 +70,11 @@ func (lm *lockManager) init() {
 }
 
 func (lm *lockManager) shard(space SpaceID, key []byte) *lockShard {
-	h := maphash.Bytes(lm.seed, key) ^ uint64(space)*0x9e3779b97f4a7c15
-	return &lm.shards[h%lockShards]
+	return lm.shardOf(space, maphash.Bytes(lm.seed, key))
+}
+
+func (lm *lockManager) shardOf(space SpaceID, keyHash uint64) *lockShard {
+	return &lm.shards[(keyHash^uint64(space)*0x9e3779b97f4a7c15)%lockShards]
 }
 
 func (e *lockEntry) holderIndex(t *Txn) int {
@@ -231,7 +234,7 @@ func (sh *lockShard) dropEntry(space SpaceID, key string) {
 
 // release drops t's lock on one key and grants waiters.
 func (lm *lockManager) release(t *Txn, l heldLock) {
-	sh := lm.shard(l.space, []byte(l.key))
+	sh := lm.shardOf(l.space, maphash.String(lm.seed, l.key))
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	e := sh.m[l.space][l.key]

@@ -133,6 +133,9 @@ func TestBankInvariant(t *testing.T) {
 		t.Fatal("no transfer committed")
 	}
 	t.Logf("%d transfers, %d deadlocks", transfers.Load(), deadlocks.Load())
+	if n := db.locks.count(); n != 0 {
+		t.Fatalf("%d lock entries left after every transaction ended", n)
+	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
