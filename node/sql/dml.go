@@ -734,6 +734,14 @@ func (s *Session) execUpdate(ctx context.Context, t *storage.Txn, x *ast.UpdateS
 			continue
 		}
 		s.touchOnUpdate(tbl, newRow, cols)
+		if ai := tbl.AutoIncColumn(); ai != nil && !newRow[ai.Offset].IsNull() {
+			// InnoDB raises the counter past a value an UPDATE writes into the AUTO_INCREMENT column.
+			if u, st := types.ToUint(newRow[ai.Offset]); st == types.OK {
+				if _, err := s.e.db.NextCounter(tbl.CounterName("ai"), 0, u+1); err != nil {
+					return nil, err
+				}
+			}
+		}
 		if _, err := s.updateRow(ctx, t, tbl, m.row, newRow, m.key, m.image); err != nil {
 			if x.IgnoreErr {
 				if me, ok := err.(*Error); ok && me.Code == ErDupEntry {

@@ -93,6 +93,8 @@ type compiler struct {
 	params []types.Value
 	// colHook, when set, can replace a column reference (ORDER BY aliases, ON DUPLICATE KEY VALUES()).
 	insertValues []types.Value
+	// aliases, when set, resolve unqualified names to select-list fields first (HAVING, ORDER BY).
+	aliases map[string]expr
 }
 
 func (cp *compiler) compile(n ast.ExprNode) (expr, error) {
@@ -105,6 +107,11 @@ func (cp *compiler) compile(n ast.ExprNode) (expr, error) {
 	case *driver.ValueExpr:
 		return literal(x)
 	case *ast.ColumnNameExpr:
+		if cp.aliases != nil && x.Name.Table.L == "" {
+			if a, ok := cp.aliases[x.Name.Name.L]; ok {
+				return a, nil
+			}
+		}
 		c, err := cp.sc.resolve(x.Name.Schema.O, x.Name.Table.O, x.Name.Name.O, cp.clause)
 		if err != nil {
 			return nil, err

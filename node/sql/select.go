@@ -285,12 +285,12 @@ func (s *Session) compileSelect(x *ast.SelectStmt, sqlText string, params []Valu
 // compileWithAliases compiles an expression where unqualified names prefer select-list aliases
 // (MySQL's HAVING/ORDER BY resolution).
 func (s *Session) compileWithAliases(cp *compiler, n ast.ExprNode, aliasIdx map[string]int, base int, fields []expr) (expr, error) {
-	if cn, ok := n.(*ast.ColumnNameExpr); ok && cn.Name.Table.L == "" {
-		if i, ok := aliasIdx[cn.Name.Name.L]; ok {
-			return &aliasRef{idx: base + i, et: *fields[i].typ()}, nil
-		}
+	inner := *cp
+	inner.aliases = make(map[string]expr, len(aliasIdx))
+	for name, i := range aliasIdx {
+		inner.aliases[name] = &aliasRef{idx: base + i, et: *fields[i].typ()}
 	}
-	return cp.compile(n)
+	return inner.compile(n)
 }
 
 // aliasRef reads a projected field (its type is resolved lazily from the plan's field list).
