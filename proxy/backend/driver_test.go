@@ -168,6 +168,26 @@ func TestDriverLargeValues(t *testing.T) {
 	}
 }
 
+// TestDriverLongData makes go-sql-driver stream a parameter with
+// COM_STMT_SEND_LONG_DATA (it does so for values over maxAllowedPacket/
+// (params+1)), a command without reply.
+func TestDriverLongData(t *testing.T) {
+	p := startProxy(t, proxyOpts{})
+	db, err := sql.Open("mysql", fmt.Sprintf("%s:%s@tcp(%s)/%s?maxAllowedPacket=4194304", appUser, appPass, p.addr(), testDB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	blob := bytes.Repeat([]byte("long data "), 300_000) // 3 MB > 4 MiB / 2
+	var n int
+	if err := db.QueryRow("SELECT LENGTH(?)", blob).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(blob) {
+		t.Fatalf("server saw %d bytes, sent %d", n, len(blob))
+	}
+}
+
 func TestDriverTLSBothSides(t *testing.T) {
 	p := startProxy(t, proxyOpts{serverTLS: true, backendTLS: true})
 	if err := mysql.RegisterTLSConfig("proxytest", &tls.Config{RootCAs: certs.pool, ServerName: "127.0.0.1"}); err != nil {
