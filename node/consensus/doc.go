@@ -1,0 +1,74 @@
+// Package consensus gives maxnode its total order and quorum: a go.etcd.io/raft/v3 (v3.7.0) RawNode driven by
+// one owner goroutine per node, a durable log under the data directory, proposal batching, waiters for
+// proposal outcomes, ReadIndex for causal reads, membership changes and a non-candidate (arbitrator) mode.
+// It knows nothing about write-sets: entries are opaque bytes handed to an FSM in log order.
+//
+// # The Ready loop
+//
+// Start launches the owner goroutine. It is the only code that touches the RawNode: it ticks it, steps
+// inbound messages (Step, from the transport), steps proposals, and for every Ready it (1) writes the new
+// entries, the hard state and the apply position in ONE bbolt transaction, fsynced (never turned off: raft's
+// safety depends on it), (2) only then hands the messages to the Transport, (3) applies committed entries
+// to the FSM in order, and (4) calls Advance. Raft runs in its synchronous-storage mode
+// (AsyncStorageWrites off), whose rule is exactly "persist before send".
+//
+// Batching: proposals queue on a channel; each loop turn drains up to MaxBatch of them into one MsgProp,
+// and everything that arrives while a Ready is being persisted lands in the next one, so N concurrent
+// proposers cost about one fsync per Ready, not one per proposal. Followers forward proposals to the leader
+// through raft (proposal forwarding stays on).
+//
+// # Durable state
+//
+// DataDir/raft.db (bbolt) holds the log (one key per index), the hard state, the snapshot metadata, a
+// proposal epoch incremented on every start, and the apply state: the last applied index, the configuration
+// at that index, and the per-proposer filter below. The apply state is written together with the next log
+// write (it never costs an fsync of its own), so after a crash entries after it are delivered to the FSM
+// again: the FSM must skip indexes it has already made durable. Close writes nothing extra, so closing is
+// equivalent to a crash as far as raft state goes. The whole log is kept (in memory and on disk); log
+// compaction and raft snapshots are not implemented: a node that receives a raft snapshot stops with
+// ErrSnapshotUnsupported (state transfer is the SST layer's job).
+//
+// # Proposal outcomes
+//
+// Raft alone cannot tell a proposer that an entry will never commit: a forwarded or uncommitted entry can
+// be lost silently, or be committed later by a new leader. To settle every proposal deterministically each
+// entry carries (proposer id, seq), seq increasing per proposer (epoch<<32 | counter, the epoch persisted
+// before first use so seqs grow across restarts). The apply loop admits an entry only if its seq exceeds the
+// highest seq already applied for that proposer; an overtaken entry is skipped on every node (the filter is
+// log-derived state, persisted with the apply position). Hence, when the proposer applies an entry of its own
+// with seq s, every pending proposal of its own with seq < s is known never to apply: Propose returns
+// ErrNotCommitted. To force that point, a node proposes an empty barrier entry when the leader changes and
+// whenever one of its proposals has been pending for an election timeout. Propose therefore returns the
+// FSM's result (committed and applied locally), ErrNotCommitted (never, safe to report a rollback), or,
+// when the caller's context ends or the node stops first, ErrUnknownOutcome / ErrClosed (the entry may
+// still commit: the Galera layer must not claim a rollback). Never both.
+//
+// # Membership
+//
+// AddLearner (ConfChangeAddLearnerNode: a joiner that receives the log without voting), AddVoter (adds or
+// promotes) and RemoveNode are simple one-at-a-time changes; a second one while the first is pending gets
+// ErrConfChangeInProgress (raft itself would also refuse it). A node started with no Peers and an empty data
+// dir waits to be added and then receives the log from the first index. OnMembership reports every applied
+// change with its caller-supplied context (e.g. the peer's address for the transport).
+//
+// # Arbitrator (NonCandidate)
+//
+// raft v3.7.0 has no "voter that never campaigns" switch. The closest safe equivalent used here: a
+// non-candidate node advances its clock with RawNode.TickQuiesced instead of Tick while it is not leader.
+// TickQuiesced moves the election clock (so leader leases expire and the node grants votes, which keeps it
+// useful for quorum under CheckQuorum/PreVote) but never runs the election trigger, so it never campaigns.
+// It also drops inbound MsgTimeoutNow (leadership transfer to it), and if it ever finds itself leader anyway
+// it transfers leadership to the most caught-up voter at once. It cannot be the only voter.
+//
+// # Reads
+//
+// ReadIndex asks raft for a read index (ReadOnlySafe: the leader confirms its leadership with a heartbeat
+// round) and returns once this node has applied up to it: anything committed before the call is visible.
+// Requests dropped for lack of a leader are re-issued on leader change and every election timeout.
+//
+// CheckQuorum and PreVote are always on: a leader that loses its majority steps down after an election
+// timeout, and a partitioned node rejoining does not disrupt the cluster with a higher term.
+//
+// Transports: package simnet (in-memory, seeded faults, for tests) and TCPTransport (length-prefixed
+// protobuf frames, optional TLS).
+package consensus

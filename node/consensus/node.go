@@ -1,0 +1,834 @@
+package consensus
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// Errors callers branch on with errors.Is.
+var (
+	// ErrNotCommitted: the proposal is not in the committed log and never will be. Safe to report a rollback.
+	ErrNotCommitted = errors.New("consensus: proposal was not committed")
+	// ErrUnknownOutcome: the caller stopped waiting before the outcome was known; the entry may still commit.
+	ErrUnknownOutcome = errors.New("consensus: proposal outcome unknown")
+	// ErrClosed: the node stopped. For a proposal that was already handed to raft the outcome is unknown.
+	ErrClosed = errors.New("consensus: node closed")
+	// ErrConfChangeInProgress: membership changes are made one at a time.
+	ErrConfChangeInProgress = errors.New("consensus: another membership change is in progress")
+	// ErrSnapshotUnsupported: the leader sent a raft snapshot; state transfer is done outside raft (SST).
+	ErrSnapshotUnsupported = errors.New("consensus: raft snapshots are not supported (log was compacted below this node's position)")
+)
+
+// FSM receives committed proposals. Apply runs on the node's owner goroutine, in log order, so it must not
+// block for long (hand heavy work to another goroutine and keep the order). Its result is returned by the
+// proposer's Propose. After a restart, entries after the last persisted apply position are delivered again;
+// the FSM skips indexes it has already made durable.
+type FSM interface {
+	Apply(index uint64, data []byte) any
+}
+
+// Transport carries raft messages to peers. Send must not block and may drop messages (raft retries);
+// it may keep the messages, which are never modified after Send.
+type Transport interface {
+	Send(msgs []*pb.Message)
+}
+
+// MembershipChange describes one applied configuration change.
+type MembershipChange struct {
+	Index    uint64
+	Type     pb.ConfChangeType
+	NodeID   uint64
+	Context  []byte // the caller's context given to AddLearner/AddVoter/RemoveNode
+	Voters   []uint64
+	Learners []uint64
+}
+
+// Config configures Start. Zero values take the documented defaults.
+type Config struct {
+	ID      uint64 // non-zero, unique in the cluster, never reused
+	DataDir string // raft.db lives here
+	// Peers are the initial voters, used only when DataDir holds no raft state. Every founding member must be
+	// started with the same list. Empty: join an existing cluster once a member adds this node.
+	Peers         []uint64
+	ElectionTick  int           // default 10
+	HeartbeatTick int           // default 1
+	TickInterval  time.Duration // default 100ms
+	// NonCandidate makes a voter that never starts an election and hands leadership away if it gets it
+	// (the arbitrator). See doc.go.
+	NonCandidate              bool
+	MaxBatch                  int    // proposals per MsgProp, default 1024
+	MaxSizePerMsg             uint64 // default 1 MiB
+	MaxInflightMsgs           int    // default 256
+	MaxUncommittedEntriesSize uint64 // leader backpressure, default 64 MiB
+	Transport                 Transport
+	FSM                       FSM
+	// OnMembership, if set, is called on the owner goroutine after every applied configuration change.
+	OnMembership func(MembershipChange)
+	Logger       *slog.Logger
+}
+
+func (c *Config) setDefaults() error {
+	if c.ID == 0 {
+		return errors.New("consensus: node id must be non-zero")
+	}
+	if c.DataDir == "" {
+		return errors.New("consensus: data dir is required")
+	}
+	if c.Transport == nil || c.FSM == nil {
+		return errors.New("consensus: transport and FSM are required")
+	}
+	if c.NonCandidate && len(c.Peers) == 1 && c.Peers[0] == c.ID {
+		return errors.New("consensus: a non-candidate node cannot be the only voter")
+	}
+	if c.ElectionTick == 0 {
+		c.ElectionTick = 10
+	}
+	if c.HeartbeatTick == 0 {
+		c.HeartbeatTick = 1
+	}
+	if c.ElectionTick <= c.HeartbeatTick {
+		return fmt.Errorf("consensus: election tick %d must exceed heartbeat tick %d", c.ElectionTick, c.HeartbeatTick)
+	}
+	if c.TickInterval == 0 {
+		c.TickInterval = 100 * time.Millisecond
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 1024
+	}
+	if c.MaxSizePerMsg == 0 {
+		c.MaxSizePerMsg = 1 << 20
+	}
+	if c.MaxInflightMsgs == 0 {
+		c.MaxInflightMsgs = 256
+	}
+	if c.MaxUncommittedEntriesSize == 0 {
+		c.MaxUncommittedEntriesSize = 64 << 20
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Result is a committed proposal: its raft index and the FSM's return value.
+type Result struct {
+	Index uint64
+	Value any
+}
+
+type outcome struct {
+	res Result
+	err error
+}
+
+type proposal struct {
+	kind entryKind
+	data []byte
+	cc   *pb.ConfChange // kindConf only
+	seq  uint64
+	done chan outcome // buffered 1; nil for internal barriers
+}
+
+func (p *proposal) resolve(res Result, err error) {
+	if p.done != nil {
+		p.done <- outcome{res, err}
+	}
+}
+
+type readReq struct {
+	ctx   context.Context
+	id    uint64
+	index uint64
+	done  chan outcome
+}
+
+// Status is a point-in-time view of the node, published after every Ready.
+type Status struct {
+	ID       uint64
+	Lead     uint64
+	Term     uint64
+	Commit   uint64
+	Applied  uint64
+	State    string // StateFollower, StateCandidate, StateLeader, StatePreCandidate
+	Voters   []uint64
+	Learners []uint64
+}
+
+// Stats are monotonically increasing event counts.
+type Stats struct {
+	Syncs          uint64 // fsynced log writes (one per Ready with durable content)
+	Proposals      uint64 // proposals handed to raft
+	Batches        uint64 // MsgProp steps carrying them
+	Applied        uint64 // entries delivered to the FSM
+	DroppedInbound uint64 // inbound messages dropped because the inbox was full
+}
+
+// Node runs one raft member. Every method is safe for concurrent use.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	store *logStore
+	rn    *raft.RawNode
+
+	props chan *proposal
+	inbox chan *pb.Message
+	reads chan *readReq
+	ctrl  chan func()
+	quit  chan struct{}
+	done  chan struct{}
+	once  sync.Once
+	err   error // set before done is closed
+
+	status     atomic.Pointer[Status]
+	proposals  atomic.Uint64
+	batches    atomic.Uint64
+	appliedCnt atomic.Uint64
+	dropped    atomic.Uint64
+
+	// Owned by the run goroutine.
+	seq           uint64
+	waiters       []*proposal // in seq order
+	confWaiter    *proposal
+	apply         applyState
+	applyDirty    bool
+	readSeq       uint64
+	pendingReads  map[uint64]*readReq // waiting for a ReadState
+	indexedReads  []*readReq          // waiting for applied >= index
+	lead          uint64
+	state         raft.StateType
+	leadChanged   bool
+	ticks         int
+	progressTick  int
+	transferredAt uint64 // term in which a non-candidate last handed leadership away
+}
+
+// Start opens (or creates) the raft state in cfg.DataDir and starts the node's owner goroutine. Attach the
+// node's Step method to the transport's inbound side after Start.
+func Start(cfg Config) (*Node, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	store, st, err := openLogStore(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("consensus: %w", err)
+	}
+	epoch, err := store.nextEpoch()
+	if err != nil {
+		_ = store.close()
+		return nil, fmt.Errorf("consensus: persist epoch: %w", err)
+	}
+	rc := &raft.Config{
+		ID:                        cfg.ID,
+		ElectionTick:              cfg.ElectionTick,
+		HeartbeatTick:             cfg.HeartbeatTick,
+		Storage:                   store,
+		Applied:                   st.applied,
+		MaxSizePerMsg:             cfg.MaxSizePerMsg,
+		MaxInflightMsgs:           cfg.MaxInflightMsgs,
+		MaxUncommittedEntriesSize: cfg.MaxUncommittedEntriesSize,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		StepDownOnRemoval:         true,
+		Logger:                    raftLogger{cfg.Logger.With("component", "raft", "node", cfg.ID)},
+	}
+	rn, err := raft.NewRawNode(rc)
+	if err != nil {
+		_ = store.close()
+		return nil, fmt.Errorf("consensus: %w", err)
+	}
+	hs, _, _ := store.InitialState()
+	last, _ := store.LastIndex()
+	if last == 0 && raft.IsEmptyHardState(hs) && len(cfg.Peers) > 0 {
+		peers := make([]raft.Peer, len(cfg.Peers))
+		for i, id := range cfg.Peers {
+			peers[i] = raft.Peer{ID: id}
+		}
+		if err := rn.Bootstrap(peers); err != nil {
+			_ = store.close()
+			return nil, fmt.Errorf("consensus: bootstrap: %w", err)
+		}
+	}
+	if st.conf == nil {
+		st.conf = store.conf
+	}
+	n := &Node{
+		cfg:          cfg,
+		log:          cfg.Logger,
+		store:        store,
+		rn:           rn,
+		props:        make(chan *proposal, cfg.MaxBatch),
+		inbox:        make(chan *pb.Message, 4096),
+		reads:        make(chan *readReq, 64),
+		ctrl:         make(chan func()),
+		quit:         make(chan struct{}),
+		done:         make(chan struct{}),
+		seq:          epoch << 32,
+		apply:        st,
+		pendingReads: map[uint64]*readReq{},
+	}
+	n.publishStatus()
+	go n.run()
+	return n, nil
+}
+
+// Close stops the node and waits for its goroutine. Everything already acknowledged is durable; Close
+// writes nothing extra, so it is equivalent to a crash as far as raft state is concerned.
+func (n *Node) Close() error {
+	n.once.Do(func() {
+		close(n.quit)
+		<-n.done
+		if err := n.store.close(); err != nil && n.err == nil {
+			n.err = err
+		}
+	})
+	return n.err
+}
+
+// Done is closed when the node has stopped (Close, or a fatal storage error reported by Err).
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// Err is the error that stopped the node, valid after Done is closed.
+func (n *Node) Err() error {
+	select {
+	case <-n.done:
+		return n.err
+	default:
+		return nil
+	}
+}
+
+// ID returns the node id.
+func (n *Node) ID() uint64 { return n.cfg.ID }
+
+// Status returns the last published status.
+func (n *Node) Status() Status { return *n.status.Load() }
+
+// Stats returns counters.
+func (n *Node) Stats() Stats {
+	return Stats{
+		Syncs:          n.store.syncs.Load(),
+		Proposals:      n.proposals.Load(),
+		Batches:        n.batches.Load(),
+		Applied:        n.appliedCnt.Load(),
+		DroppedInbound: n.dropped.Load(),
+	}
+}
+
+// Step delivers an inbound message from the transport. It never blocks; when the inbox is full the message
+// is dropped, which raft tolerates.
+func (n *Node) Step(m *pb.Message) {
+	select {
+	case n.inbox <- m:
+	default:
+		n.dropped.Add(1)
+	}
+}
+
+// ReportUnreachable tells raft that sends to id are failing, so it stops pipelining to it.
+func (n *Node) ReportUnreachable(id uint64) {
+	n.Step(&pb.Message{Type: pb.MsgUnreachable.Enum(), From: new(id)})
+}
+
+// Propose replicates data and waits until it is committed and applied locally. It returns the FSM's
+// result; ErrNotCommitted when the entry is known never to commit; ErrUnknownOutcome (joined with the
+// context's error) when ctx ended first; ErrClosed when the node stopped first.
+func (n *Node) Propose(ctx context.Context, data []byte) (Result, error) {
+	return n.submit(ctx, &proposal{kind: kindProposal, data: data, done: make(chan outcome, 1)})
+}
+
+// AddLearner adds a non-voting member that receives the log (a Galera joiner during catch-up).
+func (n *Node) AddLearner(ctx context.Context, id uint64, context []byte) error {
+	return n.confChange(ctx, pb.ConfChangeAddLearnerNode, id, context)
+}
+
+// AddVoter adds a voter or promotes a learner.
+func (n *Node) AddVoter(ctx context.Context, id uint64, context []byte) error {
+	return n.confChange(ctx, pb.ConfChangeAddNode, id, context)
+}
+
+// RemoveNode removes a member. Transfer leadership away first when removing the leader.
+func (n *Node) RemoveNode(ctx context.Context, id uint64, context []byte) error {
+	return n.confChange(ctx, pb.ConfChangeRemoveNode, id, context)
+}
+
+func (n *Node) confChange(ctx context.Context, t pb.ConfChangeType, id uint64, context []byte) error {
+	if id == 0 {
+		return errors.New("consensus: node id must be non-zero")
+	}
+	cc := &pb.ConfChange{Type: t.Enum(), NodeId: new(id), Context: context}
+	_, err := n.submit(ctx, &proposal{kind: kindConf, cc: cc, done: make(chan outcome, 1)})
+	return err
+}
+
+func (n *Node) submit(ctx context.Context, p *proposal) (Result, error) {
+	select {
+	case n.props <- p:
+	case <-ctx.Done():
+		return Result{}, fmt.Errorf("%w: %w", ErrNotCommitted, ctx.Err())
+	case <-n.done:
+		return Result{}, ErrClosed
+	}
+	select {
+	case o := <-p.done:
+		return o.res, o.err
+	case <-ctx.Done():
+		return Result{}, fmt.Errorf("%w: %w", ErrUnknownOutcome, ctx.Err())
+	case <-n.done:
+		select {
+		case o := <-p.done:
+			return o.res, o.err
+		default:
+			return Result{}, ErrClosed
+		}
+	}
+}
+
+// ReadIndex returns a log index that is at least the cluster's commit index at the time of the call, after
+// this node has applied it: anything committed anywhere before ReadIndex was called is visible locally
+// when it returns (causal reads, wsrep_sync_wait). It waits for a leader until ctx ends.
+func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
+	r := &readReq{ctx: ctx, done: make(chan outcome, 1)}
+	select {
+	case n.reads <- r:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-n.done:
+		return 0, ErrClosed
+	}
+	select {
+	case o := <-r.done:
+		return o.res.Index, o.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-n.done:
+		return 0, ErrClosed
+	}
+}
+
+// TransferLeadership asks the leader to hand leadership to id. It returns once the request is queued; watch
+// Status for the result.
+func (n *Node) TransferLeadership(ctx context.Context, id uint64) error {
+	f := func() { n.rn.TransferLeader(id) }
+	select {
+	case n.ctrl <- f:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrClosed
+	}
+}
+
+func (n *Node) run() {
+	defer close(n.done)
+	t := time.NewTicker(n.cfg.TickInterval)
+	defer t.Stop()
+	err := n.loop(t.C)
+	if err != nil {
+		n.log.Error("consensus node stopped", "node", n.cfg.ID, "err", err)
+	}
+	n.shutdown(err)
+}
+
+func (n *Node) loop(tick <-chan time.Time) error {
+	batch := make([]*proposal, 0, n.cfg.MaxBatch)
+	for {
+		select {
+		case <-n.quit:
+			return nil
+		case <-tick:
+			n.tick()
+		case m := <-n.inbox:
+			n.step(m)
+			// Drain what else arrived so that one Ready (one fsync) covers it.
+			for i := 0; i < 256; i++ {
+				select {
+				case m = <-n.inbox:
+					n.step(m)
+					continue
+				default:
+				}
+				break
+			}
+		case p := <-n.props:
+			batch = append(batch[:0], p)
+		drain:
+			for len(batch) < n.cfg.MaxBatch {
+				select {
+				case p = <-n.props:
+					batch = append(batch, p)
+				default:
+					break drain
+				}
+			}
+			n.propose(batch)
+			clear(batch)
+		case r := <-n.reads:
+			n.startRead(r)
+		case f := <-n.ctrl:
+			f()
+		}
+		if err := n.handleReady(); err != nil {
+			return err
+		}
+		if n.leadChanged {
+			n.leadChanged = false
+			n.onLeaderChange()
+			if err := n.handleReady(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (n *Node) tick() {
+	n.ticks++
+	if n.cfg.NonCandidate && n.state != raft.StateLeader {
+		// Advance the election clock (so leader leases expire and this node grants votes) without ever
+		// reaching the code that starts an election.
+		n.rn.TickQuiesced()
+	} else {
+		n.rn.Tick()
+	}
+	if n.ticks-n.progressTick >= n.cfg.ElectionTick {
+		n.progressTick = n.ticks
+		if len(n.waiters) > 0 {
+			// Something we proposed has been outstanding for an election timeout: a later entry of ours
+			// settles it one way or the other (see doc.go).
+			n.barrier()
+		}
+		n.reissueReads()
+	}
+}
+
+func (n *Node) step(m *pb.Message) {
+	switch t := m.GetType(); {
+	case t == pb.MsgUnreachable:
+		n.rn.ReportUnreachable(m.GetFrom())
+		return
+	case t == pb.MsgTimeoutNow && n.cfg.NonCandidate:
+		n.log.Warn("non-candidate node refuses leadership transfer", "node", n.cfg.ID, "from", m.GetFrom())
+		return
+	case raft.IsLocalMsg(t):
+		return
+	}
+	if err := n.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
+		n.log.Debug("raft step", "node", n.cfg.ID, "type", m.GetType().String(), "err", err)
+	}
+}
+
+func (n *Node) propose(batch []*proposal) {
+	ents := make([]*pb.Entry, 0, len(batch))
+	var accepted []*proposal
+	for _, p := range batch {
+		if p.kind == kindConf {
+			n.proposeConf(p)
+			continue
+		}
+		n.seq++
+		p.seq = n.seq
+		ents = append(ents, &pb.Entry{Data: appendEnvelope(make([]byte, 0, envelopeLen+len(p.data)), p.kind, n.cfg.ID, p.seq, p.data)})
+		accepted = append(accepted, p)
+	}
+	if len(ents) == 0 {
+		return
+	}
+	err := n.rn.Step(&pb.Message{Type: pb.MsgProp.Enum(), From: new(n.cfg.ID), Entries: ents})
+	if err != nil {
+		// Not appended here and not forwarded: it cannot commit.
+		for _, p := range accepted {
+			p.resolve(Result{}, fmt.Errorf("%w: %w", ErrNotCommitted, err))
+		}
+		return
+	}
+	n.batches.Add(1)
+	n.proposals.Add(uint64(len(accepted)))
+	n.waiters = append(n.waiters, accepted...)
+}
+
+func (n *Node) proposeConf(p *proposal) {
+	if n.confWaiter != nil {
+		p.resolve(Result{}, ErrConfChangeInProgress)
+		return
+	}
+	n.seq++
+	p.seq = n.seq
+	cc := proto.CloneOf(p.cc)
+	cc.Context = appendEnvelope(nil, kindConf, n.cfg.ID, p.seq, p.cc.GetContext())
+	if err := n.rn.ProposeConfChange(cc); err != nil {
+		p.resolve(Result{}, fmt.Errorf("%w: %w", ErrNotCommitted, err))
+		return
+	}
+	n.confWaiter = p
+	n.waiters = append(n.waiters, p)
+}
+
+// barrier proposes an empty entry of ours; when it applies, every earlier proposal of ours that has not
+// applied is settled as ErrNotCommitted (the apply filter guarantees they never will).
+func (n *Node) barrier() {
+	n.propose([]*proposal{{kind: kindBarrier}})
+}
+
+func (n *Node) onLeaderChange() {
+	if len(n.waiters) > 0 {
+		n.barrier()
+	}
+	n.reissueReads()
+	if n.cfg.NonCandidate && n.state == raft.StateLeader {
+		n.handOffLeadership()
+	}
+}
+
+// handOffLeadership moves leadership from a non-candidate to the most caught-up voter. Reaching here takes a
+// forced campaign that bypasses the tick path (nothing in this package issues one), so it is a guard.
+func (n *Node) handOffLeadership() {
+	st := n.rn.Status()
+	if n.transferredAt == st.GetTerm() {
+		return
+	}
+	var best, match uint64
+	for id, pr := range st.Progress {
+		if id != n.cfg.ID && !pr.IsLearner && (best == 0 || pr.Match > match) {
+			best, match = id, pr.Match
+		}
+	}
+	if best != 0 {
+		n.transferredAt = st.GetTerm()
+		n.log.Warn("non-candidate node became leader; transferring leadership", "node", n.cfg.ID, "to", best)
+		n.rn.TransferLeader(best)
+	}
+}
+
+func (n *Node) handleReady() error {
+	for n.rn.HasReady() {
+		rd := n.rn.Ready()
+		if rd.SoftState != nil {
+			if rd.SoftState.Lead != n.lead || rd.SoftState.RaftState != n.state {
+				n.leadChanged = true
+			}
+			n.lead, n.state = rd.SoftState.Lead, rd.SoftState.RaftState
+		}
+		if !raft.IsEmptySnap(rd.Snapshot) {
+			return ErrSnapshotUnsupported
+		}
+		// The apply position rides along with a write that happens anyway: it never costs an fsync.
+		var st *applyState
+		if n.applyDirty && (!raft.IsEmptyHardState(rd.HardState) || len(rd.Entries) > 0) {
+			st = &n.apply
+			n.applyDirty = false
+		}
+		if err := n.store.save(rd.HardState, rd.Entries, nil, st); err != nil {
+			return err
+		}
+		if len(rd.Messages) > 0 {
+			n.cfg.Transport.Send(rd.Messages)
+		}
+		for _, rs := range rd.ReadStates {
+			n.readStateReady(rs)
+		}
+		if err := n.applyEntries(rd.CommittedEntries); err != nil {
+			return err
+		}
+		n.rn.Advance(rd)
+		n.completeReads()
+		n.publishStatus()
+	}
+	return nil
+}
+
+func (n *Node) applyEntries(ents []*pb.Entry) error {
+	for _, e := range ents {
+		switch e.GetType() {
+		case pb.EntryNormal:
+			n.applyNormal(e)
+		case pb.EntryConfChange:
+			if err := n.applyConf(e); err != nil {
+				return err
+			}
+		case pb.EntryConfChangeV2:
+			// This package never proposes V2 changes; apply them so the configuration stays in step.
+			cc := &pb.ConfChangeV2{}
+			if err := proto.Unmarshal(e.GetData(), cc); err != nil {
+				return fmt.Errorf("decode conf change v2 at %d: %w", e.GetIndex(), err)
+			}
+			n.apply.conf = n.rn.ApplyConfChange(cc)
+		}
+		n.apply.applied = e.GetIndex()
+		n.applyDirty = true
+	}
+	return nil
+}
+
+// admit reports whether an entry of proposer with seq is applied: a proposer's entries apply only in
+// increasing seq order, so an entry overtaken by a later one of the same proposer is skipped on every node.
+func (n *Node) admit(proposer, seq uint64) bool {
+	if seq <= n.apply.lastSeq[proposer] {
+		return false
+	}
+	n.apply.lastSeq[proposer] = seq
+	return true
+}
+
+func (n *Node) applyNormal(e *pb.Entry) {
+	data := e.GetData()
+	if len(data) == 0 {
+		return // a new leader's empty entry
+	}
+	k, proposer, seq, payload, err := parseEnvelope(data)
+	if err != nil || k == kindConf {
+		// Every node sees the same bytes, so skipping is deterministic.
+		n.log.Error("skipping malformed log entry", "node", n.cfg.ID, "index", e.GetIndex())
+		return
+	}
+	if !n.admit(proposer, seq) {
+		return
+	}
+	var val any
+	if k == kindProposal {
+		val = n.cfg.FSM.Apply(e.GetIndex(), payload)
+		n.appliedCnt.Add(1)
+	}
+	if proposer == n.cfg.ID {
+		n.settle(seq, Result{Index: e.GetIndex(), Value: val})
+	}
+}
+
+func (n *Node) applyConf(e *pb.Entry) error {
+	cc := &pb.ConfChange{}
+	if err := proto.Unmarshal(e.GetData(), cc); err != nil {
+		return fmt.Errorf("decode conf change at %d: %w", e.GetIndex(), err)
+	}
+	userCtx := cc.GetContext()
+	k, proposer, seq, payload, perr := parseEnvelope(cc.GetContext())
+	enveloped := perr == nil && k == kindConf
+	if enveloped {
+		userCtx = payload
+		if !n.admit(proposer, seq) {
+			cc.NodeId = new(uint64(raft.None)) // overtaken: apply as a no-op on every node
+		}
+	}
+	n.apply.conf = n.rn.ApplyConfChange(cc)
+	if cc.GetNodeId() != raft.None && n.cfg.OnMembership != nil {
+		n.cfg.OnMembership(MembershipChange{
+			Index: e.GetIndex(), Type: cc.GetType(), NodeID: cc.GetNodeId(), Context: userCtx,
+			Voters: slices.Clone(n.apply.conf.GetVoters()), Learners: slices.Clone(n.apply.conf.GetLearners()),
+		})
+	}
+	if enveloped && proposer == n.cfg.ID && cc.GetNodeId() != raft.None {
+		n.settle(seq, Result{Index: e.GetIndex()})
+	}
+	return nil
+}
+
+// settle resolves the waiter for seq as committed and every earlier waiter as not committed.
+func (n *Node) settle(seq uint64, res Result) {
+	i := 0
+	for ; i < len(n.waiters) && n.waiters[i].seq <= seq; i++ {
+		p := n.waiters[i]
+		if p == n.confWaiter {
+			n.confWaiter = nil
+		}
+		if p.seq == seq {
+			p.resolve(res, nil)
+		} else {
+			p.resolve(Result{}, ErrNotCommitted)
+		}
+		n.waiters[i] = nil
+	}
+	n.waiters = n.waiters[i:]
+	n.progressTick = n.ticks
+}
+
+func (n *Node) startRead(r *readReq) {
+	n.readSeq++
+	r.id = n.readSeq
+	n.pendingReads[r.id] = r
+	n.rn.ReadIndex(binary.BigEndian.AppendUint64(nil, r.id))
+}
+
+// reissueReads repeats read requests raft may have dropped (no leader, leader changed).
+func (n *Node) reissueReads() {
+	for id, r := range n.pendingReads {
+		if r.ctx.Err() != nil {
+			delete(n.pendingReads, id)
+			continue
+		}
+		n.rn.ReadIndex(binary.BigEndian.AppendUint64(nil, id))
+	}
+}
+
+func (n *Node) readStateReady(rs raft.ReadState) {
+	if len(rs.RequestCtx) != 8 {
+		return
+	}
+	id := binary.BigEndian.Uint64(rs.RequestCtx)
+	r, ok := n.pendingReads[id]
+	if !ok {
+		return
+	}
+	delete(n.pendingReads, id)
+	r.index = rs.Index
+	n.indexedReads = append(n.indexedReads, r)
+}
+
+func (n *Node) completeReads() {
+	kept := n.indexedReads[:0]
+	for _, r := range n.indexedReads {
+		if r.index <= n.apply.applied {
+			r.done <- outcome{res: Result{Index: r.index}}
+		} else {
+			kept = append(kept, r)
+		}
+	}
+	clear(n.indexedReads[len(kept):])
+	n.indexedReads = kept
+}
+
+func (n *Node) publishStatus() {
+	bs := n.rn.BasicStatus()
+	n.status.Store(&Status{
+		ID:       n.cfg.ID,
+		Lead:     bs.Lead,
+		Term:     bs.GetTerm(),
+		Commit:   bs.GetCommit(),
+		Applied:  n.apply.applied,
+		State:    bs.RaftState.String(),
+		Voters:   slices.Clone(n.apply.conf.GetVoters()),
+		Learners: slices.Clone(n.apply.conf.GetLearners()),
+	})
+}
+
+func (n *Node) shutdown(err error) {
+	n.err = err
+	for _, p := range n.waiters {
+		p.resolve(Result{}, ErrClosed)
+	}
+	n.waiters = nil
+	for {
+		select {
+		case p := <-n.props:
+			// Never handed to raft.
+			p.resolve(Result{}, fmt.Errorf("%w: %w", ErrNotCommitted, ErrClosed))
+			continue
+		default:
+		}
+		break
+	}
+	for _, r := range n.pendingReads {
+		r.done <- outcome{err: ErrClosed}
+	}
+	for _, r := range n.indexedReads {
+		r.done <- outcome{err: ErrClosed}
+	}
+}
