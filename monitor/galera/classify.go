@@ -142,50 +142,16 @@ func Classify(in Input) Result {
 		snap.Generation = 1
 	}
 	for i, p := range in.Probes {
-		s := topology.Server{
-			Name:     p.Server.Name,
-			Address:  p.Server.Address,
-			Priority: p.Server.Priority,
-			Err:      p.Err,
-		}
-		s.Galera.LocalIndex = -1
-		if p.Up {
-			s.State |= topology.Running
-		}
-		if p.AuthError {
-			s.State |= topology.AuthError
-		}
-		if p.Up && p.HasStatus {
-			s.Galera = p.Status.Galera
-			if p.Status.LocalState == 2 {
-				s.State |= topology.Donor
-			}
-		}
-		if joined[i] {
-			s.State |= topology.Synced
-		}
-		a := in.Admin[p.Server.Name]
-		if a.Maintenance {
-			s.State |= topology.Maintenance
-		}
-		if a.Drain {
-			s.State |= topology.Draining
-		}
-		snap.Servers[i] = s
+		snap.Servers[i] = baseServer(p, joined[i], in.Admin[p.Server.Name])
 	}
 
 	marker, agreed := agreedWriter(in, joined)
 	master, sticky := chooseMaster(in, joined, agreed)
-	mem := Memory{Master: ""}
+	var mem Memory
+	var update *MarkerUpdate
 	if master >= 0 {
 		mem.Master = in.Probes[master].Server.Name
-	}
-	var update *MarkerUpdate
-	if in.Options.StickyWriter && !in.Options.DisableMasterRoleSetting && marker.Read && master >= 0 {
-		node := in.Probes[master].Status.NodeName
-		if node != marker.Node && uniqueNode(in.Probes, joined, node) {
-			update = &MarkerUpdate{Server: in.Probes[master].Server.Name, Node: node, Version: marker.Version}
-		}
+		update = markerUpdate(in, joined, marker, master)
 	}
 	if !in.Options.DisableMasterRoleSetting {
 		for i := range snap.Servers {
@@ -253,6 +219,54 @@ func uniqueNode(probes []Probe, joined []bool, node string) bool {
 		}
 	}
 	return n == 1
+}
+
+// baseServer is a server's state before roles and lag: what the probe
+// saw, whether the node is joined, and the operator's bits.
+func baseServer(p Probe, joined bool, a Admin) topology.Server {
+	s := topology.Server{
+		Name:     p.Server.Name,
+		Address:  p.Server.Address,
+		Priority: p.Server.Priority,
+		Err:      p.Err,
+	}
+	s.Galera.LocalIndex = -1
+	if p.Up {
+		s.State |= topology.Running
+	}
+	if p.AuthError {
+		s.State |= topology.AuthError
+	}
+	if p.Up && p.HasStatus {
+		s.Galera = p.Status.Galera
+		if p.Status.LocalState == 2 {
+			s.State |= topology.Donor
+		}
+	}
+	if joined {
+		s.State |= topology.Synced
+	}
+	if a.Maintenance {
+		s.State |= topology.Maintenance
+	}
+	if a.Drain {
+		s.State |= topology.Draining
+	}
+	return s
+}
+
+// markerUpdate returns the marker change the chosen writer needs, if any:
+// only when the marker was readable (its version is known) and the
+// writer's wsrep_node_name identifies it unambiguously.
+func markerUpdate(in Input, joined []bool, marker WriterMarker, master int) *MarkerUpdate {
+	if !in.Options.StickyWriter || in.Options.DisableMasterRoleSetting || !marker.Read {
+		return nil
+	}
+	node := in.Probes[master].Status.NodeName
+	if node == marker.Node || !uniqueNode(in.Probes, joined, node) {
+		return nil
+	}
+	return &MarkerUpdate{Server: in.Probes[master].Server.Name, Node: node, Version: marker.Version}
 }
 
 // nodeJoined applies galeramon's per-node rules (see the package doc).
