@@ -20,7 +20,11 @@ func Route(req Request, s *Session, snap *topology.Snapshot, o *Options, load Lo
 		if !ok {
 			return r.master(ReasonStmtUnknown)
 		}
-		return r.route(p.class, req.Hint, true)
+		h := req.Hint
+		if h.Target == classify.HintNone {
+			h = p.hint
+		}
+		return r.route(p.class, h, true)
 	case CmdStmtFetch:
 		// The cursor lives where the statement was executed.
 		if p, ok := s.prepared[req.StmtID]; ok && p.last != "" {
@@ -77,7 +81,9 @@ func (r *router) route(c classify.Class, h classify.Hint, tablesKnown bool) Deci
 	// Transaction boundaries.
 	switch c.Kind {
 	case classify.KindBegin:
-		if f.Has(classify.FlagReadOnly) && s.pins == 0 && !s.autocommitOff {
+		// A BEGIN inside a read-write transaction commits it implicitly,
+		// so it must reach the master whatever it starts.
+		if f.Has(classify.FlagReadOnly) && s.pins == 0 && !s.autocommitOff && !(s.inTrx && !s.trxReadOnly) {
 			return r.reader(ReasonTrxBeginReadOnly)
 		}
 		return r.master(ReasonTrxBegin)
@@ -131,6 +137,8 @@ func (r *router) route(c classify.Class, h classify.Hint, tablesKnown bool) Deci
 			return r.master(ReasonShowMasterStatus)
 		case f.Has(classify.FlagPrevious):
 			return r.previous()
+		case s.readsTempTable(c, true):
+			return r.master(ReasonTempTable) // SHOW COLUMNS FROM tmp, SHOW CREATE TABLE tmp
 		}
 		return r.reader(ReasonShow)
 	case classify.KindExecute:

@@ -64,7 +64,8 @@ type Reply struct {
 
 type preparedStmt struct {
 	class classify.Class
-	last  string // the server of the last COM_STMT_EXECUTE, for COM_STMT_FETCH
+	hint  classify.Hint // a hint in the prepared text applies to every execution
+	last  string        // the server of the last COM_STMT_EXECUTE, for COM_STMT_FETCH
 }
 
 // Session is the routing state of one client session. The proxy keeps one
@@ -76,6 +77,7 @@ type Session struct {
 	trxServer          string // the reader running the read-only transaction
 	autocommitOff      bool
 	userVarsOnMaster   bool // a user variable was assigned on the master only
+	unnamedTempTables  bool // a temporary table whose name is unknown (created by a text-prepared statement)
 	pins               Pin
 	last               string // the server of the previous statement
 	tempTables         []string
@@ -143,6 +145,9 @@ func (s *Session) hasTempTable(name string) bool {
 // temporary tables. Without a reliable table list (a fallback class) any
 // temporary table counts.
 func (s *Session) readsTempTable(c classify.Class, tablesKnown bool) bool {
+	if s.unnamedTempTables {
+		return true
+	}
 	if len(s.tempTables) == 0 {
 		return false
 	}
@@ -169,7 +174,7 @@ func (s *Session) Advance(req Request, d Decision, r Reply, o *Options) {
 			if s.prepared == nil {
 				s.prepared = make(map[uint32]preparedStmt)
 			}
-			s.prepared[req.StmtID] = preparedStmt{class: req.Class}
+			s.prepared[req.StmtID] = preparedStmt{class: req.Class, hint: req.Hint}
 		}
 	case CmdStmtClose:
 		delete(s.prepared, req.StmtID)
@@ -204,7 +209,14 @@ func (s *Session) Advance(req Request, d Decision, r Reply, o *Options) {
 // apply records the effects of a successful statement of class c.
 func (s *Session) apply(c classify.Class, d Decision, o *Options) {
 	f := c.Flags
-	switch c.Kind {
+	kind := c.Kind
+	if f.Has(classify.FlagMultiStmt) {
+		// Only the flags of a multi-statement are known, not which statement
+		// did what: transaction state comes from the reply status, and
+		// strict_multi_stmt exists for sessions that need more.
+		kind = classify.KindUnknown
+	}
+	switch kind {
 	case classify.KindBegin:
 		// BEGIN commits an open transaction and releases LOCK TABLES.
 		s.inTrx = true
@@ -249,14 +261,25 @@ func (s *Session) apply(c classify.Class, d Decision, o *Options) {
 		s.textPrepared[c.Name] = classify.Class{Kind: c.PrepKind, Flags: c.PrepFlags}
 	case classify.KindDeallocate:
 		delete(s.textPrepared, c.Name)
+	case classify.KindExecute:
+		if inner, ok := s.textPrepared[c.Name]; ok {
+			s.apply(inner, d, o)
+		}
 	case classify.KindDDL:
 		if !f.Any(classify.FlagTempCreate | classify.FlagDropTable) {
 			// Other DDL commits implicitly (the reply status confirms it).
 			s.inTrx, s.trxReadOnly, s.trxServer = false, false, ""
 		}
 	}
-	if f.Has(classify.FlagTempCreate) && !s.hasTempTable(c.Name) {
-		s.tempTables = append(slices.Clip(s.tempTables), c.Name)
+	if f.Has(classify.FlagTempCreate) {
+		if c.Name == "" {
+			s.unnamedTempTables = true
+		}
+		for name := range c.NameList() {
+			if !s.hasTempTable(name) {
+				s.tempTables = append(slices.Clip(s.tempTables), name)
+			}
+		}
 	}
 	if f.Has(classify.FlagDropTable) {
 		// DROP TABLE t drops the temporary t when there is one.

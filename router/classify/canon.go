@@ -69,8 +69,8 @@ const (
 const maxParenDepth = 64
 
 type paren struct {
-	pos int  // offset of '(' in out
-	in  bool // the list of an IN predicate
+	pos int32 // offset of '(' in out (statements are < 1 GiB: max_allowed_packet)
+	in  bool  // the list of an IN predicate
 	row uint8
 }
 
@@ -564,7 +564,7 @@ func (c *canonicalizer) open(text []byte) {
 	if wasIn {
 		c.rowState = rowStateInRow
 	}
-	p.pos = len(c.out) - 1
+	p.pos = int32(len(c.out) - 1)
 	if c.depth < maxParenDepth {
 		c.stack[c.depth] = p
 	}
@@ -597,14 +597,14 @@ func (c *canonicalizer) close() {
 	c.emit(tClose, closeParen)
 	switch p.row {
 	case rowFirst:
-		c.rowStart, c.rowEnd = p.pos, len(c.out)
+		c.rowStart, c.rowEnd = int(p.pos), len(c.out)
 		c.rowState = rowStateAfterRow
 	case rowNext:
 		// The previous row ends with ')' and is followed by ", (".
 		if string(c.out[p.pos:]) == string(c.out[c.rowStart:c.rowEnd]) {
 			c.out = c.out[:c.rowEnd]
 		} else {
-			c.rowStart, c.rowEnd = p.pos, len(c.out)
+			c.rowStart, c.rowEnd = int(p.pos), len(c.out)
 		}
 		c.rowState = rowStateAfterRow
 	}

@@ -108,13 +108,13 @@ func TestCacheCollisionIsAMiss(t *testing.T) {
 }
 
 func TestCacheEvictsAndStaysBounded(t *testing.T) {
-	c := New(numShards) // one entry per shard
+	c := New(1) // rounds up to one bucket per shard
 	for i := 0; i < 1000; i++ {
 		c.Classify([]byte("SELECT " + string(rune('a'+i%26)) + string(rune('a'+i/26%26)) + " FROM t"))
 	}
 	st := c.Stats()
-	if st.Entries > numShards {
-		t.Errorf("cache holds %d entries, bound is %d", st.Entries, numShards)
+	if st.Capacity != numShards*ways || st.Entries > st.Capacity {
+		t.Errorf("cache holds %d entries, capacity %d, want capacity %d", st.Entries, st.Capacity, numShards*ways)
 	}
 	if st.Evictions == 0 {
 		t.Errorf("no evictions after 1000 distinct statements: %+v", st)

@@ -119,7 +119,8 @@ type Class struct {
 	PrepFlags Flags
 	// Name is, depending on the kind: the temporary table created
 	// (FlagTempCreate), the tables dropped (FlagDropTable, NUL separated),
-	// or the prepared statement name (PREPARE/EXECUTE/DEALLOCATE).
+	// or the prepared statement name (PREPARE/EXECUTE/DEALLOCATE). In a
+	// multi-statement it lists only the temporary tables created.
 	// Names are lower case: MariaDB compares them case-insensitively on the
 	// common configurations, and one cache entry serves every spelling.
 	Name string

@@ -33,10 +33,16 @@ func parseClass(p *parser.Parser, text string) (c Class, ok bool) {
 		}
 		s.Accept(&col)
 	}
-	if len(stmts) > 1 {
-		col.class.Flags |= FlagMultiStmt
-	}
 	col.class.Tables = strings.Join(col.tables, "\x00")
+	if len(stmts) > 1 {
+		// A multi-statement goes to the master as a whole; of its names
+		// only the temporary tables it creates stay meaningful, because
+		// the session must route later reads of them to the master.
+		col.class.Flags |= FlagMultiStmt
+		col.class.Flags &^= FlagDropTable
+		col.class.Name = strings.Join(col.temps, "\x00")
+		return col.class, true
+	}
 	col.class.Name = strings.Join(col.names, "\x00")
 	if col.prepText != nil {
 		// Parsed after the outer statements are done with: the parser reuses
@@ -79,6 +85,7 @@ type collector struct {
 	class    Class
 	tables   []string
 	names    []string
+	temps    []string // temporary tables created
 	prepText *string
 }
 
@@ -156,6 +163,7 @@ func (col *collector) stmt(s ast.StmtNode) Kind {
 		if x.TemporaryKeyword != ast.TemporaryNone && x.Table != nil {
 			col.class.Flags |= FlagTempCreate
 			col.names = append(col.names, x.Table.Name.L)
+			col.temps = append(col.temps, x.Table.Name.L)
 		}
 		return KindDDL
 	case *ast.DropTableStmt:
