@@ -318,4 +318,60 @@ func TestRealGalera(t *testing.T) {
 			}
 		}
 	})
+
+	// Last: freezing a node disturbs the cluster for the tests after it.
+	t.Run("a frozen node is down after the read timeout; the others stay published", func(t *testing.T) {
+		_, snaps := startRealMonitor(t, g, Options{})
+		waitFor(t, snaps, 10, "a healthy cluster", healthy)
+		node := g.Node(3)
+		if err := node.Pause(); err != nil {
+			t.Fatal(err)
+		}
+		resumed := false
+		defer func() {
+			if !resumed {
+				node.Resume()
+			}
+		}()
+		// The read timeout is 1s, five rounds: allow twice that plus the
+		// reconnect attempt.
+		s := waitFor(t, snaps, 20, node.Name()+" down", func(s *topology.Snapshot) bool {
+			for _, srv := range s.Servers {
+				if srv.Name != node.Name() && !srv.State.Has(topology.Synced|topology.Running) {
+					t.Fatalf("%s lost its state while %s was frozen: %s", srv.Name, node.Name(), describe(s))
+				}
+			}
+			return !s.Server(node.Name()).State.Up()
+		})
+		if s.Master() == nil {
+			t.Fatalf("no writer while one node was frozen: %s", describe(s))
+		}
+		if err := node.Resume(); err != nil {
+			t.Fatal(err)
+		}
+		resumed = true
+		waitFor(t, snaps, 50, "a healthy cluster after resuming", healthy)
+	})
+}
+
+func TestRealPlainMariaDB(t *testing.T) {
+	srv := harness.StartMariaDB(t, harness.MariaDBOptions{})
+	m, err := New(Options{Name: "plain", User: harness.MonitorAccount.User, Password: harness.MonitorAccount.Password,
+		MonitorInterval: realInterval}, []Server{{Name: "db", Address: srv.Addr()}}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps, _ := m.Subscribe()
+	done := make(chan error, 1)
+	go func() { done <- m.Run(context.Background()) }()
+	defer func() {
+		m.Close()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	s := <-snaps
+	if got := s.Server("db"); got.State != topology.Running || got.Err != "" || s.Master() != nil {
+		t.Fatalf("plain MariaDB: %s", describe(s))
+	}
 }
