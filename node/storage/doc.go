@@ -60,11 +60,18 @@
 // bound is persisted before any value of the block is handed out, so a counter never goes backwards after a
 // restart or crash; a restart may skip up to counterBlock values, like a crash skips InnoDB values.
 //
+// # State transfer
+//
+// DB.WriteSnapshot streams a consistent copy of every space at one commit seqno (plus space-id and counter
+// positions) from an MVCC snapshot, without stopping commits; RestoreSnapshot turns such a stream into a new
+// data directory whose LastCommitted is that seqno. That is the data half of an SST; the joiner then applies
+// write-sets after the seqno (IST) through DB.Apply. The stream is checksummed and a damaged one is refused.
+//
 // # Additions to NODE_API.md (all compatible)
 //
 // WriteSet.Seqno and Op.DropSpace (replication needs both), DB.Apply (remote write-sets), DB.AbortTxn (BF
-// abort), DB.DurableSeqno, DB.Stats, Txn.Snapshot, ErrReadOnly, ErrKeyInvalid, MaxKeySize and
-// DefaultLockWaitTimeout.
+// abort), DB.DurableSeqno, DB.Stats, DB.WriteSnapshot and RestoreSnapshot (state transfer), Txn.Snapshot,
+// ErrReadOnly, ErrKeyInvalid, ErrSnapshotCorrupt, MaxKeySize and DefaultLockWaitTimeout.
 //
 // On Open every space is loaded from bbolt into memory. No bbolt transaction is ever held across a call
 // that returns to the caller.
