@@ -38,6 +38,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"check-config", "check-config [-c FILE]   validate a configuration file", checkConfig},
+		{"serve", "serve [-c FILE]          run the proxy (also: maxproxy -c FILE)", serve},
 		{"version", "version                  print the version", version},
 	}
 }
@@ -53,6 +54,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "-h", "-help", "--help", "help":
 		usage(stdout)
 		return exitOK
+	case "-c", "--c":
+		return serve(ctx, args, stdout, stderr)
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {

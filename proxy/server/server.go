@@ -1,0 +1,510 @@
+// Package server assembles the maxproxy runtime from a configuration: a
+// Galera monitor per [[monitor]], per [[service]] its servers, topology,
+// account manager and classifier (a session.Service), a TCP listener per
+// [[listener]], and the Prometheus endpoint of [metrics]. Run serves until
+// its context ends and then shuts down in net/http's order: stop accepting,
+// let sessions finish their current statement for a bounded time, abort
+// the rest, then close monitors and account managers, joining every
+// goroutine it started.
+//
+// Topology: a service whose servers are watched by a monitor (directly or
+// through cluster = "<monitor>") reads that monitor's snapshots. A service
+// whose servers no monitor watches gets a static topology: every server
+// Running, the first one Master, the others Slaves. (The configuration
+// validator currently refuses unmonitored service servers, so this only
+// serves configurations built in code.)
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/maxproxy/maxproxy/config"
+	"github.com/maxproxy/maxproxy/monitor"
+	"github.com/maxproxy/maxproxy/monitor/topology"
+	"github.com/maxproxy/maxproxy/proxy/auth"
+	"github.com/maxproxy/maxproxy/proxy/backend"
+	"github.com/maxproxy/maxproxy/proxy/metrics"
+	"github.com/maxproxy/maxproxy/proxy/protocol"
+	"github.com/maxproxy/maxproxy/proxy/session"
+	"github.com/maxproxy/maxproxy/router/classify"
+)
+
+// Options are the process-level inputs of a Server that do not come from
+// the configuration file.
+type Options struct {
+	Logger *slog.Logger
+	// Registerer receives every metric (proxy and monitors); nil: a
+	// private registry.
+	Registerer prometheus.Registerer
+	// Gatherer serves /metrics when [metrics] is enabled; nil disables the
+	// endpoint.
+	Gatherer prometheus.Gatherer
+	// ShutdownTimeout bounds how long running statements may finish after
+	// shutdown begins; 0 means 10 s.
+	ShutdownTimeout time.Duration
+}
+
+// Server is a configured proxy. New binds every listener, so port errors
+// surface before Run.
+type Server struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	timeout time.Duration
+	metrics *metrics.Metrics
+	reg     *session.Registry
+
+	monitors  []*monitor.Monitor
+	feeds     []*feed
+	services  map[string]*serviceRuntime
+	listeners []*listener
+	metricsLn net.Listener
+	gatherer  prometheus.Gatherer
+
+	runOnce sync.Once
+}
+
+type serviceRuntime struct {
+	svc     *session.Service
+	auth    *auth.Manager
+	cfg     config.Service
+	servers []*session.Server
+}
+
+type listener struct {
+	name string
+	ln   net.Listener
+	svc  *serviceRuntime
+	tls  *tls.Config
+}
+
+// Serve builds a Server from cfg and runs it until ctx ends.
+func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
+	s, err := New(cfg, opts)
+	if err != nil {
+		return err
+	}
+	return s.Run(ctx)
+}
+
+// New builds the runtime and binds the listeners. Close releases what New
+// took when Run is never called.
+func New(cfg *config.Config, opts Options) (_ *Server, err error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Registerer == nil {
+		opts.Registerer = prometheus.NewRegistry()
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 10 * time.Second
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      opts.Logger,
+		timeout:  opts.ShutdownTimeout,
+		reg:      session.NewRegistry(),
+		services: map[string]*serviceRuntime{},
+		gatherer: opts.Gatherer,
+	}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if s.metrics, err = metrics.New(opts.Registerer); err != nil {
+		return nil, err
+	}
+	servers := map[string]*config.Server{}
+	for i := range cfg.Servers {
+		servers[cfg.Servers[i].Name] = &cfg.Servers[i]
+	}
+	// Monitors, and which monitor watches which server.
+	feedOf := map[string]int{} // server name -> index in s.feeds
+	for i := range cfg.Monitors {
+		mc := &cfg.Monitors[i]
+		m, err := newMonitor(cfg, mc, servers, opts)
+		if err != nil {
+			return nil, err
+		}
+		s.monitors = append(s.monitors, m)
+		s.feeds = append(s.feeds, newFeed(m.Holder()))
+		for _, name := range mc.Servers {
+			feedOf[name] = i
+		}
+	}
+	cls := classify.New(cfg.Proxy.ClassifierCacheSize)
+	for i := range cfg.Services {
+		rt, err := s.newService(&cfg.Services[i], servers, feedOf, cls, opts.Logger)
+		if err != nil {
+			return nil, err
+		}
+		s.services[rt.cfg.Name] = rt
+	}
+	for i := range cfg.Listeners {
+		lc := &cfg.Listeners[i]
+		rt := s.services[lc.Service]
+		if rt == nil {
+			return nil, fmt.Errorf("listener %q: unknown service %q", lc.Name, lc.Service)
+		}
+		t, err := listenerTLS(lc)
+		if err != nil {
+			return nil, err
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(lc.Address, strconv.Itoa(lc.Port)))
+		if err != nil {
+			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
+		}
+		s.listeners = append(s.listeners, &listener{name: lc.Name, ln: ln, svc: rt, tls: t})
+	}
+	if cfg.Metrics.Enabled && opts.Gatherer != nil {
+		if s.metricsLn, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {
+			return nil, fmt.Errorf("metrics listener: %w", err)
+		}
+	}
+	return s, nil
+}
+
+func newMonitor(cfg *config.Config, mc *config.Monitor, servers map[string]*config.Server, opts Options) (*monitor.Monitor, error) {
+	journal := ""
+	if cfg.Proxy.DataDir != "" {
+		if err := os.MkdirAll(cfg.Proxy.DataDir, 0o750); err != nil {
+			return nil, fmt.Errorf("monitor %q: datadir: %w", mc.Name, err)
+		}
+		journal = filepath.Join(cfg.Proxy.DataDir, "monitor-"+mc.Name+".db")
+	}
+	mo := monitor.Options{
+		Name:                     mc.Name,
+		User:                     mc.User,
+		Password:                 mc.Password,
+		MonitorInterval:          mc.MonitorInterval,
+		BackendConnectTimeout:    mc.BackendConnectTimeout,
+		BackendReadTimeout:       mc.BackendReadTimeout,
+		BackendWriteTimeout:      mc.BackendWriteTimeout,
+		BackendConnectAttempts:   mc.BackendConnectAttempts,
+		AvailableWhenDonor:       mc.AvailableWhenDonor,
+		DisableMasterFailback:    mc.DisableMasterFailback,
+		DisableMasterRoleSetting: mc.DisableMasterRoleSetting,
+		UsePriority:              mc.UsePriority,
+		RootNodeAsMaster:         mc.RootNodeAsMaster,
+		SetDonorNodes:            mc.SetDonorNodes,
+		Script:                   mc.Script,
+		ScriptTimeout:            mc.ScriptTimeout,
+		Events:                   mc.Events,
+		JournalPath:              journal,
+		JournalMaxAge:            mc.JournalMaxAge,
+		LagFCSentThreshold:       uint64(mc.LagFCSentThreshold),
+		LagRecvQueueThreshold:    int64(mc.LagRecvQueueThreshold),
+		LagHysteresis:            mc.LagHysteresis,
+		StickyWriter:             mc.StickyWriter,
+	}
+	ms := make([]monitor.Server, 0, len(mc.Servers))
+	for _, name := range mc.Servers {
+		sc := servers[name]
+		if sc == nil {
+			return nil, fmt.Errorf("monitor %q: unknown server %q", mc.Name, name)
+		}
+		ms = append(ms, monitor.Server{Name: name, Address: serverAddr(sc), Priority: sc.Priority})
+	}
+	m, err := monitor.New(mo, ms, opts.Logger, opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("monitor %q: %w", mc.Name, err)
+	}
+	return m, nil
+}
+
+func serverAddr(sc *config.Server) string {
+	return net.JoinHostPort(sc.Address, strconv.Itoa(sc.Port))
+}
+
+func (s *Server) newService(sc *config.Service, servers map[string]*config.Server, feedOf map[string]int,
+	cls *classify.Classifier, log *slog.Logger) (*serviceRuntime, error) {
+	names := s.cfg.ServiceServers(sc)
+	rt := &serviceRuntime{cfg: *sc}
+	var topo session.Topology
+	feedIdx := -1
+	var loaders []auth.Loader
+	var statics []topology.Server
+	for _, name := range names {
+		cs := servers[name]
+		if cs == nil {
+			return nil, fmt.Errorf("service %q: unknown server %q", sc.Name, name)
+		}
+		t, err := serverTLS(cs)
+		if err != nil {
+			return nil, err
+		}
+		rt.servers = append(rt.servers, &session.Server{Name: name, Address: serverAddr(cs), TLS: t})
+		loaders = append(loaders, &auth.ServerLoader{Addr: serverAddr(cs), User: sc.User, Password: sc.Password, TLS: t})
+		statics = append(statics, topology.Server{Name: name, Address: serverAddr(cs), Priority: cs.Priority})
+		fi, ok := feedOf[name]
+		switch {
+		case !ok && feedIdx >= 0, ok && feedIdx == -2:
+			return nil, fmt.Errorf("service %q: mixes monitored and unmonitored servers", sc.Name)
+		case ok && feedIdx >= 0 && fi != feedIdx:
+			return nil, fmt.Errorf("service %q: its servers belong to monitors %q and %q; a service follows one monitor",
+				sc.Name, s.cfg.Monitors[feedIdx].Name, s.cfg.Monitors[fi].Name)
+		case ok:
+			feedIdx = fi
+		case len(rt.servers) == 1:
+			feedIdx = -2
+		}
+	}
+	if feedIdx >= 0 {
+		topo = s.feeds[feedIdx]
+	} else {
+		topo = newStatic(statics)
+	}
+	ac := auth.DefaultConfig()
+	ac.RefreshTime = sc.UsersRefreshTime
+	ac.RefreshInterval = sc.UsersRefreshInterval
+	ac.EnableRootUser = sc.EnableRootUser
+	ac.MaxAuthErrorsUntilBlock = s.cfg.Proxy.MaxAuthErrorsUntilBlock
+	ac.BlockDuration = s.cfg.Proxy.AuthBlockDuration
+	rt.auth = auth.New(ac, firstLoader(loaders), log.With("service", sc.Name), nil)
+	so := session.ServiceOptions{
+		Config:     *sc,
+		Servers:    rt.servers,
+		Topology:   topo,
+		Auth:       rt.auth,
+		Classifier: cls,
+		Metrics:    s.metrics,
+		Registry:   s.reg,
+		Logger:     log,
+	}
+	svc, err := session.NewService(so)
+	if err != nil {
+		return nil, err
+	}
+	rt.svc = svc
+	return rt, nil
+}
+
+// firstLoader loads accounts from the first server that answers, so that
+// one server down does not stop logins.
+type firstLoader []auth.Loader
+
+func (l firstLoader) Load(ctx context.Context) (*auth.UserData, error) {
+	var errs []error
+	for _, ld := range l {
+		d, err := ld.Load(ctx)
+		if err == nil {
+			return d, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, errors.Join(errs...)
+}
+
+// Addr returns the bound address of the named listener, or nil.
+func (s *Server) Addr(listener string) net.Addr {
+	for _, l := range s.listeners {
+		if l.name == listener {
+			return l.ln.Addr()
+		}
+	}
+	return nil
+}
+
+// MetricsAddr returns the bound address of the metrics endpoint, or nil.
+func (s *Server) MetricsAddr() net.Addr {
+	if s.metricsLn == nil {
+		return nil
+	}
+	return s.metricsLn.Addr()
+}
+
+// Sessions returns the number of live client sessions.
+func (s *Server) Sessions() int { return s.reg.Len() }
+
+// Run serves until ctx ends or a component fails, then shuts down
+// gracefully (see the package doc) and returns the first failure. It may be
+// called once.
+func (s *Server) Run(ctx context.Context) error {
+	err := errors.New("server: Run called twice")
+	s.runOnce.Do(func() { err = s.run(ctx) })
+	return err
+}
+
+func (s *Server) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		bg       sync.WaitGroup // monitors, feeds, accept loops, metrics server, probes
+		sessions sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err })
+		cancel()
+	}
+	// Sessions are ended by the registry, not by ctx: shutdown lets them
+	// finish their statement first. sessCtx is the last-resort abort.
+	sessCtx, abortSessions := context.WithCancel(context.WithoutCancel(ctx))
+	defer abortSessions()
+
+	for i, m := range s.monitors {
+		snaps, unsubscribe := m.Subscribe()
+		bg.Go(func() { s.feeds[i].run(snaps) })
+		defer unsubscribe()
+		bg.Go(func() {
+			if err := m.Run(ctx); err != nil {
+				fail(fmt.Errorf("monitor: %w", err))
+			}
+		})
+	}
+	for _, rt := range s.services {
+		if err := rt.auth.Start(ctx); err != nil {
+			s.log.Warn("initial user load failed; logins will retry it", "service", rt.cfg.Name, "err", err)
+		}
+		bg.Go(func() { s.probeVersion(ctx, rt) })
+	}
+	for _, l := range s.listeners {
+		s.log.Info("listening", "listener", l.name, "service", l.svc.cfg.Name, "addr", l.ln.Addr().String())
+		bg.Go(func() {
+			if err := s.accept(l, sessCtx, &sessions); err != nil && ctx.Err() == nil {
+				fail(fmt.Errorf("listener %q: %w", l.name, err))
+			}
+		})
+	}
+	var httpSrv *http.Server
+	if s.metricsLn != nil {
+		httpSrv = &http.Server{
+			Handler:           promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}),
+			ReadHeaderTimeout: 10 * time.Second,
+		}
+		bg.Go(func() {
+			if err := httpSrv.Serve(s.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				fail(fmt.Errorf("metrics endpoint: %w", err))
+			}
+		})
+	}
+	s.log.Info("maxproxy started", "services", len(s.services), "listeners", len(s.listeners), "monitors", len(s.monitors))
+
+	<-ctx.Done()
+	s.log.Info("shutting down", "sessions", s.reg.Len())
+	// 1. Stop accepting.
+	for _, l := range s.listeners {
+		_ = l.ln.Close()
+	}
+	// 2. Idle sessions end now, busy ones after their statement, for at most
+	// the shutdown timeout; then the rest are aborted.
+	s.reg.Shutdown()
+	done := make(chan struct{})
+	go func() { sessions.Wait(); close(done) }()
+	timer := time.NewTimer(s.timeout)
+	select {
+	case <-done:
+	case <-timer.C:
+		s.log.Warn("aborting sessions still running after the shutdown timeout", "sessions", s.reg.Len(), "timeout", s.timeout)
+		s.reg.CloseAll()
+		abortSessions()
+		<-done
+	}
+	timer.Stop()
+	// 3. Everything else.
+	if httpSrv != nil {
+		sctx, scancel := context.WithTimeout(context.Background(), time.Second)
+		_ = httpSrv.Shutdown(sctx)
+		scancel()
+	}
+	s.Close()
+	bg.Wait()
+	s.log.Info("maxproxy stopped")
+	return firstErr
+}
+
+// accept runs one listener's accept loop. Temporary errors (too many open
+// files) back off instead of spinning, as net/http does.
+func (s *Server) accept(l *listener, ctx context.Context, sessions *sync.WaitGroup) error {
+	var delay time.Duration
+	for {
+		nc, err := l.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || isTemporary(err) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "listener", l.name, "err", err, "delay", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		if tc, ok := nc.(*net.TCPConn); ok {
+			_ = tc.SetNoDelay(true)
+			_ = tc.SetKeepAlive(true)
+		}
+		sessions.Go(func() { l.svc.svc.Serve(ctx, nc, l.tls) })
+	}
+}
+
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+// probeVersion logs in to the service's servers with the service account
+// until one answers, so that clients are told the backends' version from
+// their first connection.
+func (s *Server) probeVersion(ctx context.Context, rt *serviceRuntime) {
+	stage1 := protocol.NativeStage1(rt.cfg.Password)
+	if rt.cfg.Password == "" {
+		stage1 = nil
+	}
+	for _, srv := range rt.servers {
+		c, err := backend.Dial(ctx, srv.Address, 3*time.Second, &protocol.LoginConfig{User: rt.cfg.User, Stage1: stage1, TLS: srv.TLS})
+		if err != nil {
+			s.log.Debug("version probe failed", "service", rt.cfg.Name, "server", srv.Name, "err", err)
+			continue
+		}
+		rt.svc.SetServerVersion(c.Info().ServerVersion)
+		_ = c.Close()
+		return
+	}
+}
+
+// Close releases everything New and Run took: listeners, monitors, account
+// managers and metrics. Run calls it on its way out; call it directly only
+// for a Server that never ran.
+func (s *Server) Close() {
+	for _, l := range s.listeners {
+		_ = l.ln.Close()
+	}
+	if s.metricsLn != nil {
+		_ = s.metricsLn.Close()
+	}
+	for _, m := range s.monitors {
+		if err := m.Close(); err != nil {
+			s.log.Warn("closing monitor", "err", err)
+		}
+	}
+	for _, rt := range s.services {
+		if rt.auth != nil {
+			rt.auth.Close()
+		}
+	}
+	if s.metrics != nil {
+		s.metrics.Unregister()
+	}
+}
