@@ -140,6 +140,14 @@ func (db *DB) Apply(ctx context.Context, ws *WriteSet, seqno uint64) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("storage: apply seqno %d: %w", seqno, err)
 	}
+	// A write bbolt would refuse must not reach memory: it would make the store refuse every later commit.
+	for i := range ws.Ops {
+		if op := &ws.Ops[i]; !op.DropSpace {
+			if err := checkSizes(op.Key, op.Value); err != nil {
+				return fmt.Errorf("storage: apply seqno %d: %w", seqno, err)
+			}
+		}
+	}
 	if err := db.enter(); err != nil {
 		return err
 	}

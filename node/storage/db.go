@@ -30,7 +30,11 @@ var (
 	ErrClosed          = errors.New("storage is closed")
 	ErrReadOnly        = errors.New("cannot write in a READ ONLY transaction")
 	ErrKeyInvalid      = errors.New("key is empty or longer than the maximum key size")
+	ErrValueTooLarge   = errors.New("value is larger than the maximum value size")
 )
+
+// MaxValueSize is the largest value Put accepts (bbolt's limit).
+const MaxValueSize = bolt.MaxValueSize
 
 // MaxKeySize is the longest key Put and Delete accept (bbolt's limit).
 const MaxKeySize = bolt.MaxKeySize

@@ -74,6 +74,9 @@ func TestReplicatorOrderAndRemoteApply(t *testing.T) {
 	if err := db.Apply(ctx, &WriteSet{}, s1); err == nil {
 		t.Fatal("applying an old seqno again succeeded")
 	}
+	if err := db.Apply(ctx, &WriteSet{Ops: []Op{{Space: 1}}}, s2+1); !errors.Is(err, ErrKeyInvalid) {
+		t.Fatalf("remote write-set with an empty key: %v, want ErrKeyInvalid", err)
+	}
 
 	// A local commit gets its seqno from the replicator and carries snapshot and full row images.
 	tx := db.Begin(TxOptions{})

@@ -260,8 +260,8 @@ func (t *Txn) write(ctx context.Context, space SpaceID, key, val []byte, del boo
 	if t.readOnly {
 		return ErrReadOnly
 	}
-	if len(key) == 0 || len(key) > MaxKeySize {
-		return fmt.Errorf("storage: key of %d bytes: %w", len(key), ErrKeyInvalid)
+	if err := checkSizes(key, val); err != nil {
+		return err
 	}
 	if err := t.lock(ctx, space, key, lockExclusive); err != nil {
 		return err
@@ -289,6 +289,16 @@ func (t *Txn) write(ctx context.Context, space SpaceID, key, val []byte, del boo
 	kc := bytes.Clone(key)
 	t.ops = append(t.ops, Op{Space: space, Key: kc, Value: vc, Delete: del})
 	tr.Set(kc, &pendingWrite{val: vc, del: del, op: len(t.ops) - 1})
+	return nil
+}
+
+func checkSizes(key, val []byte) error {
+	if len(key) == 0 || len(key) > MaxKeySize {
+		return fmt.Errorf("storage: key of %d bytes: %w", len(key), ErrKeyInvalid)
+	}
+	if len(val) > MaxValueSize {
+		return fmt.Errorf("storage: value of %d bytes: %w", len(val), ErrValueTooLarge)
+	}
 	return nil
 }
 
