@@ -54,7 +54,7 @@ func (c *conn) comStmtPrepare(ctx context.Context, data []byte) error {
 		return c.writeErr(syntaxError(rest, line))
 	}
 	st := &stmt{text: statementText(stmts[0]), ast: stmts[0]}
-	st.numParams = numberParams(st.ast)
+	st.numParams = NumberParams(st.ast)
 	if _, isKill := st.ast.(*ast.KillStmt); !isKill {
 		info, err := c.sess.Prepare(ctx, st.ast, st.text)
 		if err != nil {
@@ -349,11 +349,11 @@ func (p *paramNumberer) Enter(n ast.Node) (ast.Node, bool) {
 
 func (p *paramNumberer) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 
-// numberParams gives each ? marker its position in the statement text, which is the index of its value
+// NumberParams gives each ? marker its position in the statement text, which is the index of its value
 // in COM_STMT_EXECUTE, and returns how many there are. The parser leaves the order unset (TiDB's
 // planner assigns it), and a tree walk does not visit markers in text order (INSERT ... SET, ON
 // DUPLICATE KEY UPDATE), so they are sorted by offset.
-func numberParams(stmt ast.StmtNode) int {
+func NumberParams(stmt ast.StmtNode) int {
 	var p paramNumberer
 	stmt.Accept(&p)
 	slices.SortFunc(p.markers, func(a, b ast.ParamMarkerExpr) int {
