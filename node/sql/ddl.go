@@ -442,7 +442,7 @@ func constraintSpec(c *ast.Constraint) (*indexSpec, error) {
 }
 
 // addIndex validates spec against tbl and appends the index (space allocated by the caller via alloc).
-func addIndex(tbl *catalog.Table, spec *indexSpec, alloc func() (storage.SpaceID, error)) (*catalog.Index, error) {
+func addIndex(tbl *catalog.Table, spec *indexSpec, alloc func() (storage.SpaceID, error), warn func(code uint16, format string, args ...any)) (*catalog.Index, error) {
 	if spec.primary && tbl.Primary() != nil {
 		return nil, newErr(ErMultiplePriKey, "Multiple primary key defined")
 	}
@@ -466,7 +466,26 @@ func addIndex(tbl *catalog.Table, spec *indexSpec, alloc func() (storage.SpaceID
 			return nil, newErr(1089, "Incorrect prefix key; the used key part isn't a string, the used length is longer than the key part, or the storage engine doesn't support unique prefix keys")
 		}
 		if c.Type.IsBlob() && l <= 0 {
-			return nil, newErr(ErBlobKeyWithoutLength, "BLOB/TEXT column '%s' used in key specification without a key length", c.Name)
+			if spec.primary || spec.unique {
+				return nil, newErr(ErBlobKeyWithoutLength, "BLOB/TEXT column '%s' used in key specification without a key length", c.Name)
+			}
+			// MariaDB indexes a prefix of a BLOB/TEXT in a plain key, with a note.
+			l = maxKeyBytes
+			if c.Type.Coll != types.CollationBinary {
+				l /= 4
+			}
+			if warn != nil {
+				warn(ErTooLongKey, "Specified key was too long; max key length is %d bytes", maxKeyBytes)
+			}
+		}
+		if !spec.primary && !spec.unique && keyPartBytes(c, l) > maxKeyBytes && c.Type.Class() == types.ClassString {
+			l = maxKeyBytes
+			if c.Type.Coll != types.CollationBinary {
+				l /= 4
+			}
+			if warn != nil {
+				warn(ErTooLongKey, "Specified key was too long; max key length is %d bytes", maxKeyBytes)
+			}
 		}
 		if l > 0 && !c.Type.IsBlob() && l >= c.Type.MaxChars() {
 			if l > c.Type.MaxChars() {
@@ -665,7 +684,7 @@ func (s *Session) createTable(ctx context.Context, x *ast.CreateTableStmt) (*Res
 		}
 		tbl.Space = sp
 		for _, spec := range specs {
-			if _, err := addIndex(tbl, spec, s.e.db.AllocSpaceID); err != nil {
+			if _, err := addIndex(tbl, spec, s.e.db.AllocSpaceID, s.noteWarn); err != nil {
 				return err
 			}
 		}
@@ -782,7 +801,7 @@ func (s *Session) createIndex(ctx context.Context, x *ast.CreateIndexStmt) (*Res
 			return newErr(ErDupKeyName, "Duplicate key name '%s'", x.IndexName)
 		}
 		nt := tbl.Clone()
-		ix, err := addIndex(nt, spec, s.e.db.AllocSpaceID)
+		ix, err := addIndex(nt, spec, s.e.db.AllocSpaceID, s.noteWarn)
 		if err != nil {
 			return err
 		}
@@ -971,7 +990,7 @@ func (s *Session) alterTable(ctx context.Context, x *ast.AlterTableStmt) (*Resul
 						return err
 					}
 					if uniq {
-						ix, err := addIndex(nt, &indexSpec{unique: true, parts: []*ast.IndexPartSpecification{{Column: def.Name}}}, s.e.db.AllocSpaceID)
+						ix, err := addIndex(nt, &indexSpec{unique: true, parts: []*ast.IndexPartSpecification{{Column: def.Name}}}, s.e.db.AllocSpaceID, s.noteWarn)
 						if err != nil {
 							return err
 						}
@@ -1022,7 +1041,7 @@ func (s *Session) alterTable(ctx context.Context, x *ast.AlterTableStmt) (*Resul
 				if is.primary {
 					return errNotSupported("ADD PRIMARY KEY")
 				}
-				ix, err := addIndex(nt, is, s.e.db.AllocSpaceID)
+				ix, err := addIndex(nt, is, s.e.db.AllocSpaceID, s.noteWarn)
 				if err != nil {
 					return err
 				}
@@ -1218,3 +1237,5 @@ func (s *Session) showCreateTable(tbl *catalog.Table) string {
 	}
 	return b.String()
 }
+
+func (s *Session) noteWarn(code uint16, format string, args ...any) { s.warn("Note", code, format, args...) }

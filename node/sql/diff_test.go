@@ -26,6 +26,9 @@ func TestLogicAgainstMariaDB(t *testing.T) {
 	}
 	files, _ := filepath.Glob("testdata/*.test")
 	for _, path := range files {
+		if strings.HasSuffix(path, ".maxnode.test") {
+			continue // maxnode-specific behaviour (documented differences such as 1235 answers)
+		}
 		cases := parseLogicFile(t, path)
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			db, err := sql.Open("mysql", dsn+"?interpolateParams=false")

@@ -187,7 +187,7 @@ func (s *Session) Execute(ctx context.Context, stmt ast.StmtNode, sqlText string
 		sh := stmt.(*ast.ShowStmt)
 		isShowWarn = sh.Tp == ast.ShowWarnings || sh.Tp == ast.ShowErrors
 	}
-	if !isShowWarn {
+	if !isShowWarn && !readsDiagnostics(stmt, sqlText) {
 		s.warnings = s.warnings[:0]
 		s.warnCount = 0
 	}
@@ -537,3 +537,14 @@ func (s *Session) checkKilled(ctx context.Context) error {
 var _ = mysql.TypeLong
 
 func secondsDur(i int64) time.Duration { return time.Duration(i) * time.Second }
+
+// readsDiagnostics reports a table-less SELECT of @@warning_count / @@error_count, which must see the previous
+// statement's diagnostics (as MariaDB) instead of clearing them.
+func readsDiagnostics(stmt ast.StmtNode, sqlText string) bool {
+	sel, ok := stmt.(*ast.SelectStmt)
+	if !ok || sel.From != nil {
+		return false
+	}
+	l := strings.ToLower(sqlText)
+	return strings.Contains(l, "warning_count") || strings.Contains(l, "error_count")
+}
