@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -207,4 +208,66 @@ func BenchmarkGetInTxn(b *testing.B) {
 			b.Fatal("missing row", err)
 		}
 	}
+}
+
+// BenchmarkOLTPReadWrite approximates one sysbench oltp_read_write transaction on the storage API: 10 point
+// reads, one 100-row range scan, two locked updates, a delete and an insert, then commit. 16 clients.
+func BenchmarkOLTPReadWrite(b *testing.B) {
+	for _, policy := range []int{1, 2} {
+		b.Run(fmt.Sprintf("policy%d", policy), func(b *testing.B) {
+			db, err := Open(b.TempDir(), Options{FlushPolicy: policy})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			loadBench(b, db)
+			ctx := context.Background()
+			val := make([]byte, 120)
+			b.SetParallelism(8) // 16 clients on 2 CPUs
+			clock := startCPU(b)
+			b.RunParallel(func(pb *testing.PB) {
+				rng := rand.New(rand.NewPCG(rand.Uint64(), 4))
+				for pb.Next() {
+					if err := oltpTxn(ctx, db, rng, val); err != nil && !errors.Is(err, ErrDeadlock) {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			clock.report(b)
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "txns/s")
+		})
+	}
+}
+
+func oltpTxn(ctx context.Context, db *DB, rng *rand.Rand, val []byte) error {
+	tx := db.Begin(TxOptions{})
+	defer tx.Rollback()
+	for range 10 {
+		if _, _, err := tx.Get(1, benchKey(rng.IntN(benchRows))); err != nil {
+			return err
+		}
+	}
+	s := rng.IntN(benchRows - 100)
+	it := tx.Scan(1, benchKey(s), benchKey(s+100), false)
+	for it.Next() {
+	}
+	it.Close()
+	for range 2 {
+		key := benchKey(rng.IntN(benchRows))
+		if _, _, err := tx.GetForUpdate(ctx, 1, key, true); err != nil {
+			return err
+		}
+		if err := tx.Put(ctx, 1, key, val); err != nil {
+			return err
+		}
+	}
+	key := benchKey(rng.IntN(benchRows))
+	if err := tx.Delete(ctx, 1, key); err != nil {
+		return err
+	}
+	if err := tx.Put(ctx, 1, key, val); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }

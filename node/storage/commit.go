@@ -42,7 +42,7 @@ func (v *version) truncate(horizon uint64) {
 }
 
 // commitWriteSet applies ws to memory at seqno (0 = next local seqno) once every lower seqno is applied,
-// publishes it, and queues it for bbolt. bfAbort makes it abort local lock holders of its keys first (remote
+// publishes it, and queues it for bbolt. bfAbort makes it abort local holders of locks on its keys (remote
 // write-sets). The returned batch is done when the write is durable per the flush policy.
 func (db *DB) commitWriteSet(ws *WriteSet, seqno uint64, bfAbort bool) (*batch, error) {
 	db.applyMu.Lock()
