@@ -57,6 +57,7 @@ type session struct {
 	params []sql.Value
 	cols   []server.Column
 	rows   rows
+	res    server.Result
 }
 
 func (a *session) Execute(ctx context.Context, stmt ast.StmtNode, sqlText string, params []server.Value) (*server.Result, error) {
@@ -68,7 +69,8 @@ func (a *session) Execute(ctx context.Context, stmt ast.StmtNode, sqlText string
 	if err != nil {
 		return nil, clientError(err)
 	}
-	out := &server.Result{
+	out := &a.res
+	*out = server.Result{
 		AffectedRows: res.AffectedRows,
 		LastInsertID: res.LastInsertID,
 		Status:       res.Status,

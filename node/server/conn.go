@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -89,6 +90,13 @@ func (c *conn) refuse(e *mysql.MyError) {
 func (c *conn) serve() {
 	log := c.srv.log
 	defer func() {
+		// A bug behind one statement must not take the whole node down: log it, answer the client
+		// if possible, and drop the connection (closing the session rolls its transaction back).
+		if r := recover(); r != nil {
+			log.Error("panic serving connection", "conn", c.id, "panic", r, "stack", string(debug.Stack()))
+			_ = c.writeErr(newError(erUnknown, "HY000", "Internal error: %v", r))
+			_ = c.pc.flush()
+		}
 		for _, st := range c.stmts {
 			c.closeStmt(st)
 		}

@@ -20,7 +20,8 @@
 //     then fails with 1317 "Query execution was interrupted".
 //   - Reads are bounded by max_allowed_packet (payloads over 16 MiB are reassembled); replies are
 //     buffered and flushed once per command. A malformed packet is answered with 1835 and the
-//     connection is closed; it never brings the server down.
+//     connection is closed; it never brings the server down. Neither does a panic behind one
+//     statement: it is logged with its stack, answered with 1105 and that connection is closed.
 //
 // SQL text is parsed with the TiDB parser, one parser per connection, and parse errors are reported
 // with MariaDB's 1064 wording. The engine is reached through the Engine and Session interfaces

@@ -200,3 +200,16 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestEnginePanicClosesOnlyThatConnection(t *testing.T) {
+	ts := startServer(t, nil)
+	db := ts.open(t, ts.dsn("root", "", "", ""))
+	_, err := db.Exec("SELECT PANIC()")
+	if code, msg := mysqlErr(err); code != erUnknown || msg != "Internal error: fake engine bug" {
+		t.Errorf("panicking statement: %d %q", code, msg)
+	}
+	if err := db.Ping(); err != nil {
+		t.Errorf("server unusable after a panic: %v", err)
+	}
+	waitFor(t, func() bool { return ts.ConnCount() == 1 })
+}
