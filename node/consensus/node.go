@@ -205,6 +205,7 @@ type Node struct {
 	readSeq       uint64
 	pendingReads  map[uint64]*readReq // waiting for a ReadState
 	indexedReads  []*readReq          // waiting for applied >= index
+	hs            *pb.HardState       // latest hard state raft reported
 	lead          uint64
 	state         raft.StateType
 	leadChanged   bool
@@ -276,6 +277,7 @@ func Start(cfg Config) (*Node, error) {
 		seq:          epoch << 32,
 		apply:        st,
 		pendingReads: map[uint64]*readReq{},
+		hs:           hs,
 	}
 	n.publishStatus()
 	go n.run()
@@ -622,14 +624,27 @@ func (n *Node) handleReady() error {
 		if !raft.IsEmptySnap(rd.Snapshot) {
 			return ErrSnapshotUnsupported
 		}
-		// The apply position rides along with a write that happens anyway: it never costs an fsync.
-		var st *applyState
-		if n.applyDirty && (!raft.IsEmptyHardState(rd.HardState) || len(rd.Entries) > 0) {
-			st = &n.apply
-			n.applyDirty = false
+		if !raft.IsEmptyHardState(rd.HardState) {
+			n.hs = rd.HardState
 		}
-		if err := n.store.save(rd.HardState, rd.Entries, nil, st); err != nil {
-			return err
+		if rd.MustSync || len(rd.Entries) > 0 {
+			// One fsynced write carries the entries, the latest hard state (so the persisted commit index
+			// never trails the persisted apply position) and the apply position, which never costs an
+			// fsync of its own.
+			var st *applyState
+			if n.applyDirty {
+				st = &n.apply
+				n.applyDirty = false
+			}
+			if err := n.store.save(n.hs, rd.Entries, nil, st); err != nil {
+				return err
+			}
+		} else if rd.HardState != nil {
+			// Only the commit index moved: raft does not need it durable (it is re-learned from the
+			// leader), so it is not worth an fsync; it is written with the next durable write.
+			if err := n.store.SetHardState(n.hs); err != nil {
+				return err
+			}
 		}
 		if len(rd.Messages) > 0 {
 			n.cfg.Transport.Send(rd.Messages)

@@ -1,0 +1,205 @@
+package consensus
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+)
+
+type tcpCluster struct {
+	t      *testing.T
+	addrs  map[uint64]string
+	dirs   map[uint64]string
+	fsms   map[uint64]*memFSM
+	nodes  map[uint64]*Node
+	trs    map[uint64]*TCPTransport
+	server *tls.Config
+	client *tls.Config
+}
+
+func newTCPCluster(t *testing.T, size int, server, client *tls.Config) *tcpCluster {
+	c := &tcpCluster{t: t, addrs: map[uint64]string{}, dirs: map[uint64]string{}, fsms: map[uint64]*memFSM{},
+		nodes: map[uint64]*Node{}, trs: map[uint64]*TCPTransport{}, server: server, client: client}
+	lns := map[uint64]net.Listener{}
+	for i := uint64(1); i <= uint64(size); i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns[i], c.addrs[i] = ln, ln.Addr().String()
+		c.dirs[i], c.fsms[i] = t.TempDir(), newMemFSM()
+	}
+	t.Cleanup(func() {
+		for id := range c.nodes {
+			c.stop(id)
+		}
+	})
+	for id, ln := range lns {
+		c.start(id, ln)
+	}
+	return c
+}
+
+func (c *tcpCluster) start(id uint64, ln net.Listener) {
+	c.t.Helper()
+	peers := map[uint64]string{}
+	var ids []uint64
+	for pid, a := range c.addrs {
+		peers[pid] = a
+		ids = append(ids, pid)
+	}
+	tr, err := NewTCPTransport(TCPConfig{ID: id, Listener: ln, Peers: peers, ServerTLS: c.server, ClientTLS: c.client})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	n, err := Start(Config{ID: id, DataDir: c.dirs[id], Peers: ids, TickInterval: 10 * time.Millisecond, Transport: tr, FSM: c.fsms[id]})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	tr.Attach(n)
+	c.nodes[id], c.trs[id] = n, tr
+}
+
+func (c *tcpCluster) stop(id uint64) {
+	_ = c.trs[id].Close()
+	_ = c.nodes[id].Close()
+	delete(c.nodes, id)
+	delete(c.trs, id)
+}
+
+func (c *tcpCluster) commit(want string) {
+	c.t.Helper()
+	var lead uint64
+	eventually(c.t, "a leader", func() bool {
+		for _, n := range c.nodes {
+			if st := n.Status(); st.State == "StateLeader" {
+				lead = st.ID
+				return true
+			}
+		}
+		return false
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if _, err := c.nodes[lead].Propose(ctx, []byte(want)); err != nil {
+		c.t.Fatalf("propose on %d: %v", lead, err)
+	}
+	eventually(c.t, "every node to apply "+want, func() bool {
+		for id := range c.nodes {
+			if c.fsms[id].count(want) != 1 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestTCPClusterCommitsAndReconnects(t *testing.T) {
+	c := newTCPCluster(t, 3, nil, nil)
+	c.commit("one")
+
+	// A stranger writing garbage is disconnected and does not disturb the cluster.
+	conn, err := net.Dial("tcp", c.addrs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = conn.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
+	_ = conn.Close()
+
+	// Restart node 3 on the same address: peers reconnect with backoff.
+	c.stop(3)
+	c.commit("two")
+	ln, err := net.Listen("tcp", c.addrs[3])
+	if err != nil {
+		t.Fatalf("re-listen on %s: %v", c.addrs[3], err)
+	}
+	c.start(3, ln)
+	c.commit("three")
+	if c.fsms[3].count("two") != 1 {
+		t.Fatal("restarted node did not catch up")
+	}
+}
+
+func TestTCPClusterWithTLS(t *testing.T) {
+	server, client := testTLS(t)
+	c := newTCPCluster(t, 3, server, client)
+	c.commit("secure")
+}
+
+func TestTCPRejectsOversizedFrame(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := NewTCPTransport(TCPConfig{ID: 1, Listener: ln, MaxFrame: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	got := &countingReceiver{}
+	tr.Attach(got)
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	frame := append([]byte("MXR1"), 0, 0, 0, 0, 0, 0, 0, 2)
+	frame = append(frame, 0, 0, 1, 0) // 256 bytes announced
+	if _, err := conn.Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	// The transport closes the connection instead of allocating or delivering.
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Read(make([]byte, 1)); err == nil {
+		t.Fatal("connection still open after an oversized frame")
+	}
+	if got.n.Load() != 0 {
+		t.Fatal("oversized frame delivered")
+	}
+}
+
+func testTLS(t *testing.T) (server, client *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "maxnode"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		IsCA:        true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	pair := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	server = &tls.Config{Certificates: []tls.Certificate{pair}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS13}
+	client = &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, MinVersion: tls.VersionTLS13}
+	return server, client
+}
+
+type countingReceiver struct{ n atomic.Int64 }
+
+func (r *countingReceiver) Step(*pb.Message)         { r.n.Add(1) }
+func (r *countingReceiver) ReportUnreachable(uint64) {}
