@@ -29,7 +29,9 @@ type runningProxy struct {
 }
 
 // proxyConfig renders a configuration for the cluster g. extra is
-// appended to the [[service]] "rw" table.
+// appended to the [[service]] "rw" table. users_refresh_time is 0 so that
+// databases the tests create are known to the account check at once
+// (a login naming a database the proxy has not seen reloads the accounts).
 func proxyConfig(t *testing.T, g *harness.Galera, rwPort, roPort int, extra string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[proxy]\ndatadir = %q\n\n[admin]\nenabled = false\n\n[metrics]\nenabled = false\n\n", t.TempDir())
@@ -42,9 +44,9 @@ func proxyConfig(t *testing.T, g *harness.Galera, rwPort, roPort int, extra stri
 	}
 	fmt.Fprintf(&b, "[[monitor]]\nname = \"galera\"\ntype = \"galera\"\nservers = [%s]\nuser = %q\npassword = %q\nmonitor_interval = \"200ms\"\n\n",
 		strings.Join(names, ", "), harness.MonitorAccount.User, harness.MonitorAccount.Password)
-	fmt.Fprintf(&b, "[[service]]\nname = \"rw\"\nrouter = \"readwritesplit\"\ncluster = \"galera\"\nuser = %q\npassword = %q\n%s\n\n",
+	fmt.Fprintf(&b, "[[service]]\nname = \"rw\"\nrouter = \"readwritesplit\"\ncluster = \"galera\"\nuser = %q\npassword = %q\nusers_refresh_time = \"0s\"\n%s\n\n",
 		harness.ServiceAccount.User, harness.ServiceAccount.Password, extra)
-	fmt.Fprintf(&b, "[[service]]\nname = \"ro\"\nrouter = \"readconnroute\"\nrouter_options = [\"slave\"]\ncluster = \"galera\"\nuser = %q\npassword = %q\n\n",
+	fmt.Fprintf(&b, "[[service]]\nname = \"ro\"\nrouter = \"readconnroute\"\nrouter_options = [\"slave\"]\ncluster = \"galera\"\nuser = %q\npassword = %q\nusers_refresh_time = \"0s\"\n\n",
 		harness.ServiceAccount.User, harness.ServiceAccount.Password)
 	fmt.Fprintf(&b, "[[listener]]\nname = \"rw-port\"\nservice = \"rw\"\naddress = \"127.0.0.1\"\nport = %d\n\n", rwPort)
 	fmt.Fprintf(&b, "[[listener]]\nname = \"ro-port\"\nservice = \"ro\"\naddress = \"127.0.0.1\"\nport = %d\n", roPort)

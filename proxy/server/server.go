@@ -79,6 +79,7 @@ type Server struct {
 
 type serviceRuntime struct {
 	svc     *session.Service
+	topo    session.Topology
 	auth    *auth.Manager
 	cfg     config.Service
 	servers []*session.Server
@@ -289,7 +290,7 @@ func (s *Server) newService(sc *config.Service, servers map[string]*config.Serve
 	if err != nil {
 		return nil, err
 	}
-	rt.svc = svc
+	rt.svc, rt.topo = svc, topo
 	return rt, nil
 }
 
@@ -328,6 +329,15 @@ func (s *Server) MetricsAddr() net.Addr {
 		return nil
 	}
 	return s.metricsLn.Addr()
+}
+
+// Topology returns the snapshot the named service routes by (nil for an
+// unknown service or before the monitor's first report).
+func (s *Server) Topology(service string) *topology.Snapshot {
+	if rt := s.services[service]; rt != nil {
+		return rt.topo.Load()
+	}
+	return nil
 }
 
 // Sessions returns the number of live client sessions.
