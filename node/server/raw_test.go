@@ -422,3 +422,55 @@ func TestChangeUser(t *testing.T) {
 	}
 	c.expectClosed()
 }
+
+func TestBinaryParamsLongDataAndRebinding(t *testing.T) {
+	ts := startServer(t, nil)
+	c := dialRaw(t, ts.addr)
+	c.mustLogin(baseClientCaps | mysql.CLIENT_DEPRECATE_EOF)
+	c.command(mysql.COM_STMT_PREPARE, []byte("SELECT ?, ?, ?, ?"))
+	prep := c.readN(1 + 4 + 4) // OK, 4 param defs, 4 column defs (no EOFs)
+	if prep[0][0] != 0 || binary.LittleEndian.Uint16(prep[0][7:]) != 4 {
+		t.Fatalf("prepare: %x", prep[0])
+	}
+
+	datetime := []byte{11, 0xe8, 0x07, 2, 29, 13, 14, 15, 0x40, 0xe2, 0x01, 0} // 2024-02-29 13:14:15.123456
+	timev := []byte{8, 1, 2, 0, 0, 0, 3, 4, 5}                                   // -51:04:05
+	date := []byte{4, 0xd0, 0x07, 1, 1}                                          // 2000-01-01
+	c.command(mysql.COM_STMT_SEND_LONG_DATA, append(appendUint16(appendUint32(nil, lastStmt), 3), "long "...))
+	c.command(mysql.COM_STMT_SEND_LONG_DATA, append(appendUint16(appendUint32(nil, lastStmt), 3), "data"...))
+	exec := appendUint32(nil, lastStmt)
+	exec = append(exec, 0, 1, 0, 0, 0, 0, 1,
+		mysql.MYSQL_TYPE_DATETIME, 0, mysql.MYSQL_TYPE_TIME, 0, mysql.MYSQL_TYPE_DATE, 0, mysql.MYSQL_TYPE_BLOB, 0)
+	exec = append(append(append(exec, datetime...), timev...), date...)
+	c.command(mysql.COM_STMT_EXECUTE, exec)
+	ps := c.readN(7) // count, 4 defs, row, OK
+	row := ps[5]
+	want := append(append(append([]byte{0, 0}, datetime...), timev...), date...)
+	want = append(want, 9)
+	want = append(want, "long data"...)
+	if !bytes.Equal(row, want) {
+		t.Errorf("binary row\n got %x\nwant %x", row, want)
+	}
+
+	// Types bound before are reused when new-params-bound is 0; long data is gone after an execute.
+	exec = appendUint32(nil, lastStmt)
+	exec = append(exec, 0, 1, 0, 0, 0, 0b1000, 0)
+	exec = append(append(append(exec, datetime...), timev...), date...)
+	c.command(mysql.COM_STMT_EXECUTE, exec)
+	ps = c.readN(7)
+	if ps[5][1] != 0b100000 { // NULL bitmap: parameter 4 is column 4, bit 4+2
+		t.Errorf("rebound row %x", ps[5])
+	}
+
+	// COM_STMT_RESET answers OK; an execute before any types were bound is refused.
+	c.command(mysql.COM_STMT_RESET, appendUint32(nil, lastStmt))
+	if p := c.read(); p[0] != 0 {
+		t.Errorf("reset: %x", p)
+	}
+	c.command(mysql.COM_STMT_PREPARE, []byte("SELECT ?"))
+	c.readN(3)
+	c.command(mysql.COM_STMT_EXECUTE, append(appendUint32(nil, lastStmt), 0, 1, 0, 0, 0, 0, 0))
+	if code, msg := errCode(c.read()); code != erWrongArguments || msg != "Incorrect arguments to mysqld_stmt_execute" {
+		t.Errorf("execute without types: %d %q", code, msg)
+	}
+}

@@ -104,8 +104,19 @@ func (c *conn) comStmtPrepare(ctx context.Context, data []byte) error {
 	return nil
 }
 
+// lastStmt is MariaDB's statement id meaning "the statement prepared last" on this connection, which
+// lets a client send PREPARE and EXECUTE without waiting for the id.
+const lastStmt = 0xffffffff
+
+func (c *conn) stmt(id uint32) *stmt {
+	if id == lastStmt {
+		id = c.lastStmtID
+	}
+	return c.stmts[id]
+}
+
 func (c *conn) lookupStmt(id uint32, command string) (*stmt, error) {
-	if st := c.stmts[id]; st != nil {
+	if st := c.stmt(id); st != nil {
 		return st, nil
 	}
 	return nil, c.writeErr(newError(erUnknownStmtHandler, "HY000",
@@ -120,7 +131,7 @@ func (c *conn) comStmtExecute(ctx context.Context, data []byte) error {
 	if r.err != nil {
 		return c.malformed()
 	}
-	st := c.stmts[id]
+	st := c.stmt(id)
 	if st == nil {
 		_, err := c.lookupStmt(id, "mysqld_stmt_execute")
 		return err
@@ -287,7 +298,7 @@ func (c *conn) comStmtSendLongData(data []byte) error {
 	if r.err != nil {
 		return c.malformed()
 	}
-	st := c.stmts[id]
+	st := c.stmt(id)
 	if st == nil {
 		return nil // no reply is defined for this command; MariaDB ignores unknown statements too
 	}
@@ -313,7 +324,7 @@ func (c *conn) comStmtClose(data []byte) error {
 	if len(data) < 4 {
 		return c.malformed()
 	}
-	if st := c.stmts[binary.LittleEndian.Uint32(data)]; st != nil {
+	if st := c.stmt(binary.LittleEndian.Uint32(data)); st != nil {
 		c.closeStmt(st)
 	}
 	return nil
