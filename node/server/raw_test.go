@@ -434,8 +434,8 @@ func TestBinaryParamsLongDataAndRebinding(t *testing.T) {
 	}
 
 	datetime := []byte{11, 0xe8, 0x07, 2, 29, 13, 14, 15, 0x40, 0xe2, 0x01, 0} // 2024-02-29 13:14:15.123456
-	timev := []byte{8, 1, 2, 0, 0, 0, 3, 4, 5}                                   // -51:04:05
-	date := []byte{4, 0xd0, 0x07, 1, 1}                                          // 2000-01-01
+	timev := []byte{8, 1, 2, 0, 0, 0, 3, 4, 5}                                 // -51:04:05
+	date := []byte{4, 0xd0, 0x07, 1, 1}                                        // 2000-01-01
 	c.command(mysql.COM_STMT_SEND_LONG_DATA, append(appendUint16(appendUint32(nil, lastStmt), 3), "long "...))
 	c.command(mysql.COM_STMT_SEND_LONG_DATA, append(appendUint16(appendUint32(nil, lastStmt), 3), "data"...))
 	exec := appendUint32(nil, lastStmt)
