@@ -158,6 +158,10 @@ func fallback(canon []byte) Class {
 			}
 		case "WARNINGS", "ERRORS":
 			c.Flags |= FlagPrevious
+		case "COUNT": // SHOW COUNT(*) WARNINGS
+			if w := at(first + 5); w == "WARNINGS" || w == "ERRORS" {
+				c.Flags |= FlagPrevious
+			}
 		}
 	case "CALL":
 		c.Kind = KindCall
@@ -189,7 +193,39 @@ func fallback(canon []byte) Class {
 	default:
 		c.Kind = KindUnknown
 	}
+	if c.Flags.Has(FlagMultiStmt) {
+		multiTempTables(&c, toks)
+	}
 	return c
+}
+
+// multiTempTables sets Name to the temporary tables the statements of a
+// multi-statement create, as the parser path does.
+func multiTempTables(c *Class, toks []string) {
+	c.Flags &^= FlagTempCreate | FlagDropTable
+	var names []string
+	for len(toks) > 0 {
+		end := 0
+		for end < len(toks) && toks[end] != ";" {
+			end++
+		}
+		if end > 0 && toks[0] == "CREATE" {
+			var one Class
+			fallbackDDL(&one, toks[:end])
+			if one.Flags.Has(FlagTempCreate) {
+				names = append(names, one.Name)
+			}
+		}
+		if end == len(toks) {
+			break
+		}
+		toks = toks[end+1:]
+	}
+	c.Name = ""
+	if len(names) > 0 {
+		c.Flags |= FlagTempCreate
+		c.Name = strings.Join(names, "\x00")
+	}
 }
 
 // fallbackDDL handles CREATE [OR REPLACE] TEMPORARY TABLE and DROP
@@ -293,7 +329,7 @@ func isFuncName(t string) bool {
 // that is not a call: a table or column list (INTO t (a), TABLE t (…)).
 func notAFunction(prev string) bool {
 	switch prev {
-	case "INTO", "TABLE", "JOIN", "FROM", "UPDATE", "AS", "INDEX", "KEY", "EXISTS", ".":
+	case "INTO", "TABLE", "JOIN", "FROM", "UPDATE", "AS", "INDEX", "KEY", "EXISTS", "WITH", "RECURSIVE":
 		return true
 	}
 	return false
