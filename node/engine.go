@@ -24,10 +24,10 @@ var _ server.Engine = engine{}
 
 func (a engine) Account(user, host string) (server.Account, bool) {
 	acct, ok := a.e.Accounts().Lookup(user, host)
-	if !ok || acct.Locked {
+	if !ok {
 		return server.Account{}, false
 	}
-	var out server.Account
+	out := server.Account{Locked: acct.Locked}
 	if acct.AuthString != "" {
 		hash, err := hex.DecodeString(strings.TrimPrefix(acct.AuthString, "*"))
 		if err != nil || len(hash) != 20 {
@@ -44,6 +44,9 @@ func (a engine) Account(user, host string) (server.Account, bool) {
 	}
 	return out, true
 }
+
+// AbortedConnect counts a failed login in Aborted_connects.
+func (a engine) AbortedConnect() { a.e.AbortedConnect() }
 
 func (a engine) NewSession(connID uint32, user, host string) (server.Session, error) {
 	return &session{s: a.e.NewSession(connID, user, host)}, nil

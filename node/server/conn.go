@@ -299,14 +299,27 @@ func (c *conn) authenticate(resp *handshakeResponse) error {
 	}
 	acct, ok := c.srv.cfg.Engine.Account(resp.user, c.host)
 	if !ok || !checkNative(c.salt, reply, acct.NativeHash) {
+		c.loginFailed()
 		c.refuse(accessDenied(resp.user, c.host, len(reply) > 0))
 		return fmt.Errorf("access denied for %q", resp.user)
+	}
+	if acct.Locked {
+		// MariaDB checks the password first, so a locked account does not reveal whether it was right.
+		c.loginFailed()
+		c.refuse(newError(erAccountLocked, "HY000", "Access denied, this account is locked"))
+		return fmt.Errorf("account %q is locked", resp.user)
 	}
 	c.mu.Lock()
 	c.user = resp.user
 	c.mu.Unlock()
 	c.acct = acct
 	return nil
+}
+
+func (c *conn) loginFailed() {
+	if counter, ok := c.srv.cfg.Engine.(AbortedConnectCounter); ok {
+		counter.AbortedConnect()
+	}
 }
 
 // dispatch runs one command. quit reports COM_QUIT; err a broken connection or protocol violation
@@ -443,7 +456,7 @@ func (c *conn) comChangeUser(data []byte) error {
 		reply = append([]byte(nil), p...)
 	}
 	acct, ok := c.srv.cfg.Engine.Account(resp.user, c.host)
-	if !ok || !checkNative(c.salt, reply, acct.NativeHash) {
+	if !ok || !checkNative(c.salt, reply, acct.NativeHash) || acct.Locked {
 		// MariaDB closes the connection after a failed change-user.
 		_ = c.writeErr(accessDenied(resp.user, c.host, len(reply) > 0))
 		return errors.New("change user: access denied")

@@ -22,6 +22,13 @@ type Account struct {
 	NativeHash []byte
 	// KillAny reports SUPER or CONNECTION ADMIN: KILL may target other users' connections.
 	KillAny bool
+	// Locked refuses every login to the account (ALTER USER ... ACCOUNT LOCK).
+	Locked bool
+}
+
+// AbortedConnectCounter is implemented by engines that count failed logins (Aborted_connects).
+type AbortedConnectCounter interface {
+	AbortedConnect()
 }
 
 // Session executes the statements of one connection. The server calls it from one goroutine at a time.

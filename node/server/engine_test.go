@@ -31,6 +31,7 @@ func newFakeEngine() *fakeEngine {
 			"root@127.0.0.1": {KillAny: true},
 			"app@%":          {NativeHash: mysql.NativePasswordHash([]byte("secret"))},
 			"other@%":        {NativeHash: mysql.NativePasswordHash([]byte("pw2"))},
+			"locked@%":       {NativeHash: mysql.NativePasswordHash([]byte("pw3")), Locked: true},
 		},
 		dbs:      map[string]bool{"test": true, "shop": true},
 		sleeping: make(chan uint32, 16),

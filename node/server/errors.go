@@ -27,6 +27,7 @@ const (
 	erMaxPreparedStmts   = 1461
 	erMalformedPacket    = 1835
 	erConnectionKilled   = 1927
+	erAccountLocked      = 4151
 )
 
 var errSSLRequested = errors.New("client requested SSL, which this server does not offer")

@@ -208,8 +208,9 @@ func TestEnginePanicClosesOnlyThatConnection(t *testing.T) {
 	if code, msg := mysqlErr(err); code != erUnknown || msg != "Internal error: fake engine bug" {
 		t.Errorf("panicking statement: %d %q", code, msg)
 	}
-	if err := db.Ping(); err != nil {
+	waitFor(t, func() bool { return ts.ConnCount() == 0 })
+	fresh := ts.open(t, ts.dsn("root", "", "", ""))
+	if err := fresh.Ping(); err != nil {
 		t.Errorf("server unusable after a panic: %v", err)
 	}
-	waitFor(t, func() bool { return ts.ConnCount() == 1 })
 }
