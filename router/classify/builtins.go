@@ -6,7 +6,7 @@ package classify
 // (LAST_INSERT_ID, the GET_LOCK family, sequences, FOUND_ROWS, ROW_COUNT)
 // are handled by name before this set is consulted.
 var builtinFuncs = makeSet(`
-abs acos adddate addtime aes_decrypt aes_encrypt any_value area ascii asin astext aswkb atan atan2 avg
+abs acos add_months adddate addtime aes_decrypt aes_encrypt any_value area ascii asin astext aswkb atan atan2 avg
 benchmark bin bin_to_uuid binlog_gtid_pos bit_and bit_count bit_length bit_or bit_xor boundary
 cast ceil ceiling centroid char char_length character_length charset chr coalesce coercibility collation
 column_check column_create column_delete column_exists column_get column_json column_list compress concat
@@ -24,7 +24,7 @@ json_contains_path json_depth json_detailed json_equals json_exists json_extract
 json_keys json_length json_loose json_merge json_merge_patch json_merge_preserve json_normalize json_object
 json_object_filter_keys json_object_to_array json_objectagg json_overlaps json_pretty json_query json_quote
 json_remove json_replace json_schema_valid json_search json_set json_table json_type json_unquote json_valid
-json_value lag last_day last_value lcase lead least left length like linefromtext linestring ln load_file
+json_value kdf lag last_day last_value lcase lead least left length lengthb like linefromtext linestring ln load_file
 localtime localtimestamp locate log log10 log2 lower lpad ltrim make_set makedate maketime master_gtid_wait
 master_pos_wait max md5 median microsecond mid min minute mod month monthname multilinestring multipoint
 multipolygon name_const natural_sort_key now nth_value ntile nullif numgeometries numinteriorrings

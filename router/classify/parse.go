@@ -297,5 +297,11 @@ func (col *collector) function(x *ast.FuncCallExpr) {
 }
 
 // tidbInternalFuncs are names the TiDB parser gives to built-ins whose SQL
-// name clashes with a keyword.
-var tidbInternalFuncs = makeSet(`char_func insert_func default_func getvar setvar`)
+// name clashes with a keyword, and to DATE '…'-style literals.
+var tidbInternalFuncs = func() map[string]struct{} {
+	m := makeSet(`char_func insert_func default_func getvar setvar json_memberof`)
+	for _, n := range []string{ast.DateLiteral, ast.TimeLiteral, ast.TimestampLiteral} {
+		m[n] = struct{}{}
+	}
+	return m
+}()
