@@ -24,6 +24,9 @@
 // so a locking range read does not prevent phantoms. Locking reads see the latest committed version, not the
 // snapshot (InnoDB's "current read").
 //
+// Txn.Savepoint and Txn.RollbackTo take back the writes made after a mark (statement atomicity, SQL
+// SAVEPOINT) so that they also leave the write-set; the locks they took stay held.
+//
 // Scans copy the transaction's own writes in the range when the iterator is created: writes made while
 // iterating are not returned by that iterator (this avoids the Halloween problem in UPDATE ... ORDER BY).
 //
@@ -71,6 +74,7 @@
 //
 // WriteSet.Seqno and Op.DropSpace (replication needs both), DB.Apply (remote write-sets), DB.AbortTxn (BF
 // abort), DB.DurableSeqno, DB.Stats, DB.WriteSnapshot and RestoreSnapshot (state transfer), Txn.Snapshot,
+// Txn.Savepoint and Txn.RollbackTo,
 // ErrReadOnly, ErrKeyInvalid, ErrValueTooLarge, ErrSnapshotCorrupt, MaxKeySize, MaxValueSize and
 // DefaultLockWaitTimeout.
 //

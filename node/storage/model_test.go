@@ -18,6 +18,13 @@ type modelTxn struct {
 	own   map[string]*string // nil value = deleted
 	drop  bool               // the space was dropped in this txn
 	dirty bool
+	sp    *modelSavepoint
+}
+
+type modelSavepoint struct {
+	at   Savepoint
+	own  map[string]*string
+	drop bool
 }
 
 // TestRandomTxnsAgainstModel interleaves random operations of several transactions in one goroutine (lock
@@ -136,7 +143,17 @@ func TestRandomTxnsAgainstModel(t *testing.T) {
 				t.Fatal(err)
 			}
 			m.drop, m.own, m.dirty = true, map[string]*string{}, true
+		case op < 84:
+			m.sp = &modelSavepoint{at: m.tx.Savepoint(), own: maps.Clone(m.own), drop: m.drop}
 		case op < 88:
+			if m.sp == nil {
+				continue
+			}
+			if err := m.tx.RollbackTo(m.sp.at); err != nil {
+				t.Fatalf("step %d: RollbackTo: %v", step, err)
+			}
+			m.own, m.drop = maps.Clone(m.sp.own), m.sp.drop
+		case op < 96:
 			if err := m.tx.Commit(ctx); err != nil {
 				t.Fatalf("step %d: Commit: %v", step, err)
 			}

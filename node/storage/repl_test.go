@@ -174,3 +174,42 @@ func TestBFAbort(t *testing.T) {
 		t.Fatalf("BFAborts = %d, want 2", db.Stats().BFAborts)
 	}
 }
+
+func TestRollbackToLeavesWriteSet(t *testing.T) {
+	repl := &fakeReplicator{}
+	db, err := Open(t.TempDir(), Options{FlushPolicy: 2, Replicator: repl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	tx := db.Begin(TxOptions{})
+	mustPut(t, tx, 1, "a", "1")
+	sp := tx.Savepoint()
+	mustPut(t, tx, 1, "b", "x")
+	mustPut(t, tx, 1, "a", "2")
+	if err := tx.DropSpace(1); err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, tx, 1, "c", "y")
+	if err := tx.RollbackTo(sp); err != nil {
+		t.Fatal(err)
+	}
+	expectGet(t, tx, 1, "a", "1", true)
+	expectGet(t, tx, 1, "b", "", false)
+	// The rolled-back statement's locks stay: another txn cannot take b.
+	other := db.Begin(TxOptions{})
+	other.SetLockWaitTimeout(0)
+	if err := other.Put(ctx, 1, k("b"), nil); !errors.Is(err, ErrLockWaitTimeout) {
+		t.Fatalf("lock of a rolled-back write: %v, want ErrLockWaitTimeout", err)
+	}
+	other.Rollback()
+	mustCommit(t, tx)
+	ws := repl.seen[len(repl.seen)-1]
+	if len(ws.Ops) != 1 || string(ws.Ops[0].Key) != "a" || string(ws.Ops[0].Value) != "1" {
+		t.Fatalf("write-set after RollbackTo = %+v, want only a=1", ws.Ops)
+	}
+	if err := tx.RollbackTo(sp); !errors.Is(err, ErrTxnDone) {
+		t.Fatalf("RollbackTo after Commit: %v", err)
+	}
+}

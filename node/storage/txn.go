@@ -43,9 +43,33 @@ type Txn struct {
 	ops     []Op
 	dead    []bool // ops[i] was discarded by a later DropSpace (allocated on first use)
 	dropped map[SpaceID]bool
+	undo    []undoRec // how to take back each buffered write, for RollbackTo
 }
 
+type undoKind uint8
+
+const (
+	undoInsert undoKind = iota // first write of a key: its op is the last one when undone
+	undoUpdate                 // later write of a key: restore the previous value
+	undoDrop                   // DropSpace: restore the space's writes and drop state
+)
+
+type undoRec struct {
+	kind       undoKind
+	space      SpaceID
+	key        []byte
+	oldVal     []byte
+	oldDel     bool
+	tree       *btree.Tree[[]byte, *pendingWrite] // undoDrop: the writes the drop discarded
+	dead       []int                              // undoDrop: ops the drop marked dead
+	wasDropped bool
+}
+
+// Savepoint marks a point in a transaction's writes (statement start, SQL SAVEPOINT).
+type Savepoint struct{ undo int }
+
 type pendingWrite struct {
+	key []byte
 	val []byte
 	del bool
 	op  int // index in Txn.ops
@@ -179,7 +203,7 @@ func (t *Txn) finish() {
 	sh.mu.Lock()
 	delete(sh.m, t.id)
 	sh.mu.Unlock()
-	t.writes, t.ops, t.dead, t.dropped = nil, nil, nil, nil
+	t.writes, t.ops, t.dead, t.dropped, t.undo = nil, nil, nil, nil, nil
 }
 
 func (t *Txn) own(space SpaceID, key []byte) (*pendingWrite, bool) {
@@ -282,13 +306,58 @@ func (t *Txn) write(ctx context.Context, space SpaceID, key, val []byte, del boo
 		t.writes[space] = tr
 	}
 	if p, ok := tr.Get(key); ok {
+		t.undo = append(t.undo, undoRec{kind: undoUpdate, space: space, key: p.key, oldVal: p.val, oldDel: p.del})
 		p.val, p.del = vc, del
 		t.ops[p.op].Value, t.ops[p.op].Delete = vc, del
 		return nil
 	}
 	kc := bytes.Clone(key)
 	t.ops = append(t.ops, Op{Space: space, Key: kc, Value: vc, Delete: del})
-	tr.Set(kc, &pendingWrite{val: vc, del: del, op: len(t.ops) - 1})
+	tr.Set(kc, &pendingWrite{key: kc, val: vc, del: del, op: len(t.ops) - 1})
+	t.undo = append(t.undo, undoRec{kind: undoInsert, space: space, key: kc})
+	return nil
+}
+
+// Savepoint returns a mark RollbackTo can return to.
+func (t *Txn) Savepoint() Savepoint { return Savepoint{undo: len(t.undo)} }
+
+// RollbackTo takes back every write and DropSpace made after sp, as if they had never been buffered: they
+// leave the write-set too. Locks taken since stay held, as in InnoDB. Savepoints taken after sp become invalid.
+func (t *Txn) RollbackTo(sp Savepoint) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if sp.undo > len(t.undo) {
+		return errors.New("storage: savepoint no longer exists")
+	}
+	for len(t.undo) > sp.undo {
+		u := &t.undo[len(t.undo)-1]
+		switch u.kind {
+		case undoUpdate:
+			p, _ := t.writes[u.space].Get(u.key)
+			p.val, p.del = u.oldVal, u.oldDel
+			t.ops[p.op].Value, t.ops[p.op].Delete = u.oldVal, u.oldDel
+		case undoInsert:
+			// Undo runs newest first, so this key's op is the last one buffered.
+			t.writes[u.space].Delete(u.key)
+			t.ops = t.ops[:len(t.ops)-1]
+		case undoDrop:
+			t.ops = t.ops[:len(t.ops)-1]
+			if u.tree != nil {
+				t.writes[u.space] = u.tree
+			} else {
+				delete(t.writes, u.space)
+			}
+			for _, i := range u.dead {
+				t.dead[i] = false
+			}
+			if !u.wasDropped {
+				delete(t.dropped, u.space)
+			}
+		}
+		*u = undoRec{}
+		t.undo = t.undo[:len(t.undo)-1]
+	}
 	return nil
 }
 
@@ -312,14 +381,17 @@ func (t *Txn) DropSpace(space SpaceID) error {
 	if t.readOnly {
 		return ErrReadOnly
 	}
+	u := undoRec{kind: undoDrop, space: space, wasDropped: t.dropped[space]}
 	if tr := t.writes[space]; tr != nil {
 		if len(t.dead) < len(t.ops) {
 			t.dead = append(t.dead, make([]bool, len(t.ops)-len(t.dead))...)
 		}
 		tr.Ascend(nil, false, func(_ []byte, p *pendingWrite) bool {
 			t.dead[p.op] = true
+			u.dead = append(u.dead, p.op)
 			return true
 		})
+		u.tree = tr
 		delete(t.writes, space)
 	}
 	if t.dropped == nil {
@@ -327,6 +399,7 @@ func (t *Txn) DropSpace(space SpaceID) error {
 	}
 	t.dropped[space] = true
 	t.ops = append(t.ops, Op{Space: space, DropSpace: true})
+	t.undo = append(t.undo, u)
 	return nil
 }
 
