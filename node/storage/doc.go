@@ -74,9 +74,8 @@
 //
 // WriteSet.Seqno and Op.DropSpace (replication needs both), DB.Apply (remote write-sets), DB.AbortTxn (BF
 // abort), DB.DurableSeqno, DB.Stats, DB.WriteSnapshot and RestoreSnapshot (state transfer), Txn.Snapshot,
-// Txn.Savepoint and Txn.RollbackTo,
-// ErrReadOnly, ErrKeyInvalid, ErrValueTooLarge, ErrSnapshotCorrupt, MaxKeySize, MaxValueSize and
-// DefaultLockWaitTimeout.
+// Txn.Savepoint, Txn.RollbackTo, ErrReadOnly, ErrKeyInvalid, ErrValueTooLarge, ErrSnapshotCorrupt,
+// MaxKeySize, MaxValueSize and DefaultLockWaitTimeout.
 //
 // On Open every space is loaded from bbolt into memory. No bbolt transaction is ever held across a call
 // that returns to the caller.
