@@ -7,8 +7,9 @@
 //     client as they arrive, flushing once at the end of the reply. Nothing
 //     is materialised: a slow client blocks the backend read when the write
 //     buffer is full.
-//   - Exec runs an internal statement (session-history replay) and returns
-//     only its summary.
+//   - Exec (and Command, Ping, ResetConnection) run internal commands such
+//     as session-history replay and return only the reply's summary.
+//   - ChangeUser re-authenticates a pooled connection for another account.
 //
 // A Conn is used by one goroutine at a time. After an error returned by
 // Relay or Exec the connection is Broken and must be closed: the position in
@@ -135,6 +136,9 @@ func (c *Conn) Relay(ctx context.Context, client Client, cmd []byte) (Result, er
 		return Result{}, ErrBroken
 	}
 	res := Result{Reply: c.tracker.Reply()}
+	if err := ctx.Err(); err != nil {
+		return res, err // nothing sent: the connection is intact
+	}
 	expect, err := c.tracker.Start(cmd, c.info.Capabilities)
 	if err != nil {
 		return res, err // nothing was sent: the connection is intact
@@ -205,23 +209,53 @@ func (c *Conn) pipeInfile(client Client) error {
 	}
 }
 
-// Exec runs one internal statement and discards its rows. A statement the
-// server rejects returns the server's *protocol.Error (the connection stays
-// usable); other errors break the connection. The Reply is valid until the
-// next command.
+// Exec runs one internal statement (session-history replay) and discards
+// its rows. A statement the server rejects returns the server's
+// *protocol.Error and leaves the connection usable; other errors break it.
+// The Reply is valid until the next command.
 func (c *Conn) Exec(ctx context.Context, sql string) (*protocol.Reply, error) {
+	c.cmd = append(append(c.cmd[:0], mysql.COM_QUERY), sql...)
+	return c.Command(ctx, c.cmd)
+}
+
+// Ping sends COM_PING (connection keepalive).
+func (c *Conn) Ping(ctx context.Context) error {
+	_, err := c.Command(ctx, []byte{mysql.COM_PING})
+	return err
+}
+
+// ResetConnection sends COM_RESET_CONNECTION: session variables, temporary
+// tables, prepared statements and locks are dropped, the login stays.
+func (c *Conn) ResetConnection(ctx context.Context) error {
+	_, err := c.Command(ctx, []byte{mysql.COM_RESET_CONNECTION})
+	return err
+}
+
+// Command sends one internal command and reads its reply to the end,
+// discarding it, with the error semantics of Exec. A LOCAL INFILE request
+// is answered with an empty file and reported as ErrInfileRefused.
+func (c *Conn) Command(ctx context.Context, cmd []byte) (*protocol.Reply, error) {
 	if c.broken {
 		return nil, ErrBroken
 	}
-	c.cmd = append(append(c.cmd[:0], mysql.COM_QUERY), sql...)
-	if _, err := c.tracker.Start(c.cmd, c.info.Capabilities); err != nil {
+	if err := ctx.Err(); err != nil {
+		return nil, err // nothing sent: the connection is intact
+	}
+	expect, err := c.tracker.Start(cmd, c.info.Capabilities)
+	if err != nil {
 		return nil, err
 	}
 	if stop := c.watch(ctx); stop != nil {
 		defer stop()
 	}
-	if err := c.send(c.cmd); err != nil {
+	if err := c.send(cmd); err != nil {
 		return nil, c.fail(ctx, err)
+	}
+	if !expect {
+		if cmd[0] == mysql.COM_QUIT {
+			c.broken = true
+		}
+		return c.tracker.Reply(), nil
 	}
 	infile := false
 	for {
@@ -235,7 +269,6 @@ func (c *Conn) Exec(ctx context.Context, sql string) (*protocol.Reply, error) {
 		}
 		switch step {
 		case protocol.SendInfile:
-			// Answer with an empty file so the exchange ends cleanly.
 			infile = true
 			if err := c.conn.WritePacket(nil); err != nil {
 				return nil, c.fail(ctx, err)

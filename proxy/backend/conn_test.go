@@ -310,3 +310,37 @@ func TestRelayDoesNotMaterialiseResults(t *testing.T) {
 		t.Fatalf("relaying 40 MB allocated %d bytes", d)
 	}
 }
+
+func TestPingAndResetConnection(t *testing.T) {
+	c := dialApp(t, fullCaps)
+	ctx := context.Background()
+	if _, err := c.Exec(ctx, "SET @v = 7"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ResetConnection(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cl := &captureClient{}
+	if _, err := c.Relay(ctx, cl, append([]byte{mysql.COM_QUERY}, "SELECT IFNULL(@v, 'gone')"...)); err != nil {
+		t.Fatal(err)
+	}
+	v, _, _, _ := mysql.LengthEncodedString(cl.packets[2])
+	if string(v) != "gone" {
+		t.Fatalf("user variable survived COM_RESET_CONNECTION: %q", v)
+	}
+	ctx2, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := c.Ping(ctx2); !errors.Is(err, context.Canceled) || c.Broken() {
+		t.Fatalf("ping with cancelled context: %v broken %v", err, c.Broken())
+	}
+	// A context ending while the command waits breaks the connection: the
+	// reply's position is unknown.
+	ctx3, cancel3 := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel3()
+	if _, err := c.Exec(ctx3, "DO SLEEP(5)"); !errors.Is(err, context.DeadlineExceeded) || !c.Broken() {
+		t.Fatalf("exec past deadline: %v broken %v", err, c.Broken())
+	}
+}

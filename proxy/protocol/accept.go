@@ -96,6 +96,9 @@ var errClientRefused = errors.New("protocol: client refused")
 //
 // ctx bounds the whole exchange; its cancellation interrupts blocked I/O.
 func Accept(ctx context.Context, nc net.Conn, cfg *AcceptConfig) (*Conn, *Client, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
 	defer bindContext(ctx, nc)()
 	c := NewConn(nc)
 	client, err := accept(ctx, c, cfg, remoteIP(nc))
@@ -225,6 +228,9 @@ func authSwitch(c *Conn, salt []byte) ([]byte, error) {
 // clients with CLIENT_PLUGIN_AUTH get an auth switch carrying a fresh salt,
 // so a captured COM_CHANGE_USER cannot be replayed.
 func AcceptChangeUser(ctx context.Context, c *Conn, prev *Client, payload []byte, authn Authenticator) (*Client, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	defer bindContext(ctx, c.nc)()
 	cu, err := ParseChangeUser(payload, prev.Capabilities)
 	if err != nil {

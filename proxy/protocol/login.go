@@ -61,6 +61,9 @@ const formatCapabilities = mysql.CLIENT_DEPRECATE_EOF | mysql.CLIENT_SESSION_TRA
 // to mysql_native_password, and return the framed connection. A refusal by
 // the backend is returned as a wrapped *Error.
 func Login(ctx context.Context, nc net.Conn, cfg *LoginConfig) (*Conn, *ServerInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
 	defer bindContext(ctx, nc)()
 	c := NewConn(nc)
 	info, err := login(ctx, c, cfg)
@@ -181,6 +184,9 @@ func authResult(c *Conn, info *ServerInfo, stage1 []byte) error {
 // negotiated. A refusal is a wrapped *Error, after which MariaDB has closed
 // the connection.
 func ChangeUserLogin(ctx context.Context, c *Conn, info *ServerInfo, cfg *LoginConfig) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	defer bindContext(ctx, c.nc)()
 	cu := &ChangeUser{
 		User:         cfg.User,
