@@ -55,7 +55,7 @@ func (s *Session) hasPriv(db string, p catalog.Privileges) bool {
 }
 
 func (s *Session) hasDBAccess(db string) bool {
-	if isVirtualDB(db) && !strings.EqualFold(db, "mysql") {
+	if strings.EqualFold(db, "information_schema") {
 		return true
 	}
 	u := s.account()

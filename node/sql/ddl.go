@@ -461,7 +461,7 @@ func addIndex(tbl *catalog.Table, spec *indexSpec, alloc func() (storage.SpaceID
 				return nil, newErr(ErDupFieldName, "Duplicate column name '%s'", c.Name)
 			}
 		}
-		l := p.Length
+		l := max(p.Length, 0) // the parser reports an unspecified length as -1
 		if l > 0 && c.Type.Class() != types.ClassString {
 			return nil, newErr(1089, "Incorrect prefix key; the used key part isn't a string, the used length is longer than the key part, or the storage engine doesn't support unique prefix keys")
 		}
@@ -1238,4 +1238,6 @@ func (s *Session) showCreateTable(tbl *catalog.Table) string {
 	return b.String()
 }
 
-func (s *Session) noteWarn(code uint16, format string, args ...any) { s.warn("Note", code, format, args...) }
+func (s *Session) noteWarn(code uint16, format string, args ...any) {
+	s.warn("Note", code, format, args...)
+}

@@ -138,9 +138,13 @@ func parseLogicFile(t *testing.T, path string) []logicCase {
 }
 
 // testEngine opens an engine over a fresh storage directory.
+func openStorage(dir string) (*storage.DB, error) {
+	return storage.Open(dir, storage.Options{FlushPolicy: 2})
+}
+
 func testEngine(t testing.TB) *Engine {
 	t.Helper()
-	db, err := storage.Open(t.TempDir(), storage.Options{FlushPolicy: 2})
+	db, err := openStorage(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

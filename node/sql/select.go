@@ -524,6 +524,17 @@ func (qp *queryPlan) orderByIndex() {
 			return
 		}
 	}
+	// A plain secondary index orders equal keys by the primary key (its entries end with the row key).
+	cols := ix.Cols
+	prefixed := false
+	for _, ic := range ix.Columns {
+		if ic.Length > 0 {
+			prefixed = true
+		}
+	}
+	if pk := ft.tbl.Primary(); pk != nil && !ix.Primary && !ix.Unique && !prefixed {
+		cols = append(append([]*catalog.Column(nil), ix.Cols...), pk.Cols...)
+	}
 	desc := qp.order[0].desc
 	for i, oi := range qp.order {
 		if oi.desc != desc {
@@ -538,10 +549,10 @@ func (qp *queryPlan) orderByIndex() {
 		}
 		cr, ok := e.(*colRef)
 		k := start + i
-		if !ok || k >= len(ix.Cols) || cr.idx != ft.off+ix.Cols[k].Offset || ix.Columns[k].Length > 0 {
+		if !ok || k >= len(cols) || cr.idx != ft.off+cols[k].Offset || (k < len(ix.Columns) && ix.Columns[k].Length > 0) {
 			return
 		}
-		if ix.Cols[k].Type.Class() == types.ClassString && oi.coll != ix.Cols[k].Type.Coll {
+		if cols[k].Type.Class() == types.ClassString && oi.coll != cols[k].Type.Coll {
 			return
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/mysql"
 
@@ -81,6 +82,8 @@ type Session struct {
 	now          time.Time
 	rng          *mrand.Rand
 	stmtRow      int
+
+	parser *parser.Parser // for Prepare
 
 	procMu   sync.Mutex
 	command  string
@@ -193,6 +196,11 @@ func (s *Session) Execute(ctx context.Context, stmt ast.StmtNode, sqlText string
 	}
 	s.stmtInsertID = 0
 	s.stmtRow = 1
+	if len(params) > 0 {
+		if n := numberParams(stmt); n != len(params) {
+			return nil, newErr(ErWrongArguments, "Incorrect arguments to EXECUTE")
+		}
+	}
 	res, err := s.dispatch(ctx, stmt, sqlText, params)
 	if err != nil {
 		err = toClientError(err)
