@@ -5,41 +5,8 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 )
-
-// version is one committed state of a key. Versions are immutable once published except for next, which the
-// collector cuts when no snapshot can reach further. A space's tree stores the newest version of each key.
-type version struct {
-	seq  uint64
-	val  []byte
-	del  bool
-	next atomic.Pointer[version]
-}
-
-// at returns the newest version of the chain starting at v that is visible at snapshot seq, or nil.
-func (v *version) at(seq uint64) *version {
-	for ; v != nil; v = v.next.Load() {
-		if v.seq <= seq {
-			return v
-		}
-	}
-	return nil
-}
-
-// truncate drops versions no snapshot at or above horizon can see: everything older than the newest version
-// with seq <= horizon. A reader with snapshot >= horizon stops at that version at the latest.
-func (v *version) truncate(horizon uint64) {
-	for ; v != nil; v = v.next.Load() {
-		if v.seq <= horizon {
-			if v.next.Load() != nil {
-				v.next.Store(nil)
-			}
-			return
-		}
-	}
-}
 
 // commitWriteSet applies ws to memory at seqno (0 = next local seqno) once every lower seqno is applied,
 // publishes it, and queues it for bbolt. bfAbort makes it abort local holders of locks on its keys (remote

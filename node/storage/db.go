@@ -1,9 +1,7 @@
 package storage
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,8 +12,6 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/maxproxy/maxproxy/node/storage/btree"
 )
 
 // SpaceID names one ordered key space: a table's primary data or one secondary index. 0 is the catalog.
@@ -154,64 +150,6 @@ type counter struct {
 	ceiling uint64 // persisted: no value >= ceiling has been handed out
 }
 
-// space is one ordered map of key -> newest version. The tree (including the head pointers stored in it) is
-// guarded by mu; version chains below the head are read without locks.
-type space struct {
-	mu   sync.RWMutex
-	tree *btree.Tree[mkey, *version]
-}
-
-func newSpace() *space { return &space{tree: btree.New[mkey, *version](cmpKey)} }
-
-// mkey is a tree key: its first 16 bytes as two big-endian integers (zero padded) next to the full key, so
-// that most comparisons during a descent read only the node's own key array instead of chasing a pointer per
-// key. 16 bytes cover node/sql's integer keys (flag byte + 8 bytes) completely. Zero padding keeps the
-// prefix order consistent with bytes.Compare; equal prefixes fall back to the remaining bytes.
-type mkey struct {
-	p0, p1 uint64
-	b      []byte
-}
-
-func cmpInt(a, b int) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func makeKey(b []byte) mkey {
-	if len(b) >= 16 {
-		return mkey{p0: binary.BigEndian.Uint64(b), p1: binary.BigEndian.Uint64(b[8:]), b: b}
-	}
-	var buf [16]byte
-	copy(buf[:], b)
-	return mkey{p0: binary.BigEndian.Uint64(buf[:]), p1: binary.BigEndian.Uint64(buf[8:]), b: b}
-}
-
-func cmpKey(a, b mkey) int {
-	switch {
-	case a.p0 != b.p0:
-		if a.p0 < b.p0 {
-			return -1
-		}
-		return 1
-	case a.p1 != b.p1:
-		if a.p1 < b.p1 {
-			return -1
-		}
-		return 1
-	case len(a.b) > 16 && len(b.b) > 16:
-		return bytes.Compare(a.b[16:], b.b[16:])
-	default:
-		// Equal zero-padded prefixes and one key of at most 16 bytes: the shorter key is a prefix of the
-		// longer one, so lengths decide without touching the key bytes (a cache miss per key).
-		return cmpInt(len(a.b), len(b.b))
-	}
-}
-
 // Open loads the store under dir (created if missing) into memory and starts its background goroutines.
 func Open(dir string, opts Options) (*DB, error) {
 	policy := opts.FlushPolicy
@@ -346,28 +284,6 @@ func (db *DB) Stats() Stats {
 		Applied:          db.stats.applied.Load(),
 		Flushes:          db.stats.flushes.Load(),
 	}
-}
-
-func (db *DB) space(id SpaceID) *space { return (*db.spaces.Load())[id] }
-
-func (db *DB) spaceOrCreate(id SpaceID) *space {
-	if sp := db.space(id); sp != nil {
-		return sp
-	}
-	db.spacesMu.Lock()
-	defer db.spacesMu.Unlock()
-	old := *db.spaces.Load()
-	if sp := old[id]; sp != nil {
-		return sp
-	}
-	m := make(map[SpaceID]*space, len(old)+1)
-	for k, v := range old {
-		m[k] = v
-	}
-	sp := newSpace()
-	m[id] = sp
-	db.spaces.Store(&m)
-	return sp
 }
 
 // AllocSpaceID returns a new space id, durably: ids are never reused, even after a crash.
