@@ -76,6 +76,7 @@ type Session struct {
 	inTrx, trxReadOnly bool
 	trxServer          string // the reader running the read-only transaction
 	autocommitOff      bool
+	userVars           bool // the session assigned user variables (connection state to keep)
 	userVarsOnMaster   bool // a user variable was assigned on the master only
 	unnamedTempTables  bool // a temporary table whose name is unknown (created by a text-prepared statement)
 	pins               Pin
@@ -97,6 +98,10 @@ func (s *Session) ReadOnlyTransaction() bool { return s.inTrx && s.trxReadOnly }
 
 // AutocommitOff reports whether the client turned autocommit off.
 func (s *Session) AutocommitOff() bool { return s.autocommitOff }
+
+// UserVariables reports whether the session has assigned user variables,
+// state a pooled backend connection would have to carry.
+func (s *Session) UserVariables() bool { return s.userVars }
 
 // Pins returns the reasons the session is pinned to the master.
 func (s *Session) Pins() Pin { return s.pins }
@@ -298,8 +303,11 @@ func (s *Session) apply(c classify.Class, d Decision, o *Options) {
 		// nested holder keeps its lock on the master either way.
 		s.pins &^= PinGetLock
 	}
-	if f.Has(classify.FlagUserVarWrite) && d.Target != TargetAll {
-		// The variable now exists only where the statement ran.
-		s.userVarsOnMaster = true
+	if f.Has(classify.FlagUserVarWrite) {
+		s.userVars = true
+		if d.Target != TargetAll {
+			// The variable now exists only where the statement ran.
+			s.userVarsOnMaster = true
+		}
 	}
 }
