@@ -56,13 +56,26 @@ func newMySQLProber(opts Options) ProberFactory {
 	return func(s Server) Prober { return &mysqlProber{srv: s, opts: opts} }
 }
 
+// Close says goodbye with COM_QUIT, so that the server does not log an
+// aborted connection, and closes the socket.
 func (p *mysqlProber) Close() error {
 	if p.conn == nil {
 		return nil
 	}
-	err := p.conn.Close()
+	c := p.conn
 	p.conn = nil
-	return err
+	if err := c.Quit(); err != nil {
+		c.Close()
+	}
+	return nil
+}
+
+// drop discards a connection that failed: nothing more is sent on it.
+func (p *mysqlProber) drop() {
+	if p.conn != nil {
+		p.conn.Close()
+		p.conn = nil
+	}
 }
 
 func (p *mysqlProber) Probe(ctx context.Context) (res galera.Probe) {
@@ -71,7 +84,7 @@ func (p *mysqlProber) Probe(ctx context.Context) (res galera.Probe) {
 		// example a public key that is not PEM): a broken server is
 		// reported as down instead of taking the proxy with it.
 		if v := recover(); v != nil {
-			p.Close()
+			p.drop()
 			res = galera.Probe{Err: fmt.Sprintf("%s: MySQL client failed: %v", p.srv.Name, v)}
 		}
 	}()
@@ -93,7 +106,7 @@ func (p *mysqlProber) Probe(ctx context.Context) (res galera.Probe) {
 	}
 	if err != nil {
 		if !isServerError(err) {
-			p.Close()
+			p.drop()
 			return galera.Probe{Err: err.Error()}
 		}
 		// The server answered with an error: it is running, but we cannot
@@ -108,7 +121,7 @@ func (p *mysqlProber) Probe(ctx context.Context) (res galera.Probe) {
 		if err != nil {
 			res.MarkerErr = err.Error()
 			if !isServerError(err) {
-				p.Close()
+				p.drop()
 			}
 		}
 		res.Marker = m
@@ -140,7 +153,7 @@ func (p *mysqlProber) readMarker(ctx context.Context) (galera.WriterMarker, erro
 func (p *mysqlProber) Exec(ctx context.Context, stmt string) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			p.Close()
+			p.drop()
 			err = fmt.Errorf("%s: MySQL client failed: %v", p.srv.Name, v)
 		}
 	}()
@@ -149,13 +162,13 @@ func (p *mysqlProber) Exec(ctx context.Context, stmt string) (err error) {
 	}
 	_, err = p.query(ctx, stmt)
 	if err != nil && !isServerError(err) {
-		p.Close()
+		p.drop()
 	}
 	return err
 }
 
 func (p *mysqlProber) connect(ctx context.Context) error {
-	p.Close()
+	p.drop()
 	var err error
 	for attempt := 0; attempt < p.opts.BackendConnectAttempts; attempt++ {
 		var c *client.Conn
