@@ -7,7 +7,8 @@ import (
 
 // Route decides where req goes (readwritesplit). It is a pure function of
 // its arguments: it reads s but does not change it (see Session.Advance),
-// and it allocates nothing. snap may be nil (no topology yet).
+// and it allocates nothing. snap may be nil (no topology yet). load is the
+// only input that may change between two calls with the same arguments.
 func Route(req Request, s *Session, snap *topology.Snapshot, o *Options, load Load) Decision {
 	r := router{s: s, snap: snap, o: o, load: load}
 	switch req.Cmd {
@@ -68,6 +69,9 @@ func (r *router) route(c classify.Class, h classify.Hint, tablesKnown bool) Deci
 		case f.Any(classify.FlagLastInsertID | classify.FlagGetLock | classify.FlagSequence | classify.FlagUnknownFunc):
 			// The value only means something on the master.
 			return r.master(ReasonSetMasterOnly)
+		case !f.Has(classify.FlagFallback) && s.readsTempTable(c, tablesKnown):
+			// SET @v = (SELECT … FROM tmp) would fail where tmp does not exist.
+			return r.master(ReasonTempTable)
 		}
 		return Decision{Target: TargetAll, Reason: ReasonSet}
 	case classify.KindUse:
