@@ -17,7 +17,7 @@ UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/integration')
 all: build
 
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./proxy/cmd/maxproxy ./node/cmd/maxnode
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./proxy/cmd/maxproxy ./node/cmd/maxnode
 
 # Everything CI runs: static checks, unit tests under the race detector, then
 # the multi-process integration tests against the binaries just built.
