@@ -21,10 +21,21 @@ func (db *DB) commitWriteSet(ws *WriteSet, seqno uint64, bfAbort bool) (*batch, 
 		if seqno <= db.lastApplied {
 			return nil, fmt.Errorf("storage: seqno %d already applied (last applied %d)", seqno, db.lastApplied)
 		}
-		if db.isClosed() {
+		if db.turns[seqno] != nil {
+			return nil, fmt.Errorf("storage: seqno %d is already waiting to be applied", seqno)
+		}
+		// One channel per waiting seqno: applying s wakes only the waiter of s+1.
+		turn := make(chan struct{})
+		db.turns[seqno] = turn
+		db.applyMu.Unlock()
+		select {
+		case <-turn:
+			db.applyMu.Lock()
+		case <-db.closing:
+			db.applyMu.Lock()
+			delete(db.turns, seqno)
 			return nil, ErrClosed
 		}
-		db.applyCond.Wait()
 	}
 	ws.Seqno = seqno
 	db.applyOps(ws.Ops, seqno)
@@ -36,7 +47,10 @@ func (db *DB) commitWriteSet(ws *WriteSet, seqno uint64, bfAbort bool) (*batch, 
 		db.abortLockHolders(ws)
 	}
 	b := db.flush.enqueue(ws.Ops, seqno)
-	db.applyCond.Broadcast()
+	if next := db.turns[seqno+1]; next != nil {
+		delete(db.turns, seqno+1)
+		close(next)
+	}
 	return b, nil
 }
 

@@ -109,10 +109,10 @@ type DB struct {
 
 	// Commit ordering: applyMu serialises applying write-sets to memory in seqno order.
 	applyMu     sync.Mutex
-	applyCond   *sync.Cond
-	lastApplied uint64        // guarded by applyMu
-	visible     atomic.Uint64 // last published seqno; snapshots read it
-	durable     atomic.Uint64 // last seqno written to bbolt
+	turns       map[uint64]chan struct{} // guarded by applyMu: commits waiting for the seqno before theirs
+	lastApplied uint64                   // guarded by applyMu
+	visible     atomic.Uint64            // last published seqno; snapshots read it
+	durable     atomic.Uint64            // last seqno written to bbolt
 
 	flush flusher
 	gc    collector
@@ -183,7 +183,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		counters: map[string]*counter{},
 		closing:  make(chan struct{}),
 	}
-	db.applyCond = sync.NewCond(&db.applyMu)
+	db.turns = map[uint64]chan struct{}{}
 	for i := range db.txns {
 		db.txns[i].m = map[uint64]*Txn{}
 	}
@@ -221,9 +221,6 @@ func (db *DB) Close() error {
 	close(db.closing)
 	db.closeMu.Unlock()
 
-	db.applyMu.Lock()
-	db.applyCond.Broadcast() // commits waiting for a seqno that will never come give up
-	db.applyMu.Unlock()
 	db.inflight.Wait()
 	db.flush.stop()
 	db.gc.stop()

@@ -213,3 +213,28 @@ func TestRollbackToLeavesWriteSet(t *testing.T) {
 		t.Fatalf("RollbackTo after Commit: %v", err)
 	}
 }
+
+func TestApplyWaitingForAGap(t *testing.T) {
+	db, err := Open(t.TempDir(), Options{FlushPolicy: 2, Replicator: &fakeReplicator{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	got := make(chan error, 1)
+	go func() { got <- db.Apply(ctx, &WriteSet{}, 3) }()
+	waitFor(t, "seqno 3 to wait for its turn", func() bool {
+		db.applyMu.Lock()
+		defer db.applyMu.Unlock()
+		return db.turns[3] != nil
+	})
+	if err := db.Apply(ctx, &WriteSet{}, 3); err == nil {
+		t.Fatal("a second write-set for a waiting seqno was accepted")
+	}
+	// Seqno 2 never arrives; Close must not hang and the waiter learns why.
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; !errors.Is(err, ErrClosed) {
+		t.Fatalf("Apply waiting across Close: %v, want ErrClosed", err)
+	}
+}
