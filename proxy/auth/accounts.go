@@ -73,6 +73,9 @@ type snapshot struct {
 	dbGrants  []dbEntry
 	roles     map[string]*role
 	databases map[string]struct{}
+	// needsNames is set when some host pattern names hosts, so that
+	// clients must be reverse-resolved to be matched.
+	needsNames bool
 }
 
 func newSnapshot(d *UserData) *snapshot {
@@ -117,6 +120,14 @@ func newSnapshot(d *UserData) *snapshot {
 	for _, db := range d.Databases {
 		s.databases[db] = struct{}{}
 	}
+	var hosts []string
+	for _, u := range s.users {
+		hosts = append(hosts, u.Host)
+	}
+	for _, g := range s.dbGrants {
+		hosts = append(hosts, g.Host)
+	}
+	s.needsNames = needsNames(hosts)
 	return s
 }
 

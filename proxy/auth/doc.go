@@ -6,8 +6,9 @@
 //
 // Matching follows MariaDB: host patterns with '%' and '_' (and '\'
 // escapes), IPv4 "address/netmask" entries, loopback clients also known as
-// "localhost" (unless SkipNameResolve), the most specific entry first in
-// MariaDB's mysql.user order, anonymous ('') accounts, and the database
+// "localhost" and other clients by their forward-confirmed reverse DNS name
+// (unless SkipNameResolve), the most specific entry first in
+// MariaDB's mysql.user order, anonymous (”) accounts, and the database
 // check of a login (database, table and routine grants, global privileges,
 // the default role and the roles granted to it; then existence per SHOW
 // DATABASES) with ER_DBACCESS_DENIED_ERROR and ER_BAD_DB_ERROR.
@@ -21,8 +22,8 @@
 // the count).
 //
 // Not supported: accounts using other plugins (ed25519, unix_socket,
-// caching_sha2_password) are refused with 1045 and logged; host names other
-// than localhost are not reverse-resolved, so patterns naming hosts match
-// only loopback clients (as with MariaDB's skip_name_resolve); locked
-// accounts are refused by the backend at login rather than by the proxy.
+// caching_sha2_password) are refused with 1045 and logged; locked accounts
+// are refused by the backend at login rather than by the proxy; accounts
+// whose password differs by host work, but the backend sees the proxy's
+// address, so its own host check applies to the proxy (as with MaxScale).
 package auth

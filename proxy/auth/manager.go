@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -29,10 +30,13 @@ type Config struct {
 	// default 10; MaxScale blocks for 60 s).
 	MaxAuthErrorsUntilBlock int
 	BlockDuration           time.Duration
-	// SkipNameResolve matches clients by IP address only. Otherwise loopback
-	// clients are also known as "localhost", as MariaDB resolves them.
-	// Other addresses are not reverse-resolved.
+	// SkipNameResolve matches clients by IP address only. Otherwise, as in
+	// MariaDB, loopback clients are also known as "localhost" and other
+	// clients by their forward-confirmed reverse DNS name (looked up only
+	// when some account's host names hosts, and cached for 5 minutes).
 	SkipNameResolve bool
+	// Resolver does the reverse lookups; nil means net.DefaultResolver.
+	Resolver Resolver
 }
 
 // DefaultConfig returns MaxScale's defaults.
@@ -84,6 +88,8 @@ type Manager struct {
 	hostsMu sync.Mutex
 	hosts   map[netip.Addr]*hostState
 
+	names nameCache
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -103,6 +109,9 @@ func New(cfg Config, loader Loader, log *slog.Logger, clock Clock) *Manager {
 	}
 	if clock == nil {
 		clock = realClock{}
+	}
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
 	}
 	return &Manager{cfg: cfg, loader: loader, log: log, clock: clock, hosts: map[netip.Addr]*hostState{}}
 }
@@ -183,13 +192,24 @@ func (m *Manager) reloadAfterFailure(ctx context.Context, seen uint64) bool {
 	return true
 }
 
-func (m *Manager) peer(ip netip.Addr) peer {
+// peer describes a client for matching. With lookup set it may ask DNS for
+// the client's name; otherwise it uses only what the cache knows.
+func (m *Manager) peer(ctx context.Context, ip netip.Addr, s *snapshot, lookup bool) peer {
 	c := peer{ip: ip.String(), addr: ip}
-	if !ip.IsValid() {
+	switch {
+	case !ip.IsValid():
 		c.ip = ""
-	}
-	if ip.IsLoopback() && !m.cfg.SkipNameResolve {
+	case m.cfg.SkipNameResolve:
+	case ip.IsLoopback():
 		c.hostname = "localhost"
+	default:
+		now := m.clock.Now()
+		if name, ok := m.names.get(ip, now); ok {
+			c.hostname = name
+		} else if lookup && s != nil && s.needsNames {
+			c.hostname = resolve(ctx, m.cfg.Resolver, ip)
+			m.names.put(ip, c.hostname, now)
+		}
 	}
 	return c
 }
@@ -199,7 +219,7 @@ func (m *Manager) Admit(_ context.Context, ip netip.Addr) error {
 	m.hostsMu.Lock()
 	defer m.hostsMu.Unlock()
 	if st := m.hosts[ip]; st != nil && m.clock.Now().Before(st.blockedUntil) {
-		return protocol.ErrHostBlocked(m.peer(ip).shown())
+		return protocol.ErrHostBlocked(m.peer(context.Background(), ip, nil, false).shown())
 	}
 	return nil
 }
@@ -210,11 +230,10 @@ var errRetryable = errors.New("retryable")
 
 // Authenticate implements protocol.Authenticator.
 func (m *Manager) Authenticate(ctx context.Context, req *protocol.AuthRequest) ([]byte, error) {
-	c := m.peer(req.IP)
 	gen := m.generation.Load()
-	stage1, err := m.check(req, c)
+	stage1, err := m.check(ctx, req)
 	if errors.Is(err, errRetryable) && m.reloadAfterFailure(ctx, gen) {
-		stage1, err = m.check(req, c)
+		stage1, err = m.check(ctx, req)
 	}
 	var me *protocol.Error
 	if errors.As(err, &me) {
@@ -227,14 +246,15 @@ func (m *Manager) Authenticate(ctx context.Context, req *protocol.AuthRequest) (
 	return stage1, nil
 }
 
-func (m *Manager) check(req *protocol.AuthRequest, c peer) ([]byte, error) {
+func (m *Manager) check(ctx context.Context, req *protocol.AuthRequest) ([]byte, error) {
+	s := m.snap.Load()
+	c := m.peer(ctx, req.IP, s, true)
 	usingPassword := len(req.AuthResponse) > 0
 	denied := protocol.ErrAccessDenied(req.User, c.shown(), usingPassword)
 	if req.User == "root" && !m.cfg.EnableRootUser {
 		m.log.Info("root login refused (enable_root_user is off)", "host", c.shown())
 		return nil, denied
 	}
-	s := m.snap.Load()
 	if s == nil {
 		return nil, fmt.Errorf("%w: %w", errRetryable, denied)
 	}
