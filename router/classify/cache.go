@@ -107,12 +107,13 @@ func (c *cache) put(h uint64, t string, cl Class) {
 		s.entries.Add(1)
 		return
 	}
-	// Every way is taken: second chance. At most one full turn clears all
-	// reference bits, so the loop ends within 2*ways steps.
-	for {
+	// Every way is taken: second chance. One turn clears every reference
+	// bit; the second turn's first step evicts even if concurrent hits set
+	// the bit again meanwhile, so the loop is bounded.
+	for step := 0; ; step++ {
 		i := int(b.hand) % ways
 		b.hand = uint8((i + 1) % ways)
-		if e := b.slots[i].Load(); e.ref.Load() {
+		if e := b.slots[i].Load(); step < ways && e.ref.Load() {
 			e.ref.Store(false)
 			continue
 		}

@@ -155,3 +155,32 @@ func TestClassifyConcurrent(t *testing.T) {
 type mismatch struct{ sql string }
 
 func (m *mismatch) Error() string { return "concurrent classification differs for " + m.sql }
+
+func TestCacheSecondChance(t *testing.T) {
+	c := newCache(1) // one bucket of four ways per shard
+	// Texts forced into one bucket by sharing a hash.
+	const h = 42
+	texts := []string{"A", "B", "C", "D"}
+	for i, txt := range texts {
+		c.put(h, txt, Class{Kind: Kind(i + 1)})
+	}
+	// Hits give A, B and D their reference bit; C has none, so it is the
+	// entry CLOCK evicts to make room for E.
+	for _, txt := range []string{"A", "B", "D"} {
+		if _, ok := c.get(h, []byte(txt)); !ok {
+			t.Fatalf("%s not cached", txt)
+		}
+	}
+	c.put(h, "E", Class{Kind: KindWrite})
+	for _, txt := range []string{"A", "B", "D", "E"} {
+		if _, ok := c.get(h, []byte(txt)); !ok {
+			t.Errorf("%s was evicted; the unreferenced C should have been", txt)
+		}
+	}
+	if _, ok := c.get(h, []byte("C")); ok {
+		t.Error("C survived although it was the only entry never hit")
+	}
+	if st := c.stats(); st.Entries != 4 || st.Evictions != 1 {
+		t.Errorf("stats %+v, want 4 entries and 1 eviction", st)
+	}
+}
