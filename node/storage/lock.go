@@ -263,6 +263,21 @@ func (lm *lockManager) holders(space SpaceID, key []byte, out []*Txn) []*Txn {
 	return out
 }
 
+// spaceHolders returns the transactions holding any lock in space.
+func (lm *lockManager) spaceHolders(space SpaceID, out []*Txn) []*Txn {
+	for i := range lm.shards {
+		sh := &lm.shards[i]
+		sh.mu.Lock()
+		for _, e := range sh.m[space] {
+			for _, h := range e.holders {
+				out = append(out, h.txn)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return out
+}
+
 // blockers lists the transactions t's current wait is behind: conflicting holders and earlier conflicting
 // waiters (FIFO makes them block t too).
 func (lm *lockManager) blockers(t *Txn, out []*Txn) []*Txn {

@@ -170,8 +170,20 @@ func TestBFAbort(t *testing.T) {
 	if db.AbortTxn(waiter.ID()) {
 		t.Fatal("AbortTxn of a finished txn returned true")
 	}
-	if db.Stats().BFAborts != 2 {
-		t.Fatalf("BFAborts = %d, want 2", db.Stats().BFAborts)
+	// A remote DropSpace (DDL) aborts every local transaction with a lock in that space.
+	inTable := db.Begin(TxOptions{})
+	if _, _, err := inTable.GetForUpdate(ctx, 5, k("row"), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Apply(ctx, &WriteSet{Ops: []Op{{Space: 5, DropSpace: true}}}, repl.reserve()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := inTable.Get(5, k("row")); !errors.Is(err, ErrDeadlock) {
+		t.Fatalf("txn with a lock in a remotely dropped space: %v, want ErrDeadlock", err)
+	}
+	inTable.Rollback()
+	if db.Stats().BFAborts != 3 {
+		t.Fatalf("BFAborts = %d, want 3", db.Stats().BFAborts)
 	}
 }
 

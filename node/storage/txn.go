@@ -109,9 +109,11 @@ func (db *DB) abortLockHolders(ws *WriteSet) {
 	for i := range ws.Ops {
 		op := &ws.Ops[i]
 		if op.DropSpace {
-			continue
+			// Like a TOI DDL: every local transaction with a lock in the table loses.
+			buf = db.locks.spaceHolders(op.Space, buf[:0])
+		} else {
+			buf = db.locks.holders(op.Space, op.Key, buf[:0])
 		}
-		buf = db.locks.holders(op.Space, op.Key, buf[:0])
 		for _, t := range buf {
 			t.abort(true)
 		}
