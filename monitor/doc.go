@@ -15,9 +15,12 @@
 // Timing contract: a round publishes at most one interval after it
 // started. A server whose probe has not answered by then keeps its
 // previous result for that round and is not probed again until its
-// probe returns, which its own timeouts bound (connect timeout × attempts,
-// then read and write timeouts per query). A hung server therefore shows
-// as Down after those timeouts while the others are published on time.
+// probe returns, which its own timeouts bound: backend_connect_timeout for
+// each connection attempt including the login, backend_read_timeout for
+// each whole query. A query that times out is not retried on a new
+// connection (the server is hung, not restarted), so a hung server shows
+// as Down one read timeout after it stopped answering, while the others
+// are published on time.
 //
 // Events (MaxScale's ten) are logged, counted in
 // maxproxy_monitor_events_total{event} and, when a script is configured,

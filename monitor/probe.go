@@ -96,9 +96,11 @@ func (p *mysqlProber) Probe(ctx context.Context) (res galera.Probe) {
 		fresh = true
 	}
 	vars, err := p.read(ctx)
-	if err != nil && !fresh && !isServerError(err) {
+	if err != nil && !fresh && !isServerError(err) && !isTimeout(err) && ctx.Err() == nil {
 		// The kept connection broke (server restart, idle timeout): one
-		// new connection decides whether the server is really down.
+		// new connection decides whether the server is really down. A
+		// server that let the read time out is hung, and waiting for it
+		// again would only keep its stale state published longer.
 		if cerr := p.connect(ctx); cerr != nil {
 			return galera.Probe{AuthError: isAccessDenied(cerr), Err: cerr.Error()}
 		}
@@ -189,9 +191,15 @@ func (p *mysqlProber) dial(ctx context.Context) (conn *client.Conn, err error) {
 	defer cancel()
 	d := &net.Dialer{Timeout: p.opts.BackendConnectTimeout}
 	var raw net.Conn
+	stop := func() bool { return true }
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := d.DialContext(ctx, network, addr)
-		raw = c
+		if err == nil {
+			// backend_connect_timeout bounds the login too, as in
+			// MaxScale: a server that accepts but never greets is down.
+			raw = c
+			stop = context.AfterFunc(ctx, func() { c.Close() })
+		}
 		return c, err
 	}
 	defer func() {
@@ -203,9 +211,18 @@ func (p *mysqlProber) dial(ctx context.Context) (conn *client.Conn, err error) {
 			conn, err = nil, fmt.Errorf("handshake failed: %v", v)
 		}
 	}()
+	defer func() {
+		if !stop() {
+			// Whatever the handshake returned, the timer closed its socket.
+			conn, err = nil, fmt.Errorf("no login within backend_connect_timeout (%v): %w",
+				p.opts.BackendConnectTimeout, ctx.Err())
+		}
+	}()
 	configure := func(c *client.Conn) error {
-		// The handshake runs under the read and write timeouts.
-		c.ReadTimeout = p.opts.BackendReadTimeout
+		// Queries are bounded by their own deadline (see query); the
+		// per-packet read timeout is only a backstop behind it, longer so
+		// that a timeout is always seen as the query's.
+		c.ReadTimeout = p.opts.BackendReadTimeout + p.opts.BackendConnectTimeout
 		c.WriteTimeout = p.opts.BackendWriteTimeout
 		// go-mysql defaults to utf8mb4_0900_ai_ci (255), which MariaDB
 		// does not know (DEPS.md pitfall 3).
@@ -245,7 +262,7 @@ func (p *mysqlProber) query(ctx context.Context, q string) (*mysql.Result, error
 	if conn == nil {
 		return nil, fmt.Errorf("%s: not connected", p.srv.Name)
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.opts.BackendReadTimeout+p.opts.BackendWriteTimeout)
+	ctx, cancel := context.WithTimeout(ctx, p.opts.BackendReadTimeout)
 	defer cancel()
 	// Only the socket may be closed from another goroutine: go-mysql's
 	// Close also resets protocol state that Execute is using.
@@ -262,6 +279,12 @@ func (p *mysqlProber) query(ctx context.Context, q string) (*mysql.Result, error
 		return nil, fmt.Errorf("%s: %s: %w", p.srv.Name, q, err)
 	}
 	return res, nil
+}
+
+// isTimeout reports whether err is a read or write deadline passing.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // isServerError reports whether the server itself answered with an error

@@ -254,6 +254,30 @@ func TestProbeFailures(t *testing.T) {
 			t.Fatalf("probe = %+v", r)
 		}
 	})
+	t.Run("a server that accepts but never greets is down after the connect timeout", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		accepted := make(chan net.Conn, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err == nil {
+				accepted <- c
+			}
+			close(accepted)
+		}()
+		p := newTestProber(ln.Addr().String(), "secret", time.Hour)
+		p.opts.BackendConnectTimeout = 100 * time.Millisecond
+		r := p.Probe(context.Background())
+		if r.Up || !strings.Contains(r.Err, "deadline exceeded") {
+			t.Fatalf("probe = %+v", r)
+		}
+		if c, ok := <-accepted; ok {
+			c.Close()
+		}
+	})
 	t.Run("refused connection is down", func(t *testing.T) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -307,6 +331,12 @@ func TestProbeFailures(t *testing.T) {
 		}
 		if p.conn != nil {
 			t.Fatal("connection to a hung server kept")
+		}
+		f.mu.Lock()
+		logins := len(f.collations)
+		f.mu.Unlock()
+		if logins != 1 {
+			t.Fatalf("%d logins: a timed-out server was retried within the same probe", logins)
 		}
 	})
 	t.Run("cancelling the context ends a probe", func(t *testing.T) {
