@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
-	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/maxproxy/maxproxy/node/server"
@@ -56,7 +55,6 @@ func (a engine) NewSession(connID uint32, user, host string) (server.Session, er
 // server allows (a result is written before the next statement runs).
 type session struct {
 	s      *sql.Session
-	parser *parser.Parser // for Prepare's dry runs, created on first use
 	params []sql.Value
 	cols   []server.Column
 	rows   rows
@@ -96,39 +94,18 @@ func (a *session) columns(cols []sql.Column) []server.Column {
 	return a.cols
 }
 
-// Prepare describes a statement for COM_STMT_PREPARE. Clients such as libmariadb decide from the
-// prepare-time column count whether an execution returns rows, so result columns must be known here.
-// node/sql has no describe call, so they are taken from a dry run that cannot read or lock a row: a
-// fresh copy of a SELECT with its WHERE replaced by FALSE, no locking clause and NULL parameters (errors
-// such as an unknown table surface here, as in MariaDB). SHOW statements have no side effects and run
-// as they are. Other statements return no result set.
+// Prepare describes a statement for COM_STMT_PREPARE: node/sql resolves names (unknown tables fail
+// here, as in MariaDB) and reports result columns when they do not depend on parameter values.
+// Clients such as libmariadb decide from the prepare-time column count whether an execution returns rows.
 func (a *session) Prepare(ctx context.Context, stmt ast.StmtNode, sqlText string) (*server.PrepareInfo, error) {
-	switch stmt.(type) {
-	case *ast.SelectStmt, *ast.ShowStmt:
-	default:
-		return &server.PrepareInfo{}, nil
-	}
-	if a.parser == nil {
-		a.parser = parser.New()
-	}
-	probe, err := a.parser.ParseOneStmt(sqlText, "", "")
-	if err != nil {
-		return nil, fmt.Errorf("prepare: reparse: %w", err)
-	}
-	params := make([]sql.Value, server.NumberParams(probe))
-	if sel, ok := probe.(*ast.SelectStmt); ok {
-		sel.Where = ast.NewValueExpr(0, "", "")
-		sel.LockInfo = nil
-		sel.SelectIntoOpt = nil
-	}
-	res, err := a.s.Execute(ctx, probe, sqlText, params)
+	p, err := a.s.Prepare(sqlText)
 	if err != nil {
 		return nil, clientError(err)
 	}
 	info := &server.PrepareInfo{}
-	if res.Columns != nil {
-		info.Columns = make([]server.Column, len(res.Columns))
-		for i, c := range res.Columns {
+	if p.Columns != nil {
+		info.Columns = make([]server.Column, len(p.Columns))
+		for i, c := range p.Columns {
 			info.Columns[i] = server.Column(c)
 		}
 	}

@@ -10,11 +10,13 @@ import (
 	"log/slog"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
 	gomysql "github.com/go-sql-driver/mysql"
 	"go.uber.org/goleak"
 
@@ -75,8 +77,35 @@ func mustExec(t *testing.T, db interface {
 
 func TestFirstStartAccountsAndRestart(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.Users = []config.User{{Name: "app", Host: "%", Password: "app's pw", Grants: []string{"ALL PRIVILEGES ON shop.*"}}}
+	cfg.Users = []config.User{
+		{Name: "app", Host: "%", Password: "app's pw", Grants: []string{"ALL PRIVILEGES ON shop.*"}},
+		{Name: "mon", Host: "127.0.0.1", PasswordHash: gomysqlHash("monpw"), Grants: []string{"PROCESS ON *.*"}},
+	}
 	n := startNode(t, cfg)
+
+	// The built-in root accounts, plus the configured ones.
+	root0 := openDB(t, n, "root", "", "", "")
+	var accounts []string
+	rows, err := root0.Query("SELECT CONCAT(user, '@', host) FROM mysql.user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			t.Fatal(err)
+		}
+		accounts = append(accounts, a)
+	}
+	rows.Close()
+	for _, want := range []string{"app@%", "mon@127.0.0.1", "root@127.0.0.1", "root@localhost"} {
+		if !slices.Contains(accounts, want) {
+			t.Errorf("mysql.user lacks %s: %v", want, accounts)
+		}
+	}
+	if err := openDB(t, n, "mon", "monpw", "", "").Ping(); err != nil {
+		t.Errorf("account from password_hash: %v", err)
+	}
 
 	root := openDB(t, n, "root", "", "", "")
 	mustExec(t, root, "CREATE DATABASE shop")
@@ -327,4 +356,13 @@ func TestMariaDBCLI(t *testing.T) {
 	if err == nil || !strings.Contains(out, "ERROR 1064 (42000) at line 1: You have an error in your SQL syntax; check the manual that corresponds to your MariaDB server version for the right syntax to use near 'SELEC 1' at line 1") {
 		t.Errorf("syntax error output: %v %q", err, out)
 	}
+}
+
+func openBenchDB(n *Node) (*sql.DB, error) {
+	return sql.Open("mysql", fmt.Sprintf("root@tcp(%s)/", n.Addr()))
+}
+
+// gomysqlHash is the mysql_native_password hash of pw as mysql.user stores it.
+func gomysqlHash(pw string) string {
+	return mysql.EncodePasswordHex(mysql.NativePasswordHash([]byte(pw)))
 }
