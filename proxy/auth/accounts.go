@@ -22,6 +22,8 @@ type Account struct {
 	// GlobalDBAccess is set when the account holds any database-level
 	// privilege on *.* (then every database is accessible).
 	GlobalDBAccess bool
+	// Locked is set by ALTER USER ... ACCOUNT LOCK.
+	Locked bool
 }
 
 // DBGrant says User@Host has some privilege in database DB. Pattern is set
@@ -50,10 +52,10 @@ type userEntry struct {
 	host   hostPattern
 	stage2 []byte
 	sort   uint64
-	// locked is set when AuthString is not a native hash (MariaDB writes
-	// "invalid" for accounts that may only use unix_socket): no password
-	// can match it.
-	locked bool
+	// noPassword is set when AuthString is not a native hash (MariaDB
+	// writes "invalid" for accounts that may only use unix_socket): no
+	// password can match it.
+	noPassword bool
 }
 
 type dbEntry struct {
@@ -88,7 +90,7 @@ func newSnapshot(d *UserData) *snapshot {
 		e := userEntry{Account: a, host: compileHost(a.Host), sort: specificity(a.Host, a.User)}
 		if isNative(a.Plugin) && a.AuthString != "" {
 			h, err := decodeStage2(a.AuthString)
-			e.stage2, e.locked = h, err != nil
+			e.stage2, e.noPassword = h, err != nil
 		}
 		s.users = append(s.users, e)
 	}

@@ -22,8 +22,7 @@
 // the count).
 //
 // Not supported: accounts using other plugins (ed25519, unix_socket,
-// caching_sha2_password) are refused with 1045 and logged; locked accounts
-// are refused by the backend at login rather than by the proxy; accounts
+// caching_sha2_password) are refused with 1045 and logged; accounts
 // whose password differs by host work, but the backend sees the proxy's
 // address, so its own host check applies to the proxy (as with MaxScale).
 package auth

@@ -3,11 +3,13 @@ package auth
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
 )
 
 // Queries the loader runs. They need SELECT on mysql.* and the SHOW
@@ -24,7 +26,10 @@ const (
 	tableGrantsQuery = "SELECT DISTINCT User, Host, Db FROM mysql.tables_priv"
 	procGrantsQuery  = "SELECT DISTINCT User, Host, Db FROM mysql.procs_priv"
 	rolesQuery       = "SELECT User, Host, Role FROM mysql.roles_mapping"
-	databasesQuery   = "SHOW DATABASES"
+	// MariaDB 10.4+ keeps ACCOUNT LOCK only in mysql.global_priv's JSON;
+	// servers without that table have no account locking.
+	lockedQuery    = "SELECT User, Host FROM mysql.global_priv WHERE JSON_VALUE(Priv, '$.account_locked') IN ('1', 'true')"
+	databasesQuery = "SHOW DATABASES"
 
 	// dbPrivColumns are the global privileges that also grant access to
 	// every database (MariaDB's DB_ACLS).
@@ -83,6 +88,21 @@ func (l *ServerLoader) Load(ctx context.Context) (*UserData, error) {
 			}
 		}
 		d.Accounts = append(d.Accounts, a)
+	}
+	locked, err := query(conn, lockedQuery)
+	var myErr *mysql.MyError
+	switch {
+	case errors.As(err, &myErr) && myErr.Code == mysql.ER_NO_SUCH_TABLE:
+	case err != nil:
+		return nil, err
+	}
+	isLocked := map[[2]string]bool{}
+	for _, r := range locked {
+		isLocked[[2]string{r[0], r[1]}] = true
+	}
+	for i := range d.Accounts {
+		a := &d.Accounts[i]
+		a.Locked = isLocked[[2]string{a.User, a.Host}]
 	}
 	for _, q := range []string{dbGrantsQuery, tableGrantsQuery, procGrantsQuery} {
 		rows, err := query(conn, q)

@@ -30,6 +30,7 @@ CREATE USER 'nopass'@'localhost';
 CREATE USER 'edu'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('x');
 CREATE ROLE analyst; GRANT SELECT ON dw.* TO analyst;
 CREATE USER 'bob'@'%' IDENTIFIED BY 'bob-pw'; GRANT analyst TO 'bob'@'%'; SET DEFAULT ROLE analyst FOR 'bob'@'%';
+CREATE USER 'gone'@'%' IDENTIFIED BY 'gone-pw' ACCOUNT LOCK;
 CREATE TABLE hidden.t (a INT); CREATE USER 'tab'@'%' IDENTIFIED BY 'tab-pw'; GRANT SELECT ON hidden.t TO 'tab'@'%';`
 	for _, stmt := range strings.Split(setup, ";") {
 		if stmt = strings.TrimSpace(stmt); stmt != "" {
@@ -56,6 +57,9 @@ CREATE TABLE hidden.t (a INT); CREATE USER 'tab'@'%' IDENTIFIED BY 'tab-pw'; GRA
 	}
 	if a := byName["bob@%"]; a.DefaultRole != "analyst" {
 		t.Fatalf("default role: %+v", a)
+	}
+	if a := byName["gone@%"]; !a.Locked || byName["app@%"].Locked {
+		t.Fatalf("account lock not loaded: %+v", a)
 	}
 	if a := byName["edu@%"]; a.Plugin != "ed25519" {
 		t.Fatalf("ed25519 account: %+v", a)
@@ -96,6 +100,8 @@ CREATE TABLE hidden.t (a INT); CREATE USER 'tab'@'%' IDENTIFIED BY 'tab-pw'; GRA
 		{"edu", "x", "", 1045},
 		{"root", "", "", 1045},
 		{"app", "wrong", "", 1045},
+		{"gone", "gone-pw", "", 4151},
+		{"gone", "wrong", "", 1045},
 	}
 	for _, c := range bad {
 		_, err := m.Authenticate(ctx, login(c.user, c.pw, c.db, local))

@@ -262,7 +262,7 @@ func (m *Manager) check(ctx context.Context, req *protocol.AuthRequest) ([]byte,
 	if acc == nil {
 		return nil, fmt.Errorf("%w: %w", errRetryable, denied)
 	}
-	if !isNative(acc.Plugin) || acc.locked {
+	if !isNative(acc.Plugin) || acc.noPassword {
 		m.log.Warn("account cannot log in with mysql_native_password through the proxy",
 			"user", acc.User, "host", acc.Host, "plugin", acc.Plugin)
 		return nil, denied
@@ -270,6 +270,11 @@ func (m *Manager) check(ctx context.Context, req *protocol.AuthRequest) ([]byte,
 	stage1, ok := protocol.VerifyNative(req.Salt, req.AuthResponse, acc.stage2)
 	if !ok {
 		return nil, fmt.Errorf("%w: %w", errRetryable, denied)
+	}
+	if acc.Locked {
+		// MariaDB checks the lock after the password, so that the error
+		// does not reveal whether a guessed account exists.
+		return nil, fmt.Errorf("%w: %w", errRetryable, protocol.ErrAccountLocked())
 	}
 	if req.DB != "" {
 		if !s.dbAccess(acc, req.User, c, req.DB) {

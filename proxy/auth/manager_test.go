@@ -111,6 +111,7 @@ func baseData() *UserData {
 			{User: "nopw", Host: "%"},
 			{User: "root", Host: "%", AuthString: hash("root-pw"), GlobalDBAccess: true},
 			{User: "ed", Host: "%", Plugin: "ed25519", AuthString: "xyz"},
+			{User: "locked", Host: "%", AuthString: hash("l"), Locked: true},
 			{User: "reporter", Host: "%", AuthString: hash("r"), DefaultRole: "readers"},
 			{User: "readers", IsRole: true},
 			{User: "analysts", IsRole: true},
@@ -174,6 +175,11 @@ func TestAuthenticate(t *testing.T) {
 	// root is refused unless enabled, even with the right password.
 	_, err = m.Authenticate(ctx, login("root", "root-pw", "", loopback))
 	wantCode(t, err, 1045, "Access denied for user 'root'@'localhost' (using password: YES)")
+	// A locked account says so only to a client with the right password.
+	_, err = m.Authenticate(ctx, login("locked", "l", "", loopback))
+	wantCode(t, err, protocol.ERAccountLocked, "Access denied, this account is locked")
+	_, err = m.Authenticate(ctx, login("locked", "x", "", loopback))
+	wantCode(t, err, 1045, "")
 	// Accounts with other plugins cannot be verified from a hash.
 	_, err = m.Authenticate(ctx, login("ed", "x", "", loopback))
 	wantCode(t, err, 1045, "")
