@@ -25,7 +25,8 @@ type accessPlan struct {
 	lo, hi expr
 	loIncl bool
 	hiIncl bool
-	point  bool // eq covers a unique index: at most one row per value combination
+	or     []bound // alternative ranges on the column after eq (k BETWEEN a AND b OR k BETWEEN c AND d ...)
+	point  bool    // eq covers a unique index: at most one row per value combination
 	desc   bool // iterate in descending key order
 }
 
@@ -120,6 +121,80 @@ type colCond struct {
 	loIncl  bool
 	hiIncl  bool
 	hasLoHi bool
+	or      []bound
+}
+
+// bound is one range on a column; nil lo/hi are open ends.
+type bound struct {
+	lo, hi         expr
+	loIncl, hiIncl bool
+}
+
+// orBounds turns a disjunction of simple conditions on one column of the table into ranges.
+func orBounds(e expr, isMyCol func(expr) (int, bool), off int) (int, []bound, bool) {
+	var leaves []expr
+	var flatten func(e expr)
+	flatten = func(e expr) {
+		if l, ok := e.(*logicExpr); ok && l.op == opcode.LogicOr {
+			flatten(l.l)
+			flatten(l.r)
+			return
+		}
+		leaves = append(leaves, e)
+	}
+	flatten(e)
+	col := -1
+	var out []bound
+	same := func(c int) bool {
+		if col < 0 {
+			col = c
+		}
+		return c == col
+	}
+	for _, leaf := range leaves {
+		switch x := leaf.(type) {
+		case *betweenExpr:
+			c, ok := isMyCol(x.e)
+			if !ok || x.not || !same(c) || !boundBefore(x.lo, off) || !boundBefore(x.hi, off) {
+				return 0, nil, false
+			}
+			out = append(out, bound{lo: x.lo, hi: x.hi, loIncl: true, hiIncl: true})
+		case *inExpr:
+			c, ok := isMyCol(x.e)
+			if !ok || x.not || !same(c) {
+				return 0, nil, false
+			}
+			for _, v := range x.list {
+				if !boundBefore(v, off) {
+					return 0, nil, false
+				}
+				out = append(out, bound{lo: v, hi: v, loIncl: true, hiIncl: true})
+			}
+		case *cmpExpr:
+			c, ok := isMyCol(x.l)
+			other, op := x.r, x.op
+			if !ok {
+				c, ok = isMyCol(x.r)
+				other, op = x.l, flipOp(op)
+			}
+			if !ok || !same(c) || !boundBefore(other, off) {
+				return 0, nil, false
+			}
+			switch op {
+			case opcode.EQ:
+				out = append(out, bound{lo: other, hi: other, loIncl: true, hiIncl: true})
+			case opcode.LT, opcode.LE:
+				out = append(out, bound{hi: other, hiIncl: op == opcode.LE})
+			case opcode.GT, opcode.GE:
+				out = append(out, bound{lo: other, loIncl: op == opcode.GE})
+			default:
+				return 0, nil, false
+			}
+		default:
+			return 0, nil, false
+		}
+	}
+	return col, out, col >= 0
 }
 
 // planAccess picks the best index for the table whose columns start at off in the flat row.
@@ -199,6 +274,13 @@ func planAccess(tbl *catalog.Table, off int, conds []expr) *accessPlan {
 			if ok && !x.not && get(col).eq == nil {
 				get(col).isNull = true
 			}
+		case *logicExpr:
+			if x.op != opcode.LogicOr {
+				continue
+			}
+			if col, bs, ok := orBounds(x, isMyCol, off); ok && get(col).or == nil {
+				get(col).or = bs
+			}
 		}
 	}
 	if len(byCol) == 0 {
@@ -223,6 +305,8 @@ func planAccess(tbl *catalog.Table, off int, conds []expr) *accessPlan {
 			} else {
 				if cc.hasLoHi && ix.Columns[i].Length == 0 {
 					p.lo, p.hi, p.loIncl, p.hiIncl = cc.lo, cc.hi, cc.loIncl, cc.hiIncl
+				} else if cc.or != nil && ix.Columns[i].Length == 0 {
+					p.or = cc.or
 				}
 				break
 			}
@@ -232,7 +316,7 @@ func planAccess(tbl *catalog.Table, off int, conds []expr) *accessPlan {
 			}
 		}
 		score := float64(n)
-		if p.lo != nil || p.hi != nil {
+		if p.lo != nil || p.hi != nil || p.or != nil {
 			score += 0.5
 		}
 		if score == 0 {
@@ -382,8 +466,12 @@ func (p *accessPlan) ranges(c *evalCtx) (rs []keyRange, full bool, err error) {
 	sort.Slice(prefixes, func(a, b int) bool { return bytes.Compare(prefixes[a], prefixes[b]) < 0 })
 	prefixes = dedupe(prefixes)
 	rcol := len(p.eq)
+	bounds := p.or
+	if p.lo != nil || p.hi != nil {
+		bounds = []bound{{lo: p.lo, hi: p.hi, loIncl: p.loIncl, hiIncl: p.hiIncl}}
+	}
 	for _, pre := range prefixes {
-		if p.lo == nil && p.hi == nil {
+		if bounds == nil {
 			if p.point && !anyNull {
 				rs = append(rs, keyRange{start: pre, end: nil})
 				continue
@@ -392,48 +480,71 @@ func (p *accessPlan) ranges(c *evalCtx) (rs []keyRange, full bool, err error) {
 			continue
 		}
 		ft := &p.ix.Cols[rcol].Type
-		start := append(append([]byte(nil), pre...), 0x01) // skip NULLs
-		end := codec.PrefixEnd(pre)
-		if p.lo != nil {
-			v, err := p.lo.eval(c)
-			if err != nil {
-				return nil, false, err
-			}
-			if v.IsNull() {
-				return nil, false, nil
-			}
-			if kv, ok := keyValue(v, ft); ok {
-				k := codec.AppendKey(append([]byte(nil), pre...), kv, ft)
-				if p.loIncl {
-					start = k
-				} else {
-					start = codec.PrefixEnd(k)
+		for _, b := range bounds {
+			start := append(append([]byte(nil), pre...), 0x01) // skip NULLs
+			end := codec.PrefixEnd(pre)
+			empty := false
+			if b.lo != nil {
+				v, err := b.lo.eval(c)
+				if err != nil {
+					return nil, false, err
+				}
+				if v.IsNull() {
+					empty = true
+				} else if kv, ok := keyValue(v, ft); ok {
+					k := codec.AppendKey(append([]byte(nil), pre...), kv, ft)
+					if b.loIncl {
+						start = k
+					} else {
+						start = codec.PrefixEnd(k)
+					}
 				}
 			}
-		}
-		if p.hi != nil {
-			v, err := p.hi.eval(c)
-			if err != nil {
-				return nil, false, err
-			}
-			if v.IsNull() {
-				return nil, false, nil
-			}
-			if kv, ok := keyValue(v, ft); ok {
-				k := codec.AppendKey(append([]byte(nil), pre...), kv, ft)
-				if p.hiIncl {
-					end = codec.PrefixEnd(k)
-				} else {
-					end = k
+			if b.hi != nil {
+				v, err := b.hi.eval(c)
+				if err != nil {
+					return nil, false, err
+				}
+				if v.IsNull() {
+					empty = true
+				} else if kv, ok := keyValue(v, ft); ok {
+					k := codec.AppendKey(append([]byte(nil), pre...), kv, ft)
+					if b.hiIncl {
+						end = codec.PrefixEnd(k)
+					} else {
+						end = k
+					}
 				}
 			}
+			if empty || (end != nil && bytes.Compare(start, end) >= 0) {
+				continue
+			}
+			rs = append(rs, keyRange{start: start, end: end})
 		}
-		if end != nil && bytes.Compare(start, end) >= 0 {
-			continue
-		}
-		rs = append(rs, keyRange{start: start, end: end})
+	}
+	if len(bounds) > 1 {
+		rs = mergeRanges(rs)
 	}
 	return rs, false, nil
+}
+
+// mergeRanges sorts ranges and merges overlapping ones so no row is read twice.
+func mergeRanges(rs []keyRange) []keyRange {
+	sort.Slice(rs, func(i, j int) bool { return bytes.Compare(rs[i].start, rs[j].start) < 0 })
+	out := rs[:0]
+	for _, r := range rs {
+		if n := len(out); n > 0 {
+			last := &out[n-1]
+			if last.end == nil || bytes.Compare(r.start, last.end) <= 0 {
+				if last.end != nil && (r.end == nil || bytes.Compare(r.end, last.end) > 0) {
+					last.end = r.end
+				}
+				continue
+			}
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 func dedupe(ps [][]byte) [][]byte {
