@@ -138,7 +138,23 @@ func TestRandomTxnsAgainstModel(t *testing.T) {
 			if got != want {
 				t.Fatalf("step %d: Scan(%s,%s,%v) = %q want %q", step, lo, hi, rev, got, want)
 			}
-		case op < 73:
+		case op < 76: // locking scan: latest committed state; may stop at a row another txn holds
+			lo, hi, rev := bound(), bound(), rng.IntN(2) == 0
+			it := m.tx.ScanForUpdate(ctx, space, lo, hi, rev, rng.IntN(2) == 0)
+			var b strings.Builder
+			for it.Next() {
+				fmt.Fprintf(&b, "%s=%s ", it.Key(), it.Value())
+			}
+			err := it.Err()
+			it.Close()
+			if err != nil && !errors.Is(err, ErrLockWaitTimeout) {
+				t.Fatalf("step %d: ScanForUpdate: %v", step, err)
+			}
+			want := render(view(m, committed), string(lo), string(hi), rev)
+			if got := b.String(); (err == nil && got != want) || !strings.HasPrefix(want, got) {
+				t.Fatalf("step %d: ScanForUpdate(%s,%s,%v) = %q (err %v) want %q", step, lo, hi, rev, got, err, want)
+			}
+		case op < 77:
 			if err := m.tx.DropSpace(space); err != nil {
 				t.Fatal(err)
 			}
