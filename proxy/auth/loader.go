@@ -26,8 +26,9 @@ const (
 	tableGrantsQuery = "SELECT DISTINCT User, Host, Db FROM mysql.tables_priv"
 	procGrantsQuery  = "SELECT DISTINCT User, Host, Db FROM mysql.procs_priv"
 	rolesQuery       = "SELECT User, Host, Role FROM mysql.roles_mapping"
-	// MariaDB 10.4+ keeps ACCOUNT LOCK only in mysql.global_priv's JSON;
-	// servers without that table have no account locking.
+	// MariaDB 10.4+ keeps ACCOUNT LOCK only in mysql.global_priv's JSON.
+	// Servers that cannot answer it (no such table, no JSON_VALUE) are taken
+	// to have no locked accounts.
 	lockedQuery    = "SELECT User, Host FROM mysql.global_priv WHERE JSON_VALUE(Priv, '$.account_locked') IN ('1', 'true')"
 	databasesQuery = "SHOW DATABASES"
 
@@ -92,7 +93,8 @@ func (l *ServerLoader) Load(ctx context.Context) (*UserData, error) {
 	locked, err := query(conn, lockedQuery)
 	var myErr *mysql.MyError
 	switch {
-	case errors.As(err, &myErr) && myErr.Code == mysql.ER_NO_SUCH_TABLE:
+	case errors.As(err, &myErr):
+		locked = nil
 	case err != nil:
 		return nil, err
 	}
