@@ -27,7 +27,7 @@ type accessPlan struct {
 	hiIncl bool
 	or     []bound // alternative ranges on the column after eq (k BETWEEN a AND b OR k BETWEEN c AND d ...)
 	point  bool    // eq covers a unique index: at most one row per value combination
-	desc   bool // iterate in descending key order
+	desc   bool    // iterate in descending key order
 }
 
 // exprRefs reports every flat-row column index e reads.
