@@ -10,6 +10,7 @@ import (
 // tombstone-only key is removed from its tree.
 type collector struct {
 	db      *DB
+	passMu  sync.Mutex // one pass at a time: a pass owns the queue it took and the spare slice
 	mu      sync.Mutex
 	queue   []gcItem
 	wake    chan struct{}
@@ -67,6 +68,8 @@ func (c *collector) run() {
 
 // pass recomputes the horizon and processes the queue once; items still above the horizon stay queued.
 func (c *collector) pass() {
+	c.passMu.Lock()
+	defer c.passMu.Unlock()
 	horizon := c.db.computeHorizon()
 	c.mu.Lock()
 	items := c.queue
