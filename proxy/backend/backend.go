@@ -115,8 +115,10 @@ type Client interface {
 type Result struct {
 	// Reply is the tracker's summary; valid until the next command.
 	Reply *protocol.Reply
-	// Forwarded counts reply packets written to the client. Zero means the
-	// client saw nothing, so the command may be retried elsewhere.
+	// Forwarded counts reply packets handed to the client. Zero means the
+	// client saw nothing, so the command may be retried elsewhere; otherwise
+	// protocol.Conn.Rewind (with a Mark taken before Relay) tells whether
+	// they are still withdrawable from the client's write buffer.
 	Forwarded int
 	// ClientErr is a failure writing to the client. The reply was still read
 	// to its end, so the backend connection stays usable.

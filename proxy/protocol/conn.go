@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -62,6 +63,7 @@ type Conn struct {
 	rd        *readRecorder
 	pc        *packet.Conn
 	bw        *bufio.Writer
+	out       countingWriter // what bw writes to
 	buf       []byte
 	maxPacket int
 	readAhead bool
@@ -89,11 +91,9 @@ func (r *readRecorder) Read(p []byte) (int, error) {
 // NewConn wraps nc. The connection starts without read-ahead and with
 // HandshakeMaxPacketSize as its packet limit.
 func NewConn(nc net.Conn) *Conn {
-	c := &Conn{
-		nc:        nc,
-		bw:        bufio.NewWriterSize(nc, writeBufferSize),
-		maxPacket: HandshakeMaxPacketSize,
-	}
+	c := &Conn{nc: nc, maxPacket: HandshakeMaxPacketSize}
+	c.out.w = nc
+	c.bw = bufio.NewWriterSize(&c.out, writeBufferSize)
 	c.rd = &readRecorder{Conn: nc}
 	c.pc = packet.NewTLSConn(c.rd) // no bufio: reads exactly one packet
 	return c
@@ -212,6 +212,44 @@ func (c *Conn) Flush() error {
 // Buffered reports how many bytes wait in the write buffer.
 func (c *Conn) Buffered() int { return c.bw.Buffered() }
 
+// countingWriter counts the bytes that reached the transport, which tells
+// whether a reply is still entirely in the write buffer.
+type countingWriter struct {
+	w io.Writer
+	n uint64
+}
+
+func (cw *countingWriter) Write(p []byte) (int, error) {
+	n, err := cw.w.Write(p)
+	cw.n += uint64(n)
+	return n, err
+}
+
+// Mark is a write position taken before a reply (see Rewind).
+type Mark struct {
+	sent  uint64
+	seq   uint8
+	empty bool
+}
+
+// Mark records the current write position.
+func (c *Conn) Mark() Mark {
+	return Mark{sent: c.out.n, seq: c.pc.Sequence, empty: c.bw.Buffered() == 0}
+}
+
+// Rewind withdraws the packets written since m if none of their bytes has
+// reached the network yet (the write buffer absorbed them all), restoring
+// the sequence id. It reports whether it could: a failed backend's partial
+// reply that the client never saw can then be replaced by a retry's.
+func (c *Conn) Rewind(m Mark) bool {
+	if !m.empty || c.out.n != m.sent {
+		return false
+	}
+	c.bw.Reset(&c.out)
+	c.pc.Sequence = m.seq
+	return true
+}
+
 // upgrade replaces the transport with tc after a successful TLS handshake.
 // The sequence id carries over: the TLS layer is invisible to the protocol.
 func (c *Conn) upgrade(tc *tls.Conn) {
@@ -220,7 +258,8 @@ func (c *Conn) upgrade(tc *tls.Conn) {
 	c.rd = &readRecorder{Conn: tc}
 	c.pc = packet.NewTLSConn(c.rd)
 	c.pc.Sequence = seq
-	c.bw.Reset(tc)
+	c.out.w = tc
+	c.bw.Reset(&c.out)
 	c.readAhead = false
 	c.tls = true
 }

@@ -132,3 +132,32 @@ func TestWriteBuffersUntilFlush(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestMarkAndRewind(t *testing.T) {
+	w, r := pipePair(t)
+	w.ResetSequence()
+	m := w.Mark()
+	for i := 0; i < 3; i++ {
+		if err := w.WritePacket([]byte("partial")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !w.Rewind(m) || w.Buffered() != 0 || w.Sequence() != 0 {
+		t.Fatalf("rewind of a buffered reply failed: buffered %d seq %d", w.Buffered(), w.Sequence())
+	}
+	if err := w.WritePacket([]byte("retry")); err != nil || w.Flush() != nil {
+		t.Fatal(err)
+	}
+	p, err := r.ReadPacket()
+	if err != nil || string(p) != "retry" {
+		t.Fatalf("client saw %q, %v", p, err)
+	}
+	// Once bytes went out (a flush, or a full buffer), there is no way back.
+	m = w.Mark()
+	if err := w.WritePacket(make([]byte, writeBufferSize+1)); err != nil {
+		t.Fatal(err)
+	}
+	if w.Rewind(m) {
+		t.Fatal("rewound a reply that had reached the network")
+	}
+}

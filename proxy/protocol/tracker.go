@@ -192,9 +192,7 @@ func (t *Tracker) Reply() *Reply { return &t.reply }
 func (t *Tracker) Feed(p []byte) (Step, error) {
 	step, err := t.feed(p)
 	if err != nil {
-		if t.state != stDone && t.state != stFailed && t.state != stIdle {
-			t.state = stFailed
-		}
+		t.state = stFailed
 		return Done, err
 	}
 	if step == Done {
