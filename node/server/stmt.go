@@ -16,8 +16,10 @@ import (
 // paramUnsigned is the flag byte of a bound parameter type marking an unsigned integer.
 const paramUnsigned = 0x80
 
-// cursorTypeMask covers COM_STMT_EXECUTE's cursor flags; cursors are not supported.
-const cursorTypeMask = 0x0f
+// cursorTypeMask covers COM_STMT_EXECUTE's cursor flags (read-only, for-update, scrollable); cursors
+// are not supported. Bit 0x08 (MySQL 8's PARAMETER_COUNT_AVAILABLE) matters only with query
+// attributes, which are not offered, so it is ignored.
+const cursorTypeMask = 0x07
 
 // stmt is a prepared statement of one connection.
 type stmt struct {
