@@ -36,7 +36,9 @@ const (
 	Draining
 	// AuthError: the monitor could connect but its credentials were refused.
 	AuthError
-	// Sticky: the master kept its role because of disable_master_failback.
+	// Sticky: the master kept its role against the normal choice (lowest
+	// index or priority) because of disable_master_failback or the
+	// sticky_writer marker.
 	Sticky
 	// Lagging: the node is falling behind (flow control sent or a growing
 	// receive queue); reads avoid it while others can serve them.
