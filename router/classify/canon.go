@@ -1,5 +1,7 @@
 package classify
 
+import "bytes"
+
 // This file is the canonicalizer: one pass over the statement bytes that
 // writes a normalised form into a caller-provided buffer without allocating.
 //
@@ -13,9 +15,12 @@ package classify
 //     identifiers alike); Class keeps names lower-cased for the same reason;
 //   - numbers, strings ('…' and "…", with backslash and doubled-quote
 //     escapes), X'…', B'…', N'…', 0x…, 0b… become `?`; backquoted names are
-//     kept verbatim. Statements that start with SET or PREPARE keep their
-//     literals: `SET autocommit=0` and `SET autocommit=1` must not share a
-//     class, and PREPARE's text is classified too;
+//     kept verbatim. Two kinds of literal are kept because the class
+//     depends on them: the value assigned to autocommit, tx_isolation or
+//     transaction_isolation in a SET (`SET autocommit=0` and `=1` must not
+//     share a class), and every literal of a PREPARE (its text is
+//     classified too). Other SET values become `?`, so that user-variable
+//     values and secrets neither multiply cache entries nor sit in them;
 //   - `IN (?, ?, …)` becomes `IN (?+)` and repeated identical VALUES rows
 //     collapse to the first, so bulk statements share one entry;
 //   - whitespace becomes single spaces, with none after `(` or `.` and none
@@ -95,7 +100,10 @@ type canonicalizer struct {
 	// prevWord is an identity of the last word token, for IN and VALUES.
 	prevIn, prevValues bool
 	stmtStart          bool
-	keep               bool
+	inSet              bool // the statement is a SET
+	keepAll            bool // the statement is a PREPARE: keep every literal
+	valueVar           bool // the last word names a variable whose value matters
+	keepNext           bool // the last token is the '=' after such a variable
 	inExec             bool
 	depth              int
 	stack              [maxParenDepth]paren
@@ -227,7 +235,7 @@ func (c *canonicalizer) run() {
 			i++
 		case b == ';':
 			c.emit(tSemi, s[i:i+1])
-			c.stmtStart, c.keep = true, false
+			c.stmtStart, c.inSet, c.keepAll = true, false, false
 			c.depth = 0
 			i++
 		default:
@@ -338,6 +346,9 @@ func (c *canonicalizer) variable(i int) int {
 			j++
 		}
 		c.emitUpper(s[i:j])
+		if c.inSet {
+			c.valueVar = valueMatters(c.out[len(c.out)-(j-i):])
+		}
 	}
 	c.prevIn, c.prevValues = false, false
 	return j
@@ -395,7 +406,11 @@ func (c *canonicalizer) word(i int) int {
 	c.prevValues = string(up) == "VALUES" || string(up) == "VALUE"
 	if c.stmtStart {
 		c.stmtStart = false
-		c.keep = string(up) == "SET" || string(up) == "PREPARE"
+		c.inSet = string(up) == "SET"
+		c.keepAll = string(up) == "PREPARE"
+	}
+	if c.inSet {
+		c.valueVar = valueMatters(up)
 	}
 	return j
 }
@@ -484,8 +499,18 @@ var (
 	closeParen = []byte{')'}
 )
 
+// valueMatters reports whether the value a SET assigns to the variable
+// named by the upper-cased word w changes the statement's class.
+func valueMatters(w []byte) bool {
+	switch string(bytes.TrimPrefix(w, []byte("@@"))) {
+	case "AUTOCOMMIT", "TX_ISOLATION", "TRANSACTION_ISOLATION":
+		return true
+	}
+	return false
+}
+
 func (c *canonicalizer) literal(text []byte) {
-	if c.keep {
+	if c.keepAll || c.keepNext {
 		c.emit(tLit, text)
 	} else {
 		c.emit(tLit, question)
@@ -537,6 +562,8 @@ func (c *canonicalizer) emit(k tokKind, text []byte) {
 	if k != tWord {
 		c.prevIn, c.prevValues = false, false
 	}
+	c.keepNext = c.valueVar && k == tOp && (string(text) == "=" || string(text) == ":=")
+	c.valueVar = false
 }
 
 func (c *canonicalizer) emitUpper(text []byte) {
@@ -549,6 +576,7 @@ func (c *canonicalizer) emitUpper(text []byte) {
 	}
 	c.prev = tWord
 	c.sawSpace = false
+	c.keepNext, c.valueVar = false, false
 }
 
 func (c *canonicalizer) open(text []byte) {

@@ -20,7 +20,10 @@
 //   - Statements with the same canonical text always get the same Class, so
 //     a cached answer equals a fresh parse (tested over the corpus and by
 //     fuzzing). The Class therefore never depends on literal values,
-//     except in SET and PREPARE, whose literals the canonical form keeps.
+//     except the autocommit and isolation values of a SET and the text of a
+//     PREPARE, which the canonical form keeps. Backslash escapes are
+//     assumed (NO_BACKSLASH_ESCAPES and ANSI_QUOTES are not modelled: a
+//     double-quoted word is a string).
 //   - A Class is a small comparable value; its strings are shared and never
 //     modified.
 //   - Routing hints (`-- maxproxy route to …`) live in comments, are
