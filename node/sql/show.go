@@ -239,10 +239,46 @@ func (s *Session) execShow(ctx context.Context, x *ast.ShowStmt, params []Value)
 		rows, _ := vt.rows(s)
 		cols := []virtCol{vstrNN("Collation", 64), vstr("Charset", 32), vint("Id"), vstr("Default", 3), vstrNN("Compiled", 3), vint("Sortlen")}
 		return s.showResult(cols, rows, x, params)
+	case ast.ShowTableStatus:
+		db, err := s.dbOrCurrent(x.DBName)
+		if err != nil {
+			return nil, err
+		}
+		if !s.hasDBAccess(db) {
+			return nil, s.errDBDenied(db)
+		}
+		sch := s.e.schema.Load()
+		if _, ok := sch.DBs[db]; !ok {
+			return nil, newErr(ErBadDB, "Unknown database '%s'", db)
+		}
+		vt := s.infoSchemaTable("tables")
+		all, err := vt.rows(s)
+		if err != nil {
+			return nil, err
+		}
+		var rows [][]types.Value
+		for _, r := range all {
+			if r[1].Str() != db {
+				continue
+			}
+			// Name, Engine, Version, Row_format, Rows, Avg_row_length, Data_length, Max_data_length,
+			// Index_length, Data_free, Auto_increment, Create_time, Update_time, Check_time, Collation,
+			// Checksum, Create_options, Comment, Max_index_length, Temporary
+			rows = append(rows, append(append([]types.Value{r[2]}, r[4:]...), uintv(0), str("N")))
+		}
+		cols := []virtCol{vstrNN("Name", 64), vstr("Engine", 64), vint("Version"), vstr("Row_format", 10), vint("Rows"),
+			vint("Avg_row_length"), vint("Data_length"), vint("Max_data_length"), vint("Index_length"), vint("Data_free"),
+			vint("Auto_increment"), vdt("Create_time"), vdt("Update_time"), vdt("Check_time"), vstr("Collation", 64),
+			vint("Checksum"), vstr("Create_options", 2048), vstrNN("Comment", 2048), vint("Max_index_length"), vstr("Temporary", 1)}
+		return s.showResult(cols, rows, x, params)
 	case ast.ShowMasterStatus:
 		return s.showResult([]virtCol{vstrNN("File", 512), vint("Position"), vstrNN("Binlog_Do_DB", 255), vstrNN("Binlog_Ignore_DB", 255)}, nil, nil, nil)
 	}
-	return nil, errNotSupported("this SHOW statement")
+	name := restoreText(x)
+	if i := strings.IndexAny(name, "`'("); i > 0 {
+		name = strings.TrimSpace(name[:i])
+	}
+	return nil, errNotSupported(name)
 }
 
 func (s *Session) showTarget(x *ast.ShowStmt) (*catalog.Table, error) {

@@ -537,7 +537,16 @@ func normalizeVar(v *sysVar, raw types.Value) (types.Value, error) {
 	val := types.ToText(raw)
 	switch v.name {
 	case "sql_mode":
-		val = strings.ToUpper(val)
+		var modes []string
+		seen := map[string]bool{}
+		for _, m := range strings.Split(strings.ToUpper(val), ",") {
+			m = strings.TrimSpace(m)
+			if m != "" && !seen[m] {
+				seen[m] = true
+				modes = append(modes, m)
+			}
+		}
+		val = strings.Join(modes, ",")
 	case "character_set_client", "character_set_connection", "character_set_results", "character_set_server", "character_set_database":
 		if _, ok := types.CollationByName(val); !ok && val != "binary" {
 			return types.Null, newErr(ErUnknownCharset, "Unknown character set: '%s'", val)
