@@ -75,3 +75,16 @@ func BenchmarkClassifyMiss(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkClassifyBufHit is the hit path with a session-owned scratch
+// buffer instead of the pooled one.
+func BenchmarkClassifyBufHit(b *testing.B) {
+	c := New(10000)
+	sql := []byte(benchStatements[0].sql)
+	buf := make([]byte, 0, 256)
+	c.Classify(sql)
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _, buf = c.ClassifyBuf(buf, sql)
+	}
+}
