@@ -27,9 +27,7 @@ func (c *conn) comQuery(ctx context.Context, q []byte) error {
 		return c.writeErr(newError(erEmptyQuery, "42000", "Query was empty"))
 	}
 	if len(stmts) > 1 && !c.multiStmts {
-		rest := strings.TrimLeft(stmts[1].Text(), " \t\r\n")
-		line := 1 + strings.Count(text[:len(text)-len(rest)], "\n")
-		return c.writeErr(syntaxError(rest, line))
+		return c.writeErr(secondStatementError(text, stmts))
 	}
 	if strings.IndexByte(text, '?') >= 0 {
 		// The TiDB parser accepts ? anywhere; MariaDB only in prepared statements.
@@ -50,6 +48,15 @@ func (c *conn) comQuery(ctx context.Context, q []byte) error {
 		}
 	}
 	return nil
+}
+
+// secondStatementError is MariaDB's answer to more than one statement where only one is allowed: a
+// syntax error at the start of the second.
+func secondStatementError(text string, stmts []ast.StmtNode) *mysql.MyError {
+	off := min(len(stmts[0].Text()), len(text)) // the first statement's text starts the input
+	rest := strings.TrimLeft(text[off:], " \t\r\n")
+	line := 1 + strings.Count(text[:len(text)-len(rest)], "\n")
+	return syntaxError(rest, line)
 }
 
 // errStatementFailed tells the caller a statement's error was sent and later statements must not run.

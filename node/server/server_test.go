@@ -326,10 +326,15 @@ func TestMultiStatements(t *testing.T) {
 
 	// Without the capability a second statement is a syntax error at its start.
 	plain := ts.open(t, ts.dsn("app", "secret", "", ""))
-	_, err = plain.Exec("SELECT 1; SELECT 2")
-	want := "You have an error in your SQL syntax; check the manual that corresponds to your MariaDB server version for the right syntax to use near 'SELECT 2' at line 1"
-	if code, msg := mysqlErr(err); code != 1064 || msg != want {
-		t.Errorf("got %d %q, want 1064 %q", code, msg, want)
+	for q, near := range map[string]string{
+		"SELECT 1; SELECT 2":              "SELECT 2' at line 1",
+		"SELECT 1;\n SELECT 2;\nSELECT 3": "SELECT 2;\nSELECT 3' at line 2",
+	} {
+		_, err = plain.Exec(q)
+		want := "You have an error in your SQL syntax; check the manual that corresponds to your MariaDB server version for the right syntax to use near '" + near
+		if code, msg := mysqlErr(err); code != 1064 || msg != want {
+			t.Errorf("%q: got %d %q, want 1064 %q", q, code, msg, want)
+		}
 	}
 }
 

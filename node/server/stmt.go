@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"math"
 	"slices"
-	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -51,9 +50,7 @@ func (c *conn) comStmtPrepare(ctx context.Context, data []byte) error {
 		return c.writeErr(newError(erEmptyQuery, "42000", "Query was empty"))
 	case 1:
 	default:
-		rest := strings.TrimLeft(stmts[1].Text(), " \t\r\n")
-		line := 1 + strings.Count(text[:len(text)-len(rest)], "\n")
-		return c.writeErr(syntaxError(rest, line))
+		return c.writeErr(secondStatementError(text, stmts))
 	}
 	st := &stmt{text: statementText(stmts[0]), ast: stmts[0]}
 	st.numParams = NumberParams(st.ast)
