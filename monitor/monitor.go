@@ -43,7 +43,7 @@ type Monitor struct {
 	script    *scriptRunner // nil without Options.Script
 	probers   []Prober
 	newProber ProberFactory
-	holder    topology.Holder
+	holder    *topology.Holder
 	wake      chan struct{} // capacity 1: an admin change asks for a round now
 
 	// Test hooks: the wall clock, the round deadline and the ticker.
@@ -90,6 +90,16 @@ type probeResult struct {
 // Option adjusts a Monitor at construction.
 type Option func(*Monitor)
 
+// WithHolder makes the monitor publish into h instead of a holder of its
+// own. A monitor that replaces another (on a configuration reload) and
+// takes over its holder keeps the readers' pointer, continues its
+// generations and diffs its first round against the last published
+// snapshot, so a reload raises no events for servers that did not change.
+// Only one running monitor may publish into a holder.
+func WithHolder(h *topology.Holder) Option {
+	return func(m *Monitor) { m.holder = h }
+}
+
 // WithProberFactory replaces the MySQL prober (for tests and for callers
 // that reach servers some other way).
 func WithProberFactory(f ProberFactory) Option {
@@ -118,6 +128,7 @@ func New(opts Options, servers []Server, logger *slog.Logger, reg prometheus.Reg
 		names:         make(map[string]bool, len(servers)),
 		log:           logger.With("monitor", opts.Name),
 		wake:          make(chan struct{}, 1),
+		holder:        new(topology.Holder),
 		now:           time.Now,
 		after:         time.After,
 		admin:         map[string]galera.Admin{},
@@ -182,7 +193,7 @@ func New(opts Options, servers []Server, logger *slog.Logger, reg prometheus.Reg
 
 // Holder returns the holder the monitor publishes into; readers Load it
 // without locks.
-func (m *Monitor) Holder() *topology.Holder { return &m.holder }
+func (m *Monitor) Holder() *topology.Holder { return m.holder }
 
 // Snapshot returns the latest published snapshot (nil before the first round).
 func (m *Monitor) Snapshot() *topology.Snapshot { return m.holder.Load() }

@@ -157,6 +157,8 @@ type rig struct {
 	// realTime keeps the monitor's own ticker and round deadline, for
 	// tests that run in a synctest bubble.
 	realTime bool
+	// extra options for New.
+	extra []Option
 }
 
 func newRig(t *testing.T, opts Options, n int, setup func(*rig)) *rig {
@@ -176,7 +178,7 @@ func newRig(t *testing.T, opts Options, n int, setup func(*rig)) *rig {
 	if setup != nil {
 		setup(h)
 	}
-	m, err := New(opts, servers, nil, h.reg,
+	options := append([]Option{
 		WithProberFactory(func(s Server) Prober { return h.fakes[s.Name] }),
 		func(m *Monitor) {
 			m.now = func() time.Time { return h.now }
@@ -184,7 +186,8 @@ func newRig(t *testing.T, opts Options, n int, setup func(*rig)) *rig {
 				m.ticks = h.ticks
 				m.after = func(time.Duration) <-chan time.Time { return h.deadline }
 			}
-		})
+		}}, h.extra...)
+	m, err := New(opts, servers, nil, h.reg, options...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -589,5 +592,28 @@ func TestMarkerStatements(t *testing.T) {
 	got = markerStatements(galera.MarkerUpdate{Server: "s1", Node: "n1", Version: 7}, "")
 	if len(got) != 1 || got[0] != "UPDATE maxproxy.writer SET node = X'6e31', owner = '', version = version + 1 WHERE id = 1 AND version = 7" {
 		t.Errorf("update: %q", got)
+	}
+}
+
+func TestReplacementMonitorTakesOverTheHolder(t *testing.T) {
+	h1 := newRig(t, Options{}, 3, nil)
+	first := h1.next()
+	h1.close()
+
+	holder := h1.m.Holder()
+	h2 := newRig(t, Options{}, 3, func(h *rig) { h.extra = append(h.extra, WithHolder(holder)) })
+	// The subscription starts with the old monitor's snapshot, then the
+	// replacement's first round, which continues the generations.
+	if s := h2.next(); s != first {
+		t.Fatal("subscription did not start with the holder's snapshot")
+	}
+	s := h2.next()
+	if s.Generation != first.Generation+1 || holder.Load() != s || h2.m.Holder() != holder {
+		t.Fatalf("generation %d after %d", s.Generation, first.Generation)
+	}
+	for _, ev := range []string{"master_up", "slave_up"} {
+		if got := testutil.ToFloat64(h2.m.metrics.events.WithLabelValues(ev)); got != 0 {
+			t.Errorf("%s raised %v times by a reload that changed nothing", ev, got)
+		}
 	}
 }
