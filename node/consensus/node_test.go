@@ -530,3 +530,43 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestRemoveNodeAndOneChangeAtATime(t *testing.T) {
+	c := newCluster(t, 9, 3, nil)
+	lead := c.leader(1, 2, 3)
+	victim := uint64(1)
+	if victim == lead {
+		victim = 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	// Two changes submitted together: the second is refused while the first is pending.
+	errs := make(chan error, 2)
+	go func() { errs <- c.nodes[lead].RemoveNode(ctx, victim, nil) }()
+	go func() { errs <- c.nodes[lead].AddLearner(ctx, 9, nil) }()
+	var refused, done int
+	for range 2 {
+		switch err := <-errs; {
+		case err == nil:
+			done++
+		case errors.Is(err, ErrConfChangeInProgress):
+			refused++
+		default:
+			t.Fatalf("conf change: %v", err)
+		}
+	}
+	if done == 0 {
+		t.Fatal("no change applied")
+	}
+	t.Logf("%d applied, %d refused as concurrent", done, refused)
+	if err := c.nodes[lead].RemoveNode(ctx, victim, nil); err != nil {
+		t.Fatal(err) // idempotent on the raft side; our waiter resolves when it applies
+	}
+	eventually(t, "victim removed from the voters", func() bool {
+		st := c.nodes[lead].Status()
+		return !slices.Contains(st.Voters, victim)
+	})
+	c.stop(victim)
+	// Two voters left: both are needed, and both are up.
+	c.mustPropose(lead, "after-remove")
+}
