@@ -2,6 +2,8 @@ package monitor
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/maxproxy/maxproxy/monitor/galera"
 )
 
 // metrics are registered on the injected registry, labelled with the
@@ -71,6 +73,14 @@ func newMetrics(reg prometheus.Registerer, monitor string) (*metrics, error) {
 			return nil, err
 		}
 		m.collectors = append(m.collectors, col)
+	}
+	// Every series exists from the start, so rate() and alerts see a 0
+	// before the first event rather than nothing.
+	for _, e := range galera.AllEvents {
+		m.events.WithLabelValues(string(e))
+	}
+	for _, r := range []string{"ok", "failed", "timeout"} {
+		m.scriptRuns.WithLabelValues(r)
 	}
 	return m, nil
 }
