@@ -49,7 +49,12 @@
 // would leave readers nowhere to go and says nothing about any single
 // node, so when all would be lagging the least loaded one (smallest
 // receive queue, then fewest flow-control messages, then configuration
-// order) is left unmarked.
+// order) is left unmarked. Nodes in maintenance are marked but not counted
+// in that rule, since they serve nothing anyway.
+//
+// DonorUpdates implements set_donor_nodes: the wsrep_sst_donor list every
+// replica should carry, so that joiners take their state transfer from
+// the nodes least likely to become the writer.
 //
 // Events are MaxScale's ten: server_up/down, master_up/down,
 // slave_up/down, lost_master, lost_slave, new_master, new_slave, derived
