@@ -130,7 +130,8 @@ func parseError(err error) *mysql.MyError {
 }
 
 // comFieldList answers COM_FIELD_LIST (table NUL wildcard) with the table's column definitions, taken
-// from a zero-row SELECT so the engine's metadata is the single source.
+// from a zero-row SELECT so the engine's metadata is the single source. The wildcard (deprecated since
+// MySQL 5.7, only ever sent empty by current clients) is not applied.
 func (c *conn) comFieldList(ctx context.Context, data []byte) error {
 	r := reader{b: data}
 	table := string(r.nulString())

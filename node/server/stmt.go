@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
+	"errors"
 	"math"
 	"slices"
 
@@ -151,7 +152,7 @@ func (c *conn) comStmtExecute(ctx context.Context, data []byte) error {
 	}
 	err = c.runStatement(ctx, st.ast, st.text, params, true, false)
 	clear(st.longData)
-	if err == errStatementFailed {
+	if errors.Is(err, errStatementFailed) {
 		return nil
 	}
 	return err
