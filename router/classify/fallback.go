@@ -67,7 +67,7 @@ func fallback(canon []byte) Class {
 			if at(i+1) == "VALUE" && at(i+2) == "FOR" {
 				c.Flags |= FlagSequence
 			}
-		case "FOUND_ROWS", "ROW_COUNT":
+		case "FOUND_ROWS", "ROW_COUNT", "@@WARNING_COUNT", "@@ERROR_COUNT", "@@SESSION.WARNING_COUNT", "@@SESSION.ERROR_COUNT":
 			c.Flags |= FlagPrevious
 		case ":=":
 			c.Flags |= FlagUserVarWrite
@@ -177,6 +177,13 @@ func fallback(canon []byte) Class {
 		c.Kind = KindUnlockTables
 	case "KILL":
 		c.Kind = KindKill
+	case "GET":
+		if at(first+1) == "DIAGNOSTICS" || at(first+2) == "DIAGNOSTICS" { // GET [CURRENT] DIAGNOSTICS
+			c.Kind = KindRead
+			c.Flags |= FlagPrevious
+		} else {
+			c.Kind = KindUnknown
+		}
 	case "PREPARE":
 		c.Kind = KindPrepare
 		c.Name = identLower(at(first + 1))

@@ -240,8 +240,11 @@ func (col *collector) Enter(n ast.Node) (ast.Node, bool) {
 		name := strings.ToLower(x.Name)
 		switch {
 		case x.IsSystem:
-			if name == "identity" || name == "last_insert_id" {
+			switch name {
+			case "identity", "last_insert_id":
 				col.class.Flags |= FlagLastInsertID
+			case "warning_count", "error_count":
+				col.class.Flags |= FlagPrevious // about the previous statement's connection
 			}
 		case x.Value != nil:
 			col.class.Flags |= FlagUserVarWrite
