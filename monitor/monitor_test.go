@@ -515,6 +515,7 @@ func TestOptionsAreValidated(t *testing.T) {
 		"no servers":        {Options{}, nil},
 		"duplicate server":  {Options{}, []Server{one[0], one[0]}},
 		"unnamed server":    {Options{}, []Server{{Address: "x:1"}}},
+		"address sans port": {Options{}, []Server{{Name: "a", Address: "db1"}}},
 		"unknown event":     {Options{Events: []string{"synced_up"}}, one},
 		"missing script":    {Options{Script: "/nonexistent/script $EVENT"}, one},
 		"unbalanced quote":  {Options{Script: `/bin/true "abc`}, one},

@@ -2,7 +2,9 @@ package monitor
 
 import (
 	"fmt"
+	"net"
 	"os/exec"
+	"strings"
 	"time"
 
 	"github.com/maxproxy/maxproxy/monitor/galera"
@@ -127,6 +129,12 @@ func (o Options) validate(servers []Server) error {
 		}
 		if seen[s.Name] {
 			return fmt.Errorf("monitor %q: server %q listed twice", o.Name, s.Name)
+		}
+		// host:port, or a unix socket path as go-mysql accepts it.
+		if !strings.Contains(s.Address, "/") {
+			if _, _, err := net.SplitHostPort(s.Address); err != nil {
+				return fmt.Errorf("monitor %q: server %q: address: %w", o.Name, s.Name, err)
+			}
 		}
 		seen[s.Name] = true
 	}
