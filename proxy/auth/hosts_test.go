@@ -3,6 +3,7 @@ package auth
 import (
 	"net/netip"
 	"sort"
+	"strings"
 	"testing"
 )
 
@@ -91,5 +92,11 @@ func TestSpecificityOrder(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("order %v, want %v", got, want)
 		}
+	}
+}
+
+func TestPrivilegeColumnCount(t *testing.T) {
+	if n := len(strings.Split(dbPrivColumns, ",")); n != dbPrivCount {
+		t.Fatalf("dbPrivColumns lists %d columns, dbPrivCount says %d", n, dbPrivCount)
 	}
 }

@@ -34,6 +34,7 @@ const (
 
 	// dbPrivColumns are the global privileges that also grant access to
 	// every database (MariaDB's DB_ACLS).
+	dbPrivCount   = 20
 	dbPrivColumns = "Select_priv, Insert_priv, Update_priv, Delete_priv, Create_priv, Drop_priv, " +
 		"Grant_priv, References_priv, Index_priv, Alter_priv, Create_tmp_table_priv, Lock_tables_priv, " +
 		"Execute_priv, Create_view_priv, Show_view_priv, Create_routine_priv, Alter_routine_priv, " +
@@ -73,7 +74,7 @@ func (l *ServerLoader) Load(ctx context.Context) (*UserData, error) {
 	defer stop()
 
 	var d UserData
-	rows, err := query(conn, usersQuery)
+	rows, err := query(conn, usersQuery, 7+dbPrivCount)
 	if err != nil {
 		return nil, err
 	}
@@ -90,12 +91,11 @@ func (l *ServerLoader) Load(ctx context.Context) (*UserData, error) {
 		}
 		d.Accounts = append(d.Accounts, a)
 	}
-	locked, err := query(conn, lockedQuery)
-	var myErr *mysql.MyError
-	switch {
-	case errors.As(err, &myErr):
-		locked = nil
-	case err != nil:
+	locked, err := query(conn, lockedQuery, 2)
+	if errors.As(err, new(*mysql.MyError)) {
+		locked, err = nil, nil
+	}
+	if err != nil {
 		return nil, err
 	}
 	isLocked := map[[2]string]bool{}
@@ -106,22 +106,33 @@ func (l *ServerLoader) Load(ctx context.Context) (*UserData, error) {
 		a := &d.Accounts[i]
 		a.Locked = isLocked[[2]string{a.User, a.Host}]
 	}
-	for _, q := range []string{dbGrantsQuery, tableGrantsQuery, procGrantsQuery} {
-		rows, err := query(conn, q)
+	grantSources := []struct {
+		query             string
+		pattern, optional bool
+	}{
+		{dbGrantsQuery, true, false},
+		{tableGrantsQuery, false, true},
+		{procGrantsQuery, false, true},
+	}
+	for _, g := range grantSources {
+		rows, err := query(conn, g.query, 3)
+		if g.optional {
+			rows, err = optional(rows, err)
+		}
 		if err != nil {
 			return nil, err
 		}
 		for _, r := range rows {
-			d.DBGrants = append(d.DBGrants, DBGrant{User: r[0], Host: r[1], DB: r[2], Pattern: q == dbGrantsQuery})
+			d.DBGrants = append(d.DBGrants, DBGrant{User: r[0], Host: r[1], DB: r[2], Pattern: g.pattern})
 		}
 	}
-	if rows, err = query(conn, rolesQuery); err != nil {
+	if rows, err = optional(query(conn, rolesQuery, 3)); err != nil {
 		return nil, err
 	}
 	for _, r := range rows {
 		d.RoleGrants = append(d.RoleGrants, RoleGrant{User: r[0], Host: r[1], Role: r[2]})
 	}
-	if rows, err = query(conn, databasesQuery); err != nil {
+	if rows, err = query(conn, databasesQuery, 1); err != nil {
 		return nil, err
 	}
 	for _, r := range rows {
@@ -130,15 +141,30 @@ func (l *ServerLoader) Load(ctx context.Context) (*UserData, error) {
 	return &d, nil
 }
 
-// query runs q and returns its rows as strings (NULL as "").
-func query(conn *client.Conn, q string) ([][]string, error) {
+// optional treats a missing table as empty: servers without table or
+// routine grants (or roles) simply have none. mysql.user, mysql.db and SHOW
+// DATABASES are not optional.
+func optional(rows [][]string, err error) ([][]string, error) {
+	var myErr *mysql.MyError
+	if errors.As(err, &myErr) && myErr.Code == mysql.ER_NO_SUCH_TABLE {
+		return nil, nil
+	}
+	return rows, err
+}
+
+// query runs q and returns its rows as strings (NULL as ""), checking that
+// the server answered with the expected number of columns.
+func query(conn *client.Conn, q string, columns int) ([][]string, error) {
 	res, err := conn.Execute(q)
 	if err != nil {
 		return nil, fmt.Errorf("query %q: %w", q, err)
 	}
 	defer res.Close()
 	if res.Resultset == nil {
-		return nil, nil
+		return nil, fmt.Errorf("query %q: no result set", q)
+	}
+	if n := res.ColumnNumber(); n != columns {
+		return nil, fmt.Errorf("query %q: %d columns, want %d", q, n, columns)
 	}
 	out := make([][]string, res.RowNumber())
 	for i := range out {
