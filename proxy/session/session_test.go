@@ -21,7 +21,7 @@ func TestParseKill(t *testing.T) {
 		{"KILL SOFT CONNECTION 3", 3, false, true},
 		{"\n\tKill\t42\n", 42, false, true},
 		{"KILL 4294967296", 4294967296, false, true}, // parsed; too large for a proxy id, refused later
-		{"KILL QUERY ID 5", 0, false, false},          // a query id, not a connection id
+		{"KILL QUERY ID 5", 0, false, false},         // a query id, not a connection id
 		{"KILL USER app", 0, false, false},
 		{"KILL CONNECTION_ID()", 0, false, false},
 		{"KILL 1; KILL 2", 0, false, false},
