@@ -39,10 +39,12 @@ type iter struct {
 	mode    lockMode
 	ctx     context.Context
 
+	startK, endK mkey // bounds in tree-key form: most comparisons stay on the inline prefixes
+
 	base      []kv
 	bi        int
 	baseDone  bool
-	resume    []byte
+	resume    mkey // last tree key visited by the previous batch
 	hasResume bool
 	batch     int
 
@@ -73,7 +75,8 @@ func (t *Txn) ScanForUpdate(ctx context.Context, space SpaceID, start, end []byt
 }
 
 func (t *Txn) newIter(space SpaceID, start, end []byte, reverse bool) *iter {
-	it := &iter{t: t, space: space, start: start, end: end, reverse: reverse, snap: t.snap, batch: firstBatch}
+	it := &iter{t: t, space: space, start: start, end: end, reverse: reverse, snap: t.snap, batch: firstBatch,
+		startK: makeKey(start), endK: makeKey(end)}
 	if err := t.check(); err != nil {
 		it.err = err
 		return it
@@ -112,6 +115,9 @@ func (it *iter) fill() {
 		it.baseDone = true
 		return
 	}
+	if cap(it.base) < it.batch {
+		it.base = make([]kv, 0, it.batch)
+	}
 	it.base = it.base[:0]
 	it.bi = 0
 	snap := it.snap
@@ -120,26 +126,29 @@ func (it *iter) fill() {
 	}
 	limited := false
 	scanned := 0
+	skipResume := it.hasResume && !it.reverse // Ascend starts at the resume key itself
 	visit := func(mk mkey, head *version) bool {
-		k := mk.b
 		if it.reverse {
-			if it.start != nil && bytes.Compare(k, it.start) < 0 {
+			if it.start != nil && cmpKey(mk, it.startK) < 0 {
 				return false
 			}
 		} else {
-			if it.hasResume && bytes.Equal(k, it.resume) {
-				return true
+			if skipResume {
+				skipResume = false
+				if cmpKey(mk, it.resume) == 0 {
+					return true
+				}
 			}
-			if it.end != nil && bytes.Compare(k, it.end) >= 0 {
+			if it.end != nil && cmpKey(mk, it.endK) >= 0 {
 				return false
 			}
 		}
 		if v := head.at(snap); v != nil && !v.del {
-			it.base = append(it.base, kv{key: k, val: v.val})
+			it.base = append(it.base, kv{key: mk.b, val: v.val})
 		}
 		scanned++
 		if len(it.base) >= it.batch || scanned >= 4*it.batch {
-			it.resume, it.hasResume = k, true
+			it.resume, it.hasResume = mk, true
 			limited = true
 			return false
 		}
@@ -147,17 +156,17 @@ func (it *iter) fill() {
 	}
 	it.sp.mu.RLock()
 	if it.reverse {
-		before, has := it.end, it.end != nil
+		before, has := it.endK, it.end != nil
 		if it.hasResume {
 			before, has = it.resume, true
 		}
-		it.sp.tree.Descend(makeKey(before), has, visit)
+		it.sp.tree.Descend(before, has, visit)
 	} else {
-		from, has := it.start, it.start != nil
+		from, has := it.startK, it.start != nil
 		if it.hasResume {
 			from, has = it.resume, true
 		}
-		it.sp.tree.Ascend(makeKey(from), has, visit)
+		it.sp.tree.Ascend(from, has, visit)
 	}
 	it.sp.mu.RUnlock()
 	it.baseDone = !limited
