@@ -292,6 +292,23 @@ func (s *Session) apply(c classify.Class, d Decision, o *Options) {
 			s.tempTables = slices.DeleteFunc(slices.Clip(s.tempTables), func(t string) bool { return t == name })
 		}
 	}
+	if f.Has(classify.FlagRenameTable) {
+		var from string
+		odd := false
+		for name := range c.NameList() {
+			if odd = !odd; odd {
+				from = name
+				continue
+			}
+			for i, t := range s.tempTables {
+				if t == from {
+					s.tempTables = slices.Clone(s.tempTables)
+					s.tempTables[i] = name
+					break
+				}
+			}
+		}
+	}
 	if f.Has(classify.FlagMultiStmt) && o.StrictMultiStmt {
 		s.pins |= PinStrictMultiStmt
 	}

@@ -74,6 +74,7 @@ const (
 	FlagSetGlobal                          // SET GLOBAL …: a server-wide change, not session state
 	FlagIsolation                          // sets the session isolation level
 	FlagSerializable                       // … to SERIALIZABLE
+	FlagRenameTable                        // RENAME TABLE / ALTER TABLE … RENAME; Class.Name lists old,new pairs
 	numFlags             = iota
 )
 
@@ -82,7 +83,7 @@ var flagNames = [numFlags]string{
 	"sequence", "non_deterministic", "unknown_func", "user_var_read", "user_var_write",
 	"temp_create", "drop_table", "multi_stmt", "into_outfile", "fallback", "master_only",
 	"previous", "read_only", "autocommit_on", "autocommit_off", "set_global", "isolation",
-	"serializable",
+	"serializable", "rename_table",
 }
 
 // Has reports whether every flag in f is set.
@@ -119,7 +120,8 @@ type Class struct {
 	PrepFlags Flags
 	// Name is, depending on the kind: the temporary table created
 	// (FlagTempCreate), the tables dropped (FlagDropTable, NUL separated),
-	// or the prepared statement name (PREPARE/EXECUTE/DEALLOCATE). In a
+	// old and new names in turn (FlagRenameTable), or the prepared
+	// statement name (PREPARE/EXECUTE/DEALLOCATE). In a
 	// multi-statement it lists only the temporary tables created.
 	// Names are lower case: MariaDB compares them case-insensitively on the
 	// common configurations, and one cache entry serves every spelling.

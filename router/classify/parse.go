@@ -39,7 +39,7 @@ func parseClass(p *parser.Parser, text string) (c Class, ok bool) {
 		// only the temporary tables it creates stay meaningful, because
 		// the session must route later reads of them to the master.
 		col.class.Flags |= FlagMultiStmt
-		col.class.Flags &^= FlagDropTable
+		col.class.Flags &^= FlagDropTable | FlagRenameTable
 		col.class.Name = strings.Join(col.temps, "\x00")
 		return col.class, true
 	}
@@ -174,10 +174,32 @@ func (col *collector) stmt(s ast.StmtNode) Kind {
 			}
 		}
 		return KindDDL
+	case *ast.RenameTableStmt:
+		for _, tt := range x.TableToTables {
+			col.rename(tt.OldTable, tt.NewTable)
+		}
+		return KindDDL
+	case *ast.AlterTableStmt:
+		for _, spec := range x.Specs {
+			if spec.Tp == ast.AlterTableRenameTable {
+				col.rename(x.Table, spec.NewTable)
+			}
+		}
+		return KindDDL
 	case ast.DDLNode:
 		return KindDDL
 	}
 	return KindOther
+}
+
+// rename records a table rename, so that a renamed temporary table keeps
+// its reads on the master.
+func (col *collector) rename(from, to *ast.TableName) {
+	if from == nil || to == nil {
+		return
+	}
+	col.class.Flags |= FlagRenameTable
+	col.names = append(col.names, from.Name.L, to.Name.L)
 }
 
 func (col *collector) set(x *ast.SetStmt) {
