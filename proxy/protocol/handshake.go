@@ -37,15 +37,17 @@ func AdvertisedVersion(v string) string {
 	return v
 }
 
-// Append appends the handshake payload to dst.
+// Append appends the handshake payload to dst. The first 8 bytes of Salt
+// go in the fixed part (zero-padded if Salt is shorter), the rest after it.
 func (h *InitialHandshake) Append(dst []byte) []byte {
 	salt := h.Salt
+	head := salt[:min(8, len(salt))]
 	dst = append(dst, 10)
 	dst = append(dst, h.ServerVersion...)
 	dst = append(dst, 0)
 	dst = binary.LittleEndian.AppendUint32(dst, h.ConnectionID)
-	dst = append(dst, salt[:8]...)
-	dst = append(dst, 0)
+	dst = append(dst, head...)
+	dst = append(dst, make([]byte, 8-len(head)+1)...)
 	dst = binary.LittleEndian.AppendUint16(dst, uint16(h.Capabilities))
 	dst = append(dst, h.Collation)
 	dst = binary.LittleEndian.AppendUint16(dst, h.Status)
@@ -57,7 +59,7 @@ func (h *InitialHandshake) Append(dst []byte) []byte {
 	} else {
 		dst = append(dst, 0, 0, 0, 0)
 	}
-	dst = append(dst, salt[8:]...)
+	dst = append(dst, salt[len(head):]...)
 	dst = append(dst, 0)
 	dst = append(dst, h.AuthPlugin...)
 	return append(dst, 0)
