@@ -57,7 +57,10 @@ func startMariaDB(ctx context.Context, scope *harness.Scope) (*harness.Server, e
 	srv, err := harness.NewMariaDB(ctx, scope, harness.MariaDBOptions{
 		ExtraArgs: []string{"--max-allowed-packet=64M", "--local-infile=1",
 			"--ssl-ca=" + files[0], "--ssl-cert=" + files[1], "--ssl-key=" + files[2]},
-		Accounts: []harness.Account{{User: appUser, Password: appPass, Grants: []string{"ALL ON " + testDB + ".*"}}},
+		Accounts: []harness.Account{
+			{User: appUser, Password: appPass, Grants: []string{"ALL ON " + testDB + ".*"}},
+			harness.ServiceAccount,
+		},
 	})
 	if err != nil {
 		return nil, err

@@ -43,6 +43,7 @@ type testProxy struct {
 	backend    string
 	serverTLS  *tls.Config
 	backendTLS *tls.Config
+	auth       protocol.Authenticator
 	ctx        context.Context
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
@@ -54,6 +55,8 @@ type testProxy struct {
 
 type proxyOpts struct {
 	serverTLS, backendTLS bool
+	// auth decides logins; nil means staticAuth for the app user.
+	auth protocol.Authenticator
 }
 
 func startProxy(t testing.TB, opts proxyOpts) *testProxy {
@@ -63,7 +66,10 @@ func startProxy(t testing.TB, opts proxyOpts) *testProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &testProxy{t: t, ln: ln, backend: s.Addr(), conns: map[net.Conn]struct{}{}}
+	p := &testProxy{t: t, ln: ln, backend: s.Addr(), conns: map[net.Conn]struct{}{}, auth: opts.auth}
+	if p.auth == nil {
+		p.auth = staticAuth{user: appUser, stage2: protocol.NativeStage2(protocol.NativeStage1(appPass))}
+	}
 	if opts.serverTLS {
 		p.serverTLS = &tls.Config{Certificates: []tls.Certificate{certs.proxyCert}}
 	}
@@ -117,10 +123,9 @@ func (p *testProxy) serve() {
 }
 
 func (p *testProxy) session(nc net.Conn, id uint32) error {
-	auth := staticAuth{user: appUser, stage2: protocol.NativeStage2(protocol.NativeStage1(appPass))}
 	hctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
 	cc, client, err := protocol.Accept(hctx, nc, &protocol.AcceptConfig{
-		ServerVersion: "10.11.19-MariaDB-test", ConnectionID: id, TLS: p.serverTLS, Authenticator: auth,
+		ServerVersion: "10.11.19-MariaDB-test", ConnectionID: id, TLS: p.serverTLS, Authenticator: p.auth,
 	})
 	cancel()
 	if err != nil {
