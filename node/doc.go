@@ -2,8 +2,11 @@
 // node/storage, node/sql and node/server into a running Node.
 //
 // First start of an empty data directory creates root@localhost and root@127.0.0.1 (and root@::1) with
-// an empty password, as mariadb-install-db does; the [[user]] accounts of node.toml are then created or
-// brought up to date at every start. Main runs until its context is cancelled (SIGINT/SIGTERM in the
+// an empty password, as mariadb-install-db does. At every start the [[user]] accounts of node.toml are
+// created or brought up to date, and the settings that have a MariaDB variable (innodb_lock_wait_timeout,
+// innodb_flush_log_at_trx_commit, max_connections, max_allowed_packet) are set as its global value. The
+// protocol server's connection and packet limits come from the file; SET GLOBAL changes only the
+// variable. Main runs until its context is cancelled (SIGINT/SIGTERM in the
 // maxnode binary), then shuts down gracefully: the listener closes, running statements get a short
 // grace period, every session is rolled back and closed, and storage is closed durably.
 //

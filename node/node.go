@@ -158,7 +158,7 @@ func start(cfg config.Config, db *storage.DB, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sql engine: %w", err)
 	}
-	if err := applyUsers(eng, cfg.Users); err != nil {
+	if err := applyConfig(eng, cfg); err != nil {
 		return nil, err
 	}
 	srv, err := server.New(server.Config{
@@ -203,24 +203,38 @@ func (n *Node) Close(ctx context.Context) error {
 	return errors.Join(serr, n.db.Close())
 }
 
-// applyUsers creates the configured accounts, or brings their password and grants up to date, through
-// ordinary SQL on an internal session (connection id 0, which clients never get).
-func applyUsers(eng *sql.Engine, users []config.User) error {
-	if len(users) == 0 {
-		return nil
-	}
+// applyConfig makes the engine reflect the configuration: the global variables that mirror node.toml
+// settings, and the configured accounts, created or brought up to date. It runs ordinary SQL on an
+// internal session (connection id 0, which clients never get).
+func applyConfig(eng *sql.Engine, cfg config.Config) error {
 	sess := eng.NewSession(0, "root", "localhost")
 	defer sess.Close()
 	p := parser.New()
 	ctx := context.Background()
-	for _, u := range users {
+	run := func(q string) error {
+		stmt, err := p.ParseOneStmt(q, "", "")
+		if err == nil {
+			_, err = sess.Execute(ctx, stmt, q, nil)
+		}
+		if err != nil {
+			return fmt.Errorf("%q: %w", q, err)
+		}
+		return nil
+	}
+	for _, q := range []string{
+		fmt.Sprintf("SET GLOBAL innodb_lock_wait_timeout = %d", cfg.LockWaitTimeout),
+		fmt.Sprintf("SET GLOBAL innodb_flush_log_at_trx_commit = %d", cfg.FlushLogAtTrxCommit),
+		fmt.Sprintf("SET GLOBAL max_connections = %d", cfg.MaxConnections),
+		fmt.Sprintf("SET GLOBAL max_allowed_packet = %d", cfg.MaxAllowedPacket),
+	} {
+		if err := run(q); err != nil {
+			return fmt.Errorf("apply settings: %w", err)
+		}
+	}
+	for _, u := range cfg.Users {
 		for _, q := range userStatements(u) {
-			stmt, err := p.ParseOneStmt(q, "", "")
-			if err != nil {
-				return fmt.Errorf("user %s@%s: %q: %w", u.Name, u.Host, q, err)
-			}
-			if _, err := sess.Execute(ctx, stmt, q, nil); err != nil {
-				return fmt.Errorf("user %s@%s: %q: %w", u.Name, u.Host, q, err)
+			if err := run(q); err != nil {
+				return fmt.Errorf("user %s@%s: %w", u.Name, u.Host, err)
 			}
 		}
 	}

@@ -81,6 +81,8 @@ func TestFirstStartAccountsAndRestart(t *testing.T) {
 		{Name: "app", Host: "%", Password: "app's pw", Grants: []string{"ALL PRIVILEGES ON shop.*"}},
 		{Name: "mon", Host: "127.0.0.1", PasswordHash: gomysqlHash("monpw"), Grants: []string{"PROCESS ON *.*"}},
 	}
+	cfg.LockWaitTimeout = 7
+	cfg.MaxConnections = 42
 	n := startNode(t, cfg)
 
 	// The built-in root accounts, plus the configured ones.
@@ -105,6 +107,15 @@ func TestFirstStartAccountsAndRestart(t *testing.T) {
 	}
 	if err := openDB(t, n, "mon", "monpw", "", "").Ping(); err != nil {
 		t.Errorf("account from password_hash: %v", err)
+	}
+
+	// Settings from node.toml show as the global variables of the same names.
+	var lockWait, maxConns int
+	if err := root0.QueryRow("SELECT @@global.innodb_lock_wait_timeout, @@global.max_connections").Scan(&lockWait, &maxConns); err != nil {
+		t.Fatal(err)
+	}
+	if lockWait != 7 || maxConns != 42 {
+		t.Errorf("innodb_lock_wait_timeout %d, max_connections %d; want 7, 42", lockWait, maxConns)
 	}
 
 	root := openDB(t, n, "root", "", "", "")
