@@ -66,9 +66,6 @@ func helperMain() bool {
 }
 
 func TestKill9KeepsAcknowledgedCommits(t *testing.T) {
-	if testing.Short() {
-		t.Skip("re-executes the test binary")
-	}
 	for _, policy := range []int{1, 2} {
 		t.Run(fmt.Sprint("policy", policy), func(t *testing.T) {
 			dir := t.TempDir()
