@@ -57,7 +57,8 @@ type Reply struct {
 	// Status holds the server status flags of the final OK/EOF packet, when
 	// HasStatus is set. They are authoritative for transaction and
 	// autocommit state: they catch implicit commits, and statements the
-	// classifier cannot see into (prepared COMMIT, multi-statements).
+	// classifier cannot see into (prepared COMMIT, multi-statements). They
+	// are ignored for TargetAll decisions, whose replies disagree.
 	Status    uint16
 	HasStatus bool
 }
@@ -192,14 +193,16 @@ func (s *Session) Advance(req Request, d Decision, r Reply, o *Options) {
 			}
 		}
 	case CmdResetConnection:
-		// The server forgets everything; keep only the tie-break.
+		// The servers forget the session's state; the connections stay.
 		*s = Session{TieBreak: s.TieBreak, last: s.last}
 	case CmdQuery:
 		if r.OK {
 			s.apply(req.Class, d, o)
 		}
 	}
-	if r.HasStatus {
+	// A session command's replies come from several backends whose status
+	// differs (only one runs the transaction); its class says all it changes.
+	if r.HasStatus && d.Target != TargetAll {
 		s.inTrx = r.Status&StatusInTrans != 0
 		s.autocommitOff = r.Status&StatusAutocommit == 0
 		if r.Status&StatusInTransReadOnly != 0 {
