@@ -93,10 +93,14 @@ func load(bdb *bolt.DB, db *DB) (loadStats, error) {
 			}
 			sp := db.spaceOrCreate(id)
 			st.spaces++
-			var slab []byte
+			var (
+				slab     []byte
+				versions []version
+			)
 			return b.ForEach(func(k, v []byte) error {
-				// bbolt memory is only valid inside the transaction: copy into large slabs to keep the number
-				// of allocations (and GC work) low for big tables.
+				// bbolt memory is only valid inside the transaction: copy into large slabs (bytes and versions)
+				// to keep the number of allocations and GC work low for big tables. A slab stays alive while
+				// any row in it does, which costs little because loaded rows are mostly long-lived.
 				if len(slab) < len(k)+len(v) {
 					slab = make([]byte, max(64<<10, len(k)+len(v)))
 				}
@@ -105,7 +109,13 @@ func load(bdb *bolt.DB, db *DB) (loadStats, error) {
 				vc := slab[len(k) : len(k)+len(v) : len(k)+len(v)]
 				copy(vc, v)
 				slab = slab[len(k)+len(v):]
-				sp.tree.Set(makeKey(kc), &version{seq: 0, val: vc})
+				if len(versions) == 0 {
+					versions = make([]version, 1024)
+				}
+				ver := &versions[0]
+				versions = versions[1:]
+				ver.val = vc
+				sp.tree.Set(makeKey(kc), ver)
 				st.keys++
 				return nil
 			})
