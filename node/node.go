@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/pingcap/tidb/pkg/parser"
@@ -94,8 +95,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
-	case err := <-n.serveErr:
-		log.Error("server stopped", "err", err)
+	case <-n.served:
+		log.Error("server stopped", "err", n.serveErr)
 		code = 1
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
@@ -121,11 +122,15 @@ func logLevel(s string) slog.Level {
 
 // Node is a running single maxnode: storage, SQL engine and protocol server.
 type Node struct {
-	db       *storage.DB
-	srv      *server.Server
-	ln       net.Listener
-	serveErr chan error
-	log      *slog.Logger
+	db  *storage.DB
+	srv *server.Server
+	ln  net.Listener
+
+	served   chan struct{} // closed when Serve returns
+	serveErr error         // Serve's result, once served is closed
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Start opens (or initialises) the data directory, applies the configured accounts and starts
@@ -175,8 +180,11 @@ func start(cfg config.Config, db *storage.DB, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	n := &Node{db: db, srv: srv, ln: ln, serveErr: make(chan error, 1), log: log}
-	go func() { n.serveErr <- srv.Serve(ln) }()
+	n := &Node{db: db, srv: srv, ln: ln, served: make(chan struct{})}
+	go func() {
+		n.serveErr = srv.Serve(ln)
+		close(n.served)
+	}()
 	return n, nil
 }
 
@@ -193,14 +201,18 @@ func flushPolicy(v int) int {
 func (n *Node) Addr() net.Addr { return n.ln.Addr() }
 
 // Close shuts the node down gracefully: no new connections, running statements get until ctx is done,
-// every session is closed (rolled back), then storage is closed durably.
+// every session is closed (rolled back), then storage is closed durably. Later calls return the first
+// call's result.
 func (n *Node) Close(ctx context.Context) error {
-	serr := n.srv.Shutdown(ctx)
-	if err := <-n.serveErr; !errors.Is(err, server.ErrServerClosed) {
-		serr = errors.Join(serr, err)
-	}
-	n.serveErr <- server.ErrServerClosed // Close may be called again, and Main reads it
-	return errors.Join(serr, n.db.Close())
+	n.closeOnce.Do(func() {
+		err := n.srv.Shutdown(ctx)
+		<-n.served
+		if !errors.Is(n.serveErr, server.ErrServerClosed) {
+			err = errors.Join(err, n.serveErr)
+		}
+		n.closeErr = errors.Join(err, n.db.Close())
+	})
+	return n.closeErr
 }
 
 // applyConfig makes the engine reflect the configuration: the global variables that mirror node.toml
