@@ -271,3 +271,28 @@ func oltpTxn(ctx context.Context, db *DB, rng *rand.Rand, val []byte) error {
 	}
 	return tx.Commit(ctx)
 }
+
+// BenchmarkOpen measures loading benchRows rows of 120 bytes from bbolt into memory.
+func BenchmarkOpen(b *testing.B) {
+	dir := b.TempDir()
+	db, err := Open(dir, Options{FlushPolicy: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	loadBench(b, db)
+	if err := db.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	clock := startCPU(b)
+	for i := 0; i < b.N; i++ {
+		db, err := Open(dir, Options{FlushPolicy: 2})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	clock.report(b)
+}
