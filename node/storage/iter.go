@@ -75,6 +75,8 @@ func (t *Txn) ScanForUpdate(ctx context.Context, space SpaceID, start, end []byt
 }
 
 func (t *Txn) newIter(space SpaceID, start, end []byte, reverse bool) *iter {
+	// The bounds are used until the iterator is done; callers may reuse their buffers right away.
+	start, end = bytes.Clone(start), bytes.Clone(end)
 	it := &iter{t: t, space: space, start: start, end: end, reverse: reverse, snap: t.snap, batch: firstBatch,
 		startK: makeKey(start), endK: makeKey(end)}
 	if err := t.check(); err != nil {
