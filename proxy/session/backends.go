@@ -35,10 +35,10 @@ func (discard) Flush() error                { return nil }
 // relay runs one command on bc, keeping the server's operation count for
 // least_current_operations and counting the command.
 func (s *Session) relay(bc *backendConn, cmd []byte, client backend.Client, t metrics.Target) (backend.Result, error) {
+	bc.srv.metrics.Routed(t) // counted when sent: the client may look before Relay returns
 	bc.srv.active.Add(1)
 	res, err := bc.bc.Relay(s.ctx, client, cmd)
 	bc.srv.active.Add(-1)
-	bc.srv.metrics.Routed(t)
 	return res, err
 }
 
@@ -70,7 +70,7 @@ func (s *Session) open(srv *Server) (*backendConn, error) {
 		if errors.As(err, &pe) {
 			return nil, pe // the backend refused the login: tell the client why
 		}
-		return nil, errNoServer(s.svc.cfg.Name, "connection to server "+srv.Name, err.Error())
+		return nil, errNoServer(s.svc.cfg.Name, fmt.Sprintf("connection to server %q", srv.Name), err.Error())
 	}
 	s.svc.SetServerVersion(b.Info().ServerVersion)
 	c := &backendConn{srv: srv, bc: b}

@@ -229,7 +229,7 @@ func (s *Session) dispatch(p []byte) error {
 		return s.resetConnection(p)
 	case mysql.COM_PROCESS_KILL:
 		if len(p) < 5 {
-			return s.writeErr(protocol.ErrHandshake())
+			return s.writeErr(protocol.ErrUnknownCommand())
 		}
 		return s.kill(uint64(p[1])|uint64(p[2])<<8|uint64(p[3])<<16|uint64(p[4])<<24, false)
 	case mysql.COM_FIELD_LIST, mysql.COM_STATISTICS, mysql.COM_PROCESS_INFO:
