@@ -101,7 +101,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	if err := n.Close(sctx); err != nil {
+	switch err := n.Close(sctx); {
+	case err == nil:
+		log.Info("shutdown complete")
+	case errors.Is(err, context.DeadlineExceeded):
+		// Statements still running after the grace period were interrupted and rolled back: a normal stop.
+		log.Warn("shutdown interrupted running statements", "err", err)
+	default:
 		log.Error("shutdown", "err", err)
 		code = 1
 	}
