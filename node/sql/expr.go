@@ -136,12 +136,20 @@ func (cp *compiler) compile(n ast.ExprNode) (expr, error) {
 		}
 		return &isTruthExpr{e: e, not: x.Not, truth: x.True != 0}, nil
 	case *ast.PatternInExpr:
-		if x.Sel != nil {
-			return nil, errNotSupported("subqueries")
-		}
 		e, err := cp.compile(x.Expr)
 		if err != nil {
 			return nil, err
+		}
+		if x.Sel != nil {
+			sq, ok := x.Sel.(*ast.SubqueryExpr)
+			if !ok {
+				return nil, errNotSupported("this IN form")
+			}
+			sub, err := cp.subquery(sq.Query, 'i')
+			if err != nil {
+				return nil, err
+			}
+			return &inSubqueryExpr{e: e, sub: sub, not: x.Not, coll: collOf(e, sub)}, nil
 		}
 		list, err := cp.compileList(x.List)
 		if err != nil {
@@ -188,8 +196,21 @@ func (cp *compiler) compile(n ast.ExprNode) (expr, error) {
 		return cp.variable(x)
 	case *ast.DefaultExpr:
 		return nil, errNotSupported("DEFAULT() in this context")
-	case *ast.SubqueryExpr, *ast.ExistsSubqueryExpr, *ast.CompareSubqueryExpr:
-		return nil, errNotSupported("subqueries")
+	case *ast.SubqueryExpr:
+		return cp.subquery(x.Query, 's')
+	case *ast.ExistsSubqueryExpr:
+		sq, ok := x.Sel.(*ast.SubqueryExpr)
+		if !ok {
+			return nil, errNotSupported("this EXISTS form")
+		}
+		sub, err := cp.subquery(sq.Query, 'e')
+		if err != nil {
+			return nil, err
+		}
+		sub.negate = x.Not
+		return sub, nil
+	case *ast.CompareSubqueryExpr:
+		return nil, errNotSupported("ANY/ALL subqueries")
 	case *ast.RowExpr:
 		return nil, errNotSupported("row constructors")
 	case *ast.WindowFuncExpr:

@@ -89,6 +89,8 @@ func exprRefs(e expr, fn func(idx int)) {
 		}
 	case *castExpr:
 		exprRefs(x.e, fn)
+	case *inSubqueryExpr:
+		exprRefs(x.e, fn)
 	case *aggRef:
 		fn(-2)
 	}

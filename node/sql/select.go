@@ -71,7 +71,9 @@ func (s *Session) execSelect(ctx context.Context, x *ast.SelectStmt, sqlText str
 		t, end = s.readTxn()
 	}
 	defer end()
+	s.curTxn, s.curCtx = t, ctx
 	rows, err := s.runSelect(ctx, t, qp)
+	s.curTxn, s.curCtx = nil, nil
 	if err != nil {
 		if s.txn != nil && s.explicitTxn {
 			s.abortStatement(err)
@@ -303,6 +305,9 @@ func (x *aliasRef) eval(c *evalCtx) (types.Value, error) { return c.row[x.idx], 
 func (x *aliasRef) typ() *exprType                       { return &x.et }
 
 func positionOf(n ast.ExprNode) (int, bool) {
+	if p, ok := n.(*ast.PositionExpr); ok && p.P == nil {
+		return p.N, true
+	}
 	if v, ok := n.(*driver.ValueExpr); ok {
 		switch v.Datum.Kind() {
 		case driver.KindInt64:
@@ -388,22 +393,27 @@ func (s *Session) buildFrom(n ast.ResultSetNode, qp *queryPlan, sc *scope) error
 		}
 		return nil
 	case *ast.TableSource:
-		tn, ok := x.Source.(*ast.TableName)
-		if !ok {
-			return errNotSupported("derived tables")
-		}
+		var ft *fromTable
+		var err error
 		alias := x.AsName.O
-		if alias == "" {
-			alias = tn.Name.O
-		}
-		for _, ft := range qp.tables {
-			if ft.alias == alias {
-				return newErr(ErNonUniqTable, "Not unique table/alias: '%s'", alias)
+		switch src := x.Source.(type) {
+		case *ast.TableName:
+			if alias == "" {
+				alias = src.Name.O
 			}
+			ft, err = s.openTable(src)
+		case *ast.SelectStmt, *ast.SetOprStmt:
+			ft, err = s.derivedTable(src, alias)
+		default:
+			return errNotSupported("this table source")
 		}
-		ft, err := s.openTable(tn)
 		if err != nil {
 			return err
+		}
+		for _, other := range qp.tables {
+			if other.alias == alias {
+				return newErr(ErNonUniqTable, "Not unique table/alias: '%s'", alias)
+			}
 		}
 		ft.alias = alias
 		ft.off = len(sc.cols)

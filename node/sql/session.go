@@ -85,6 +85,10 @@ type Session struct {
 
 	parser *parser.Parser // for Prepare
 
+	// curTxn/curCtx are the running statement's transaction and context, for subqueries.
+	curTxn *storage.Txn
+	curCtx context.Context
+
 	procMu   sync.Mutex
 	command  string
 	info     string
@@ -304,7 +308,8 @@ func (s *Session) dispatch(ctx context.Context, stmt ast.StmtNode, sqlText strin
 	case *ast.KillStmt:
 		return s.execKill(x)
 	case *ast.SetOprStmt:
-		return nil, errNotSupported("UNION")
+		s.e.status.incCom("Com_select")
+		return s.execSetOpr(ctx, x, params)
 	case *ast.LockTablesStmt, *ast.UnlockTablesStmt:
 		return nil, errNotSupported("LOCK TABLES")
 	case *ast.PrepareStmt, *ast.ExecuteStmt, *ast.DeallocateStmt:
@@ -358,7 +363,9 @@ func (s *Session) inStatement(ctx context.Context, readOnly bool, run func(t *st
 			return nil, newErr(1792, "Cannot execute statement in a READ ONLY transaction")
 		}
 		s.stmtStart = len(s.undo)
+		s.curTxn, s.curCtx = s.txn, ctx
 		res, err := run(s.txn)
+		s.curTxn, s.curCtx = nil, nil
 		if err != nil {
 			s.abortStatement(err)
 			return nil, err
@@ -368,7 +375,9 @@ func (s *Session) inStatement(ctx context.Context, readOnly bool, run func(t *st
 	t := s.beginTxn(readOnly)
 	s.undo = s.undo[:0]
 	s.stmtStart = 0
+	s.curTxn, s.curCtx = t, ctx
 	res, err := run(t)
+	s.curTxn, s.curCtx = nil, nil
 	s.undo = s.undo[:0]
 	if err != nil {
 		t.Rollback()

@@ -2,6 +2,8 @@ package sql
 
 import (
 	"sort"
+
+	"github.com/maxproxy/maxproxy/node/sql/types"
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -87,4 +89,8 @@ func isIdentChar(c byte) bool {
 
 func sortSliceStable(idx []int, less func(a, b int) bool) {
 	sort.SliceStable(idx, func(i, j int) bool { return less(idx[i], idx[j]) })
+}
+
+func sortSliceStableRows(rows [][]types.Value, less func(a, b []types.Value) bool) {
+	sort.SliceStable(rows, func(i, j int) bool { return less(rows[i], rows[j]) })
 }
