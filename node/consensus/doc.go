@@ -24,9 +24,13 @@
 // at that index, and the per-proposer filter below. The apply state is written together with the next log
 // write (it never costs an fsync of its own), so after a crash entries after it are delivered to the FSM
 // again: the FSM must skip indexes it has already made durable. Close writes nothing extra, so closing is
-// equivalent to a crash as far as raft state goes. The whole log is kept (in memory and on disk); log
-// compaction and raft snapshots are not implemented: a node that receives a raft snapshot stops with
-// ErrSnapshotUnsupported (state transfer is the SST layer's job).
+// equivalent to a crash as far as raft state goes.
+//
+// The retained log is kept in memory and on disk until Compact discards a prefix (the gcache layer decides
+// when; Status.FirstIndex is the first retained index). Raft snapshots carry no data here: a leader never
+// sends one (a follower that needs compacted entries is counted in Stats.SnapshotsNeeded and logged — it
+// needs a state transfer, the SST layer's job), and a node that receives one anyway stops with
+// ErrSnapshotUnsupported.
 //
 // # Proposal outcomes
 //

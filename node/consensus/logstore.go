@@ -30,9 +30,10 @@ var (
 // applyState is what the apply loop has consumed, persisted atomically with the next log write so that a
 // restart resumes exactly where the filter and the configuration were (see doc.go, "Proposal outcomes").
 type applyState struct {
-	applied uint64
-	conf    *pb.ConfState
-	lastSeq map[uint64]uint64 // proposer node id -> highest sequence number applied
+	applied   uint64
+	conf      *pb.ConfState
+	confIndex uint64            // index of the last applied configuration change
+	lastSeq   map[uint64]uint64 // proposer node id -> highest sequence number applied
 }
 
 // logStore is the durable raft log: a bbolt file (fsync on every commit, never disabled) mirrored by a
@@ -142,7 +143,8 @@ func (ls *logStore) nextEpoch() (uint64, error) {
 }
 
 // save persists one Ready's durable part in one bbolt transaction (one fsync) and then exposes it to raft
-// through the MemoryStorage. ents may overwrite a conflicting suffix of the log.
+// through the MemoryStorage. ents may overwrite a conflicting suffix of the log. snap is only ever a
+// compaction marker (see Node.Compact): the entries it covers are deleted, later ones are kept.
 func (ls *logStore) save(hs *pb.HardState, ents []*pb.Entry, snap *pb.Snapshot, st *applyState) error {
 	emptyHS := hs == nil || raft.IsEmptyHardState(hs)
 	emptySnap := snap == nil || raft.IsEmptySnap(snap)
@@ -200,7 +202,7 @@ func (ls *logStore) save(hs *pb.HardState, ents []*pb.Entry, snap *pb.Snapshot, 
 	}
 	ls.syncs.Add(1)
 	if !emptySnap {
-		if err := ls.ApplySnapshot(snap); err != nil {
+		if err := ls.Compact(snap.GetMetadata().GetIndex()); err != nil {
 			return err
 		}
 	}
@@ -253,13 +255,14 @@ func decodeEntry(k, v []byte) (*pb.Entry, error) {
 	return e, nil
 }
 
-// apply state: applied (8) | conf length (4) | conf proto | n (4) | n × (proposer (8), seq (8)).
+// apply state: applied (8) | conf index (8) | conf length (4) | conf proto | n (4) | n × (proposer (8), seq (8)).
 func encodeApplyState(st *applyState) ([]byte, error) {
 	conf, err := proto.Marshal(pb.EnsureConfState(st.conf))
 	if err != nil {
 		return nil, err
 	}
 	b := binary.BigEndian.AppendUint64(nil, st.applied)
+	b = binary.BigEndian.AppendUint64(b, st.confIndex)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(conf)))
 	b = append(b, conf...)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(st.lastSeq)))
@@ -272,12 +275,13 @@ func encodeApplyState(st *applyState) ([]byte, error) {
 
 func decodeApplyState(b []byte, st *applyState) error {
 	bad := errors.New("corrupt apply state")
-	if len(b) < 12 {
+	if len(b) < 20 {
 		return bad
 	}
 	st.applied = binary.BigEndian.Uint64(b)
-	n := int(binary.BigEndian.Uint32(b[8:]))
-	b = b[12:]
+	st.confIndex = binary.BigEndian.Uint64(b[8:])
+	n := int(binary.BigEndian.Uint32(b[16:]))
+	b = b[20:]
 	if n > len(b) {
 		return bad
 	}

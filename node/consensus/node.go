@@ -155,14 +155,16 @@ type readReq struct {
 
 // Status is a point-in-time view of the node, published after every Ready.
 type Status struct {
-	ID       uint64
-	Lead     uint64
-	Term     uint64
-	Commit   uint64
-	Applied  uint64
-	State    string // StateFollower, StateCandidate, StateLeader, StatePreCandidate
-	Voters   []uint64
-	Learners []uint64
+	ID      uint64
+	Lead    uint64
+	Term    uint64
+	Commit  uint64
+	Applied uint64
+	// FirstIndex is the first log index still retained (gcache's wsrep_local_cached_downto analogue).
+	FirstIndex uint64
+	State      string // StateFollower, StateCandidate, StateLeader, StatePreCandidate
+	Voters     []uint64
+	Learners   []uint64
 }
 
 // Stats are monotonically increasing event counts.
@@ -172,6 +174,9 @@ type Stats struct {
 	Batches        uint64 // MsgProp steps carrying them
 	Applied        uint64 // entries delivered to the FSM
 	DroppedInbound uint64 // inbound messages dropped because the inbox was full
+	// SnapshotsNeeded counts raft snapshots this node (as leader) did not send because a follower needs
+	// compacted entries: each is a follower that needs a state transfer.
+	SnapshotsNeeded uint64
 }
 
 // Node runs one raft member. Every method is safe for concurrent use.
@@ -195,6 +200,7 @@ type Node struct {
 	batches    atomic.Uint64
 	appliedCnt atomic.Uint64
 	dropped    atomic.Uint64
+	snapNeeded atomic.Uint64
 
 	// Owned by the run goroutine.
 	seq           uint64
@@ -211,7 +217,9 @@ type Node struct {
 	leadChanged   bool
 	ticks         int
 	progressTick  int
-	transferredAt uint64 // term in which a non-candidate last handed leadership away
+	transferredAt uint64            // term in which a non-candidate last handed leadership away
+	snapLogged    map[uint64]uint64 // follower -> term in which its need for a snapshot was logged
+	fatal         error             // set by control functions that leave the node unusable
 }
 
 // Start opens (or creates) the raft state in cfg.DataDir and starts the node's owner goroutine. Attach the
@@ -277,6 +285,7 @@ func Start(cfg Config) (*Node, error) {
 		seq:          epoch << 32,
 		apply:        st,
 		pendingReads: map[uint64]*readReq{},
+		snapLogged:   map[uint64]uint64{},
 		hs:           hs,
 	}
 	n.publishStatus()
@@ -319,11 +328,12 @@ func (n *Node) Status() Status { return *n.status.Load() }
 // Stats returns counters.
 func (n *Node) Stats() Stats {
 	return Stats{
-		Syncs:          n.store.syncs.Load(),
-		Proposals:      n.proposals.Load(),
-		Batches:        n.batches.Load(),
-		Applied:        n.appliedCnt.Load(),
-		DroppedInbound: n.dropped.Load(),
+		Syncs:           n.store.syncs.Load(),
+		Proposals:       n.proposals.Load(),
+		Batches:         n.batches.Load(),
+		Applied:         n.appliedCnt.Load(),
+		DroppedInbound:  n.dropped.Load(),
+		SnapshotsNeeded: n.snapNeeded.Load(),
 	}
 }
 
@@ -480,6 +490,9 @@ func (n *Node) loop(tick <-chan time.Time) error {
 			n.startRead(r)
 		case f := <-n.ctrl:
 			f()
+			if n.fatal != nil {
+				return n.fatal
+			}
 		}
 		if err := n.handleReady(); err != nil {
 			return err
@@ -647,7 +660,7 @@ func (n *Node) handleReady() error {
 			}
 		}
 		if len(rd.Messages) > 0 {
-			n.cfg.Transport.Send(rd.Messages)
+			n.cfg.Transport.Send(n.withoutSnapshots(rd.Messages))
 		}
 		for _, rs := range rd.ReadStates {
 			n.readStateReady(rs)
@@ -659,6 +672,72 @@ func (n *Node) handleReady() error {
 		n.completeReads()
 		n.publishStatus()
 	}
+	return nil
+}
+
+// withoutSnapshots removes raft snapshot messages: a follower that needs entries this node has compacted
+// away needs a state transfer (SST), which raft cannot carry here. Raft is told the snapshot failed so it
+// keeps probing the follower, and the event is counted and logged once per follower and term.
+func (n *Node) withoutSnapshots(msgs []*pb.Message) []*pb.Message {
+	kept := msgs[:0]
+	for _, m := range msgs {
+		if m.GetType() != pb.MsgSnap {
+			kept = append(kept, m)
+			continue
+		}
+		n.snapNeeded.Add(1)
+		if n.snapLogged[m.GetTo()] != m.GetTerm() {
+			n.snapLogged[m.GetTo()] = m.GetTerm()
+			n.log.Warn("follower needs entries below the retained log; it needs a state transfer",
+				"node", n.cfg.ID, "follower", m.GetTo(), "first_retained", m.GetSnapshot().GetMetadata().GetIndex()+1)
+		}
+		n.rn.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
+	}
+	return kept
+}
+
+// Compact discards the log up to and including index, which must be applied and must not precede the
+// last configuration change (the retained log then starts with the current configuration). The entries
+// are deleted from disk in one fsynced write. Followers that still need them get no raft snapshot (see
+// Stats.SnapshotsNeeded): bringing them back is the state-transfer layer's job.
+func (n *Node) Compact(ctx context.Context, index uint64) error {
+	errc := make(chan error, 1)
+	f := func() { errc <- n.compact(index) }
+	select {
+	case n.ctrl <- f:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrClosed
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-n.done:
+		return ErrClosed
+	}
+}
+
+func (n *Node) compact(index uint64) error {
+	if index > n.apply.applied {
+		return fmt.Errorf("consensus: cannot compact to %d: only %d is applied", index, n.apply.applied)
+	}
+	if index < n.apply.confIndex {
+		return fmt.Errorf("consensus: cannot compact to %d: it would drop the configuration change at %d", index, n.apply.confIndex)
+	}
+	if first, _ := n.store.FirstIndex(); index < first {
+		return nil // already compacted
+	}
+	snap, err := n.store.CreateSnapshot(index, n.apply.conf, nil)
+	if err != nil {
+		return fmt.Errorf("consensus: compact: %w", err)
+	}
+	n.applyDirty = false
+	if err := n.store.save(n.hs, nil, snap, &n.apply); err != nil {
+		n.fatal = err
+		return err
+	}
+	n.publishStatus()
 	return nil
 }
 
@@ -678,6 +757,7 @@ func (n *Node) applyEntries(ents []*pb.Entry) error {
 				return fmt.Errorf("decode conf change v2 at %d: %w", e.GetIndex(), err)
 			}
 			n.apply.conf = n.rn.ApplyConfChange(cc)
+			n.apply.confIndex = e.GetIndex()
 		}
 		n.apply.applied = e.GetIndex()
 		n.applyDirty = true
@@ -734,6 +814,7 @@ func (n *Node) applyConf(e *pb.Entry) error {
 		}
 	}
 	n.apply.conf = n.rn.ApplyConfChange(cc)
+	n.apply.confIndex = e.GetIndex()
 	if cc.GetNodeId() != raft.None && n.cfg.OnMembership != nil {
 		n.cfg.OnMembership(MembershipChange{
 			Index: e.GetIndex(), Type: cc.GetType(), NodeID: cc.GetNodeId(), Context: userCtx,
@@ -812,15 +893,17 @@ func (n *Node) completeReads() {
 
 func (n *Node) publishStatus() {
 	bs := n.rn.BasicStatus()
+	first, _ := n.store.FirstIndex()
 	n.status.Store(&Status{
-		ID:       n.cfg.ID,
-		Lead:     bs.Lead,
-		Term:     bs.GetTerm(),
-		Commit:   bs.GetCommit(),
-		Applied:  n.apply.applied,
-		State:    bs.RaftState.String(),
-		Voters:   slices.Clone(n.apply.conf.GetVoters()),
-		Learners: slices.Clone(n.apply.conf.GetLearners()),
+		FirstIndex: first,
+		ID:         n.cfg.ID,
+		Lead:       bs.Lead,
+		Term:       bs.GetTerm(),
+		Commit:     bs.GetCommit(),
+		Applied:    n.apply.applied,
+		State:      bs.RaftState.String(),
+		Voters:     slices.Clone(n.apply.conf.GetVoters()),
+		Learners:   slices.Clone(n.apply.conf.GetLearners()),
 	})
 }
 
