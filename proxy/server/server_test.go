@@ -46,7 +46,7 @@ type testProxy struct {
 
 // startProxy runs a proxy on the shared MariaDB; mutate adjusts the
 // configuration first.
-func startProxy(t *testing.T, mutate func(*config.Config)) *testProxy {
+func startProxy(t testing.TB, mutate func(*config.Config)) *testProxy {
 	t.Helper()
 	db := mariadb.Get(t)
 	_, portStr, _ := net.SplitHostPort(db.Addr())
@@ -84,7 +84,7 @@ func startProxy(t *testing.T, mutate func(*config.Config)) *testProxy {
 	return p
 }
 
-func (p *testProxy) stop(t *testing.T) {
+func (p *testProxy) stop(t testing.TB) {
 	t.Helper()
 	p.cancel()
 	select {
@@ -100,7 +100,7 @@ func (p *testProxy) stop(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ports, err := harness.FreePorts(1)
 	if err != nil {
@@ -109,11 +109,11 @@ func freePort(t *testing.T) int {
 	return ports[0]
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
