@@ -127,7 +127,8 @@ func (ls *logStore) InitialState() (*pb.HardState, *pb.ConfState, error) {
 	return hs, ls.conf, err
 }
 
-// nextEpoch durably increments and returns the proposal epoch (one per process start).
+// nextEpoch durably increments and returns the proposal epoch (one per process start, and one more
+// whenever a run exhausts its sequence counter).
 func (ls *logStore) nextEpoch() (uint64, error) {
 	var epoch uint64
 	err := ls.db.Update(func(tx *bolt.Tx) error {

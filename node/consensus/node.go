@@ -186,14 +186,15 @@ type Node struct {
 	store *logStore
 	rn    *raft.RawNode
 
-	props chan *proposal
-	inbox chan *pb.Message
-	reads chan *readReq
-	ctrl  chan func()
-	quit  chan struct{}
-	done  chan struct{}
-	once  sync.Once
-	err   error // set before done is closed
+	props    chan *proposal
+	inbox    chan *pb.Message
+	reads    chan *readReq
+	ctrl     chan func()
+	quit     chan struct{}
+	done     chan struct{}
+	once     sync.Once
+	err      error // set before done is closed
+	closeErr error // set by Close
 
 	status     atomic.Pointer[Status]
 	proposals  atomic.Uint64
@@ -299,11 +300,9 @@ func (n *Node) Close() error {
 	n.once.Do(func() {
 		close(n.quit)
 		<-n.done
-		if err := n.store.close(); err != nil && n.err == nil {
-			n.err = err
-		}
+		n.closeErr = errors.Join(n.err, n.store.close())
 	})
-	return n.err
+	return n.closeErr
 }
 
 // Done is closed when the node has stopped (Close, or a fatal storage error reported by Err).
@@ -486,6 +485,9 @@ func (n *Node) loop(tick <-chan time.Time) error {
 			}
 			n.propose(batch)
 			clear(batch)
+			if n.fatal != nil {
+				return n.fatal
+			}
 		case r := <-n.reads:
 			n.startRead(r)
 		case f := <-n.ctrl:
@@ -551,7 +553,10 @@ func (n *Node) propose(batch []*proposal) {
 			n.proposeConf(p)
 			continue
 		}
-		n.seq++
+		if err := n.nextSeq(); err != nil {
+			p.resolve(Result{}, fmt.Errorf("%w: %w", ErrNotCommitted, err))
+			continue
+		}
 		p.seq = n.seq
 		ents = append(ents, &pb.Entry{Data: appendEnvelope(make([]byte, 0, envelopeLen+len(p.data)), p.kind, n.cfg.ID, p.seq, p.data)})
 		accepted = append(accepted, p)
@@ -577,7 +582,10 @@ func (n *Node) proposeConf(p *proposal) {
 		p.resolve(Result{}, ErrConfChangeInProgress)
 		return
 	}
-	n.seq++
+	if err := n.nextSeq(); err != nil {
+		p.resolve(Result{}, fmt.Errorf("%w: %w", ErrNotCommitted, err))
+		return
+	}
 	p.seq = n.seq
 	cc := proto.CloneOf(p.cc)
 	cc.Context = appendEnvelope(nil, kindConf, n.cfg.ID, p.seq, p.cc.GetContext())
@@ -587,6 +595,21 @@ func (n *Node) proposeConf(p *proposal) {
 	}
 	n.confWaiter = p
 	n.waiters = append(n.waiters, p)
+}
+
+// nextSeq advances the proposal sequence number. Seqs are epoch<<32 | counter with the epoch persisted
+// before use, so they grow across restarts; when a run exhausts its 2^32 counter a new epoch is persisted.
+func (n *Node) nextSeq() error {
+	if n.seq&(1<<32-1) == 1<<32-1 {
+		epoch, err := n.store.nextEpoch()
+		if err != nil {
+			n.fatal = fmt.Errorf("consensus: persist epoch: %w", err)
+			return n.fatal
+		}
+		n.seq = epoch << 32
+	}
+	n.seq++
+	return nil
 }
 
 // barrier proposes an empty entry of ours; when it applies, every earlier proposal of ours that has not

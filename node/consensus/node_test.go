@@ -737,3 +737,33 @@ func TestCompactAndLaggingFollower(t *testing.T) {
 	}
 	c.mustPropose(nl, "still-working")
 }
+
+// When a run exhausts the 32-bit counter of its epoch, a new epoch is persisted and proposals keep
+// committing, before and after a restart (the apply filter only admits growing seqs per proposer).
+func TestSequenceEpochRollover(t *testing.T) {
+	c := newCluster(t, 12, 3, nil)
+	lead := c.leader(1, 2, 3)
+	c.mustPropose(lead, "first")
+	n := c.nodes[lead]
+	var epoch uint64
+	set := make(chan struct{})
+	n.ctrl <- func() {
+		epoch = n.seq >> 32
+		n.seq |= 1<<32 - 3
+		close(set)
+	}
+	<-set
+	for i := 0; i < 4; i++ {
+		c.mustPropose(lead, fmt.Sprintf("roll-%d", i))
+	}
+	got := make(chan uint64)
+	n.ctrl <- func() { got <- n.seq >> 32 }
+	if e := <-got; e != epoch+1 {
+		t.Fatalf("epoch %d after rollover, want %d", e, epoch+1)
+	}
+	c.stop(lead)
+	c.start(lead, c.peers)
+	c.leader(c.peers...)
+	c.mustPropose(lead, "after-restart")
+	c.converged(6, c.peers...)
+}
