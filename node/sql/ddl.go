@@ -171,7 +171,7 @@ func (s *Session) dropDatabase(ctx context.Context, x *ast.DropDatabaseStmt) (*R
 		return &Result{}, nil
 	}
 	if s.db == name {
-		s.db = ""
+		s.setDB("")
 	}
 	return &Result{AffectedRows: uint64(n)}, nil
 }

@@ -446,12 +446,12 @@ func (s *Session) processRows(full bool) [][]types.Value {
 			continue
 		}
 		o.procMu.Lock()
-		cmd, info, started := o.command, o.info, o.started
+		cmd, info, started, odb := o.command, o.info, o.started, o.db
 		o.procMu.Unlock()
 		if o == s {
 			cmd = "Query"
 		}
-		db := strOrNull(o.db, o.db != "")
+		db := strOrNull(odb, odb != "")
 		infoV := strOrNull(info, info != "")
 		if !full && len(info) > 100 {
 			infoV = str(info[:100])

@@ -1,6 +1,7 @@
 package sql
 
 import (
+	"bytes"
 	"context"
 	"sort"
 	"strings"
@@ -743,20 +744,7 @@ func (s *Session) project(qp *queryPlan, c *evalCtx, seen map[string]struct{}) (
 func (qp *queryPlan) finish(rows [][]types.Value) [][]types.Value {
 	n := len(qp.fields)
 	if len(qp.order) > 0 {
-		sort.SliceStable(rows, func(i, j int) bool {
-			for k, oi := range qp.order {
-				a, b := rows[i][n+k], rows[j][n+k]
-				d := compareForSort(a, b, oi.coll)
-				if d == 0 {
-					continue
-				}
-				if oi.desc {
-					return d > 0
-				}
-				return d < 0
-			}
-			return false
-		})
+		sortRows(rows, n, qp.order)
 	}
 	if qp.offset > 0 {
 		if qp.offset >= int64(len(rows)) {
@@ -772,6 +760,68 @@ func (qp *queryPlan) finish(rows [][]types.Value) [][]types.Value {
 		rows[i] = rows[i][:n:n]
 	}
 	return rows
+}
+
+// sortRows orders rows by their ORDER BY keys (stored from column n on). Collated string keys are turned
+// into weight strings once per row instead of being re-collated on every comparison.
+func sortRows(rows [][]types.Value, n int, order []orderItem) {
+	weights := make([][][]byte, len(order))
+	for k, oi := range order {
+		all := true
+		for _, r := range rows {
+			if v := r[n+k]; !v.IsNull() && v.Kind() != types.KindString {
+				all = false
+				break
+			}
+		}
+		if !all || oi.coll == types.CollationBinary {
+			continue
+		}
+		ws := make([][]byte, len(rows))
+		for i, r := range rows {
+			if v := r[n+k]; !v.IsNull() {
+				ws[i] = oi.coll.AppendWeights(make([]byte, 0, 2*len(v.Str())), v.Str())
+			}
+		}
+		weights[k] = ws
+	}
+	idx := make([]int, len(rows))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		ia, ib := idx[a], idx[b]
+		for k, oi := range order {
+			var d int
+			if ws := weights[k]; ws != nil {
+				va, vb := rows[ia][n+k], rows[ib][n+k]
+				switch {
+				case va.IsNull() && vb.IsNull():
+				case va.IsNull():
+					d = -1
+				case vb.IsNull():
+					d = 1
+				default:
+					d = bytes.Compare(ws[ia], ws[ib])
+				}
+			} else {
+				d = compareForSort(rows[ia][n+k], rows[ib][n+k], oi.coll)
+			}
+			if d == 0 {
+				continue
+			}
+			if oi.desc {
+				return d > 0
+			}
+			return d < 0
+		}
+		return false
+	})
+	sorted := make([][]types.Value, len(rows))
+	for i, j := range idx {
+		sorted[i] = rows[j]
+	}
+	copy(rows, sorted)
 }
 
 // compareForSort orders NULL first.

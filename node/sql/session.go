@@ -134,8 +134,15 @@ func (s *Session) UseDB(name string) error {
 	if !s.hasDBAccess(name) {
 		return newErr(ErDBAccessDenied, "Access denied for user '%s'@'%s' to database '%s'", s.authUser, s.authHost, name)
 	}
-	s.db = name
+	s.setDB(name)
 	return nil
+}
+
+// setDB changes the default database; the process list reads it from other goroutines.
+func (s *Session) setDB(name string) {
+	s.procMu.Lock()
+	s.db = name
+	s.procMu.Unlock()
 }
 
 // Kill interrupts the running statement (KILL QUERY) and, with connection=true, marks the session dead.

@@ -330,7 +330,7 @@ func (s *Session) compileSetOpr(x *ast.SetOprStmt, params []Value, outer *scope)
 type constTyped struct{ et exprType }
 
 func (x *constTyped) eval(*evalCtx) (types.Value, error) { return types.Null, nil }
-func (x *constTyped) typ() *exprType                      { return &x.et }
+func (x *constTyped) typ() *exprType                     { return &x.et }
 
 func collOfType(et *exprType) types.Collation { return collOf(&constTyped{et: *et}) }
 
