@@ -42,9 +42,10 @@
 // carried no data, which only advances the position). Once Replicate has returned nil the commit is applied
 // whatever happens to ctx: an ordered write-set cannot be abandoned.
 //
-// DB.Apply BF-aborts ("brute force") local transactions that hold a lock on a key the write-set touches and
-// have not started committing: their locks are released at once and their next call (or the lock wait they
-// are blocked in) fails with ErrDeadlock. DB.AbortTxn does the same for one transaction by id. A transaction
+// DB.Apply BF-aborts ("brute force") local transactions that hold a lock on a key the write-set touches (any
+// key of a space it drops) and have not started committing: their locks are released at once and their next
+// call (or the lock wait they are blocked in) fails with ErrDeadlock. The abort happens right after the
+// write-set is published, so a transaction that locks one of its keys later reads the new version. DB.AbortTxn does the same for one transaction by id. A transaction
 // that is already replicating is not aborted here: replication decides (a certified write-set is applied,
 // which is Galera's replay).
 //
@@ -59,9 +60,9 @@
 // because a replicated node re-applies from its durable log after DB.DurableSeqno on restart.
 //
 // The last applied seqno is stored in the same bbolt transaction as the data it covers. Space ids are
-// allocated durably. AUTO_INCREMENT counters (NextCounter) reserve values in blocks of counterBlock whose upper
-// bound is persisted before any value of the block is handed out, so a counter never goes backwards after a
-// restart or crash; a restart may skip up to counterBlock values, like a crash skips InnoDB values.
+// allocated durably. AUTO_INCREMENT counters (NextCounter) reserve values in blocks of 1024 whose upper bound is
+// persisted (and fsynced, whatever the policy) before any value of the block is handed out, so a counter never
+// goes backwards after a restart or crash; a restart may skip up to 1024 values.
 //
 // # State transfer
 //
