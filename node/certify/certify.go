@@ -123,6 +123,7 @@ type Certifier struct {
 	lastPAUnsafe uint64
 	stats        Stats
 	scratch      []hashedKey
+	entries      []*entry // index entries of scratch's keys, nil where absent
 }
 
 // New returns a certifier whose next write-set has seqno position+1 and whose index is empty: write-sets
@@ -225,9 +226,14 @@ func (c *Certifier) Certify(seqno uint64, ws *writeset.WriteSet) (Verdict, error
 			depends = max(depends, L)
 		}
 	}
+	// Look every key up once; the entries are reused when T is inserted.
+	c.entries = c.entries[:0]
+	for _, k := range keys {
+		c.entries = append(c.entries, c.index[k.hash])
+	}
 	if !toi {
-		for _, k := range keys {
-			e := c.index[k.hash]
+		for i, k := range keys {
+			e := c.entries[i]
 			if e == nil {
 				continue
 			}
@@ -246,8 +252,8 @@ func (c *Certifier) Certify(seqno uint64, ws *writeset.WriteSet) (Verdict, error
 	depends = max(depends, c.lastPAUnsafe)
 
 	t := &trx{seqno: seqno, source: ws.Source, toi: toi, keys: slices.Clone(keys)}
-	for _, k := range t.keys {
-		e := c.index[k.hash]
+	for i, k := range t.keys {
+		e := c.entries[i]
 		if e == nil {
 			e = &entry{}
 			c.index[k.hash] = e

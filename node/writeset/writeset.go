@@ -286,10 +286,14 @@ func Decode(b []byte, ws *WriteSet) error {
 	ws.LastSeen = d.uvarint("last_seen")
 	if n := d.count("key count", 3); n > 0 {
 		ws.Keys = make([]Key, n)
+		// All parts share one backing array (one allocation instead of one per key); each key's slice
+		// is cut from it once it has stopped growing.
+		parts := make([][]byte, 0, 3*n)
+		ends := make([]int, n)
 		for i := range ws.Keys {
 			k := &ws.Keys[i]
 			k.Type = KeyType(d.byte1("key type"))
-			parts := int(d.byte1("key part count"))
+			np := int(d.byte1("key part count"))
 			if d.err != nil {
 				break
 			}
@@ -297,13 +301,20 @@ func Decode(b []byte, ws *WriteSet) error {
 				d.fail("unknown key type")
 				break
 			}
-			if parts == 0 {
+			if np == 0 {
 				d.fail("key without parts")
 				break
 			}
-			k.Parts = make([][]byte, parts)
-			for j := range k.Parts {
-				k.Parts[j] = d.bytes("key part")
+			for range np {
+				parts = append(parts, d.bytes("key part"))
+			}
+			ends[i] = len(parts)
+		}
+		if d.err == nil {
+			start := 0
+			for i := range ws.Keys {
+				ws.Keys[i].Parts = parts[start:ends[i]:ends[i]]
+				start = ends[i]
 			}
 		}
 	}
