@@ -1,6 +1,7 @@
 package classify
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -189,5 +190,22 @@ func TestCacheSecondChance(t *testing.T) {
 	}
 	if st := c.stats(); st.Entries != 4 || st.Evictions != 1 {
 		t.Errorf("stats %+v, want 4 entries and 1 eviction", st)
+	}
+}
+
+func TestHostileStatementsFallBack(t *testing.T) {
+	c := New(128)
+	deep := []byte("SELECT " + strings.Repeat("(", 100000) + "1" + strings.Repeat(")", 100000))
+	if cl, _ := c.Classify(deep); !cl.Flags.Has(FlagFallback) || cl.Kind != KindRead {
+		t.Errorf("deeply nested SELECT: %v, want a fallback read", cl)
+	}
+	big := []byte("INSERT INTO t VALUES ('" + strings.Repeat("x", MaxParseBytes) + "')")
+	if cl, _ := c.Classify(big); !cl.Flags.Has(FlagFallback) || cl.Kind != KindWrite {
+		t.Errorf("huge INSERT: %v, want a fallback write", cl)
+	}
+	// The huge statement's class is not cached: a normal-sized statement of
+	// the same shape still gets the parser's answer.
+	if cl, _ := c.Classify([]byte("INSERT INTO t VALUES ('x')")); cl.Flags.Has(FlagFallback) {
+		t.Errorf("small INSERT after a huge one: %v, want the parsed class", cl)
 	}
 }

@@ -18,6 +18,15 @@ const MaxCachedText = 16 << 10
 // maxPooledBuf bounds the scratch buffers kept for reuse.
 const maxPooledBuf = 64 << 10
 
+// MaxParseBytes is the longest statement handed to the parser; longer ones
+// (bulk loads) go to the token fallback, uncached, so that one client
+// cannot make the proxy build a gigabyte of AST.
+const MaxParseBytes = 4 << 20
+
+// maxParseDepth bounds the parenthesis nesting handed to the parser: the
+// AST walk is recursive, and a goroutine stack overflow is not recoverable.
+const maxParseDepth = 256
+
 // Classifier classifies statements through the canonical-text cache. It is
 // safe for concurrent use by any number of sessions.
 type Classifier struct {
@@ -68,7 +77,7 @@ func (c *Classifier) ClassifyBuf(buf, sql []byte) (Class, Hint, []byte) {
 		return cl, hint, canon
 	}
 	cl := c.parse(canon, sql)
-	if len(canon) <= MaxCachedText {
+	if len(canon) <= MaxCachedText && len(sql) <= MaxParseBytes {
 		c.cache.put(h, string(canon), cl)
 	}
 	return cl, hint, canon
@@ -77,6 +86,10 @@ func (c *Classifier) ClassifyBuf(buf, sql []byte) (Class, Hint, []byte) {
 // parse classifies the original text with a pooled parser, or falls back
 // to the token classifier over the canonical text.
 func (c *Classifier) parse(canon, sql []byte) Class {
+	if len(sql) > MaxParseBytes || nestingDepth(canon) > maxParseDepth {
+		c.fallbacks.Add(1)
+		return fallback(canon)
+	}
 	p := c.parsers.Get().(*parser.Parser)
 	cl, ok := parseClass(p, string(sql))
 	c.parsers.Put(p)
@@ -85,6 +98,24 @@ func (c *Classifier) parse(canon, sql []byte) Class {
 		cl = fallback(canon)
 	}
 	return cl
+}
+
+// nestingDepth returns the deepest parenthesis nesting of a canonical text.
+// Parentheses inside kept literals count too: an overestimate only sends
+// odd statements to the fallback, and it depends on the canonical text
+// alone, as the cache requires.
+func nestingDepth(canon []byte) int {
+	depth, deepest := 0, 0
+	for _, b := range canon {
+		switch b {
+		case '(':
+			depth++
+			deepest = max(deepest, depth)
+		case ')':
+			depth--
+		}
+	}
+	return deepest
 }
 
 // Stats returns the cache counters.
