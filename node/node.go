@@ -178,6 +178,8 @@ func start(cfg config.Config, db *storage.DB, log *slog.Logger) (*Node, error) {
 		Version:          ServerVersion,
 		MaxConnections:   cfg.MaxConnections,
 		MaxAllowedPacket: cfg.MaxAllowedPacket,
+		IdleTimeout:      time.Duration(cfg.WaitTimeout) * time.Second,
+		WriteTimeout:     time.Duration(cfg.NetWriteTimeout) * time.Second,
 	})
 	if err != nil {
 		return nil, err
@@ -244,6 +246,8 @@ func applyConfig(eng *sql.Engine, cfg config.Config) error {
 		fmt.Sprintf("SET GLOBAL innodb_flush_log_at_trx_commit = %d", cfg.FlushLogAtTrxCommit),
 		fmt.Sprintf("SET GLOBAL max_connections = %d", cfg.MaxConnections),
 		fmt.Sprintf("SET GLOBAL max_allowed_packet = %d", cfg.MaxAllowedPacket),
+		fmt.Sprintf("SET GLOBAL wait_timeout = %d", cfg.WaitTimeout),
+		fmt.Sprintf("SET GLOBAL net_write_timeout = %d", cfg.NetWriteTimeout),
 	} {
 		if err := run(q); err != nil {
 			return fmt.Errorf("apply settings: %w", err)

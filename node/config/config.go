@@ -32,6 +32,9 @@ const (
 	maxLockWaitTimeoutSeconds     = 1073741824
 	maxMaxConnections             = 100000
 	DefaultLogLevel               = "info"
+	DefaultWaitTimeoutSeconds     = 28800
+	DefaultNetWriteTimeoutSeconds = 60
+	maxTimeoutSeconds             = 31536000
 	nativeHashLen                 = 41 // "*" + 40 hex digits
 )
 
@@ -52,6 +55,11 @@ type Config struct {
 	MaxConnections int `toml:"max_connections"`
 	// MaxAllowedPacket is max_allowed_packet in bytes: the largest command a client may send.
 	MaxAllowedPacket int `toml:"max_allowed_packet"`
+	// WaitTimeout is wait_timeout in seconds: an idle client connection is closed after it.
+	WaitTimeout int `toml:"wait_timeout"`
+	// NetWriteTimeout is net_write_timeout in seconds: a client that stops reading a reply is
+	// disconnected after it (its transaction rolls back).
+	NetWriteTimeout int `toml:"net_write_timeout"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `toml:"log_level"`
 	// Users are created (or brought up to date) at every start, after the built-in root accounts.
@@ -87,6 +95,8 @@ func Default() Config {
 		MaxConnections:      DefaultMaxConnections,
 		MaxAllowedPacket:    DefaultMaxAllowedPacket,
 		LogLevel:            DefaultLogLevel,
+		WaitTimeout:         DefaultWaitTimeoutSeconds,
+		NetWriteTimeout:     DefaultNetWriteTimeoutSeconds,
 	}
 }
 
@@ -160,6 +170,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxAllowedPacket < 1024 || c.MaxAllowedPacket > maxMaxAllowedPacket {
 		return keyErr(fmt.Sprintf("must be between 1024 and %d bytes, got %d", maxMaxAllowedPacket, c.MaxAllowedPacket), "max_allowed_packet")
+	}
+	if c.WaitTimeout < 1 || c.WaitTimeout > maxTimeoutSeconds {
+		return keyErr(fmt.Sprintf("must be between 1 and %d seconds, got %d", maxTimeoutSeconds, c.WaitTimeout), "wait_timeout")
+	}
+	if c.NetWriteTimeout < 1 || c.NetWriteTimeout > maxTimeoutSeconds {
+		return keyErr(fmt.Sprintf("must be between 1 and %d seconds, got %d", maxTimeoutSeconds, c.NetWriteTimeout), "net_write_timeout")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -18,12 +18,15 @@ func TestParseGood(t *testing.T) {
 	if cfg.FlushLogAtTrxCommit != 2 || cfg.LockWaitTimeout != 10 || cfg.MaxConnections != 500 {
 		t.Errorf("tuning keys: %+v", cfg)
 	}
-	if cfg.MaxAllowedPacket != DefaultMaxAllowedPacket || cfg.LogLevel != "info" {
+	if cfg.MaxAllowedPacket != DefaultMaxAllowedPacket || cfg.LogLevel != "info" || cfg.NetWriteTimeout != 60 {
 		t.Errorf("defaults not kept: %+v", cfg)
 	}
 	if len(cfg.Users) != 2 || cfg.Users[0].Host != "%" || cfg.Users[1].PasswordHash == "" ||
 		len(cfg.Users[0].Grants) != 2 {
 		t.Errorf("users: %+v", cfg.Users)
+	}
+	if cfg.WaitTimeout != 600 {
+		t.Errorf("wait_timeout %d", cfg.WaitTimeout)
 	}
 	if d := cfg.LockWaitTimeoutDuration().String(); d != "10s" {
 		t.Errorf("lock wait timeout %s", d)
@@ -55,6 +58,8 @@ func TestParseBad(t *testing.T) {
 		{"flush", "\ninnodb_flush_log_at_trx_commit = 3\n", `bad.toml:2: innodb_flush_log_at_trx_commit: must be 0, 1 or 2, got 3`},
 		{"lock wait", "innodb_lock_wait_timeout = 0\n", `bad.toml:1: innodb_lock_wait_timeout: must be between 1 and`},
 		{"max connections", "max_connections = 0\n", `bad.toml:1: max_connections: must be between 1 and 100000`},
+		{"wait timeout", "wait_timeout = -1\n", `bad.toml:1: wait_timeout: must be between 1 and`},
+		{"net write timeout", "net_write_timeout = 0\n", `bad.toml:1: net_write_timeout: must be between 1 and`},
 		{"log level", "log_level = \"loud\"\n", `bad.toml:1: log_level: must be debug, info, warn or error`},
 		{"both passwords", "[[user]]\nname = \"a\"\npassword = \"x\"\npassword_hash = \"*0000000000000000000000000000000000000000\"\n",
 			`bad.toml:4: user.password_hash: set password or password_hash, not both`},

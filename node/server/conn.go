@@ -56,7 +56,7 @@ func newConn(s *Server, id uint32, nc net.Conn) *conn {
 		srv:    s,
 		id:     id,
 		nc:     nc,
-		pc:     newPacketConn(nc, s.cfg.MaxAllowedPacket),
+		pc:     newPacketConn(nc, s.cfg.MaxAllowedPacket, s.cfg.WriteTimeout),
 		host:   hostOf(nc.RemoteAddr()),
 		status: mysql.SERVER_STATUS_AUTOCOMMIT,
 	}
@@ -124,6 +124,7 @@ func (c *conn) serve() {
 
 	for {
 		c.pc.seq = 0
+		_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
 		p, err := c.pc.readPacket()
 		if err != nil {
 			c.readFailed(err)

@@ -33,13 +33,30 @@ type packetConn struct {
 	header [4]byte // scratch for reads and writes
 }
 
-func newPacketConn(nc net.Conn, maxPacket int) *packetConn {
+func newPacketConn(nc net.Conn, maxPacket int, writeTimeout time.Duration) *packetConn {
+	var w io.Writer = nc
+	if writeTimeout > 0 {
+		w = &deadlineWriter{nc: nc, timeout: writeTimeout}
+	}
 	return &packetConn{
 		nc:  nc,
 		r:   bufio.NewReaderSize(nc, 16<<10),
-		w:   bufio.NewWriterSize(nc, 16<<10),
+		w:   bufio.NewWriterSize(w, 16<<10),
 		max: maxPacket,
 	}
+}
+
+// deadlineWriter gives every write to the connection its own deadline.
+type deadlineWriter struct {
+	nc      net.Conn
+	timeout time.Duration
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	if err := d.nc.SetWriteDeadline(time.Now().Add(d.timeout)); err != nil {
+		return 0, err
+	}
+	return d.nc.Write(p)
 }
 
 // readPacket returns the next payload, reassembled across 16 MiB packets. It stays valid until the next

@@ -34,7 +34,7 @@ func dialRaw(t *testing.T, addr string) *rawClient {
 	}
 	t.Cleanup(func() { nc.Close() })
 	_ = nc.SetDeadline(time.Now().Add(30 * time.Second))
-	c := &rawClient{t: t, nc: nc, pc: newPacketConn(nc, 1<<30)}
+	c := &rawClient{t: t, nc: nc, pc: newPacketConn(nc, 1<<30, 0)}
 	g := c.read()
 	r := reader{b: g}
 	if r.byte1() != 10 {
@@ -473,4 +473,11 @@ func TestBinaryParamsLongDataAndRebinding(t *testing.T) {
 	if code, msg := errCode(c.read()); code != erWrongArguments || msg != "Incorrect arguments to mysqld_stmt_execute" {
 		t.Errorf("execute without types: %d %q", code, msg)
 	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.IdleTimeout = 50 * time.Millisecond })
+	c := dialRaw(t, ts.addr)
+	c.mustLogin(baseClientCaps)
+	c.expectClosed() // nothing sent: the server hangs up after the idle timeout
 }

@@ -28,6 +28,11 @@ type Config struct {
 	MaxAllowedPacket int
 	// MaxPreparedStmts bounds prepared statements across all connections (max_prepared_stmt_count).
 	MaxPreparedStmts int
+	// IdleTimeout closes a connection that sends no command for this long (wait_timeout).
+	IdleTimeout time.Duration
+	// WriteTimeout bounds each write to a client, so one that stops reading cannot hold its session,
+	// transaction and locks forever (net_write_timeout).
+	WriteTimeout time.Duration
 }
 
 // Defaults for zero Config fields.
@@ -35,6 +40,8 @@ const (
 	defaultMaxConnections   = 151
 	defaultMaxAllowedPacket = 64 << 20
 	defaultMaxPreparedStmts = 16382
+	defaultIdleTimeout      = 8 * time.Hour
+	defaultWriteTimeout     = 60 * time.Second
 )
 
 // Server accepts MySQL protocol connections and runs each in its own goroutine.
@@ -73,6 +80,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxPreparedStmts <= 0 {
 		cfg.MaxPreparedStmts = defaultMaxPreparedStmts
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = defaultIdleTimeout
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = defaultWriteTimeout
 	}
 	return &Server{
 		cfg:       cfg,
