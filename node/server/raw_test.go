@@ -481,3 +481,31 @@ func TestIdleTimeout(t *testing.T) {
 	c.mustLogin(baseClientCaps)
 	c.expectClosed() // nothing sent: the server hangs up after the idle timeout
 }
+
+func TestAuthSwitchFromOtherPlugin(t *testing.T) {
+	ts := startServer(t, nil)
+	for _, tc := range []struct {
+		pass     string
+		wantCode uint16
+	}{{"secret", 0}, {"wrong", erAccessDenied}} {
+		c := dialRaw(t, ts.addr)
+		b := appendUint32(nil, baseClientCaps)
+		b = appendUint32(b, 1<<24)
+		b = append(b, 45)
+		b = append(b, make([]byte, 23)...)
+		b = append(b, "app\x00"...)
+		b = append(b, 32)
+		b = append(b, make([]byte, 32)...) // a caching_sha2_password scramble the server cannot use
+		b = append(b, "caching_sha2_password\x00"...)
+		c.write(b)
+		sw := c.read()
+		if want := append(append([]byte("\xfemysql_native_password\x00"), c.salt...), 0); !bytes.Equal(sw, want) {
+			t.Fatalf("auth switch request %q, want %q", sw, want)
+		}
+		c.write(mysql.CalcNativePassword(c.salt, []byte(tc.pass)))
+		p := c.read()
+		if code, msg := errCode(p); code != tc.wantCode || (code == 0 && p[0] != 0) {
+			t.Errorf("password %q: got %d %q", tc.pass, code, msg)
+		}
+	}
+}
