@@ -8,8 +8,13 @@
 //
 //   - Handshake v10 announcing "5.5.5-" + Config.Version (MariaDB's convention) with collation
 //     utf8mb4_general_ci (45), mysql_native_password verified against Account.NativeHash, an auth switch
-//     for clients proposing another plugin, and MariaDB's 1045/1044/1049/1040 answers. Accounts are
-//     matched by the client's IP address (like --skip-name-resolve).
+//     for clients proposing another plugin, and MariaDB's 1045/1044/1049/1040/4151 answers. Accounts
+//     are matched by the client's IP address (like --skip-name-resolve). No TLS, no compression; the
+//     client's character set is not passed on (sessions are utf8mb4).
+//   - Prepared statements: the server numbers ? markers in text order (ParamMarkerExpr.SetOrder) and
+//     decodes COM_STMT_EXECUTE parameters (NULL bitmap, rebinding, long data, every MYSQL_TYPE_* a
+//     client sends; temporal values become MariaDB text); MariaDB's statement id 0xffffffff names the
+//     last prepared statement.
 //   - COM_QUERY (multi-statements with SERVER_MORE_RESULTS_EXISTS when the client asked for them),
 //     COM_STMT_PREPARE/EXECUTE/SEND_LONG_DATA/RESET/CLOSE with the binary row protocol, COM_INIT_DB,
 //     COM_PING, COM_FIELD_LIST, COM_STATISTICS, COM_SET_OPTION, COM_RESET_CONNECTION,
@@ -19,7 +24,9 @@
 //     KILL id closes a connection; KILL QUERY id cancels the context of its running statement, which
 //     then fails with 1317 "Query execution was interrupted".
 //   - Reads are bounded by max_allowed_packet (payloads over 16 MiB are reassembled); replies are
-//     buffered and flushed once per command. A malformed packet is answered with 1835 and the
+//     buffered and flushed once per command. Idle connections close after Config.IdleTimeout
+//     (wait_timeout) and every write has a deadline (net_write_timeout), so a silent client cannot
+//     pin a session and its locks. A malformed packet is answered with 1835 and the
 //     connection is closed; it never brings the server down. Neither does a panic behind one
 //     statement: it is logged with its stack, answered with 1105 and that connection is closed.
 //
