@@ -79,6 +79,12 @@ func argCount(name string, n, min, max int) error {
 
 func (cp *compiler) funcCall(x *ast.FuncCallExpr) (expr, error) {
 	name := x.FnName.L
+	switch name {
+	case "date_add", "adddate":
+		return cp.dateArith(x, false)
+	case "date_sub", "subdate":
+		return cp.dateArith(x, true)
+	}
 	args, err := cp.compileList(x.Args)
 	if err != nil {
 		return nil, err
@@ -610,7 +616,14 @@ func (cp *compiler) funcCall(x *ast.FuncCallExpr) (expr, error) {
 	case "char":
 		return nil, errNotSupported("CHAR()")
 	default:
-		return nil, newErr(ErSpDoesNotExist, "FUNCTION %s does not exist", x.FnName.O)
+		if e, ok, err := cp.moreFuncs(x, name, args); ok {
+			return e, err
+		}
+		db := cp.s.db
+		if db == "" {
+			return nil, newErr(ErSpDoesNotExist, "FUNCTION %s does not exist", x.FnName.O)
+		}
+		return nil, newErr(ErSpDoesNotExist, "FUNCTION %s.%s does not exist", db, x.FnName.O)
 	}
 	return f, nil
 }
@@ -632,6 +645,16 @@ func roundValue(v types.Value, digits int64, trunc bool, ft *types.FieldType) ty
 		r := q.Mul(p)
 		return coerce(types.NewDecimal(r), ft)
 	case types.KindDecimal:
+		if digits < 0 {
+			p := types.DecimalFromInt(int64(math.Pow10(int(min(-digits, 18)))))
+			q, _ := v.Decimal().Div(p)
+			if trunc {
+				q = q.Truncate(0)
+			} else {
+				q = q.Round(0)
+			}
+			return types.NewDecimal(q.Mul(p))
+		}
 		sc := int32(max(digits, 0))
 		if trunc {
 			return types.NewDecimal(v.Decimal().Truncate(sc))
