@@ -190,10 +190,25 @@ func Open(dir string, opts Options) (*DB, error) {
 	db.locks.init()
 	empty := map[SpaceID]*space{}
 	db.spaces.Store(&empty)
-	st, err := load(bdb, db)
+	path := filepath.Join(dir, dataFile)
+	unclean, err := openMarked(bdb)
+	if err == nil && unclean {
+		// Killed or crashed: with policy 2 an OS crash can leave bbolt pages unordered on disk, so look at
+		// every page before trusting the file.
+		log.Warn("storage was not closed cleanly; checking the data file", "file", path)
+		err = checkFile(bdb)
+	}
 	if err != nil {
 		_ = bdb.Close()
-		return nil, fmt.Errorf("storage: load %s: %w", dir, err)
+		return nil, fmt.Errorf("storage: %s is damaged (restore it by state transfer): %w", path, err)
+	}
+	st, err := load(bdb, db)
+	if err == nil {
+		err = db.persistMeta(keyOpen, []byte{1})
+	}
+	if err != nil {
+		_ = bdb.Close()
+		return nil, fmt.Errorf("storage: load %s: %w", path, err)
 	}
 	db.lastApplied = st.seqno
 	db.visible.Store(st.seqno)
@@ -226,9 +241,10 @@ func (db *DB) Close() error {
 	db.gc.stop()
 	db.bgWG.Wait()
 	var errs []error
-	if db.policy == 2 {
-		if err := db.bolt.Sync(); err != nil {
-			errs = append(errs, fmt.Errorf("storage: final sync: %w", err))
+	if db.fatal.Load() == nil {
+		// Everything is written: the next Open need not check the file.
+		if err := db.deleteMeta(keyOpen); err != nil {
+			errs = append(errs, fmt.Errorf("storage: mark clean shutdown: %w", err))
 		}
 	}
 	if err := db.bolt.Close(); err != nil {

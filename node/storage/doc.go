@@ -53,8 +53,13 @@
 //   - 1: group commit. Commit returns after one bbolt transaction covering its batch (and any concurrent
 //     commits) is written and fsynced.
 //   - 2: Commit returns after its batch is written to the bbolt file without fsync, which survives a process
-//     crash (kill -9); a background goroutine fsyncs at least every second, so an OS crash loses at most about
-//     one second of commits.
+//     crash (kill -9); a background goroutine fsyncs at least every second. An OS crash or power failure can
+//     lose about the last second of commits, and because bbolt without fsync does not order its page writes
+//     it can also leave the file damaged. Use 1 where the host itself may crash.
+//
+// A store that was not closed cleanly (a marker in the file says so) gets bbolt's full consistency check on
+// Open; damage, found there or while loading, makes Open fail with an error rather than serve broken data
+// (restore such a node by state transfer).
 //
 // DB.Apply returns once the write-set is applied in memory and queued; it does not wait for the bbolt write,
 // because a replicated node re-applies from its durable log after DB.DurableSeqno on restart.

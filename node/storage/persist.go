@@ -12,6 +12,7 @@ import (
 //
 //	bucket "meta":     "seqno" -> uint64 BE (last seqno whose writes are in this file)
 //	                   "next_space" -> uint64 BE (next SpaceID to hand out)
+//	                   "open" -> 1 while open; a store found with it was not closed cleanly
 //	bucket "counters": name -> uint64 BE (ceiling: no value >= it was handed out)
 //	bucket 'd'+BE32(space): key -> value, one per space holding data
 const dataFile = "storage.db"
@@ -21,6 +22,7 @@ var (
 	bucketCounters = []byte("counters")
 	keySeqno       = []byte("seqno")
 	keyNextSpace   = []byte("next_space")
+	keyOpen        = []byte("open") // present while a process has the store open: absent after a clean Close
 )
 
 const spaceBucketPrefix = 'd'
@@ -53,10 +55,46 @@ type loadStats struct {
 	keys      int
 }
 
-// load reads meta, counters and every space into db's memory structures.
-func load(bdb *bolt.DB, db *DB) (loadStats, error) {
-	st := loadStats{nextSpace: 1}
+// openMarked reports whether the store was left open by a process that did not Close it.
+func openMarked(bdb *bolt.DB) (bool, error) {
+	var marked bool
 	err := bdb.View(func(tx *bolt.Tx) error {
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			marked = meta.Get(keyOpen) != nil
+		}
+		return nil
+	})
+	return marked, err
+}
+
+// checkFile runs bbolt's consistency check over every page.
+func checkFile(bdb *bolt.DB) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("consistency check: %v", r)
+		}
+	}()
+	return bdb.View(func(tx *bolt.Tx) error {
+		var errs []error
+		for e := range tx.Check() {
+			if len(errs) < 10 {
+				errs = append(errs, e)
+			}
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// load reads meta, counters and every space into db's memory structures. bbolt panics on some kinds of page
+// damage; that becomes an error here rather than a crash.
+func load(bdb *bolt.DB, db *DB) (st loadStats, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("damaged data file: %v", r)
+		}
+	}()
+	st = loadStats{nextSpace: 1}
+	err = bdb.View(func(tx *bolt.Tx) error {
 		if meta := tx.Bucket(bucketMeta); meta != nil {
 			if v := meta.Get(keySeqno); v != nil {
 				s, err := decodeUint64(v)
@@ -140,6 +178,20 @@ func (db *DB) persistMeta(key, val []byte) error {
 			return err
 		}
 		return b.Put(key, val)
+	})
+	if err != nil {
+		return err
+	}
+	return db.syncIfNoSync()
+}
+
+func (db *DB) deleteMeta(key []byte) error {
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		return b.Delete(key)
 	})
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
 	"go.uber.org/goleak"
 )
 
@@ -664,5 +665,53 @@ func TestCloseEndsLockWaits(t *testing.T) {
 	}
 	if err := <-got; !errors.Is(err, ErrClosed) {
 		t.Fatalf("lock wait during Close: %v, want ErrClosed", err)
+	}
+}
+
+// TestOpenDetectsDamageAfterCrash damages a data page of a store that was not closed cleanly: Open must refuse
+// it with an error instead of serving (or crashing on) broken pages.
+func TestOpenDetectsDamageAfterCrash(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(dir, Options{FlushPolicy: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := db.Begin(TxOptions{})
+	for i := range 2000 {
+		if err := tx.Put(context.Background(), 3, be(i), bytes.Repeat([]byte{'v'}, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustCommit(t, tx)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, dataFile)
+	bdb, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root, pageSize int64
+	err = bdb.Update(func(tx *bolt.Tx) error {
+		root = int64(tx.Bucket(spaceBucket(3)).Root())
+		pageSize = int64(tx.DB().Info().PageSize)
+		return tx.Bucket(bucketMeta).Put(keyOpen, []byte{1}) // as if the process had been killed
+	})
+	if cerr := bdb.Close(); err != nil || cerr != nil {
+		t.Fatal(err, cerr)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(bytes.Repeat([]byte{0xAB}, int(pageSize)), root*pageSize); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(dir, Options{FlushPolicy: 2})
+	if err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("Open of a damaged store after a crash: %v, want an error saying it is damaged", err)
 	}
 }
