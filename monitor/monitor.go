@@ -401,8 +401,18 @@ func (m *Monitor) publish() {
 	})
 	m.memory = res.Memory
 	snap := res.Snapshot
+	// Readers on the query path see the new state first; subscribers are
+	// told after the round's logs and metrics, so whoever reacts to a
+	// snapshot finds them consistent with it.
 	m.holder.Store(snap)
-
+	m.metrics.rounds.Inc()
+	m.observe(prev, snap, probes, res.Events)
+	for _, ev := range res.Events {
+		m.metrics.events.WithLabelValues(string(ev.Name)).Inc()
+		if m.script != nil {
+			m.script.enqueue(ev, snap)
+		}
+	}
 	m.mu.Lock()
 	for ch := range m.subs {
 		select {
@@ -413,16 +423,6 @@ func (m *Monitor) publish() {
 	}
 	m.mu.Unlock()
 
-	m.metrics.rounds.Inc()
-	m.observe(prev, snap, probes)
-	for _, ev := range res.Events {
-		m.metrics.events.WithLabelValues(string(ev.Name)).Inc()
-		m.log.Info("server changed state", "server", ev.Server, "event", ev.Name,
-			"from", ev.Prev.String(), "to", ev.State.String())
-		if m.script != nil {
-			m.script.enqueue(ev, snap)
-		}
-	}
 	m.saveWriter(now)
 	if m.opts.SetDonorNodes {
 		for _, u := range galera.DonorUpdates(snap, probes, m.gopts) {
@@ -454,12 +454,27 @@ func (m *Monitor) index(server string) int {
 	panic("monitor: classification returned unknown server " + server)
 }
 
-// observe updates the per-server metrics and logs probe failures when
-// they start or change, not every round.
-func (m *Monitor) observe(prev, snap *topology.Snapshot, probes []galera.Probe) {
+// observe updates the per-server metrics and logs every state change
+// (with its event, if it has one; Lagging or Draining changes have none)
+// and probe failures when they start or change, not every round.
+func (m *Monitor) observe(prev, snap *topology.Snapshot, probes []galera.Probe, events []galera.Event) {
 	for i, s := range snap.Servers {
-		if p := prev.Server(s.Name); p != nil && p.State != s.State {
+		var before topology.State
+		p := prev.Server(s.Name)
+		if p != nil {
+			before = p.State
+		}
+		if p != nil && p.State != s.State {
 			m.metrics.stateChanges.WithLabelValues(s.Name).Inc()
+		}
+		if p == nil || p.State != s.State {
+			attrs := []any{"server", s.Name, "from", before.String(), "to", s.State.String()}
+			for _, ev := range events {
+				if ev.Server == s.Name {
+					attrs = append(attrs, "event", ev.Name)
+				}
+			}
+			m.log.Info("server changed state", attrs...)
 		}
 		if probes[i].HasStatus {
 			m.metrics.localState.WithLabelValues(s.Name).Set(float64(s.Galera.LocalState))
