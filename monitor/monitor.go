@@ -58,8 +58,10 @@ type Monitor struct {
 	mu      sync.Mutex
 	admin   map[string]galera.Admin
 	subs    map[chan *topology.Snapshot]struct{}
-	running bool
+	running bool // Run was called
+	active  bool // Run is running
 	closed  bool
+	diag    Diagnostics // the cluster part, updated each round
 
 	// Owned by the goroutine in Run.
 	memory        galera.Memory
@@ -236,10 +238,15 @@ func (m *Monitor) Run(ctx context.Context) error {
 		m.mu.Unlock()
 		return errors.New("monitor: Run called twice")
 	}
-	m.running = true
+	m.running, m.active = true, true
 	m.wg.Add(1)
 	m.mu.Unlock()
 	defer m.wg.Done()
+	defer func() {
+		m.mu.Lock()
+		m.active = false
+		m.mu.Unlock()
+	}()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer context.AfterFunc(m.ctx, cancel)()
@@ -414,6 +421,8 @@ func (m *Monitor) publish() {
 		}
 	}
 	m.mu.Lock()
+	m.diag.ClusterUUID, m.diag.ClusterSize = res.ClusterUUID, res.ClusterSize
+	m.diag.Marker = res.Marker
 	for ch := range m.subs {
 		select {
 		case <-ch: // replace a snapshot the reader has not taken yet
@@ -544,6 +553,43 @@ func (m *Monitor) SetDrain(name string) error {
 // ClearDrain ends draining.
 func (m *Monitor) ClearDrain(name string) error {
 	return m.setAdmin(name, func(a *galera.Admin) error { a.Drain = false; return nil })
+}
+
+// Diagnostics is the monitor's own state, for `maxproxy ctl show monitor`
+// and the REST API (MaxScale's monitor_diagnostics).
+type Diagnostics struct {
+	Name    string
+	Running bool // Run is active
+	// Generation of the last published snapshot; 0 before the first round.
+	Generation uint64
+	// ClusterUUID and ClusterSize: the group taken as the cluster.
+	ClusterUUID string
+	ClusterSize int
+	// Writer is the current writer, "" when there is none.
+	Writer string
+	// Marker is the sticky_writer marker as last read.
+	Marker galera.WriterMarker
+	// Options as configured, with the password removed.
+	Options Options
+}
+
+// Diagnostics returns a copy of the monitor's current state.
+func (m *Monitor) Diagnostics() Diagnostics {
+	m.mu.Lock()
+	d := m.diag
+	d.Running = m.active
+	m.mu.Unlock()
+	d.Name = m.opts.Name
+	d.Options = m.opts
+	d.Options.Password = ""
+	d.Options.Events = append([]string(nil), m.opts.Events...)
+	if s := m.holder.Load(); s != nil {
+		d.Generation = s.Generation
+		if w := s.Master(); w != nil {
+			d.Writer = w.Name
+		}
+	}
+	return d
 }
 
 // Admin returns the operator state of every server that has any.

@@ -642,3 +642,22 @@ func TestStateChangesAreLogged(t *testing.T) {
 		}
 	}
 }
+
+func TestDiagnostics(t *testing.T) {
+	h := newRig(t, Options{Password: "secret", Events: []string{"master_down"}}, 3, nil)
+	h.fakes["s3"].set(func() map[string]string { v := synced(2); v["wsrep_cluster_state_uuid"] = "other"; return v }())
+	h.next()
+	d := h.m.Diagnostics()
+	if !d.Running || d.Name != "galera" || d.Generation != 1 || d.Writer != "s1" ||
+		d.ClusterUUID != "u1" || d.ClusterSize != 2 || d.Options.Password != "" || d.Options.MonitorInterval != time.Second {
+		t.Fatalf("diagnostics %+v", d)
+	}
+	d.Options.Events[0] = "changed"
+	if h.m.Diagnostics().Options.Events[0] != "master_down" {
+		t.Fatal("diagnostics share the monitor's options")
+	}
+	h.close()
+	if h.m.Diagnostics().Running {
+		t.Fatal("closed monitor reported running")
+	}
+}
