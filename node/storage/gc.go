@@ -79,7 +79,15 @@ func (c *collector) pass() {
 	for _, it := range items {
 		h := it.head
 		if h.seq > horizon {
-			keep = append(keep, it)
+			// Still visible to someone. Keep it only while it is the key's newest version: a newer one is
+			// queued too and its truncation covers this chain, so an old snapshot that holds the horizon back
+			// does not make the queue grow with every commit.
+			it.sp.mu.RLock()
+			cur, _ := it.sp.tree.Get(it.key)
+			it.sp.mu.RUnlock()
+			if cur == h {
+				keep = append(keep, it)
+			}
 			continue
 		}
 		h.truncate(horizon)

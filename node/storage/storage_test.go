@@ -715,3 +715,22 @@ func TestOpenDetectsDamageAfterCrash(t *testing.T) {
 		t.Fatalf("Open of a damaged store after a crash: %v, want an error saying it is damaged", err)
 	}
 }
+
+func TestGCQueueBoundedByOldSnapshot(t *testing.T) {
+	db := openDB(t, t.TempDir(), 2)
+	old := db.Begin(TxOptions{ReadOnly: true})
+	defer old.Rollback()
+	for i := range 300 {
+		tx := db.Begin(TxOptions{})
+		mustPut(t, tx, 1, fmt.Sprint("hot", i%3), fmt.Sprint(i))
+		mustCommit(t, tx)
+	}
+	db.gc.pass()
+	db.gc.mu.Lock()
+	n := len(db.gc.queue)
+	db.gc.mu.Unlock()
+	if n > 3 {
+		t.Fatalf("collector keeps %d items for 3 hot keys while an old snapshot is open", n)
+	}
+	expectGet(t, old, 1, "hot0", "", false)
+}
