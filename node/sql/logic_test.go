@@ -142,6 +142,8 @@ func openStorage(dir string) (*storage.DB, error) {
 	return storage.Open(dir, storage.Options{FlushPolicy: 2})
 }
 
+func testEngineF(f *testing.F) *Engine { return testEngine(f) }
+
 func testEngine(t testing.TB) *Engine {
 	t.Helper()
 	db, err := openStorage(t.TempDir())

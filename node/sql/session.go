@@ -306,6 +306,9 @@ func (s *Session) dispatch(ctx context.Context, stmt ast.StmtNode, sqlText strin
 		}
 		return &Result{}, nil
 	case *ast.ExplainStmt:
+		if sh, ok := x.Stmt.(*ast.ShowStmt); ok {
+			return s.execShow(ctx, sh, params) // DESCRIBE t
+		}
 		return nil, errNotSupported("EXPLAIN")
 	case *ast.FlushStmt:
 		if !s.hasGlobalPriv(catalog.PrivReload) {
