@@ -119,9 +119,11 @@ func BenchmarkRoute(b *testing.B) {
 		req := Request{Cmd: CmdQuery, Class: c, Hint: h}
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
-			for b.Loop() {
-				Route(req, &s, snap, &o, load)
-			}
+			reportCPU(b, func() {
+				for b.Loop() {
+					Route(req, &s, snap, &o, load)
+				}
+			})
 		})
 	}
 }
@@ -138,10 +140,12 @@ func BenchmarkClassifyAndRoute(b *testing.B) {
 	cls.Classify(sql)
 	reply := Reply{OK: true, HasStatus: true, Status: StatusAutocommit}
 	b.ReportAllocs()
-	for b.Loop() {
-		c, h := cls.Classify(sql)
-		req := Request{Cmd: CmdQuery, Class: c, Hint: h}
-		d := Route(req, &s, snap, &o, load)
-		s.Advance(req, d, reply, &o)
-	}
+	reportCPU(b, func() {
+		for b.Loop() {
+			c, h := cls.Classify(sql)
+			req := Request{Cmd: CmdQuery, Class: c, Hint: h}
+			d := Route(req, &s, snap, &o, load)
+			s.Advance(req, d, reply, &o)
+		}
+	})
 }

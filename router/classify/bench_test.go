@@ -24,10 +24,12 @@ func BenchmarkCanonicalize(b *testing.B) {
 			buf := make([]byte, 0, 4096)
 			b.SetBytes(int64(len(sql)))
 			b.ReportAllocs()
-			for b.Loop() {
-				out, _ := Canonicalize(buf, sql)
-				buf = out[:0]
-			}
+			reportCPU(b, func() {
+				for b.Loop() {
+					out, _ := Canonicalize(buf, sql)
+					buf = out[:0]
+				}
+			})
 		})
 	}
 }
@@ -41,9 +43,11 @@ func BenchmarkClassifyHit(b *testing.B) {
 			sql := []byte(s.sql)
 			c.Classify(sql)
 			b.ReportAllocs()
-			for b.Loop() {
-				c.Classify(sql)
-			}
+			reportCPU(b, func() {
+				for b.Loop() {
+					c.Classify(sql)
+				}
+			})
 		})
 	}
 }
@@ -69,9 +73,11 @@ func BenchmarkClassifyMiss(b *testing.B) {
 			c := New(0)
 			sql := []byte(s.sql)
 			b.ReportAllocs()
-			for b.Loop() {
-				c.Classify(sql)
-			}
+			reportCPU(b, func() {
+				for b.Loop() {
+					c.Classify(sql)
+				}
+			})
 		})
 	}
 }
@@ -84,7 +90,9 @@ func BenchmarkClassifyBufHit(b *testing.B) {
 	buf := make([]byte, 0, 256)
 	c.Classify(sql)
 	b.ReportAllocs()
-	for b.Loop() {
-		_, _, buf = c.ClassifyBuf(buf, sql)
-	}
+	reportCPU(b, func() {
+		for b.Loop() {
+			_, _, buf = c.ClassifyBuf(buf, sql)
+		}
+	})
 }
