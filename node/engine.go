@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/maxproxy/maxproxy/node/server"
@@ -55,6 +56,7 @@ func (a engine) NewSession(connID uint32, user, host string) (server.Session, er
 // server allows (a result is written before the next statement runs).
 type session struct {
 	s      *sql.Session
+	parser *parser.Parser // for describe's private copies, created on first use
 	params []sql.Value
 	cols   []server.Column
 	rows   rows
@@ -95,21 +97,57 @@ func (a *session) columns(cols []sql.Column) []server.Column {
 }
 
 // Prepare describes a statement for COM_STMT_PREPARE: node/sql resolves names (unknown tables fail
-// here, as in MariaDB) and reports result columns when they do not depend on parameter values.
-// Clients such as libmariadb decide from the prepare-time column count whether an execution returns rows.
+// here, as in MariaDB) and reports result columns. Clients such as libmariadb decide from the
+// prepare-time column count whether an execution returns rows, so when node/sql cannot tell (a SELECT
+// whose LIMIT is a parameter, SHOW) the columns come from a dry run that reads and locks no row.
 func (a *session) Prepare(ctx context.Context, stmt ast.StmtNode, sqlText string) (*server.PrepareInfo, error) {
 	p, err := a.s.Prepare(sqlText)
 	if err != nil {
 		return nil, clientError(err)
 	}
+	cols := p.Columns
+	if cols == nil {
+		switch stmt.(type) {
+		case *ast.SelectStmt, *ast.ShowStmt:
+			if cols, err = a.describe(ctx, sqlText); err != nil {
+				return nil, err
+			}
+		}
+	}
 	info := &server.PrepareInfo{}
-	if p.Columns != nil {
-		info.Columns = make([]server.Column, len(p.Columns))
-		for i, c := range p.Columns {
+	if cols != nil {
+		info.Columns = make([]server.Column, len(cols))
+		for i, c := range cols {
 			info.Columns[i] = server.Column(c)
 		}
 	}
 	return info, nil
+}
+
+// describe runs a private copy of a SELECT or SHOW so that it returns no rows: the SELECT's WHERE
+// becomes FALSE and it loses LIMIT and any locking clause; parameters are NULL. SHOW reads only
+// metadata and runs as it is.
+func (a *session) describe(ctx context.Context, sqlText string) ([]sql.Column, error) {
+	if a.parser == nil {
+		a.parser = parser.New()
+	}
+	probe, err := a.parser.ParseOneStmt(sqlText, "", "")
+	if err != nil {
+		return nil, fmt.Errorf("prepare: reparse: %w", err)
+	}
+	if sel, ok := probe.(*ast.SelectStmt); ok {
+		sel.Where = ast.NewValueExpr(int64(0), "", "")
+		sel.Limit = nil
+		sel.LockInfo = nil
+		sel.SelectIntoOpt = nil
+	}
+	// Count after the rewrite: node/sql checks that every remaining marker has exactly one value.
+	params := make([]sql.Value, server.NumberParams(probe))
+	res, err := a.s.Execute(ctx, probe, sqlText, params)
+	if err != nil {
+		return nil, clientError(err)
+	}
+	return res.Columns, nil
 }
 
 func (a *session) UseDB(name string) error { return clientError(a.s.UseDB(name)) }

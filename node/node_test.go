@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 	gomysql "github.com/go-sql-driver/mysql"
 	"go.uber.org/goleak"
@@ -376,4 +377,49 @@ func openBenchDB(n *Node) (*sql.DB, error) {
 // gomysqlHash is the mysql_native_password hash of pw as mysql.user stores it.
 func gomysqlHash(pw string) string {
 	return mysql.EncodePasswordHex(mysql.NativePasswordHash([]byte(pw)))
+}
+
+// TestPrepareReportsColumns checks the prepare-time column count that libmariadb clients (sysbench)
+// rely on, including statements node/sql cannot describe by itself.
+func TestPrepareReportsColumns(t *testing.T) {
+	n := startNode(t, testConfig(t))
+	db := openDB(t, n, "root", "", "", "")
+	mustExec(t, db, "CREATE DATABASE d")
+	mustExec(t, db, "CREATE TABLE d.t (id INT PRIMARY KEY, c VARCHAR(10))")
+	mustExec(t, db, "INSERT INTO d.t VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+	c, err := client.Connect(n.Addr().String(), "root", "", "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, tc := range []struct {
+		q          string
+		args       []any
+		cols, rows int
+	}{
+		{"SELECT c FROM t WHERE id = ?", []any{1}, 1, 1},
+		{"SELECT id, c FROM t WHERE id > ? LIMIT ?", []any{1, 1}, 2, 1},
+		{"SELECT c FROM t WHERE id >= ? FOR UPDATE", []any{2}, 1, 2},
+		{"SHOW TABLES", nil, 1, 1},
+		{"INSERT INTO t VALUES (?, ?)", []any{4, "d"}, 0, 0},
+	} {
+		st, err := c.Prepare(tc.q)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.q, err)
+		}
+		if st.ColumnNum() != tc.cols {
+			t.Errorf("%s: %d columns at prepare, want %d", tc.q, st.ColumnNum(), tc.cols)
+		}
+		res, err := st.Execute(tc.args...)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.q, err)
+		}
+		if len(res.Values) != tc.rows {
+			t.Errorf("%s: %d rows, want %d", tc.q, len(res.Values), tc.rows)
+		}
+		st.Close()
+	}
+	if _, err := c.Prepare("SELECT x FROM nope"); err == nil {
+		t.Error("prepare of an unknown table succeeded")
+	}
 }
