@@ -85,9 +85,20 @@ func (r *router) route(c classify.Class, h classify.Hint, tablesKnown bool) Deci
 	// Transaction boundaries.
 	switch c.Kind {
 	case classify.KindBegin:
-		// A BEGIN inside a read-write transaction commits it implicitly,
-		// so it must reach the master whatever it starts.
-		if f.Has(classify.FlagReadOnly) && s.pins == 0 && !s.autocommitOff && !(s.inTrx && !s.trxReadOnly) {
+		// A BEGIN commits the open transaction implicitly, so it must reach
+		// the server running it. Inside a read-write transaction that is the
+		// master, whatever the BEGIN starts; a read-only transaction that
+		// follows a read-only one stays on its reader.
+		roTrx := s.inTrx && s.trxReadOnly && s.trxServer != ""
+		switch {
+		case roTrx && f.Has(classify.FlagReadOnly):
+			return r.readOnlyTrx(ReasonTrxBeginReadOnly)
+		case roTrx:
+			// The master starts the new transaction; the proxy ends the
+			// reader's (Session.ReadOnlyTrxServer) so that its snapshot does
+			// not outlive it.
+			return r.master(ReasonTrxBeginEndsReadOnly)
+		case f.Has(classify.FlagReadOnly) && s.pins == 0 && !s.autocommitOff && !s.inTrx:
 			return r.reader(ReasonTrxBeginReadOnly)
 		}
 		return r.master(ReasonTrxBegin)

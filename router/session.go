@@ -97,6 +97,15 @@ func (s *Session) InTransaction() bool { return s.inTrx || s.autocommitOff }
 // ReadOnlyTransaction reports whether the open transaction is READ ONLY.
 func (s *Session) ReadOnlyTransaction() bool { return s.inTrx && s.trxReadOnly }
 
+// ReadOnlyTrxServer returns the reader running the session's read-only
+// transaction, or "" when there is none (or the master runs it).
+func (s *Session) ReadOnlyTrxServer() string {
+	if s.inTrx && s.trxReadOnly {
+		return s.trxServer
+	}
+	return ""
+}
+
 // AutocommitOff reports whether the client turned autocommit off.
 func (s *Session) AutocommitOff() bool { return s.autocommitOff }
 
