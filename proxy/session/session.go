@@ -104,7 +104,12 @@ func (s *Session) run(ctx context.Context) {
 	})
 	cancel()
 	if err != nil {
-		s.log.Debug("client connection phase failed", "remote", s.nc.RemoteAddr().String(), "err", err)
+		var refused *protocol.Error
+		if errors.As(err, &refused) {
+			s.log.Info("client refused", "remote", s.nc.RemoteAddr().String(), "err", err)
+		} else {
+			s.log.Debug("client connection phase failed", "remote", s.nc.RemoteAddr().String(), "err", err)
+		}
 		return
 	}
 	s.client, s.info, s.db = client, info, info.DB
