@@ -8,11 +8,13 @@ package monitor
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	_ "github.com/go-sql-driver/mysql"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/maxproxy/maxproxy/integration/harness"
@@ -317,6 +319,80 @@ func TestRealGalera(t *testing.T) {
 				}
 			}
 		}
+	})
+
+	t.Run("a node whose applier is blocked is marked Lagging, alone, and recovers", func(t *testing.T) {
+		_, snaps := startRealMonitor(t, g, Options{LagFCSentThreshold: 1, LagRecvQueueThreshold: 10, LagHysteresis: 3})
+		waitFor(t, snaps, 10, "a healthy cluster", healthy)
+		slow := g.Node(2)
+		writes, err := sql.Open("mysql", g.Node(1).DSN("app", "app", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer writes.Close()
+		for _, q := range []string{"CREATE DATABASE lag", "CREATE TABLE lag.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)"} {
+			if _, err := writes.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		defer writes.ExecContext(context.Background(), "DROP DATABASE lag")
+		waitFor(t, snaps, 20, "lag.t on "+slow.Name(), func(*topology.Snapshot) bool {
+			n, err := slow.QueryString(ctx, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'lag'")
+			return err == nil && n == "1"
+		})
+		// A local read lock on node2 blocks its applier: its receive
+		// queue grows past the flow-control limit, it sends flow control
+		// and the whole cluster pauses, the writer's commits included.
+		local, err := sql.Open("mysql", slow.DSN("app", "app", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer local.Close()
+		lock, err := local.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lock.Close()
+		if _, err := lock.ExecContext(ctx, "LOCK TABLES lag.t READ"); err != nil {
+			t.Fatal(err)
+		}
+		unlocked := false
+		defer func() {
+			if !unlocked {
+				lock.ExecContext(context.Background(), "UNLOCK TABLES")
+			}
+		}()
+		inserted := make(chan error, 1)
+		go func() {
+			for range 60 {
+				if _, err := writes.ExecContext(context.Background(), "INSERT INTO lag.t (v) VALUES (1)"); err != nil {
+					inserted <- err
+					return
+				}
+			}
+			inserted <- nil
+		}()
+		s := waitFor(t, snaps, 25, slow.Name()+" lagging", func(s *topology.Snapshot) bool {
+			return s.Server(slow.Name()).State.Has(topology.Lagging)
+		})
+		for _, srv := range s.Servers {
+			if srv.Name != slow.Name() && srv.State.Has(topology.Lagging) {
+				t.Errorf("%s marked lagging too: %s", srv.Name, describe(s))
+			}
+			if !srv.State.Has(topology.Synced | topology.Running) {
+				t.Errorf("%s lost its state: %s", srv.Name, describe(s))
+			}
+		}
+		if _, err := lock.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
+			t.Fatal(err)
+		}
+		unlocked = true
+		if err := <-inserted; err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, snaps, 30, slow.Name()+" no longer lagging", func(s *topology.Snapshot) bool {
+			return !s.Server(slow.Name()).State.Has(topology.Lagging)
+		})
 	})
 
 	// Last: freezing a node disturbs the cluster for the tests after it.
