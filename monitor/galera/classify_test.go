@@ -17,7 +17,11 @@ import (
 // snapshot and memory, so failback, hysteresis and events are tested as
 // sequences. A probe is written as the wsrep variables that differ from a
 // healthy Synced node (the "wsrep_" prefix may be left out), or one of the
-// words down, auth, noquery, plain.
+// words down, auth, noquery, plain; a server a round does not mention is
+// that healthy node, with wsrep_local_index equal to its position and
+// wsrep_node_name equal to its name. marker=node@version (or marker=none)
+// sets the writer marker the node returns. Expectations left out of a
+// round are not checked; "want" must then list every server.
 
 type caseFile struct {
 	Cases []testCase `json:"cases"`
