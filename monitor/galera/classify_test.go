@@ -21,7 +21,7 @@ import (
 // that healthy node, with wsrep_local_index equal to its position and
 // wsrep_node_name equal to its name. marker=node@version (or marker=none)
 // sets the writer marker the node returns. Expectations left out of a
-// round are not checked; "want" must then list every server.
+// round are not checked; a "want" that is present lists every server.
 
 type caseFile struct {
 	Cases []testCase `json:"cases"`
