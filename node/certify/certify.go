@@ -196,6 +196,12 @@ func (c *Certifier) purge(seqno uint64) {
 // Certify runs the certification test for the write-set at seqno (which must be Position()+1) and, when
 // it passes, records its keys in the index. A failed write-set still consumes its seqno.
 func (c *Certifier) Certify(seqno uint64, ws *writeset.WriteSet) (Verdict, error) {
+	for i, k := range ws.Keys {
+		// Decoded write-sets are already checked; this guards write-sets built in memory.
+		if k.Type > writeset.KeyExclusive || len(k.Parts) == 0 {
+			return Verdict{}, fmt.Errorf("certify: write-set at %d: key %d is invalid (type %d, %d parts)", seqno, i, k.Type, len(k.Parts))
+		}
+	}
 	if err := c.next(seqno); err != nil {
 		return Verdict{}, err
 	}
@@ -237,7 +243,7 @@ func (c *Certifier) Certify(seqno uint64, ws *writeset.WriteSet) (Verdict, error
 			if e == nil {
 				continue
 			}
-			for _, stored := range checkOrder(k.typ) {
+			for _, stored := range checks[k.typ] {
 				r := e.refs[stored.typ]
 				if r == nil {
 					continue
@@ -292,5 +298,3 @@ var checks = [4][]cell{
 	writeset.KeyExclusive: {{writeset.KeyExclusive, true}, {writeset.KeyUpdate, true},
 		{writeset.KeyReference, true}, {writeset.KeyShared, false}},
 }
-
-func checkOrder(t writeset.KeyType) []cell { return checks[t] }

@@ -485,3 +485,15 @@ func BenchmarkCertify(b *testing.B) {
 		}
 	}
 }
+
+func TestInvalidKeysAreAnErrorNotAVerdict(t *testing.T) {
+	c := New(Config{}, 0)
+	for _, k := range []writeset.Key{{Type: 7, Parts: [][]byte{{1}}}, {Type: writeset.KeyUpdate}} {
+		if _, err := c.Certify(1, &writeset.WriteSet{Keys: []writeset.Key{k}}); err == nil {
+			t.Fatalf("key %+v accepted", k)
+		}
+	}
+	if c.Position() != 0 {
+		t.Fatalf("a rejected write-set consumed seqno: position %d", c.Position())
+	}
+}
