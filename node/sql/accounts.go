@@ -231,7 +231,7 @@ func (s *Session) createUser(ctx context.Context, x *ast.CreateUserStmt) (*Resul
 		return nil, errNotSupported("CREATE ROLE")
 	}
 	var failed []string
-	err := s.ddlTxn(ctx, func(t *storage.Txn) error {
+	err := s.ddlTxn(ctx, nil, func(t *storage.Txn) error {
 		sch := s.e.schema.Load()
 		for _, spec := range x.Specs {
 			user, host := userHost(spec.User)
@@ -271,7 +271,7 @@ func (s *Session) alterUser(ctx context.Context, x *ast.AlterUserStmt) (*Result,
 		return nil, s.errSpecificDenied("CREATE USER")
 	}
 	var failed []string
-	err := s.ddlTxn(ctx, func(t *storage.Txn) error {
+	err := s.ddlTxn(ctx, nil, func(t *storage.Txn) error {
 		sch := s.e.schema.Load()
 		for _, spec := range x.Specs {
 			user, host := userHost(spec.User)
@@ -322,7 +322,7 @@ func (s *Session) dropUser(ctx context.Context, x *ast.DropUserStmt) (*Result, e
 		return nil, s.errSpecificDenied("CREATE USER")
 	}
 	var failed []string
-	err := s.ddlTxn(ctx, func(t *storage.Txn) error {
+	err := s.ddlTxn(ctx, nil, func(t *storage.Txn) error {
 		sch := s.e.schema.Load()
 		for _, ui := range x.UserList {
 			user, host := userHost(ui)
@@ -413,7 +413,7 @@ func (s *Session) grant(ctx context.Context, x *ast.GrantStmt) (*Result, error) 
 	if me == nil || !(me.GlobalGrantOption || (db != "" && me.DBGrantOption[db])) || !s.hasPriv(db, p) {
 		return nil, newErr(ErDBAccessDenied, "Access denied for user '%s'@'%s' to database '%s'", s.authUser, s.authHost, dbOrStar(db))
 	}
-	err = s.ddlTxn(ctx, func(t *storage.Txn) error {
+	err = s.ddlTxn(ctx, nil, func(t *storage.Txn) error {
 		sch := s.e.schema.Load()
 		for _, spec := range x.Users {
 			user, host := userHost(spec.User)
@@ -487,7 +487,7 @@ func (s *Session) revoke(ctx context.Context, x *ast.RevokeStmt) (*Result, error
 	if me == nil || !(me.GlobalGrantOption || (db != "" && me.DBGrantOption[db])) {
 		return nil, newErr(ErDBAccessDenied, "Access denied for user '%s'@'%s' to database '%s'", s.authUser, s.authHost, dbOrStar(db))
 	}
-	err = s.ddlTxn(ctx, func(t *storage.Txn) error {
+	err = s.ddlTxn(ctx, nil, func(t *storage.Txn) error {
 		sch := s.e.schema.Load()
 		for _, spec := range x.Users {
 			user, host := userHost(spec.User)
@@ -533,7 +533,7 @@ func (s *Session) setPassword(ctx context.Context, x *ast.SetPwdStmt) (*Result, 
 			return nil, newErr(ErDBAccessDenied, "Access denied for user '%s'@'%s' to database 'mysql'", s.authUser, s.authHost)
 		}
 	}
-	err := s.ddlTxn(ctx, func(t *storage.Txn) error {
+	err := s.ddlTxn(ctx, nil, func(t *storage.Txn) error {
 		u := s.findUser(s.e.schema.Load(), user, host)
 		if u == nil {
 			return newErr(ErPasswordNoMatch, "Can't find any matching row in the user table")

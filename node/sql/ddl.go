@@ -16,12 +16,20 @@ import (
 
 const maxKeyBytes = 3072
 
-// ddlTxn runs fn in a fresh storage transaction under the DDL lock and publishes the new catalog.
-func (s *Session) ddlTxn(ctx context.Context, fn func(t *storage.Txn) error) error {
+// ddlTxn runs fn in a fresh storage transaction under the DDL lock, holding exclusive metadata locks on
+// the tables it changes (keys), and publishes the new catalog.
+func (s *Session) ddlTxn(ctx context.Context, keys []string, fn func(t *storage.Txn) error) error {
 	// Implicit commit, as MySQL does before DDL.
 	if err := s.commitTxn(ctx); err != nil {
 		return err
 	}
+	if len(keys) > 0 {
+		return s.exclusiveTables(ctx, keys, func() error { return s.ddlTxnLocked(ctx, fn) })
+	}
+	return s.ddlTxnLocked(ctx, fn)
+}
+
+func (s *Session) ddlTxnLocked(ctx context.Context, fn func(t *storage.Txn) error) error {
 	s.e.ddlMu.Lock()
 	defer s.e.ddlMu.Unlock()
 	t := s.e.db.Begin(storage.TxOptions{})
@@ -35,6 +43,15 @@ func (s *Session) ddlTxn(ctx context.Context, fn func(t *storage.Txn) error) err
 		return err
 	}
 	return s.e.reloadSchema()
+}
+
+// tableKey is the metadata-lock key of a table name as written in a statement.
+func (s *Session) tableKey(tn *ast.TableName) []string {
+	db := tn.Schema.O
+	if db == "" {
+		db = s.db
+	}
+	return []string{mdlKey(db, tn.Name.O)}
 }
 
 func putDef(ctx context.Context, t *storage.Txn, key []byte, v any) error {
@@ -116,7 +133,7 @@ func (s *Session) createDatabase(ctx context.Context, x *ast.CreateDatabaseStmt)
 		}
 	}
 	exists := false
-	err := s.ddlTxn(ctx, func(t *storage.Txn) error {
+	err := s.ddlTxn(ctx, nil, func(t *storage.Txn) error {
 		if _, ok := s.e.schema.Load().DBs[name]; ok {
 			if x.IfNotExists {
 				exists = true
@@ -146,7 +163,11 @@ func (s *Session) dropDatabase(ctx context.Context, x *ast.DropDatabaseStmt) (*R
 	}
 	missing := false
 	n := 0
-	err := s.ddlTxn(ctx, func(t *storage.Txn) error {
+	var keys []string
+	for _, tn := range s.e.schema.Load().TableNames(name) {
+		keys = append(keys, mdlKey(name, tn))
+	}
+	err := s.ddlTxn(ctx, dedupeKeys(keys), func(t *storage.Txn) error {
 		sch := s.e.schema.Load()
 		if _, ok := sch.DBs[name]; !ok {
 			if x.IfExists {
@@ -674,7 +695,7 @@ func (s *Session) createTable(ctx context.Context, x *ast.CreateTableStmt) (*Res
 		}
 		specs = append(specs, spec)
 	}
-	err = s.ddlTxn(ctx, func(t *storage.Txn) error {
+	err = s.ddlTxn(ctx, nil, func(t *storage.Txn) error {
 		if s.e.schema.Load().Table(db, name) != nil {
 			return newErr(ErTableExists, "Table '%s' already exists", name)
 		}
@@ -707,7 +728,11 @@ func (s *Session) dropTable(ctx context.Context, x *ast.DropTableStmt) (*Result,
 		return nil, errNotSupported("DROP VIEW")
 	}
 	var missing []string
-	err := s.ddlTxn(ctx, func(t *storage.Txn) error {
+	var keys []string
+	for _, tn := range x.Tables {
+		keys = append(keys, s.tableKey(tn)...)
+	}
+	err := s.ddlTxn(ctx, dedupeKeys(keys), func(t *storage.Txn) error {
 		sch := s.e.schema.Load()
 		for _, tn := range x.Tables {
 			db, err := s.dbOrCurrent(tn.Schema.O)
@@ -788,7 +813,7 @@ func (s *Session) createIndex(ctx context.Context, x *ast.CreateIndexStmt) (*Res
 	default:
 		return nil, errNotSupported("this index type")
 	}
-	err := s.ddlTxn(ctx, func(t *storage.Txn) error {
+	err := s.ddlTxn(ctx, s.tableKey(x.Table), func(t *storage.Txn) error {
 		tbl, err := s.tableForDDL(x.Table, catalog.PrivIndex, "INDEX")
 		if err != nil {
 			return err
@@ -817,7 +842,7 @@ func (s *Session) createIndex(ctx context.Context, x *ast.CreateIndexStmt) (*Res
 }
 
 func (s *Session) dropIndex(ctx context.Context, x *ast.DropIndexStmt) (*Result, error) {
-	err := s.ddlTxn(ctx, func(t *storage.Txn) error {
+	err := s.ddlTxn(ctx, s.tableKey(x.Table), func(t *storage.Txn) error {
 		tbl, err := s.tableForDDL(x.Table, catalog.PrivIndex, "INDEX")
 		if err != nil {
 			return err
@@ -867,7 +892,7 @@ func dropIndexFrom(t *storage.Txn, tbl *catalog.Table, name string, ifExists boo
 }
 
 func (s *Session) truncateTable(ctx context.Context, x *ast.TruncateTableStmt) (*Result, error) {
-	err := s.ddlTxn(ctx, func(t *storage.Txn) error {
+	err := s.ddlTxn(ctx, s.tableKey(x.Table), func(t *storage.Txn) error {
 		tbl, err := s.tableForDDL(x.Table, catalog.PrivDrop, "DROP")
 		if err != nil {
 			return err
@@ -893,7 +918,12 @@ func (s *Session) truncateTable(ctx context.Context, x *ast.TruncateTableStmt) (
 }
 
 func (s *Session) renameTable(ctx context.Context, x *ast.RenameTableStmt) (*Result, error) {
-	err := s.ddlTxn(ctx, func(t *storage.Txn) error {
+	var keys []string
+	for _, tt := range x.TableToTables {
+		keys = append(keys, s.tableKey(tt.OldTable)...)
+		keys = append(keys, s.tableKey(tt.NewTable)...)
+	}
+	err := s.ddlTxn(ctx, dedupeKeys(keys), func(t *storage.Txn) error {
 		// Renames apply in order and may chain (a→tmp, b→a, tmp→b): track the evolving name set.
 		cur := map[string]*catalog.Table{}
 		gone := map[string]bool{}
@@ -953,7 +983,13 @@ func (s *Session) renameTable(ctx context.Context, x *ast.RenameTableStmt) (*Res
 }
 
 func (s *Session) alterTable(ctx context.Context, x *ast.AlterTableStmt) (*Result, error) {
-	err := s.ddlTxn(ctx, func(t *storage.Txn) error {
+	keys := s.tableKey(x.Table)
+	for _, spec := range x.Specs {
+		if spec.Tp == ast.AlterTableRenameTable {
+			keys = append(keys, s.tableKey(spec.NewTable)...)
+		}
+	}
+	err := s.ddlTxn(ctx, dedupeKeys(keys), func(t *storage.Txn) error {
 		tbl, err := s.tableForDDL(x.Table, catalog.PrivAlter, "ALTER")
 		if err != nil {
 			return err
@@ -1240,4 +1276,18 @@ func (s *Session) showCreateTable(tbl *catalog.Table) string {
 
 func (s *Session) noteWarn(code uint16, format string, args ...any) {
 	s.warn("Note", code, format, args...)
+}
+
+func dedupeKeys(keys []string) []string {
+	seen := map[string]bool{}
+	out := keys[:0]
+	for _, k := range keys {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	// A fixed order avoids deadlocks between two DDL statements locking the same tables.
+	sortStrings(out)
+	return out
 }

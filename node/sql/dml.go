@@ -14,7 +14,7 @@ import (
 )
 
 // singleTable resolves the target of INSERT/UPDATE/DELETE.
-func (s *Session) singleTable(refs *ast.TableRefsClause, what string) (*catalog.Table, string, error) {
+func (s *Session) singleTable(ctx context.Context, refs *ast.TableRefsClause, what string) (*catalog.Table, string, error) {
 	if refs == nil || refs.TableRefs == nil {
 		return nil, "", errNotSupported(what + " without a table")
 	}
@@ -39,6 +39,10 @@ func (s *Session) singleTable(refs *ast.TableRefsClause, what string) (*catalog.
 	}
 	if s.virtualTable(db, tn.Name.O) != nil {
 		return nil, "", s.errTableDenied(strings.ToUpper(what), tn.Name.O)
+	}
+	// The metadata lock comes first so the definition read below stays current until the transaction ends.
+	if err := s.lockTableForWrite(ctx, db, tn.Name.O); err != nil {
+		return nil, "", err
 	}
 	tbl := s.e.schema.Load().Table(db, tn.Name.O)
 	if tbl == nil {
@@ -197,7 +201,7 @@ func (s *Session) nextAutoInc(tbl *catalog.Table) (uint64, error) {
 }
 
 func (s *Session) execInsert(ctx context.Context, t *storage.Txn, x *ast.InsertStmt, params []Value) (*Result, error) {
-	tbl, alias, err := s.singleTable(x.Table, "INSERT")
+	tbl, alias, err := s.singleTable(ctx, x.Table, "INSERT")
 	if err != nil {
 		return nil, err
 	}
@@ -669,7 +673,7 @@ func (s *Session) execUpdate(ctx context.Context, t *storage.Txn, x *ast.UpdateS
 	if x.MultipleTable {
 		return nil, errNotSupported("multi-table UPDATE")
 	}
-	tbl, alias, err := s.singleTable(x.TableRefs, "UPDATE")
+	tbl, alias, err := s.singleTable(ctx, x.TableRefs, "UPDATE")
 	if err != nil {
 		return nil, err
 	}
@@ -760,7 +764,7 @@ func (s *Session) execDelete(ctx context.Context, t *storage.Txn, x *ast.DeleteS
 	if x.IsMultiTable {
 		return nil, errNotSupported("multi-table DELETE")
 	}
-	tbl, alias, err := s.singleTable(x.TableRefs, "DELETE")
+	tbl, alias, err := s.singleTable(ctx, x.TableRefs, "DELETE")
 	if err != nil {
 		return nil, err
 	}

@@ -63,6 +63,7 @@ type Engine struct {
 
 	schema atomic.Pointer[catalog.Schema]
 	ddlMu  sync.Mutex // serialises DDL and account changes
+	mdl    metadataLocks
 
 	globalsMu sync.RWMutex
 	globals   map[string]types.Value

@@ -379,3 +379,34 @@ func TestCatalogSurvivesRestart(t *testing.T) {
 		t.Fatal("account lost on restart")
 	}
 }
+
+// TestDDLWaitsForOpenWriters checks the metadata lock: an index is never built while a transaction that
+// wrote the table is still open, so the index cannot miss that transaction's rows.
+func TestDDLWaitsForOpenWriters(t *testing.T) {
+	e := testEngine(t)
+	a, b := newTestConn(e, 1), newTestConn(e, 2)
+	defer a.s.Close()
+	defer b.s.Close()
+	mustExec(t, a, "CREATE DATABASE d")
+	mustExec(t, a, "CREATE TABLE d.t (id INT PRIMARY KEY, k INT)")
+	mustExec(t, a, "BEGIN")
+	mustExec(t, a, "INSERT INTO d.t VALUES (1, 7)")
+	mustExec(t, b, "SET lock_wait_timeout = 1")
+	if _, err := b.exec("CREATE INDEX kk ON d.t (k)"); errCode(err) != ErLockWaitTimeout {
+		t.Fatalf("CREATE INDEX during an open writer: %v, want 1205", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.exec("CREATE INDEX kk ON d.t (k)")
+		done <- err
+	}()
+	mustExec(t, a, "COMMIT")
+	if err := <-done; err != nil {
+		t.Fatalf("CREATE INDEX after commit: %v", err)
+	}
+	before := rowsRead(t, b)
+	res := mustExec(t, b, "SELECT id FROM d.t WHERE k = 7")
+	if len(res.Rows) != 1 || rowsRead(t, b)-before != 1 {
+		t.Fatalf("index lookup after the writer committed: %v", res.Rows)
+	}
+}

@@ -67,6 +67,7 @@ type Session struct {
 	explicitTxn bool // BEGIN/START TRANSACTION, or a txn opened while autocommit=0
 	txnReadOnly bool
 	undo        []undoEntry
+	mdlHeld     map[string]bool // tables whose shared metadata lock the transaction holds
 	stmtStart   int // len(undo) when the statement started
 
 	vars     map[string]types.Value
@@ -386,6 +387,7 @@ func (s *Session) inStatement(ctx context.Context, readOnly bool, run func(t *st
 	s.undo = s.undo[:0]
 	s.stmtStart = 0
 	s.curTxn, s.curCtx = t, ctx
+	defer s.releaseTableLocks()
 	res, err := run(t)
 	s.curTxn, s.curCtx = nil, nil
 	s.undo = s.undo[:0]
@@ -444,6 +446,7 @@ func (s *Session) commitTxn(ctx context.Context) error {
 	t := s.txn
 	s.txn, s.explicitTxn, s.txnReadOnly = nil, false, false
 	s.undo = s.undo[:0]
+	defer s.releaseTableLocks()
 	if err := t.Commit(ctx); err != nil {
 		t.Rollback()
 		return err
@@ -458,6 +461,7 @@ func (s *Session) rollbackTxn() {
 	s.txn.Rollback()
 	s.txn, s.explicitTxn, s.txnReadOnly = nil, false, false
 	s.undo = s.undo[:0]
+	s.releaseTableLocks()
 }
 
 // readTxn returns a transaction for a read-only statement and a function that ends it.
