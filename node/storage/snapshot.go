@@ -114,26 +114,39 @@ func (db *DB) WriteSnapshot(ctx context.Context, w io.Writer) (uint64, error) {
 }
 
 // RestoreSnapshot builds a store in dir, which must not hold one yet, from a stream written by WriteSnapshot,
-// and returns the stream's seqno. The store is durable when it returns; Open it as usual. On error the
-// partial file is removed.
-func RestoreSnapshot(ctx context.Context, dir string, r io.Reader) (seqno uint64, err error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return 0, fmt.Errorf("storage: restore snapshot: %w", err)
-	}
-	path := filepath.Join(dir, dataFile)
-	if _, err := os.Stat(path); err == nil {
-		return 0, fmt.Errorf("storage: restore snapshot: %s already exists", path)
-	}
-	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+// and returns the stream's seqno. It writes a temporary file and renames it into place only after the whole
+// stream has been verified and synced, so a crash or a bad stream never leaves a partial store behind. Open
+// the directory as usual afterwards.
+func RestoreSnapshot(ctx context.Context, dir string, r io.Reader) (uint64, error) {
+	seqno, err := restoreSnapshot(ctx, dir, r)
 	if err != nil {
 		return 0, fmt.Errorf("storage: restore snapshot: %w", err)
 	}
+	return seqno, nil
+}
+
+func restoreSnapshot(ctx context.Context, dir string, r io.Reader) (seqno uint64, err error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return 0, err
+	}
+	path := filepath.Join(dir, dataFile)
+	if _, err := os.Stat(path); err == nil {
+		return 0, fmt.Errorf("%s already exists", path)
+	}
+	tmp := path + ".restore"
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return 0, err // a leftover of an interrupted restore
+	}
+	bdb, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return 0, err
+	}
 	defer func() {
-		if cerr := bdb.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("storage: restore snapshot: %w", cerr)
+		if bdb != nil {
+			_ = bdb.Close()
 		}
 		if err != nil {
-			_ = os.Remove(path)
+			_ = os.Remove(tmp)
 		}
 	}()
 	bdb.NoSync = true // one fsync at the end
@@ -141,12 +154,33 @@ func RestoreSnapshot(ctx context.Context, dir string, r io.Reader) (seqno uint64
 		return bdb.Update(func(tx *bolt.Tx) error { return writeSnapRecords(tx, batch) })
 	})
 	if err != nil {
-		return 0, fmt.Errorf("storage: restore snapshot: %w", err)
+		return 0, err
 	}
 	if err := bdb.Sync(); err != nil {
-		return 0, fmt.Errorf("storage: restore snapshot: %w", err)
+		return 0, err
 	}
-	return seqno, nil
+	err = bdb.Close()
+	bdb = nil
+	if err != nil {
+		return 0, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return 0, err
+	}
+	return seqno, syncDir(dir)
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // snapRecord is one decoded record: meta (kind 'M'), counter ('C') or row ('R').

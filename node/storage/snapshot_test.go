@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"sync"
 	"testing"
 )
@@ -108,8 +109,12 @@ func TestSnapshotCorruption(t *testing.T) {
 	}
 	good := stream.Bytes()
 	for _, n := range []int{0, 5, len(good) / 2, len(good) - 1} {
-		if _, err := RestoreSnapshot(context.Background(), t.TempDir(), bytes.NewReader(good[:n])); !errors.Is(err, ErrSnapshotCorrupt) {
+		dir := t.TempDir()
+		if _, err := RestoreSnapshot(context.Background(), dir, bytes.NewReader(good[:n])); !errors.Is(err, ErrSnapshotCorrupt) {
 			t.Errorf("stream truncated to %d bytes: %v, want ErrSnapshotCorrupt", n, err)
+		}
+		if left, _ := os.ReadDir(dir); len(left) != 0 {
+			t.Errorf("failed restore left %d files behind", len(left))
 		}
 	}
 	for i := range good {
