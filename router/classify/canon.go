@@ -1,6 +1,9 @@
 package classify
 
-import "bytes"
+import (
+	"bytes"
+	"slices"
+)
 
 // This file is the canonicalizer: one pass over the statement bytes that
 // writes a normalised form into a caller-provided buffer without allocating.
@@ -570,9 +573,10 @@ func (c *canonicalizer) emitUpper(text []byte) {
 	c.rowTrack(tWord)
 	c.space(tWord)
 	n := len(c.out)
-	c.out = append(c.out, text...)
-	for k := n; k < len(c.out); k++ {
-		c.out[k] = upperTab[c.out[k]]
+	c.out = slices.Grow(c.out, len(text))[:n+len(text)]
+	dst := c.out[n:]
+	for k, b := range text {
+		dst[k] = upperTab[b]
 	}
 	c.prev = tWord
 	c.sawSpace = false
