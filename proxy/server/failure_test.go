@@ -130,7 +130,7 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 		result <- s
 	}()
-	waitFor(t, "the busy statement to start", func() bool { return p.srv.Sessions() == 2 && p.inFlight() })
+	p.waitRunning(t, ctx, "SELECT SLEEP(1) + 41")
 	p.cancel()
 	// The running statement completes; the proxy then closes both sessions.
 	if got := <-result; got != "41" {
@@ -161,7 +161,7 @@ func TestShutdownTimeoutAborts(t *testing.T) {
 		_, err := busy.ExecContext(ctx, "DO SLEEP(30)")
 		result <- err
 	}()
-	waitFor(t, "the long statement to start", p.inFlight)
+	p.waitRunning(t, ctx, "DO SLEEP(30)")
 	start := time.Now()
 	p.cancel()
 	if err := <-p.done; err != nil {
@@ -176,16 +176,13 @@ func TestShutdownTimeoutAborts(t *testing.T) {
 	}
 }
 
-// inFlight reports whether some statement is running on a backend.
-func (p *testProxy) inFlight() bool {
-	for _, rt := range p.srv.services {
-		for _, s := range rt.servers {
-			if s.Active() > 0 {
-				return true
-			}
-		}
-	}
-	return false
+// waitRunning waits until the backend runs statement q.
+func (p *testProxy) waitRunning(t *testing.T, ctx context.Context, q string) {
+	t.Helper()
+	waitFor(t, q+" running on the backend", func() bool {
+		rows, err := p.db.Query(ctx, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = ?", q)
+		return err == nil && len(rows) == 1 && rows[0][0] == "1"
+	})
 }
 
 // metric reads a per-server metric of service rw.

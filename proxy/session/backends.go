@@ -112,7 +112,9 @@ func (s *Session) release(c *backendConn) {
 		s.fixed = nil
 	}
 	if s.trx == c {
-		s.trx = nil
+		// Whatever dropped it, the transaction is gone with it: the next
+		// command must not silently start over elsewhere.
+		s.trx, s.trxLost = nil, c.srv.Name
 	}
 	for _, st := range s.stmts {
 		st.forget(c)

@@ -45,10 +45,6 @@ type Server struct {
 	conns  atomic.Int64
 }
 
-// Active returns the number of statements running on the server for its
-// service.
-func (s *Server) Active() int64 { return s.active.Load() }
-
 // ServiceOptions build a Service.
 type ServiceOptions struct {
 	Config  config.Service // the [[service]] table, defaults applied

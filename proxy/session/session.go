@@ -57,6 +57,7 @@ type Session struct {
 	conns    []*backendConn
 	fixed    *backendConn // readconnroute: the session's only backend
 	trx      *backendConn // backend of the open transaction
+	trxLost  string       // server whose loss took the open transaction with it
 	prev     *backendConn // backend of the previous statement
 	rs       router.Session
 	hist     history
@@ -200,9 +201,14 @@ func (s *Session) releaseAll() {
 }
 
 func (s *Session) dispatch(p []byte) error {
-	switch p[0] {
-	case mysql.COM_QUIT:
+	if p[0] == mysql.COM_QUIT {
 		return errQuit
+	}
+	if s.trxLost != "" {
+		_ = s.writeErr(errBackendLost(s.trxLost, true))
+		return fmt.Errorf("transaction lost with server %s", s.trxLost)
+	}
+	switch p[0] {
 	case mysql.COM_QUERY:
 		return s.query(p)
 	case mysql.COM_STMT_PREPARE:
@@ -357,6 +363,7 @@ func (s *Session) resetConnection(p []byte) error {
 }
 
 func (s *Session) resetState() {
+	s.trxLost = ""
 	s.hist.reset()
 	s.rs = router.Session{TieBreak: s.id}
 	s.stmts = nil
