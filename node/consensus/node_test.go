@@ -591,7 +591,8 @@ func TestRandomFaults(t *testing.T) {
 		data string
 		err  error
 	}
-	results := make(chan res, 1024)
+	var mu sync.Mutex
+	var all []res
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	for _, id := range c.peers {
@@ -606,7 +607,9 @@ func TestRandomFaults(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 				_, err := c.nodes[id].Propose(ctx, []byte(d))
 				cancel()
-				results <- res{d, err}
+				mu.Lock()
+				all = append(all, res{d, err})
+				mu.Unlock()
 			}
 		})
 	}
@@ -640,15 +643,10 @@ func TestRandomFaults(t *testing.T) {
 	c.net.Heal()
 	close(stop)
 	wg.Wait()
-	close(results)
 	lead := c.leader(1, 2, 3)
 	c.mustPropose(lead, "final") // settles everyone's pending barriers and lets logs converge
 
 	var ok, notCommitted, unknown int
-	var all []res
-	for r := range results {
-		all = append(all, r)
-	}
 	final := c.converged(1, c.peers...)
 	counts := map[string]int{}
 	for _, d := range final {
