@@ -734,3 +734,18 @@ func TestGCQueueBoundedByOldSnapshot(t *testing.T) {
 	}
 	expectGet(t, old, 1, "hot0", "", false)
 }
+
+func TestCommitReturnsAfterItsBatchIsWritten(t *testing.T) {
+	for _, policy := range []int{1, 2} {
+		db := openDB(t, t.TempDir(), policy)
+		for i := range 20 {
+			tx := db.Begin(TxOptions{})
+			mustPut(t, tx, 1, fmt.Sprint(i), "v")
+			mustCommit(t, tx)
+			// Nobody else commits: the acknowledged commit is the last one, and it must be in the file already.
+			if d, c := db.DurableSeqno(), db.LastCommitted(); d != c {
+				t.Fatalf("policy %d: Commit returned with durable position %d behind its seqno %d", policy, d, c)
+			}
+		}
+	}
+}
