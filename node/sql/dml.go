@@ -508,6 +508,9 @@ func (s *Session) insertOne(ctx context.Context, t *storage.Txn, tbl *catalog.Ta
 			}
 			dupCP.insertValues = nil
 			if rowsEqual(oldRow, newRow) {
+				if s.clientFoundRows {
+					return 1, nil
+				}
 				return 0, nil
 			}
 			s.touchOnUpdate(tbl, newRow, dupCols)
@@ -757,7 +760,11 @@ func (s *Session) execUpdate(ctx context.Context, t *storage.Txn, x *ast.UpdateS
 		}
 		changed++
 	}
-	return &Result{AffectedRows: changed, Info: fmt.Sprintf("Rows matched: %d  Changed: %d  Warnings: %d", len(rows), changed, s.warnCount)}, nil
+	affected := changed
+	if s.clientFoundRows {
+		affected = uint64(len(rows))
+	}
+	return &Result{AffectedRows: affected, Info: fmt.Sprintf("Rows matched: %d  Changed: %d  Warnings: %d", len(rows), changed, s.warnCount)}, nil
 }
 
 func (s *Session) execDelete(ctx context.Context, t *storage.Txn, x *ast.DeleteStmt, params []Value) (*Result, error) {

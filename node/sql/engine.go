@@ -1,18 +1,3 @@
-// Package sql is maxnode's SQL engine: it executes TiDB parser ASTs over node/storage.
-//
-// An Engine is process-wide (catalog, accounts, global variables, status counters); a Session is one client
-// connection (current database, transaction, session variables, warnings). Session.Execute runs one parsed
-// statement and returns a materialised Result or an *Error carrying the MySQL error code the client must see.
-//
-// Contracts:
-//   - Statements are atomic: inside an explicit transaction a failing statement undoes its own writes and
-//     leaves the transaction open (as InnoDB), except deadlocks and certification failures, which roll back
-//     the whole transaction (1213).
-//   - DDL commits the open transaction first (implicit commit, as MySQL), runs in its own storage transaction
-//     and publishes a new immutable catalog snapshot when that commits.
-//   - Reads use the transaction's snapshot; UPDATE, DELETE and SELECT ... FOR UPDATE / LOCK IN SHARE MODE use
-//     locking current reads. Lock waits honour innodb_lock_wait_timeout (1205); deadlocks answer 1213.
-//   - Anything outside the supported subset answers 1235 (ER_NOT_SUPPORTED_YET) naming the construct.
 package sql
 
 import (

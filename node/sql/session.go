@@ -68,7 +68,9 @@ type Session struct {
 	txnReadOnly bool
 	undo        []undoEntry
 	mdlHeld     map[string]bool // tables whose shared metadata lock the transaction holds
-	stmtStart   int // len(undo) when the statement started
+	stmtStart   int             // len(undo) when the statement started
+
+	clientFoundRows bool // CLIENT_FOUND_ROWS: UPDATE reports matched rather than changed rows
 
 	vars     map[string]types.Value
 	userVars map[string]types.Value
@@ -119,6 +121,10 @@ func newSession(e *Engine, connID uint32, user, host string) *Session {
 	}
 	return s
 }
+
+// SetClientFoundRows applies the client's CLIENT_FOUND_ROWS capability: UPDATE and INSERT ... ON DUPLICATE
+// KEY UPDATE then count rows matched instead of rows changed.
+func (s *Session) SetClientFoundRows(on bool) { s.clientFoundRows = on }
 
 // ConnID is the connection id.
 func (s *Session) ConnID() uint32 { return s.connID }
