@@ -644,8 +644,9 @@ func TestStateChangesAreLogged(t *testing.T) {
 }
 
 func TestDiagnostics(t *testing.T) {
-	h := newRig(t, Options{Password: "secret", Events: []string{"master_down"}}, 3, nil)
-	h.fakes["s3"].set(func() map[string]string { v := synced(2); v["wsrep_cluster_state_uuid"] = "other"; return v }())
+	h := newRig(t, Options{Password: "secret", Events: []string{"master_down"}}, 3, func(h *rig) {
+		h.fakes["s3"].status["wsrep_cluster_state_uuid"] = "other"
+	})
 	h.next()
 	d := h.m.Diagnostics()
 	if !d.Running || d.Name != "galera" || d.Generation != 1 || d.Writer != "s1" ||

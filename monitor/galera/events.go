@@ -54,13 +54,20 @@ const eventBits = topology.Running | topology.Master | topology.Slave | topology
 // Diff returns the events between two snapshots, in the order of cur's
 // servers. A server absent from prev (or a nil prev) counts as having been
 // down, so the first round reports every reachable server coming up, as
-// MaxScale does at start-up.
+// MaxScale does at start-up. Servers in maintenance in either snapshot
+// raise none.
 func Diff(prev, cur *topology.Snapshot) []Event {
 	var out []Event
 	for _, s := range cur.Servers {
 		var before topology.State
 		if p := prev.Server(s.Name); p != nil {
 			before = p.State
+		}
+		// As in MaxScale, a server entering, in, or leaving maintenance
+		// raises no events: the operator knows, and its role changes
+		// are the operator's doing.
+		if (before|s.State)&topology.Maintenance != 0 {
+			continue
 		}
 		if name, ok := eventFor(before, s.State); ok {
 			out = append(out, Event{Name: name, Server: s.Name, Prev: before, State: s.State})
