@@ -91,13 +91,28 @@ func (c *Classifier) parse(canon, sql []byte) Class {
 		return fallback(canon)
 	}
 	p := c.parsers.Get().(*parser.Parser)
+	defer c.parsers.Put(p)
 	cl, ok := parseClass(p, string(sql))
-	c.parsers.Put(p)
-	if !ok {
-		c.fallbacks.Add(1)
-		cl = fallback(canon)
+	if ok {
+		return cl
 	}
-	return cl
+	if body := setStatementBody(sql); body != nil {
+		// SET STATEMENT … FOR stmt: route like stmt. Its canonical text is
+		// a suffix of this one, so the class still depends on canon alone.
+		cl, ok := parseClass(p, string(body))
+		if !ok {
+			inner, _ := Canonicalize(nil, body)
+			cl = fallback(inner)
+		}
+		if cl.Kind != KindSet { // SET inside SET STATEMENT is not MariaDB
+			if !ok {
+				c.fallbacks.Add(1)
+			}
+			return cl
+		}
+	}
+	c.fallbacks.Add(1)
+	return fallback(canon)
 }
 
 // nestingDepth returns the deepest parenthesis nesting of a canonical text.
