@@ -509,3 +509,31 @@ func TestAuthSwitchFromOtherPlugin(t *testing.T) {
 		}
 	}
 }
+
+// TestExactMaxPayload sends a command of exactly 16 MiB - 1 bytes, which the protocol follows with an
+// empty packet, and reads back a row of the same size.
+func TestExactMaxPayload(t *testing.T) {
+	ts := startServer(t, nil)
+	c := dialRaw(t, ts.addr)
+	c.mustLogin(baseClientCaps | mysql.CLIENT_DEPRECATE_EOF)
+	c.command(mysql.COM_STMT_PREPARE, []byte("SELECT ?"))
+	c.readN(3) // OK, param def, column def
+	head := append(appendUint32([]byte{mysql.COM_STMT_EXECUTE}, lastStmt), 0, 1, 0, 0, 0, 0, 1, mysql.MYSQL_TYPE_STRING, 0)
+	valueLen := maxPayload - len(head) - 4 // 4: the value's length prefix 0xfd + 3 bytes
+	cmd := append(head, 0xfd, byte(valueLen), byte(valueLen>>8), byte(valueLen>>16))
+	cmd = append(cmd, bytes.Repeat([]byte{'x'}, valueLen)...)
+	if len(cmd) != maxPayload {
+		t.Fatalf("built %d bytes", len(cmd))
+	}
+	c.pc.seq = 0
+	c.write(cmd)     // writePacket adds the empty trailing packet
+	ps := c.readN(4) // count, column def, row, OK
+	row := ps[2]
+	if len(row) != 2+4+valueLen || row[len(row)-1] != 'x' {
+		t.Fatalf("row of %d bytes, want %d", len(row), 2+4+valueLen)
+	}
+	c.command(mysql.COM_PING, nil)
+	if p := c.read(); p[0] != 0 {
+		t.Errorf("ping after a full-size packet: %x", p)
+	}
+}
