@@ -519,3 +519,20 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		t.Fatal(err)
 	}
 }
+
+func TestMaxSlaveConnectionsZero(t *testing.T) {
+	p := startProxy(t, func(cfg *config.Config) { cfg.Services[0].MaxSlaveConnections = 0 })
+	ctx := ctxFor(t, time.Minute)
+	c := p.conn(t, ctx)
+	for range 3 {
+		if got := queryString(t, ctx, c, "SELECT 1"); got != "1" {
+			t.Fatal(got)
+		}
+	}
+	if got := p.routed("reader", "slave"); got != 0 {
+		t.Errorf("reader got %v reads with max_slave_connections = 0", got)
+	}
+	if got := p.routed("writer", "master"); got != 3 {
+		t.Errorf("writer got %v statements, want the 3 reads", got)
+	}
+}

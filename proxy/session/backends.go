@@ -176,6 +176,33 @@ func (s *Service) without(snap *topology.Snapshot, x serverSet) *topology.Snapsh
 	return &c
 }
 
+// readerCapped reports whether opening a connection to reader name would
+// exceed max_slave_connections.
+func (s *Session) readerCapped(name string, snap *topology.Snapshot) bool {
+	readers := 0
+	for _, c := range s.conns {
+		if c.srv.Name == name {
+			return false
+		}
+		if ts := snap.Server(c.srv.Name); ts != nil && !ts.State.Has(topology.Master) {
+			readers++
+		}
+	}
+	return readers >= s.svc.cfg.MaxSlaveConnections
+}
+
+// openReader returns an open connection to a usable reader, or nil.
+func (s *Session) openReader(snap *topology.Snapshot, excluded serverSet) *backendConn {
+	for _, c := range s.conns {
+		ts := snap.Server(c.srv.Name)
+		if ts != nil && ts.State.Has(topology.Slave|topology.Running) && ts.State&topology.Maintenance == 0 &&
+			!excluded.has(s.svc.index(c.srv)) {
+			return c
+		}
+	}
+	return nil
+}
+
 // reasonConnection marks readconnroute's decisions.
 const reasonConnection = "connection"
 
@@ -230,6 +257,16 @@ func (s *Session) pick(req router.Request, excluded serverSet) (router.Decision,
 		}
 		if d.Target == router.TargetPrevious && s.prev != nil && s.prev.srv.Name == d.Server {
 			return d, s.prev, nil
+		}
+		if d.Target == router.TargetSlave && d.Server != "" && s.readerCapped(d.Server, snap) {
+			// max_slave_connections: stay on a reader the session has, or
+			// use the writer.
+			if c := s.openReader(snap, excluded); c != nil {
+				d.Server = c.srv.Name
+				return d, c, nil
+			}
+			req = router.Request{Cmd: router.CmdOther}
+			continue
 		}
 		what := d.Target.String()
 		reason := d.Reason
@@ -401,10 +438,15 @@ func (s *Session) routeStatement(p []byte, req router.Request) error {
 			_, err := s.toAll(p, req, true)
 			return err
 		}
+		cmd := p
+		if s.needsSync(d, bc) {
+			cmd = s.syncWrap(p)
+		}
 		inTrx := s.rs.InTransaction() && s.trx == bc
-		res, err := s.relay(bc, p, s.client, metricTarget(d))
+		res, err := s.relay(bc, cmd, s.client, metricTarget(d))
 		if err == nil {
 			s.afterReply(bc, req, d, res.Reply)
+			s.causal(req.Class, d, bc, res.Reply)
 			return res.ClientErr
 		}
 		s.drop(bc, err)
@@ -414,6 +456,50 @@ func (s *Session) routeStatement(p []byte, req router.Request) error {
 			continue
 		}
 		return s.lost(bc, res, inTrx, err)
+	}
+}
+
+// causal_reads = "local": after a write, the session's first read on each
+// reader waits until that reader has applied everything the cluster had
+// committed when the read arrived (Galera's wsrep_sync_wait), so the
+// session reads its own writes. Text reads get the wait through MariaDB's
+// SET STATEMENT ... FOR prefix; a prepared read that would need it runs on
+// the writer instead. causal_reads_timeout is not applied: Galera's own
+// repl.causal_read_timeout bounds the wait.
+
+// needsSync reports whether a read routed to bc must wait for the
+// session's earlier writes.
+func (s *Session) needsSync(d router.Decision, bc *backendConn) bool {
+	return s.svc.causalLocal && s.wrote && d.Target == router.TargetSlave && !s.synced.has(s.svc.index(bc.srv))
+}
+
+const syncPrefix = "SET STATEMENT wsrep_sync_wait=1 FOR "
+
+// syncWrap returns the COM_QUERY p with the causal-read prefix, built in
+// the session's scratch buffer.
+func (s *Session) syncWrap(p []byte) []byte {
+	out := append(s.scratch[:0], p[0])
+	out = append(out, syncPrefix...)
+	out = append(out, p[1:]...)
+	if cap(out) <= maxKeptBuffer {
+		s.scratch = out
+	}
+	return out
+}
+
+// causal records what a successful statement means for causal reads: a
+// write makes every reader unsynced, a synced read marks its reader.
+func (s *Session) causal(c classify.Class, d router.Decision, bc *backendConn, r *protocol.Reply) {
+	if !s.svc.causalLocal || r.IsErr {
+		return
+	}
+	switch {
+	case d.Target == router.TargetSlave:
+		if s.wrote {
+			s.synced.add(s.svc.index(bc.srv))
+		}
+	case !isRead(c):
+		s.wrote, s.synced = true, 0
 	}
 }
 

@@ -87,6 +87,8 @@ type Service struct {
 	connLoad router.Load // connections per server (readconnroute)
 	active   atomic.Int64
 	version  atomic.Pointer[string]
+	// causalLocal is causal_reads = "local" (see needsSync).
+	causalLocal bool
 }
 
 // DefaultServerVersion is announced to clients until a backend's greeting
@@ -120,6 +122,13 @@ func NewService(o ServiceOptions) (*Service, error) {
 			StrictMultiStmt:   o.Config.StrictMultiStmt,
 			StrictSPCalls:     o.Config.StrictSPCalls,
 		},
+	}
+	switch o.Config.CausalReads {
+	case "", "none":
+	case "local":
+		s.causalLocal = true
+	default:
+		return nil, fmt.Errorf("service %q: causal_reads %q is not supported (use \"none\" or \"local\")", o.Config.Name, o.Config.CausalReads)
 	}
 	if o.Config.UseSQLVariablesIn == "master" {
 		s.ropts.UseSQLVariablesIn = router.VarsMaster

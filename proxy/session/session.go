@@ -58,6 +58,8 @@ type Session struct {
 	fixed    *backendConn // readconnroute: the session's only backend
 	trx      *backendConn // backend of the open transaction
 	trxLost  string       // server whose loss took the open transaction with it
+	wrote    bool         // causal_reads: the session wrote since it last synced...
+	synced   serverSet    // ...these readers
 	prev     *backendConn // backend of the previous statement
 	rs       router.Session
 	hist     history
@@ -363,7 +365,7 @@ func (s *Session) resetConnection(p []byte) error {
 }
 
 func (s *Session) resetState() {
-	s.trxLost = ""
+	s.trxLost, s.wrote, s.synced = "", false, 0
 	s.hist.reset()
 	s.rs = router.Session{TieBreak: s.id}
 	s.stmts = nil

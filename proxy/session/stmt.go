@@ -219,10 +219,12 @@ func (s *Session) execute(p []byte) error {
 		} else if d, bc, err = s.pick(req, excluded); err != nil {
 			return s.writeErr(err)
 		}
-		if bc == nil {
+		if bc == nil || s.needsSync(d, bc) {
 			// A statement for every backend (a prepared SET, or a SELECT
-			// assigning user variables) runs where it was prepared first;
-			// documented limitation.
+			// assigning user variables) runs on the writer (documented
+			// limitation), and so does a read that would have to wait for
+			// the session's writes (causal_reads): a binary EXECUTE cannot
+			// carry the SET STATEMENT prefix.
 			if d, bc, err = s.pick(router.Request{Cmd: router.CmdOther}, excluded); err != nil {
 				return s.writeErr(err)
 			}
@@ -239,6 +241,7 @@ func (s *Session) execute(p []byte) error {
 		if err == nil {
 			st.last, st.pinned = bc, nil
 			s.afterReply(bc, req, d, res.Reply)
+			s.causal(st.class, d, bc, res.Reply)
 			return res.ClientErr
 		}
 		s.drop(bc, err)
