@@ -24,6 +24,10 @@ func (c *conn) comQuery(ctx context.Context, q []byte) error {
 		return c.writeErr(parseError(err))
 	}
 	if len(stmts) == 0 {
+		if hasComment(text) {
+			// MariaDB answers a query of only comments with OK, an empty one (or ";") with 1065.
+			return c.writeOK(0, 0, c.status, 0, "")
+		}
 		return c.writeErr(newError(erEmptyQuery, "42000", "Query was empty"))
 	}
 	if len(stmts) > 1 && !c.multiStmts {
@@ -48,6 +52,11 @@ func (c *conn) comQuery(ctx context.Context, q []byte) error {
 		}
 	}
 	return nil
+}
+
+// hasComment reports whether a query that parsed to no statement consisted of comments.
+func hasComment(text string) bool {
+	return strings.Contains(text, "--") || strings.Contains(text, "/*") || strings.IndexByte(text, '#') >= 0
 }
 
 // secondStatementError is MariaDB's answer to more than one statement where only one is allowed: a
