@@ -95,7 +95,27 @@ type compiler struct {
 	insertValues []types.Value
 	// aliases, when set, resolve unqualified names to select-list fields first (HAVING, ORDER BY).
 	aliases map[string]expr
+	// outer, inside a subquery, resolves names the subquery's own tables do not have (correlation).
+	outer *outerBox
 }
+
+// outerBox links a subquery to the row of its enclosing query.
+type outerBox struct {
+	sc     *scope
+	row    []types.Value // the enclosing query's current row, set before each evaluation
+	refs   []int         // enclosing-row columns the subquery reads
+	parent *outerBox
+}
+
+// outerRef reads a column of the enclosing query's current row.
+type outerRef struct {
+	box *outerBox
+	idx int
+	et  exprType
+}
+
+func (x *outerRef) eval(*evalCtx) (types.Value, error) { return x.box.row[x.idx], nil }
+func (x *outerRef) typ() *exprType                     { return &x.et }
 
 func (cp *compiler) compile(n ast.ExprNode) (expr, error) {
 	switch x := n.(type) {
@@ -114,6 +134,17 @@ func (cp *compiler) compile(n ast.ExprNode) (expr, error) {
 		}
 		c, err := cp.sc.resolve(x.Name.Schema.O, x.Name.Table.O, x.Name.Name.O, cp.clause)
 		if err != nil {
+			if me, ok := err.(*Error); ok && me.Code == ErBadField && cp.outer != nil {
+				if oc, oerr := cp.outer.sc.resolve(x.Name.Schema.O, x.Name.Table.O, x.Name.Name.O, cp.clause); oerr == nil {
+					cp.outer.refs = append(cp.outer.refs, oc.idx)
+					return &outerRef{box: cp.outer, idx: oc.idx, et: oc.et}, nil
+				}
+				for p := cp.outer.parent; p != nil; p = p.parent {
+					if _, perr := p.sc.resolve(x.Name.Schema.O, x.Name.Table.O, x.Name.Name.O, cp.clause); perr == nil {
+						return nil, errNotSupported("subqueries correlated to a query more than one level out")
+					}
+				}
+			}
 			return nil, err
 		}
 		return &colRef{idx: c.idx, et: c.et}, nil

@@ -91,6 +91,13 @@ func exprRefs(e expr, fn func(idx int)) {
 		exprRefs(x.e, fn)
 	case *inSubqueryExpr:
 		exprRefs(x.e, fn)
+		exprRefs(x.sub, fn)
+	case *subqueryExpr:
+		if x.box != nil {
+			for _, idx := range x.box.refs {
+				fn(idx)
+			}
+		}
 	case *aggRef:
 		fn(-2)
 	}

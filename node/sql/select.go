@@ -86,6 +86,11 @@ func (s *Session) execSelect(ctx context.Context, x *ast.SelectStmt, sqlText str
 }
 
 func (s *Session) compileSelect(x *ast.SelectStmt, sqlText string, params []Value) (*queryPlan, error) {
+	return s.compileSelectIn(x, sqlText, params, nil)
+}
+
+// compileSelectIn compiles a SELECT; outer is set for a subquery that may read its enclosing query's row.
+func (s *Session) compileSelectIn(x *ast.SelectStmt, sqlText string, params []Value, outer *outerBox) (*queryPlan, error) {
 	if x.With != nil {
 		return nil, errNotSupported("WITH")
 	}
@@ -101,7 +106,7 @@ func (s *Session) compileSelect(x *ast.SelectStmt, sqlText string, params []Valu
 	qp := &queryPlan{limit: -1}
 	sc := &scope{}
 	if x.From != nil {
-		if err := s.buildFrom(x.From.TableRefs, qp, sc); err != nil {
+		if err := s.buildFromIn(x.From.TableRefs, qp, sc, outer); err != nil {
 			return nil, err
 		}
 	}
@@ -116,7 +121,7 @@ func (s *Session) compileSelect(x *ast.SelectStmt, sqlText string, params []Valu
 			return nil, errNotSupported("this locking clause")
 		}
 	}
-	cp := &compiler{s: s, sc: sc, params: params}
+	cp := &compiler{s: s, sc: sc, params: params, outer: outer}
 	// WHERE
 	if x.Where != nil {
 		cp.clause = "where clause"
@@ -359,12 +364,16 @@ func exprName(f *ast.SelectField, sqlText string) string {
 
 // buildFrom flattens the FROM clause (left-deep joins of base tables).
 func (s *Session) buildFrom(n ast.ResultSetNode, qp *queryPlan, sc *scope) error {
+	return s.buildFromIn(n, qp, sc, nil)
+}
+
+func (s *Session) buildFromIn(n ast.ResultSetNode, qp *queryPlan, sc *scope, outer *outerBox) error {
 	switch x := n.(type) {
 	case *ast.Join:
 		if x.Left == nil {
 			return errNotSupported("empty join")
 		}
-		if err := s.buildFrom(x.Left, qp, sc); err != nil {
+		if err := s.buildFromIn(x.Left, qp, sc, outer); err != nil {
 			return err
 		}
 		if x.Right == nil {
@@ -379,13 +388,13 @@ func (s *Session) buildFrom(n ast.ResultSetNode, qp *queryPlan, sc *scope) error
 		if _, ok := x.Right.(*ast.Join); ok {
 			return errNotSupported("nested join on the right side")
 		}
-		if err := s.buildFrom(x.Right, qp, sc); err != nil {
+		if err := s.buildFromIn(x.Right, qp, sc, outer); err != nil {
 			return err
 		}
 		ft := qp.tables[len(qp.tables)-1]
 		ft.left = x.Tp == ast.LeftJoin
 		if x.On != nil {
-			cp := &compiler{s: s, sc: sc, clause: "on clause"}
+			cp := &compiler{s: s, sc: sc, clause: "on clause", outer: outer}
 			e, err := cp.compile(x.On.Expr)
 			if err != nil {
 				return err
@@ -467,6 +476,11 @@ func (qp *queryPlan) assignConds(conds []expr, fromOn bool) {
 	for _, c := range conds {
 		level := -1
 		exprRefs(c, func(idx int) {
+			if idx < 0 {
+				// Not a column (a non-deterministic function): evaluate per row, once all tables are in place.
+				level = len(qp.tables) - 1
+				return
+			}
 			for i, ft := range qp.tables {
 				if idx >= ft.off && idx < ft.off+ft.ncols && i > level {
 					level = i

@@ -21,14 +21,11 @@ type resultSet struct {
 	run  func(ctx context.Context, t *storage.Txn) ([][]types.Value, error)
 }
 
-func (s *Session) compileResultSet(n ast.ResultSetNode, params []Value, outer *scope) (*resultSet, error) {
+func (s *Session) compileResultSet(n ast.ResultSetNode, params []Value, outer *outerBox) (*resultSet, error) {
 	switch x := n.(type) {
 	case *ast.SelectStmt:
-		qp, err := s.compileSelect(x, "", params)
+		qp, err := s.compileSelectIn(x, "", params, outer)
 		if err != nil {
-			if me, ok := err.(*Error); ok && me.Code == ErBadField && outer != nil && mentionsOuter(me.Msg, outer) {
-				return nil, errNotSupported("correlated subqueries")
-			}
 			return nil, err
 		}
 		if qp.lock != lockNone {
@@ -46,25 +43,6 @@ func (s *Session) compileResultSet(n ast.ResultSetNode, params []Value, outer *s
 	return nil, errNotSupported("this subquery")
 }
 
-// mentionsOuter reports whether an "Unknown column 'x'" message names a column of the outer scope.
-func mentionsOuter(msg string, outer *scope) bool {
-	i := strings.Index(msg, "'")
-	j := strings.Index(msg[i+1:], "'")
-	if i < 0 || j < 0 {
-		return false
-	}
-	name := msg[i+1 : i+1+j]
-	if k := strings.LastIndex(name, "."); k >= 0 {
-		name = name[k+1:]
-	}
-	for _, c := range outer.cols {
-		if strings.EqualFold(c.name, name) {
-			return true
-		}
-	}
-	return false
-}
-
 // stmtTxn returns the transaction of the running statement for subqueries (a read snapshot if none).
 func (s *Session) subqueryTxn() (*storage.Txn, func()) {
 	if s.curTxn != nil {
@@ -75,6 +53,7 @@ func (s *Session) subqueryTxn() (*storage.Txn, func()) {
 
 // subqueryExpr is a scalar subquery, EXISTS, or the right side of IN.
 type subqueryExpr struct {
+	box    *outerBox // non-nil with refs: correlated, re-run for every enclosing row
 	rs     *resultSet
 	kind   byte // 's' scalar, 'e' exists, 'i' in-list
 	done   bool
@@ -85,8 +64,12 @@ type subqueryExpr struct {
 
 func (x *subqueryExpr) typ() *exprType { return &x.et }
 
+func (x *subqueryExpr) correlated() bool { return x.box != nil && len(x.box.refs) > 0 }
+
 func (x *subqueryExpr) load(c *evalCtx) error {
-	if x.done {
+	if x.correlated() {
+		x.box.row = c.row
+	} else if x.done {
 		return nil
 	}
 	t, end := c.s.subqueryTxn()
@@ -123,14 +106,15 @@ func (x *subqueryExpr) eval(c *evalCtx) (types.Value, error) {
 }
 
 func (cp *compiler) subquery(n ast.ResultSetNode, kind byte) (*subqueryExpr, error) {
-	rs, err := cp.s.compileResultSet(n, cp.params, cp.sc)
+	box := &outerBox{sc: cp.sc, parent: cp.outer}
+	rs, err := cp.s.compileResultSet(n, cp.params, box)
 	if err != nil {
 		return nil, err
 	}
 	if kind != 'e' && len(rs.cols) != 1 {
 		return nil, newErr(ErOperandColumns, "Operand should contain 1 column(s)")
 	}
-	x := &subqueryExpr{rs: rs, kind: kind}
+	x := &subqueryExpr{rs: rs, kind: kind, box: box}
 	if kind == 'e' {
 		x.et = boolType
 	} else {
@@ -176,7 +160,7 @@ func (x *inSubqueryExpr) eval(c *evalCtx) (types.Value, error) {
 }
 
 // compileSetOpr compiles UNION [ALL] (INTERSECT/EXCEPT answer 1235).
-func (s *Session) compileSetOpr(x *ast.SetOprStmt, params []Value, outer *scope) (*resultSet, error) {
+func (s *Session) compileSetOpr(x *ast.SetOprStmt, params []Value, outer *outerBox) (*resultSet, error) {
 	if x.With != nil {
 		return nil, errNotSupported("WITH")
 	}
