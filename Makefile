@@ -26,8 +26,11 @@ test: build lint test-unit test-integration
 test-unit:
 	$(GO) test -race -shuffle=on -timeout 10m $(UNIT_PKGS)
 
+# Real-cluster tests that live next to the code they test carry the
+# `integration` build tag so that the -race unit pass does not start a second
+# Galera cluster for them.
 test-integration: build
-	MAXPROXY_BIN=$(CURDIR)/$(BIN) $(GO) test -timeout 20m ./integration/...
+	MAXPROXY_BIN=$(CURDIR)/$(BIN) $(GO) test -tags integration -timeout 20m ./integration/... ./monitor/...
 
 # Soak and fault runs that are too long for CI: the same tests with their
 # long variants switched on.
@@ -51,6 +54,7 @@ lint:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*' -not -path './bin/*')); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags integration ./...
 	$(GO) test -run 'TestDependencyDirection' .
 
 clean:
