@@ -57,12 +57,20 @@
 //
 // # Arbitrator (NonCandidate)
 //
-// raft v3.7.0 has no "voter that never campaigns" switch. The closest safe equivalent used here: a
-// non-candidate node advances its clock with RawNode.TickQuiesced instead of Tick while it is not leader.
-// TickQuiesced moves the election clock (so leader leases expire and the node grants votes, which keeps it
-// useful for quorum under CheckQuorum/PreVote) but never runs the election trigger, so it never campaigns.
-// It also drops inbound MsgTimeoutNow (leadership transfer to it), and if it ever finds itself leader anyway
-// it transfers leadership to the most caught-up voter at once. It cannot be the only voter.
+// raft v3.7.0 has no "voter that never becomes leader" switch, and a voter that never campaigns at all is
+// not live: if it alone holds an entry committed just before the leader died, it refuses the surviving data
+// node its vote (out of date) and nobody is ever elected. The closest safe equivalent used here:
+//   - While it hears from a leader, a non-candidate advances its clock with RawNode.TickQuiesced instead of
+//     Tick: leader leases still expire (so it grants votes under CheckQuorum/PreVote) but it never starts an
+//     election, so the data nodes elect among themselves.
+//   - It drops inbound MsgTimeoutNow, so leadership is never transferred to it.
+//   - After nonCandidatePatience (3) election timeouts without any leader it ticks normally and may win an
+//     election; as leader it immediately transfers leadership to the best other voter (raft first brings
+//     that voter's log up to date), retrying every tick until the transfer happens.
+//
+// So an arbitrator leads only briefly, only when the data nodes cannot elect a leader without it, and only
+// to hand over. That is safe because it keeps the full raft log like any voter (Galera's garbd keeps no data;
+// documented difference) and a leader here never sends raft snapshots. It cannot be the only voter.
 //
 // # Reads
 //

@@ -88,6 +88,18 @@ func (c *Config) setDefaults() error {
 	if c.Transport == nil || c.FSM == nil {
 		return errors.New("consensus: transport and FSM are required")
 	}
+	if len(c.Peers) > 0 {
+		seen := map[uint64]bool{}
+		for _, id := range c.Peers {
+			if id == 0 || seen[id] {
+				return fmt.Errorf("consensus: peers %v: ids must be non-zero and unique", c.Peers)
+			}
+			seen[id] = true
+		}
+		if !seen[c.ID] {
+			return fmt.Errorf("consensus: peers %v do not include this node (%d); start a joining node without peers", c.Peers, c.ID)
+		}
+	}
 	if c.NonCandidate && len(c.Peers) == 1 && c.Peers[0] == c.ID {
 		return errors.New("consensus: a non-candidate node cannot be the only voter")
 	}
@@ -218,7 +230,7 @@ type Node struct {
 	leadChanged   bool
 	ticks         int
 	progressTick  int
-	transferredAt uint64            // term in which a non-candidate last handed leadership away
+	leaderContact int               // tick of the last message from a leader (non-candidate only)
 	snapLogged    map[uint64]uint64 // follower -> term in which its need for a snapshot was logged
 	fatal         error             // set by control functions that leave the node unusable
 }
@@ -511,11 +523,20 @@ func (n *Node) loop(tick <-chan time.Time) error {
 
 func (n *Node) tick() {
 	n.ticks++
-	if n.cfg.NonCandidate && n.state != raft.StateLeader {
-		// Advance the election clock (so leader leases expire and this node grants votes) without ever
+	switch {
+	case !n.cfg.NonCandidate:
+		n.rn.Tick()
+	case n.state == raft.StateLeader:
+		n.rn.Tick()
+		n.handOffLeadership()
+	case n.ticks-n.leaderContact < nonCandidatePatience*n.cfg.ElectionTick:
+		// Advance the election clock (so leader leases expire and this node grants votes) without
 		// reaching the code that starts an election.
 		n.rn.TickQuiesced()
-	} else {
+	default:
+		// No leader for a long time: the data nodes cannot elect one, typically because this node holds
+		// committed entries they lack and so refuses them its vote. Campaign normally, to hand
+		// leadership on as soon as it is won (handOffLeadership).
 		n.rn.Tick()
 	}
 	if n.ticks-n.progressTick >= n.cfg.ElectionTick {
@@ -529,6 +550,10 @@ func (n *Node) tick() {
 	}
 }
 
+// nonCandidatePatience is how many election timeouts a non-candidate waits without hearing from a leader
+// before it campaigns itself.
+const nonCandidatePatience = 3
+
 func (n *Node) step(m *pb.Message) {
 	switch t := m.GetType(); {
 	case t == pb.MsgUnreachable:
@@ -539,6 +564,8 @@ func (n *Node) step(m *pb.Message) {
 		return
 	case raft.IsLocalMsg(t):
 		return
+	case t == pb.MsgApp || t == pb.MsgHeartbeat || t == pb.MsgSnap:
+		n.leaderContact = n.ticks // only leaders send these
 	}
 	if err := n.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
 		n.log.Debug("raft step", "node", n.cfg.ID, "type", m.GetType().String(), "err", err)
@@ -628,22 +655,27 @@ func (n *Node) onLeaderChange() {
 	}
 }
 
-// handOffLeadership moves leadership from a non-candidate to the most caught-up voter. Reaching here takes a
-// forced campaign that bypasses the tick path (nothing in this package issues one), so it is a guard.
+// handOffLeadership moves leadership from a non-candidate to the best voter: one raft has heard from
+// recently, most caught up. Raft first brings the transferee up to date, then tells it to campaign; if
+// that fails within an election timeout raft abandons the transfer and the next tick picks again.
 func (n *Node) handOffLeadership() {
 	st := n.rn.Status()
-	if n.transferredAt == st.GetTerm() {
+	if st.LeadTransferee != raft.None {
 		return
 	}
-	var best, match uint64
+	var best uint64
+	var bestActive bool
+	var bestMatch uint64
 	for id, pr := range st.Progress {
-		if id != n.cfg.ID && !pr.IsLearner && (best == 0 || pr.Match > match) {
-			best, match = id, pr.Match
+		if id == n.cfg.ID || pr.IsLearner {
+			continue
+		}
+		if best == 0 || (pr.RecentActive && !bestActive) || (pr.RecentActive == bestActive && pr.Match > bestMatch) {
+			best, bestActive, bestMatch = id, pr.RecentActive, pr.Match
 		}
 	}
 	if best != 0 {
-		n.transferredAt = st.GetTerm()
-		n.log.Warn("non-candidate node became leader; transferring leadership", "node", n.cfg.ID, "to", best)
+		n.log.Info("non-candidate node is leader; transferring leadership", "node", n.cfg.ID, "to", best)
 		n.rn.TransferLeader(best)
 	}
 }

@@ -82,6 +82,8 @@ type cluster struct {
 	nodes map[uint64]*Node
 	eps   map[uint64]*simnet.Endpoint
 	tweak func(*Config)
+	// nonCandidate is the id of the cluster's non-candidate voter, if any.
+	nonCandidate uint64
 }
 
 func newCluster(t testing.TB, seed uint64, size int, tweak func(*Config)) *cluster {
@@ -153,7 +155,8 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// leader waits until every listed node agrees on one leader among them and returns it.
+// leader waits until every listed node agrees on one leader among them and returns it. A non-candidate
+// only leads briefly to hand leadership on, so it is never returned.
 func (c *cluster) leader(ids ...uint64) uint64 {
 	c.t.Helper()
 	var lead uint64
@@ -166,7 +169,7 @@ func (c *cluster) leader(ids ...uint64) uint64 {
 			}
 			lead = st.Lead
 		}
-		return c.nodes[lead].Status().State == "StateLeader"
+		return lead != c.nonCandidate && c.nodes[lead].Status().State == "StateLeader"
 	})
 	return lead
 }
@@ -492,32 +495,61 @@ func TestReadIndexSeesCommittedWrites(t *testing.T) {
 	}
 }
 
-// A non-candidate voter counts for quorum but never leads: with the leader gone, the other data node
-// always wins, and a transfer to the non-candidate is refused.
-func TestNonCandidateNeverLeads(t *testing.T) {
+// A non-candidate voter counts for quorum and refuses leadership transfers; when the leader dies the
+// other data node takes over.
+func TestNonCandidateDoesNotLead(t *testing.T) {
 	const arb = 3
 	c := newCluster(t, 8, 3, func(cfg *Config) { cfg.NonCandidate = cfg.ID == arb })
+	c.nonCandidate = arb
 	for round := 0; round < 3; round++ {
 		lead := c.leader(c.peers...)
-		if lead == arb {
-			t.Fatalf("round %d: non-candidate became leader", round)
-		}
+		term := c.nodes[lead].Status().Term
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		if err := c.nodes[lead].TransferLeadership(ctx, arb); err != nil {
 			t.Fatal(err)
 		}
 		cancel()
+		// Proposals are refused while the transfer is pending; once raft gives up on it, they commit
+		// again, in the same term: no election happened.
+		c.mustPropose(lead, fmt.Sprintf("round-%d", round))
+		if st := c.nodes[lead].Status(); st.State != "StateLeader" || st.Term != term {
+			t.Fatalf("round %d: leadership moved (state %s, term %d -> %d)", round, st.State, term, st.Term)
+		}
 		other := uint64(1)
 		if lead == 1 {
 			other = 2
 		}
 		c.stop(lead)
-		nl := c.leader(other, arb)
-		if nl != other {
+		if nl := c.leader(other, arb); nl != other {
 			t.Fatalf("round %d: leader %d, want data node %d", round, nl, other)
 		}
-		c.mustPropose(nl, fmt.Sprintf("round-%d", round)) // quorum = data node + arbitrator
+		c.mustPropose(other, fmt.Sprintf("after-%d", round)) // quorum = data node + arbitrator
 		c.start(lead, c.peers)
+	}
+}
+
+// When the non-candidate holds committed entries the surviving data node lacks, the data node cannot win
+// an election (the non-candidate refuses it its vote as out of date). The non-candidate then campaigns,
+// brings the data node up to date and hands leadership to it.
+func TestNonCandidateHandsOffWhenMostUpToDate(t *testing.T) {
+	const arb = 3
+	c := newCluster(t, 13, 3, func(cfg *Config) { cfg.NonCandidate = cfg.ID == arb })
+	c.nonCandidate = arb
+	if _, err := campaign(c, 1); err != nil {
+		t.Fatal(err)
+	}
+	c.mustPropose(1, "everyone")
+	c.converged(1, c.peers...)
+	c.net.Partition([]uint64{1, 3}, []uint64{2}) // 2 misses the next commit; 3 completes the quorum
+	c.mustPropose(1, "without-2")
+	c.stop(1)
+	c.net.Heal()
+	if nl := c.leader(2, arb); nl != 2 {
+		t.Fatalf("leader %d, want 2", nl)
+	}
+	c.mustPropose(2, "after")
+	if got := c.converged(3, 2, arb); !slices.Equal(got, []string{"everyone", "without-2", "after"}) {
+		t.Fatalf("log %q", got)
 	}
 }
 
@@ -525,11 +557,13 @@ func TestConfigValidation(t *testing.T) {
 	ep := simnet.New(1)
 	defer ep.Close()
 	for name, cfg := range map[string]Config{
-		"zero id":    {DataDir: t.TempDir(), Transport: ep.Endpoint(1), FSM: newMemFSM()},
-		"no dir":     {ID: 1, Transport: ep.Endpoint(1), FSM: newMemFSM()},
-		"no fsm":     {ID: 1, DataDir: t.TempDir(), Transport: ep.Endpoint(1)},
-		"lonely arb": {ID: 1, DataDir: t.TempDir(), Transport: ep.Endpoint(1), FSM: newMemFSM(), Peers: []uint64{1}, NonCandidate: true},
-		"ticks":      {ID: 1, DataDir: t.TempDir(), Transport: ep.Endpoint(1), FSM: newMemFSM(), ElectionTick: 2, HeartbeatTick: 2},
+		"zero id":      {DataDir: t.TempDir(), Transport: ep.Endpoint(1), FSM: newMemFSM()},
+		"no dir":       {ID: 1, Transport: ep.Endpoint(1), FSM: newMemFSM()},
+		"no fsm":       {ID: 1, DataDir: t.TempDir(), Transport: ep.Endpoint(1)},
+		"lonely arb":   {ID: 1, DataDir: t.TempDir(), Transport: ep.Endpoint(1), FSM: newMemFSM(), Peers: []uint64{1}, NonCandidate: true},
+		"ticks":        {ID: 1, DataDir: t.TempDir(), Transport: ep.Endpoint(1), FSM: newMemFSM(), ElectionTick: 2, HeartbeatTick: 2},
+		"dup peers":    {ID: 1, DataDir: t.TempDir(), Transport: ep.Endpoint(1), FSM: newMemFSM(), Peers: []uint64{1, 2, 2}},
+		"self missing": {ID: 1, DataDir: t.TempDir(), Transport: ep.Endpoint(1), FSM: newMemFSM(), Peers: []uint64{2, 3}},
 	} {
 		if n, err := Start(cfg); err == nil {
 			_ = n.Close()

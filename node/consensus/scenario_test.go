@@ -22,7 +22,7 @@ var update = flag.Bool("update", false, "rewrite the expected output in testdata
 //
 //	cluster N [noncandidate=ID]   start N voters (ids 1..N) on a fresh simulated network
 //	campaign ID                   make ID the leader (campaign or leadership transfer) => leader ID
-//	wait-leader ID...             wait until the nodes agree on a leader among them  => leader ID
+//	wait-leader ID...             wait until the nodes agree on a data-node leader among them => leader ID
 //	propose ID DATA [TIMEOUT]     propose through ID            => committed | not committed | unknown
 //	partition IDS | IDS ...       cut the links between the groups
 //	isolate ID / heal             cut one node off / remove every fault
@@ -118,6 +118,7 @@ func scenarioStep(t *testing.T, cp **cluster, cmd string) (string, error) {
 			}
 		}
 		*cp = newCluster(t, 1, size, func(cfg *Config) { cfg.NonCandidate = cfg.ID == nonCandidate })
+		(*cp).nonCandidate = nonCandidate
 		return "ok", nil
 	case "campaign":
 		return campaign(c, ids[0])
