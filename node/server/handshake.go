@@ -10,9 +10,10 @@ import (
 // serverCaps are the capabilities maxnode offers. Not offered: SSL and compression (not implemented),
 // LOCAL_FILES (LOAD DATA LOCAL is not supported), FOUND_ROWS, IGNORE_SPACE, ODBC and NO_SCHEMA (they
 // change SQL semantics the engine does not vary by), SESSION_TRACK (OK packets carry no state changes).
-// CLIENT_LONG_PASSWORD doubles as MariaDB's CLIENT_MYSQL bit: set, it tells MariaDB clients to expect no
-// MariaDB extended capabilities.
-const serverCaps = mysql.CLIENT_LONG_PASSWORD | mysql.CLIENT_LONG_FLAG | mysql.CLIENT_CONNECT_WITH_DB |
+// CLIENT_LONG_PASSWORD is MariaDB's CLIENT_MYSQL bit: MariaDB servers leave it unset, which tells
+// clients and proxies (MaxScale) that this is MariaDB and that the last 4 reserved bytes of the
+// greeting hold MariaDB's extended capabilities, of which none are offered.
+const serverCaps = mysql.CLIENT_LONG_FLAG | mysql.CLIENT_CONNECT_WITH_DB |
 	mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_INTERACTIVE | mysql.CLIENT_IGNORE_SIGPIPE |
 	mysql.CLIENT_TRANSACTIONS | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_MULTI_STATEMENTS |
 	mysql.CLIENT_MULTI_RESULTS | mysql.CLIENT_PS_MULTI_RESULTS | mysql.CLIENT_PLUGIN_AUTH |
@@ -55,7 +56,8 @@ func appendGreeting(b []byte, version string, connID uint32, salt []byte, status
 	b = appendUint16(b, status)
 	b = appendUint16(b, uint16(serverCaps>>16&0xffff))
 	b = append(b, saltLen+1)
-	b = append(b, make([]byte, 10)...) // reserved; MariaDB's extended capabilities when CLIENT_MYSQL is unset
+	b = append(b, make([]byte, 6)...) // reserved
+	b = appendUint32(b, 0)            // MariaDB extended capabilities: none
 	b = append(b, salt[8:]...)
 	b = append(b, 0)
 	b = append(b, nativePlugin...)
