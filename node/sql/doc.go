@@ -43,11 +43,12 @@
 //
 // # Supported and not
 //
-// DDL, DML, SELECT (joins, aggregates, GROUP BY/HAVING, DISTINCT, ORDER BY, LIMIT), non-correlated
-// subqueries (scalar, IN, EXISTS), derived tables, UNION [ALL], SET/SHOW, information_schema (SCHEMATA,
+// DDL, DML, SELECT (inner/LEFT/RIGHT joins with ON or USING, aggregates, GROUP BY/HAVING, DISTINCT,
+// ORDER BY, LIMIT), subqueries (scalar, IN, EXISTS; correlated one level deep), derived tables,
+// UNION [ALL], SET/SHOW, information_schema (SCHEMATA,
 // TABLES, COLUMNS, STATISTICS, PROCESSLIST, *_STATUS, *_VARIABLES, ENGINES, CHARACTER_SETS, COLLATIONS),
 // mysql.user / mysql.db, accounts and global/database grants. Everything else answers 1235 naming the
-// construct, among them: correlated and ANY/ALL subqueries, RIGHT JOIN, NATURAL/USING joins, window
+// construct, among them: ANY/ALL subqueries, subqueries correlated two levels out, NATURAL joins, window
 // functions, INTERSECT/EXCEPT, WITH, TIME/ENUM/SET/JSON/BIT columns, temporary tables, views, foreign
 // keys, CHECK constraints, MODIFY/CHANGE COLUMN, ADD/DROP PRIMARY KEY, table- and column-level grants,
 // SAVEPOINT, LOCK TABLES, SQL-level PREPARE, EXPLAIN, GET_LOCK and friends.
@@ -56,7 +57,8 @@
 // strings are not transcoded); the isolation level is always snapshot (REPEATABLE READ reads, no gap
 // locks, so locking range reads do not block phantoms); AUTO_INCREMENT values are reserved in durable
 // blocks, so a restart may skip ahead; a non-unique key on a long string is silently prefix-limited to
-// 3072 bytes (with a note, as MariaDB) while a long unique key answers 1071.
+// 3072 bytes (with a note, as MariaDB) while a long unique key answers 1071; SELECT * over JOIN ... USING
+// lists columns in table order instead of moving the USING columns first.
 //
 // # Tests
 //

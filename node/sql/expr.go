@@ -41,6 +41,7 @@ type scopeCol struct {
 	et              exprType
 	col             *catalog.Column // nil for derived columns
 	idx             int             // position in the flat row
+	hidden          bool            // merged away by JOIN ... USING: only reachable qualified
 }
 
 type scope struct {
@@ -58,6 +59,9 @@ func (sc *scope) resolve(db, table, name, clause string) (*scopeCol, error) {
 			continue
 		}
 		if table != "" && c.table != table {
+			continue
+		}
+		if table == "" && c.hidden {
 			continue
 		}
 		if db != "" && c.db != db {

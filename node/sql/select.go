@@ -8,6 +8,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/mysql"
+	"github.com/pingcap/tidb/pkg/parser/opcode"
 	driver "github.com/pingcap/tidb/pkg/parser/test_driver"
 
 	"github.com/maxproxy/maxproxy/node/sql/catalog"
@@ -27,6 +28,7 @@ type fromTable struct {
 	onFilter        []expr // LEFT JOIN: ON conditions (decide matching)
 	filter          []expr // conditions checked once this table's row is in place
 	plan            *accessPlan
+	display         int // position for SELECT * (differs from join order for RIGHT JOIN)
 }
 
 // queryPlan is a compiled SELECT.
@@ -143,12 +145,17 @@ func (s *Session) compileSelectIn(x *ast.SelectStmt, sqlText string, params []Va
 	for _, f := range x.Fields.Fields {
 		if f.WildCard != nil {
 			n := 0
-			for _, ft := range qp.tables {
+			ordered := append([]*fromTable(nil), qp.tables...)
+			sort.Slice(ordered, func(i, j int) bool { return ordered[i].display < ordered[j].display })
+			for _, ft := range ordered {
 				if f.WildCard.Table.L != "" && (ft.alias != f.WildCard.Table.O || (f.WildCard.Schema.L != "" && ft.db != f.WildCard.Schema.O)) {
 					continue
 				}
 				for i := 0; i < ft.ncols; i++ {
 					c := sc.cols[ft.off+i]
+					if c.hidden {
+						continue
+					}
 					qp.fields = append(qp.fields, &colRef{idx: c.idx, et: c.et})
 					qp.cols = append(qp.cols, s.columnMeta(&c.et, c.name, &c))
 					srcs = append(srcs, fieldSrc{name: c.name})
@@ -373,33 +380,73 @@ func (s *Session) buildFromIn(n ast.ResultSetNode, qp *queryPlan, sc *scope, out
 		if x.Left == nil {
 			return errNotSupported("empty join")
 		}
-		if err := s.buildFromIn(x.Left, qp, sc, outer); err != nil {
-			return err
+		if x.NaturalJoin {
+			return errNotSupported("NATURAL JOIN")
 		}
 		if x.Right == nil {
-			return nil
-		}
-		if x.NaturalJoin || len(x.Using) > 0 {
-			return errNotSupported("NATURAL JOIN / USING")
-		}
-		if x.Tp == ast.RightJoin {
-			return errNotSupported("RIGHT JOIN")
+			return s.buildFromIn(x.Left, qp, sc, outer)
 		}
 		if _, ok := x.Right.(*ast.Join); ok {
 			return errNotSupported("nested join on the right side")
 		}
-		if err := s.buildFromIn(x.Right, qp, sc, outer); err != nil {
+		left, right := x.Left, x.Right
+		if x.Tp == ast.RightJoin {
+			// A RIGHT JOIN B is B LEFT JOIN A; SELECT * still lists A's columns first.
+			if _, ok := x.Left.(*ast.Join); ok {
+				return errNotSupported("RIGHT JOIN after another join")
+			}
+			left, right = x.Right, x.Left
+		}
+		first := len(qp.tables)
+		if err := s.buildFromIn(left, qp, sc, outer); err != nil {
+			return err
+		}
+		if err := s.buildFromIn(right, qp, sc, outer); err != nil {
 			return err
 		}
 		ft := qp.tables[len(qp.tables)-1]
-		ft.left = x.Tp == ast.LeftJoin
+		ft.left = x.Tp == ast.LeftJoin || x.Tp == ast.RightJoin
+		if x.Tp == ast.RightJoin {
+			qp.tables[first].display, ft.display = ft.display, qp.tables[first].display
+		}
+		var conds []expr
+		if len(x.Using) > 0 {
+			// USING (c): ON left.c = right.c, and the right-hand c is neither listed by * nor ambiguous.
+			for _, cn := range x.Using {
+				l, r := -1, -1
+				for i := range sc.cols {
+					c := &sc.cols[i]
+					if !strings.EqualFold(c.name, cn.Name.O) || c.hidden {
+						continue
+					}
+					if c.idx >= ft.off {
+						r = i
+					} else {
+						l = i
+					}
+				}
+				if l < 0 || r < 0 {
+					return errUnknownColumn(cn.Name.O, "from clause")
+				}
+				lc, rc := &sc.cols[l], &sc.cols[r]
+				conds = append(conds, &cmpExpr{op: opcode.EQ, l: &colRef{idx: lc.idx, et: lc.et}, r: &colRef{idx: rc.idx, et: rc.et}, coll: collOf(&colRef{et: lc.et}, &colRef{et: rc.et})})
+				if x.Tp == ast.RightJoin {
+					lc.hidden = true
+				} else {
+					rc.hidden = true
+				}
+			}
+		}
 		if x.On != nil {
 			cp := &compiler{s: s, sc: sc, clause: "on clause", outer: outer}
 			e, err := cp.compile(x.On.Expr)
 			if err != nil {
 				return err
 			}
-			qp.assignConds(splitAnd(e, nil), true)
+			conds = splitAnd(e, conds)
+		}
+		if len(conds) > 0 {
+			qp.assignConds(conds, true)
 		}
 		return nil
 	case *ast.TableSource:
@@ -438,6 +485,7 @@ func (s *Session) buildFromIn(n ast.ResultSetNode, qp *queryPlan, sc *scope, out
 				sc.add(scopeCol{db: ft.db, table: alias, name: c.name, et: c.et, idx: len(sc.cols)})
 			}
 		}
+		ft.display = len(qp.tables)
 		qp.tables = append(qp.tables, ft)
 		return nil
 	case *ast.SelectStmt, *ast.SetOprStmt:
