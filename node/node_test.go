@@ -423,3 +423,46 @@ func TestPrepareReportsColumns(t *testing.T) {
 		t.Error("prepare of an unknown table succeeded")
 	}
 }
+
+// TestKillRollsBack checks that KILL of a connection idle in a transaction rolls it back and frees
+// its row locks.
+func TestKillRollsBack(t *testing.T) {
+	n := startNode(t, testConfig(t))
+	db := openDB(t, n, "root", "", "", "")
+	mustExec(t, db, "CREATE DATABASE k")
+	mustExec(t, db, "CREATE TABLE k.t (id INT PRIMARY KEY, v INT)")
+	mustExec(t, db, "INSERT INTO k.t VALUES (1, 0)")
+	ctx := context.Background()
+	victim, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close()
+	var id int64
+	if err := victim.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, holder2(victim), "BEGIN")
+	mustExec(t, holder2(victim), "UPDATE k.t SET v = 1 WHERE id = 1")
+	mustExec(t, db, fmt.Sprintf("KILL %d", id))
+
+	// The row lock is gone (no 1205 after innodb_lock_wait_timeout) and the update was undone.
+	other := openDB(t, n, "root", "", "", "")
+	other.SetMaxOpenConns(1) // one session, so the setting below applies to the UPDATE
+	if _, err := other.Exec("SET SESSION innodb_lock_wait_timeout = 1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		var cnt int
+		err := db.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?", id).Scan(&cnt)
+		return err == nil && cnt == 0
+	})
+	var v int
+	if err := db.QueryRow("SELECT v FROM k.t WHERE id = 1").Scan(&v); err != nil || v != 0 {
+		t.Fatalf("v = %d (%v) after the killed transaction, want 0", v, err)
+	}
+	mustExec(t, other, "UPDATE k.t SET v = 2 WHERE id = 1")
+	if _, err := victim.ExecContext(ctx, "SELECT 1"); err == nil {
+		t.Error("killed connection still usable")
+	}
+}
