@@ -466,3 +466,16 @@ func TestKillRollsBack(t *testing.T) {
 		t.Error("killed connection still usable")
 	}
 }
+
+// TestStartFailureReleasesDataDir: a node that cannot listen closes its storage, so the data
+// directory can be opened again at once.
+func TestStartFailureReleasesDataDir(t *testing.T) {
+	first := startNode(t, testConfig(t))
+	cfg := testConfig(t)
+	cfg.Listen = first.Addr().String() // taken
+	if _, err := Start(cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "listen") {
+		t.Fatalf("Start on a busy port: %v", err)
+	}
+	cfg.Listen = "127.0.0.1:0"
+	startNode(t, cfg)
+}
