@@ -13,10 +13,8 @@ import (
 	"testing"
 
 	"github.com/pingcap/tidb/pkg/parser"
-	"github.com/pingcap/tidb/pkg/parser/mysql"
 	_ "github.com/pingcap/tidb/pkg/parser/test_driver"
 
-	"github.com/maxproxy/maxproxy/node/sql/types"
 	"github.com/maxproxy/maxproxy/node/storage"
 )
 
@@ -185,15 +183,10 @@ func newTestConn(e *Engine, id uint32) *testConn {
 func formatRow(cols []Column, r []Value) string {
 	parts := make([]string, len(r))
 	for i, v := range r {
-		switch {
-		case v.IsNull():
+		if v.IsNull() {
 			parts[i] = "NULL"
-		case v.Kind() == types.KindFloat && cols[i].Type == mysql.TypeFloat:
-			parts[i] = string(types.AppendFloat(nil, v.Float(), 32))
-		case v.Kind() == types.KindDatetime:
-			parts[i] = string(v.AppendText(nil, int(cols[i].Decimals), 64))
-		default:
-			parts[i] = v.String()
+		} else {
+			parts[i] = string(cols[i].AppendText(nil, v))
 		}
 	}
 	return strings.Join(parts, "\t")

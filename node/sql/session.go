@@ -571,8 +571,6 @@ func (s *Session) checkKilled(ctx context.Context) error {
 	return nil
 }
 
-var _ = mysql.TypeLong
-
 func secondsDur(i int64) time.Duration { return time.Duration(i) * time.Second }
 
 // readsDiagnostics reports a table-less SELECT of @@warning_count / @@error_count, which must see the previous
@@ -584,4 +582,18 @@ func readsDiagnostics(stmt ast.StmtNode, sqlText string) bool {
 	}
 	l := strings.ToLower(sqlText)
 	return strings.Contains(l, "warning_count") || strings.Contains(l, "error_count")
+}
+
+// AppendText appends v as the text protocol sends it for this column: FLOAT columns with FLOAT precision,
+// DATETIME/TIMESTAMP with the column's fractional digits. NULL must be handled by the caller.
+func (c *Column) AppendText(dst []byte, v Value) []byte {
+	bits := 64
+	if c.Type == mysql.TypeFloat {
+		bits = 32
+	}
+	fsp := 0
+	if c.Type == mysql.TypeDatetime || c.Type == mysql.TypeTimestamp {
+		fsp = int(min(c.Decimals, 6))
+	}
+	return v.AppendText(dst, fsp, bits)
 }
