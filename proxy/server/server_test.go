@@ -536,3 +536,18 @@ func TestMaxSlaveConnectionsZero(t *testing.T) {
 		t.Errorf("writer got %v statements, want the 3 reads", got)
 	}
 }
+
+func TestWaitTimeout(t *testing.T) {
+	p := startProxy(t, func(cfg *config.Config) { cfg.Services[0].WaitTimeout = 300 * time.Millisecond })
+	ctx := ctxFor(t, time.Minute)
+	c := p.conn(t, ctx)
+	// A statement longer than wait_timeout is not cut: the timeout is for
+	// idle clients only.
+	if got := queryString(t, ctx, c, "SELECT SLEEP(0.5) + 1"); got != "1" {
+		t.Fatalf("long statement = %q", got)
+	}
+	waitFor(t, "the idle session to be closed", func() bool { return p.srv.Sessions() == 0 })
+	if _, err := c.ExecContext(ctx, "DO 1"); err == nil {
+		t.Error("session idle beyond wait_timeout still works")
+	}
+}

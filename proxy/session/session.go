@@ -128,20 +128,13 @@ func (s *Session) run(ctx context.Context) {
 			return
 		}
 	}
-	wait := s.svc.cfg.WaitTimeout
 	for {
 		if !s.setPhase(phaseIdle) {
 			return
 		}
-		if wait > 0 {
-			_ = s.nc.SetReadDeadline(time.Now().Add(wait))
-		}
 		p, err := s.client.ReadCommand()
 		if !s.setPhase(phaseBusy) {
 			return
-		}
-		if wait > 0 {
-			_ = s.nc.SetReadDeadline(time.Time{})
 		}
 		if err != nil {
 			s.log.Debug("client read ended the session", "err", err)
@@ -162,12 +155,22 @@ func (s *Session) run(ctx context.Context) {
 
 // setPhase records where the goroutine is; it reports false when the
 // session must end (shutdown asked it to). Entering the idle phase while
-// draining ends the session at once.
+// draining ends the session at once. The client read deadline of
+// wait_timeout is set and cleared here, under the same lock as drain's, so
+// that the two never overwrite each other.
 func (s *Session) setPhase(p phase) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.draining && p == phaseIdle {
 		return false
+	}
+	if wait := s.svc.cfg.WaitTimeout; wait > 0 && p != s.phase {
+		switch p {
+		case phaseIdle:
+			_ = s.nc.SetReadDeadline(time.Now().Add(wait))
+		case phaseBusy:
+			_ = s.nc.SetReadDeadline(time.Time{})
+		}
 	}
 	s.phase = p
 	return true
