@@ -355,7 +355,15 @@ func itoa(i int) string { return types.NewInt(int64(i)).String() }
 
 // exprName is MariaDB's name for an unaliased select expression.
 func exprName(f *ast.SelectField, sqlText string) string {
-	if v, ok := f.Expr.(*driver.ValueExpr); ok {
+	inner, parens := f.Expr, 0
+	for {
+		p, ok := inner.(*ast.ParenthesesExpr)
+		if !ok {
+			break
+		}
+		inner, parens = p.Expr, parens+1
+	}
+	if v, ok := inner.(*driver.ValueExpr); ok {
 		switch v.Datum.Kind() {
 		case driver.KindString:
 			return v.Datum.GetString()
@@ -363,10 +371,17 @@ func exprName(f *ast.SelectField, sqlText string) string {
 			return "NULL"
 		}
 	}
-	if t := fieldText(sqlText, f.Offset); t != "" {
-		return t
+	t := fieldText(sqlText, f.Offset)
+	if t == "" {
+		return restoreText(f.Expr)
 	}
-	return restoreText(f.Expr)
+	if _, literal := inner.(*driver.ValueExpr); literal {
+		// A parenthesized literal is named after the literal itself.
+		for ; parens > 0 && strings.HasPrefix(t, "(") && strings.HasSuffix(t, ")"); parens-- {
+			t = strings.TrimSpace(t[1 : len(t)-1])
+		}
+	}
+	return t
 }
 
 // buildFrom flattens the FROM clause (left-deep joins of base tables).
