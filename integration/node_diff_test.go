@@ -1,0 +1,380 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/maxproxy/maxproxy/integration/harness"
+)
+
+// The differential corpus is the logic-test format of node/sql/testdata
+// (see node/sql/logic_test.go), so the same files grow both suites:
+//
+//	statement ok [affected=N] [insertid=N] [warnings=N]
+//	<sql, one or more lines>
+//
+//	statement error <code>
+//	<sql>
+//
+//	query [rowsort] [colnames]
+//	<sql>
+//	----
+//	<expected rows: ignored here, the reference is MariaDB>
+//
+//	connection <name>
+//
+// Blocks are separated by blank lines; '#' starts a comment line. Files
+// named *.maxnode.test hold maxnode-only behaviour and are not replayed.
+var diffCorpora = []string{"testdata/node/*.test", "../node/sql/testdata/*.test"}
+
+// knownDivergences lists corpus statements where maxnode is known to
+// answer differently from MariaDB, each with what differs: bugs reported
+// to node/ and features maxnode refuses with 1235/1305. They still run on
+// both servers and the difference is logged; an entry that agrees again
+// is logged as fixed so it gets removed. The corpus files stay as they
+// are, so a fix is checked by the differential test at once.
+const knownDivergences = "testdata/node/divergences.txt"
+
+// diffCase is one block of a corpus file.
+type diffCase struct {
+	where string // file:line
+	kind  string // statement, query or connection
+	sql   string
+	// wantErr is the error code a "statement error" block declares; the
+	// reference server must agree, so the corpus cannot rot.
+	wantErr  uint16
+	rowsort  bool
+	colnames bool
+}
+
+// TestNodeDifferential replays every corpus statement against bin/maxnode
+// and a real MariaDB 10.11 in lockstep, over the text protocol as app@%,
+// and requires the same outcome: the same error code, or the same
+// affected rows and last insert id, or the same result set (column names,
+// values as text with NULL distinct from 'NULL', and row order when the
+// statement has an ORDER BY; rows are compared sorted otherwise, or when
+// the block says rowsort).
+func TestNodeDifferential(t *testing.T) {
+	requireMaxnodeBinary(t)
+	var files []string
+	for _, pattern := range diffCorpora {
+		m, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range m {
+			if !strings.HasSuffix(f, ".maxnode.test") {
+				files = append(files, f)
+			}
+		}
+	}
+	var corpus [][]diffCase
+	statements := 0
+	for _, f := range files {
+		cases, err := parseDiffFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cases {
+			if c.kind != "connection" {
+				statements++
+			}
+		}
+		corpus = append(corpus, cases)
+	}
+	if statements < 300 {
+		t.Fatalf("corpus has %d statements in %d files; want at least 300", statements, len(files))
+	}
+
+	known, err := loadDivergences(knownDivergences)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ref := harness.StartMariaDB(t, harness.MariaDBOptions{Name: "reference"})
+	// The session variables the corpus reads must start equal on both.
+	n := startMaxnode(t, harness.TestScope(t), maxnodeOptions{Settings: []string{
+		"max_allowed_packet = 16777216", "max_connections = 500",
+	}})
+	refDB := nodeDB(t, harness.TCPDSN(ref.Addr(), harness.AppAccount.User, harness.AppAccount.Password, ""))
+	nodeDBs := nodeDB(t, n.dsn(""))
+
+	mismatches := 0
+	for i, cases := range corpus {
+		t.Run(filepath.Base(files[i]), func(t *testing.T) {
+			mismatches += replayDiff(t, nodeDBs, refDB, cases, known)
+		})
+	}
+	t.Logf("%d statements from %d files replayed, %d mismatches outside %s (%d entries)",
+		statements, len(files), mismatches, knownDivergences, len(known))
+}
+
+// replayDiff runs one file's cases on both servers, each file with its
+// own sessions, and reports every disagreement; it returns their number.
+func replayDiff(t *testing.T, node, ref *sql.DB, cases []diffCase, known map[string]string) int {
+	ctx := t.Context()
+	type pair struct{ node, ref *sql.Conn }
+	conns := map[string]pair{}
+	session := func(name string) pair {
+		if p, ok := conns[name]; ok {
+			return p
+		}
+		nc, err := node.Conn(ctx)
+		if err != nil {
+			t.Fatalf("maxnode session %s: %v", name, err)
+		}
+		rc, err := ref.Conn(ctx)
+		if err != nil {
+			t.Fatalf("mariadb session %s: %v", name, err)
+		}
+		conns[name] = pair{nc, rc}
+		return conns[name]
+	}
+	defer func() {
+		for _, p := range conns {
+			p.node.Close()
+			p.ref.Close()
+		}
+	}()
+	cur := session("default")
+	bad := 0
+	for _, c := range cases {
+		if c.kind == "connection" {
+			cur = session(c.sql)
+			continue
+		}
+		got := runDiffCase(ctx, cur.node, c)
+		want := runDiffCase(ctx, cur.ref, c)
+		if got.fatal != nil || want.fatal != nil {
+			t.Fatalf("%s: %s\nmaxnode: %v\nmariadb: %v", c.where, c.sql, got.fatal, want.fatal)
+		}
+		if c.wantErr != 0 && want.errCode != c.wantErr {
+			t.Errorf("%s: corpus says error %d but MariaDB answers %s\n%s", c.where, c.wantErr, want, c.sql)
+		}
+		reason, isKnown := known[c.key()]
+		switch {
+		case got.String() == want.String() && isKnown:
+			t.Logf("%s: fixed: %s agrees with MariaDB now; remove it from %s", c.where, c.sql, knownDivergences)
+		case got.String() == want.String():
+		case isKnown:
+			t.Logf("%s: known divergence (%s): %s\nmaxnode: %s\nmariadb: %s", c.where, reason, c.sql, got, want)
+		default:
+			bad++
+			t.Errorf("%s: %s\nmaxnode: %s\nmariadb: %s", c.where, c.sql, got, want)
+		}
+	}
+	return bad
+}
+
+// diffOutcome is what a server answered, rendered for comparison.
+type diffOutcome struct {
+	errCode  uint16
+	affected int64
+	insertID int64
+	cols     []string
+	rows     []string
+	isQuery  bool
+	fatal    error // not a server answer: the connection broke
+}
+
+func (o diffOutcome) String() string {
+	switch {
+	case o.errCode != 0:
+		return fmt.Sprintf("error %d", o.errCode)
+	case o.isQuery:
+		return fmt.Sprintf("columns %q rows %q", o.cols, o.rows)
+	default:
+		return fmt.Sprintf("ok affected=%d insertid=%d", o.affected, o.insertID)
+	}
+}
+
+func runDiffCase(ctx context.Context, conn *sql.Conn, c diffCase) diffOutcome {
+	if c.kind == "statement" {
+		res, err := conn.ExecContext(ctx, c.sql)
+		if err != nil {
+			return errOutcome(err)
+		}
+		var o diffOutcome
+		o.affected, _ = res.RowsAffected()
+		o.insertID, _ = res.LastInsertId()
+		return o
+	}
+	rows, err := conn.QueryContext(ctx, c.sql)
+	if err != nil {
+		return errOutcome(err)
+	}
+	defer rows.Close()
+	o := diffOutcome{isQuery: true}
+	if o.cols, err = rows.Columns(); err != nil {
+		return errOutcome(err)
+	}
+	vals := make([]sql.RawBytes, len(o.cols))
+	ptrs := make([]any, len(vals))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return errOutcome(err)
+		}
+		var b strings.Builder
+		for i, v := range vals {
+			if i > 0 {
+				b.WriteByte('\t')
+			}
+			if v == nil {
+				b.WriteString(`\N`)
+			} else {
+				b.Write(v)
+			}
+		}
+		o.rows = append(o.rows, b.String())
+	}
+	if err := rows.Err(); err != nil {
+		return errOutcome(err)
+	}
+	if c.rowsort || !orderBy.MatchString(c.sql) {
+		slices.Sort(o.rows)
+	}
+	return o
+}
+
+// orderBy finds an ORDER BY that orders the result (the outermost one is
+// not told apart from one in a subquery: such statements say rowsort).
+var orderBy = regexp.MustCompile(`(?i)\border\s+by\b`)
+
+func errOutcome(err error) diffOutcome {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return diffOutcome{errCode: me.Number}
+	}
+	return diffOutcome{fatal: err}
+}
+
+// key identifies a statement across edits of its file: the file's name
+// and the statement with its white space collapsed.
+func (c diffCase) key() string {
+	file, _, _ := strings.Cut(c.where, ":")
+	return file + "\t" + strings.Join(strings.Fields(c.sql), " ")
+}
+
+// loadDivergences reads lines of "file<TAB>statement<TAB>what differs";
+// blank lines and '#' comments are skipped.
+func loadDivergences(path string) (map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	known := map[string]string{}
+	for i, line := range strings.Split(string(data), "\n") {
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		parts := strings.Split(line, "\t")
+		if len(parts) != 3 || parts[2] == "" {
+			return nil, fmt.Errorf("%s:%d: want file<TAB>statement<TAB>what differs", path, i+1)
+		}
+		known[parts[0]+"\t"+strings.Join(strings.Fields(parts[1]), " ")] = parts[2]
+	}
+	return known, nil
+}
+
+// parseDiffFile reads one corpus file.
+func parseDiffFile(path string) ([]diffCase, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var (
+		cases    []diffCase
+		cur      *diffCase
+		inResult bool
+		text     []string
+	)
+	flush := func() {
+		if cur != nil {
+			cur.sql = strings.TrimSpace(strings.Join(text, "\n"))
+			cases = append(cases, *cur)
+		}
+		cur, inResult, text = nil, false, nil
+	}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		s := sc.Text()
+		trimmed := strings.TrimSpace(s)
+		if cur == nil {
+			if trimmed == "" || strings.HasPrefix(trimmed, "#") {
+				continue
+			}
+			fields := strings.Fields(trimmed)
+			c := diffCase{where: fmt.Sprintf("%s:%d", filepath.Base(path), line), kind: fields[0]}
+			switch c.kind {
+			case "connection":
+				if len(fields) != 2 {
+					return nil, fmt.Errorf("%s: want connection <name>", c.where)
+				}
+				c.sql = fields[1]
+				cases = append(cases, c)
+				continue
+			case "statement":
+				if len(fields) < 2 {
+					return nil, fmt.Errorf("%s: want statement ok|error <code>", c.where)
+				}
+				if fields[1] == "error" {
+					if len(fields) < 3 {
+						return nil, fmt.Errorf("%s: statement error needs a code", c.where)
+					}
+					code, err := strconv.ParseUint(fields[2], 10, 16)
+					if err != nil {
+						return nil, fmt.Errorf("%s: error code %q: %w", c.where, fields[2], err)
+					}
+					c.wantErr = uint16(code)
+				} else if fields[1] != "ok" {
+					return nil, fmt.Errorf("%s: want statement ok|error, got %q", c.where, fields[1])
+				}
+			case "query":
+				for _, f := range fields[1:] {
+					switch f {
+					case "rowsort":
+						c.rowsort = true
+					case "colnames":
+						c.colnames = true
+					}
+				}
+			default:
+				return nil, fmt.Errorf("%s: unknown block %q", c.where, c.kind)
+			}
+			cur = &c
+			continue
+		}
+		switch {
+		case trimmed == "":
+			flush()
+		case inResult:
+			// expected rows: the reference server decides here
+		case trimmed == "----" && cur.kind == "query":
+			inResult = true
+		default:
+			text = append(text, s)
+		}
+	}
+	flush()
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cases, nil
+}
