@@ -340,6 +340,44 @@ func (s *Server) Topology(service string) *topology.Snapshot {
 	return nil
 }
 
+// SessionInfos lists the live client sessions, in id order.
+func (s *Server) SessionInfos() []session.Info { return s.reg.Sessions() }
+
+// KillSession ends a client session as KILL CONNECTION does; it wraps
+// session.ErrNoSession for an unknown id.
+func (s *Server) KillSession(id uint32) error {
+	if err := s.reg.Kill(id); err != nil {
+		return fmt.Errorf("session %d: %w", id, err)
+	}
+	return nil
+}
+
+// ServiceStats counts a service's client sessions (false for an unknown
+// service).
+func (s *Server) ServiceStats(service string) (session.Stats, bool) {
+	rt := s.services[service]
+	if rt == nil {
+		return session.Stats{}, false
+	}
+	return rt.svc.Stats(), true
+}
+
+// ServerStats counts the backend connections client sessions of every
+// service have to a server.
+func (s *Server) ServerStats(server string) session.Stats {
+	var st session.Stats
+	for _, rt := range s.services {
+		for _, srv := range rt.servers {
+			if srv.Name == server {
+				x := srv.Stats()
+				st.Current += x.Current
+				st.Total += x.Total
+			}
+		}
+	}
+	return st
+}
+
 // Sessions returns the number of live client sessions.
 func (s *Server) Sessions() int { return s.reg.Len() }
 

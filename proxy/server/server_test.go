@@ -22,6 +22,7 @@ import (
 	"github.com/maxproxy/maxproxy/config"
 	"github.com/maxproxy/maxproxy/integration/harness"
 	"github.com/maxproxy/maxproxy/proxy/protocol"
+	"github.com/maxproxy/maxproxy/proxy/session"
 )
 
 // mariadb is one plain MariaDB shared by the package's tests. The proxy
@@ -549,5 +550,35 @@ func TestWaitTimeout(t *testing.T) {
 	waitFor(t, "the idle session to be closed", func() bool { return p.srv.Sessions() == 0 })
 	if _, err := c.ExecContext(ctx, "DO 1"); err == nil {
 		t.Error("session idle beyond wait_timeout still works")
+	}
+}
+
+func TestSessionViews(t *testing.T) {
+	p := startProxy(t, nil)
+	ctx := ctxFor(t, time.Minute)
+	c := p.conn(t, ctx)
+	mustExec(t, ctx, c, "BEGIN")
+	mustExec(t, ctx, c, "DO 1")
+	var infos []session.Info
+	waitFor(t, "the session to be idle", func() bool {
+		infos = p.srv.SessionInfos()
+		return len(infos) == 1 && infos[0].State == "Idle"
+	})
+	in := infos[0]
+	if in.Service != "rw" || in.User != "app" || !in.InTransaction || len(in.Backends) != 1 || in.Backends[0].Server != "writer" {
+		t.Errorf("session view %+v", in)
+	}
+	if st := p.srv.ServerStats("writer"); st.Current != 1 || st.Total != 1 {
+		t.Errorf("writer stats %+v", st)
+	}
+	if st, ok := p.srv.ServiceStats("rw"); !ok || st.Current != 1 || st.Total != 1 {
+		t.Errorf("service stats %+v %v", st, ok)
+	}
+	if err := p.srv.KillSession(in.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the killed session to end", func() bool { return p.srv.Sessions() == 0 })
+	if err := p.srv.KillSession(in.ID); !errors.Is(err, session.ErrNoSession) {
+		t.Errorf("killing a gone session: %v", err)
 	}
 }

@@ -89,6 +89,7 @@ func (s *Session) open(srv *Server) (*backendConn, error) {
 	}
 	s.conns = append(s.conns, c)
 	srv.conns.Add(1)
+	srv.opened.Add(1)
 	srv.metrics.Connections.Inc()
 	s.mu.Lock()
 	s.threads = append(s.threads, threadRef{srv: srv, id: b.ConnectionID()})

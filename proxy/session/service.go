@@ -43,6 +43,7 @@ type Server struct {
 	// (least_current_operations), conns its open backend connections.
 	active atomic.Int64
 	conns  atomic.Int64
+	opened atomic.Uint64
 }
 
 // ServiceOptions build a Service.
@@ -86,6 +87,7 @@ type Service struct {
 	load     router.Load // statements in flight per server (least_current_operations)
 	connLoad router.Load // connections per server (readconnroute)
 	active   atomic.Int64
+	total    atomic.Uint64
 	version  atomic.Pointer[string]
 	// causalLocal is causal_reads = "local" (see needsSync).
 	causalLocal bool

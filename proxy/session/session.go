@@ -43,11 +43,15 @@ type Session struct {
 	log    *slog.Logger
 	tls    *tls.Config
 
-	mu       sync.Mutex
-	phase    phase
-	draining bool
-	user     string
-	threads  []threadRef // backend thread ids, for KILL
+	mu        sync.Mutex
+	phase     phase
+	draining  bool
+	user      string
+	threads   []threadRef // backend thread ids, for KILL
+	connected time.Time   // for the admin view, like the fields below
+	idleSince time.Time
+	shownDB   string
+	shownTrx  bool
 
 	// Owned by the session goroutine.
 	ctx      context.Context
@@ -78,11 +82,12 @@ type threadRef struct {
 
 func newSession(svc *Service, id uint32, nc net.Conn, cancel context.CancelFunc) *Session {
 	return &Session{
-		svc:    svc,
-		id:     id,
-		nc:     nc,
-		cancel: cancel,
-		log:    svc.log.With("session", id),
+		connected: time.Now(),
+		svc:       svc,
+		id:        id,
+		nc:        nc,
+		cancel:    cancel,
+		log:       svc.log.With("session", id),
 		hist: history{
 			max:      svc.cfg.MaxSescmdHistory,
 			prune:    svc.cfg.PruneSescmdHistory,
@@ -117,8 +122,9 @@ func (s *Session) run(ctx context.Context) {
 	}
 	s.client, s.info, s.db = client, info, info.DB
 	s.mu.Lock()
-	s.user = info.User
+	s.user, s.shownDB = info.User, info.DB
 	s.mu.Unlock()
+	s.svc.total.Add(1)
 	s.svc.metrics.SessionsTotal.Inc()
 	s.log.Debug("session started", "user", info.User, "remote", s.nc.RemoteAddr().String())
 
@@ -163,6 +169,9 @@ func (s *Session) setPhase(p phase) bool {
 	defer s.mu.Unlock()
 	if s.draining && p == phaseIdle {
 		return false
+	}
+	if p == phaseIdle {
+		s.idleSince, s.shownTrx = time.Now(), s.trx != nil
 	}
 	if wait := s.svc.cfg.WaitTimeout; wait > 0 && p != s.phase {
 		switch p {
@@ -232,6 +241,9 @@ func (s *Session) dispatch(p []byte) error {
 		ok, err := s.sessionCommand(p, router.Request{Cmd: router.CmdInitDB})
 		if ok {
 			s.db = string(p[1:])
+			s.mu.Lock()
+			s.shownDB = s.db
+			s.mu.Unlock()
 		}
 		return err
 	case mysql.COM_SET_OPTION:
@@ -344,7 +356,7 @@ func (s *Session) changeUser(p []byte) error {
 	s.releaseAll()
 	s.info, s.db = info, info.DB
 	s.mu.Lock()
-	s.user = info.User
+	s.user, s.shownDB = info.User, info.DB
 	s.mu.Unlock()
 	if fixedSrv != nil {
 		if err := s.openFixed(fixedSrv); err != nil {
