@@ -9,12 +9,11 @@
 //
 // # Keys
 //
-// A key is a path of parts: {db, table} is a table-level key, {db, table, value} a row-level key, where value
-// is the memcomparable encoding of the primary key, or of a unique key prefixed by its index id, so that
-// every unique constraint is certified. Keys arrive NORMALISED: the SQL layer encodes values so that values
-// its collation considers equal produce identical bytes (and lower-cases names as the server does); this
-// package and certification compare bytes only. Certification expands every key into its prefixes (package
-// certify).
+// A key is a path of parts: {db, table} is a table-level key (TableKey), {db, table, index ‖ value} a
+// row-level key (RowKey) for the primary key or a unique secondary key, so that every unique constraint
+// is certified. Keys arrive NORMALISED: the SQL layer encodes values so that values its collation considers
+// equal produce identical bytes (and normalises names as the server does); this package and certification
+// compare bytes only. Certification expands every key into its prefixes (package certify).
 //
 // # Format (version 1)
 //

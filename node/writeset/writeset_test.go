@@ -271,3 +271,18 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+func TestKeyHelpers(t *testing.T) {
+	tk := TableKey(KeyShared, "db", "t")
+	if tk.Type != KeyShared || len(tk.Parts) != 2 || string(tk.Parts[1]) != "t" {
+		t.Fatalf("table key %+v", tk)
+	}
+	pk := RowKey(KeyUpdate, "db", "t", 7, []byte{0x80, 1})
+	uk := RowKey(KeyUpdate, "db", "t", 8, []byte{0x80, 1})
+	if len(pk.Parts) != 3 || bytes.Equal(pk.Parts[2], uk.Parts[2]) {
+		t.Fatalf("same value under different indexes must differ: %x %x", pk.Parts[2], uk.Parts[2])
+	}
+	if !bytes.Equal(pk.Parts[2], []byte{0, 0, 0, 7, 0x80, 1}) {
+		t.Fatalf("row key value %x", pk.Parts[2])
+	}
+}
