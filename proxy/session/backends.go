@@ -566,10 +566,11 @@ func (s *Session) toAll(p []byte, req router.Request, record bool) (bool, error)
 	}
 	primary := s.primary()
 	d := router.Decision{Target: router.TargetAll}
+	inTrx := s.rs.InTransaction() && s.trx == primary
 	res, err := s.relay(primary, p, s.client, metrics.TargetAll)
 	if err != nil {
 		s.drop(primary, err)
-		return false, s.lost(primary, res, s.rs.InTransaction(), err)
+		return false, s.lost(primary, res, inTrx, err)
 	}
 	ok := !res.Reply.IsErr
 	s.afterReply(nil, req, d, res.Reply)
