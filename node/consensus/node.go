@@ -453,6 +453,24 @@ func (n *Node) TransferLeadership(ctx context.Context, id uint64) error {
 	}
 }
 
+// Campaign starts an election on this node now instead of after an election timeout (a freshly
+// bootstrapped node, an operator's choice). A non-candidate refuses.
+func (n *Node) Campaign(ctx context.Context) error {
+	if n.cfg.NonCandidate {
+		return errors.New("consensus: a non-candidate node does not campaign")
+	}
+	errc := make(chan error, 1)
+	f := func() { errc <- n.rn.Campaign() }
+	select {
+	case n.ctrl <- f:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrClosed
+	}
+	return <-errc
+}
+
 func (n *Node) run() {
 	defer close(n.done)
 	t := time.NewTicker(n.cfg.TickInterval)

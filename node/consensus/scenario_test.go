@@ -194,12 +194,9 @@ func campaign(c *cluster, id uint64) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		if lead, ok := c.nodes[st.Lead]; ok && st.Lead != id {
 			_ = lead.TransferLeadership(ctx, id)
-		} else {
-			n := c.nodes[id]
-			select {
-			case n.ctrl <- func() { _ = n.rn.Campaign() }:
-			case <-ctx.Done():
-			}
+		} else if err := c.nodes[id].Campaign(ctx); err != nil {
+			cancel()
+			return "", err
 		}
 		cancel()
 		time.Sleep(50 * time.Millisecond) // one election round at the test tick
