@@ -1,0 +1,24 @@
+// Package admin serves maxproxy's admin REST API, the one `maxproxy ctl`
+// talks to: MaxScale's resource names (servers, services, listeners,
+// monitors, sessions, maxproxy) under /v1, JSON:API-shaped bodies (package
+// api), and the operator actions maxctrl offers: set and clear maintenance
+// or drain on a server, stop and start a monitor, kill a session, reload the
+// configuration.
+//
+// # Contracts
+//
+//   - HTTP Basic authentication is checked on every request before routing,
+//     so an unknown path without credentials answers 401, not 404. The
+//     password is held as a salted PBKDF2-SHA256 key and compared in constant
+//     time (see auth.go for why not bcrypt).
+//   - The default password is refused on a non-loopback address three
+//     times over: by config validation, by New for the configured address,
+//     and by Serve for the socket actually bound.
+//   - Failures are {"errors":[{"detail":...}]} with 400 (bad parameter), 401,
+//     404 (unknown object or path), 405 (with Allow), 409 (the object's state
+//     forbids the change, e.g. draining the writer) or 500.
+//   - Actions answer 204 No Content; POST /v1/reload answers the keys that
+//     need a restart.
+//   - The running proxy is reached only through Runtime, which this package
+//     declares; mutating requests are logged with the user who made them.
+package admin
