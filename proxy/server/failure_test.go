@@ -212,3 +212,23 @@ func (p *testProxy) metric(name, server string) float64 {
 	}
 	return 0
 }
+
+func TestNoMasterErrorOnWrite(t *testing.T) {
+	dead := deadAddr(t)
+	p := startProxy(t, func(cfg *config.Config) {
+		host, port, _ := net.SplitHostPort(dead)
+		cfg.Servers[0].Address = host
+		cfg.Servers[0].Port, _ = strconv.Atoi(port)
+		cfg.Services[0].MasterFailureMode = "error_on_write"
+	})
+	ctx := ctxFor(t, time.Minute)
+	c := p.conn(t, ctx)
+	_, err := c.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS nomaster")
+	var me *driver.MySQLError
+	if !errors.As(err, &me) || me.Number != 1290 {
+		t.Errorf("write with error_on_write and no master: %v; want 1290", err)
+	}
+	if got := queryString(t, ctx, c, "SELECT 2"); got != "2" {
+		t.Errorf("read = %q", got)
+	}
+}

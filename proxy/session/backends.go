@@ -294,22 +294,31 @@ func (s *Session) pick(req router.Request, excluded serverSet) (router.Decision,
 		case snap == nil:
 			wait = s.svc.connect
 		case !s.svc.cfg.DelayedRetry:
-			if lastErr != nil {
-				return d, nil, lastErr
-			}
-			return d, nil, errNoServer(s.svc.cfg.Name, what, reason)
+			return d, nil, s.noServer(d, what, reason, lastErr)
 		}
 		if deadline.IsZero() {
 			deadline = time.Now().Add(wait)
 		}
 		if !s.waitTopology(deadline) {
-			if lastErr != nil {
-				return d, nil, lastErr
-			}
-			return d, nil, errNoServer(s.svc.cfg.Name, what, fmt.Sprintf("%s (waited %v)", reason, wait))
+			return d, nil, s.noServer(d, what, fmt.Sprintf("%s (waited %v)", reason, wait), lastErr)
 		}
 		excluded, lastErr = 0, nil
 	}
+}
+
+// noServer is the error for a statement no server can take: the last
+// connection failure, or the reason the router gave. With
+// master_failure_mode = error_on_write a statement for a missing or
+// unreachable master gets MariaDB's read-only error instead, as MaxScale
+// sends it.
+func (s *Session) noServer(d router.Decision, what, reason string, lastErr error) error {
+	switch {
+	case d.Target == router.TargetMaster && s.svc.cfg.MasterFailureMode == "error_on_write":
+		return errReadOnly()
+	case lastErr != nil:
+		return lastErr
+	}
+	return errNoServer(s.svc.cfg.Name, what, reason)
 }
 
 func reasonText(reason string, snap *topology.Snapshot) string {
@@ -515,7 +524,14 @@ func (s *Session) lost(bc *backendConn, res backend.Result, inTrx bool, err erro
 	if res.Forwarded > 0 {
 		return fmt.Errorf("backend %s failed mid-reply: %w", bc.srv.Name, err)
 	}
+	// master_failure_mode = fail_instantly closes the session when a
+	// connection other than to a reader fails, as MaxScale closes it when
+	// the master fails.
 	fatal := inTrx || s.svc.cfg.Router == config.ReadConnRoute
+	if s.svc.cfg.MasterFailureMode == "fail_instantly" {
+		ts := s.svc.topo.Load().Server(bc.srv.Name)
+		fatal = fatal || ts == nil || !ts.State.Has(topology.Slave)
+	}
 	if werr := s.writeErr(errBackendLost(bc.srv.Name, fatal)); werr != nil {
 		return werr
 	}

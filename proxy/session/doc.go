@@ -45,6 +45,11 @@
 //     service and the servers' states. Before the monitor's first report a
 //     statement waits up to the connect timeout in any case.
 //
+// master_failure_mode: fail_on_write (the default) keeps sessions open
+// without a master, reads go on and writes fail as above; error_on_write
+// answers writes with ER_OPTION_PREVENTS_STATEMENT (1290, read-only);
+// fail_instantly ends a session whose non-reader connection fails.
+//
 // # Connection ids and KILL
 //
 // Clients get the proxy's own connection id (Registry, unique in the
@@ -63,6 +68,15 @@
 //   - A prepared statement that the router would send to every backend
 //     (a prepared SET, a SELECT assigning user variables) runs on the
 //     writer only.
+//   - Backend connections are always opened lazily, on first use
+//     (lazy_connect = true behaviour; MaxScale's default connects the
+//     writer and readers when the session starts).
 //   - connection_keepalive and idle_session_pool_time are not implemented:
-//     idle backend connections are neither pinged nor pooled.
+//     idle backend connections are neither pinged nor pooled. A backend
+//     connection that died while idle is found dead only when the next
+//     statement uses it: a read is retried elsewhere, anything else gets
+//     error 1927 although the server never saw it (backend.Conn offers no
+//     way to see a hang-up while idle).
+//   - causal_reads = "local" is implemented with wsrep_sync_wait (see
+//     causal in backends.go); causal_reads_timeout is not applied.
 package session

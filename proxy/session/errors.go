@@ -16,7 +16,15 @@ const (
 	erNoSuchThread       = 1094 // ER_NO_SUCH_THREAD
 	erKillDenied         = 1095 // ER_KILL_DENIED_ERROR
 	crConnHostError      = 2003 // CR_CONN_HOST_ERROR
+	erOptionPrevents     = 1290 // ER_OPTION_PREVENTS_STATEMENT
 )
+
+// errReadOnly is what master_failure_mode = error_on_write answers a write
+// with while there is no master.
+func errReadOnly() *protocol.Error {
+	return &protocol.Error{Code: erOptionPrevents, State: "HY000",
+		Message: "The MariaDB server is running with the --read-only option so it cannot execute this statement"}
+}
 
 // errNoServer says why a statement found no server: no master (none
 // elected, or the wait of delayed_retry ran out), or every candidate failed.
