@@ -19,6 +19,7 @@ type aggCall struct {
 	et       exprType
 	coll     types.Collation
 	sep      string
+	order    []orderItem // GROUP_CONCAT(... ORDER BY ...)
 }
 
 type aggRef struct {
@@ -51,7 +52,16 @@ func (cp *compiler) aggregate(x *ast.AggregateFuncExpr) (expr, error) {
 		a.sep = types.ToText(sv)
 		args = args[:len(args)-1]
 		if x.Order != nil {
-			return nil, errNotSupported("GROUP_CONCAT ... ORDER BY")
+			for _, item := range x.Order.Items {
+				if _, ok := positionOf(item.Expr); ok {
+					return nil, errNotSupported("positions in GROUP_CONCAT ... ORDER BY")
+				}
+				e, err := inner.compile(item.Expr)
+				if err != nil {
+					return nil, err
+				}
+				a.order = append(a.order, orderItem{e: e, desc: item.Desc, pos: -1, coll: collOf(e)})
+			}
 		}
 	}
 	for _, arg := range args {
@@ -122,6 +132,7 @@ type aggState struct {
 	bits    uint64
 	seen    map[string]struct{}
 	parts   []string
+	keys    [][]types.Value // GROUP_CONCAT ORDER BY keys, parallel to parts
 }
 
 func newAggState(a *aggCall) *aggState {
@@ -201,6 +212,17 @@ func (st *aggState) add(c *evalCtx) error {
 			sb.WriteString(types.ToText(p))
 		}
 		st.parts = append(st.parts, sb.String())
+		if len(a.order) > 0 {
+			k := make([]types.Value, len(a.order))
+			for i, oi := range a.order {
+				v, err := oi.e.eval(c)
+				if err != nil {
+					return err
+				}
+				k[i] = v
+			}
+			st.keys = append(st.keys, k)
+		}
 	case "bit_and":
 		st.bits &= toBits(v)
 	case "bit_or":
@@ -244,9 +266,30 @@ func (st *aggState) result() types.Value {
 		if len(st.parts) == 0 {
 			return types.Null
 		}
-		s := strings.Join(st.parts, a.sep)
-		if len(s) > 1024 { // group_concat_max_len
-			s = s[:1024]
+		parts := st.parts
+		if len(a.order) > 0 {
+			idx := make([]int, len(parts))
+			for i := range idx {
+				idx[i] = i
+			}
+			sortSliceStable(idx, func(x, y int) bool {
+				for k, oi := range a.order {
+					d := compareForSort(st.keys[x][k], st.keys[y][k], oi.coll)
+					if d != 0 {
+						return (d < 0) != oi.desc
+					}
+				}
+				return false
+			})
+			sorted := make([]string, len(parts))
+			for i, j := range idx {
+				sorted[i] = parts[j]
+			}
+			parts = sorted
+		}
+		s := strings.Join(parts, a.sep)
+		if len(s) > 1<<20 { // group_concat_max_len
+			s = s[:1<<20]
 		}
 		return types.NewString(s)
 	}

@@ -24,9 +24,9 @@ func TestLogicAgainstMariaDB(t *testing.T) {
 	if dsn == "" {
 		t.Skip("MAXNODE_DIFF_DSN not set: no reference MariaDB to compare with")
 	}
-	files, _ := filepath.Glob("testdata/*.test")
+	files, _ := filepath.Glob("testdata/*.slt")
 	for _, path := range files {
-		if strings.HasSuffix(path, ".maxnode.test") {
+		if strings.HasSuffix(path, ".maxnode.slt") {
 			continue // maxnode-specific behaviour (documented differences such as 1235 answers)
 		}
 		cases := parseLogicFile(t, path)

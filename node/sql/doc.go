@@ -62,7 +62,7 @@
 //
 // # Tests
 //
-// testdata/*.test is a logic-test corpus (format documented in logic_test.go) that TestLogic replays on
-// the engine and TestLogicAgainstMariaDB replays on a real server (MAXNODE_DIFF_DSN); *.maxnode.test files
+// testdata/*.slt is a logic-test corpus (format documented in logic_test.go) that TestLogic replays on
+// the engine and TestLogicAgainstMariaDB replays on a real server (MAXNODE_DIFF_DSN); *.maxnode.slt files
 // hold maxnode-specific answers (1235) and are not replayed against MariaDB.
 package sql

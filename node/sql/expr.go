@@ -679,7 +679,7 @@ func coerce(v types.Value, ft *types.FieldType) types.Value {
 		return types.NewFloat(f)
 	case types.ClassDecimal:
 		if v.Kind() == types.KindDecimal {
-			if ft.Decimals >= 0 && ft.Decimals < 31 && int(v.Decimal().Scale()) < ft.Decimals {
+			if ft.Decimals >= 0 && ft.Decimals < 31 && int(v.Decimal().Scale()) != ft.Decimals {
 				return types.NewDecimal(v.Decimal().Round(int32(ft.Decimals)))
 			}
 			return v

@@ -683,6 +683,19 @@ func (x *castExpr) eval(c *evalCtx) (types.Value, error) {
 	}
 	switch x.et.ft.Class() {
 	case types.ClassInt:
+		if v.IsStringish() {
+			// CAST(string AS SIGNED/UNSIGNED) reads the integer prefix ('1e3' is 1), as MariaDB.
+			i, u, neg := intPrefix(v.Str())
+			switch {
+			case x.et.ft.Unsigned && neg:
+				return types.NewUint(uint64(i)), nil
+			case x.et.ft.Unsigned:
+				return types.NewUint(u), nil
+			case neg:
+				return types.NewInt(i), nil
+			}
+			return types.NewInt(int64(u)), nil
+		}
 		if x.et.ft.Unsigned {
 			if v.Kind() == types.KindInt {
 				return types.NewUint(uint64(v.Int())), nil
@@ -761,4 +774,31 @@ func (cp *compiler) cast(x *ast.FuncCastExpr) (expr, error) {
 		return nil, errNotSupported("CAST to " + tp.String())
 	}
 	return ce, nil
+}
+
+// intPrefix parses the leading integer of s (after spaces and a sign), saturating at 64 bits.
+func intPrefix(s string) (i int64, u uint64, neg bool) {
+	j := 0
+	for j < len(s) && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n') {
+		j++
+	}
+	if j < len(s) && (s[j] == '-' || s[j] == '+') {
+		neg = s[j] == '-'
+		j++
+	}
+	for ; j < len(s) && s[j] >= '0' && s[j] <= '9'; j++ {
+		d := uint64(s[j] - '0')
+		if u > (math.MaxUint64-d)/10 {
+			u = math.MaxUint64
+			continue
+		}
+		u = u*10 + d
+	}
+	if neg {
+		if u > 1<<63 {
+			return math.MinInt64, 1 << 63, true
+		}
+		return -int64(u), u, true
+	}
+	return 0, u, false
 }

@@ -8,7 +8,7 @@ import (
 // FuzzExecute feeds arbitrary statements to one engine: whatever the input, the engine answers with a
 // result or an *Error, and never panics or hangs.
 func FuzzExecute(f *testing.F) {
-	files, _ := filepath.Glob("testdata/*.test")
+	files, _ := filepath.Glob("testdata/*.slt")
 	for _, path := range files {
 		for _, c := range parseLogicFile(&testing.T{}, path) {
 			if c.kind != "connection" {

@@ -18,7 +18,7 @@ import (
 	"github.com/maxproxy/maxproxy/node/storage"
 )
 
-// The logic tests replay testdata/*.test: a data format the differential runner can also replay against
+// The logic tests replay testdata/*.slt: a data format the differential runner can also replay against
 // MariaDB 10.11.
 //
 //	statement ok [affected=N] [insertid=N] [warnings=N]
@@ -193,7 +193,7 @@ func formatRow(cols []Column, r []Value) string {
 }
 
 func TestLogic(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.test")
+	files, err := filepath.Glob("testdata/*.slt")
 	if err != nil {
 		t.Fatal(err)
 	}

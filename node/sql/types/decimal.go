@@ -174,12 +174,14 @@ func (d Decimal) Mul(o Decimal) Decimal {
 	return r
 }
 
-// Div returns d/o with scale d.scale+DivPrecisionIncrement; ok is false on division by zero.
+// Div returns d/o. Like MariaDB it computes d.scale+DivPrecisionIncrement fractional digits rounded up to
+// whole 9-digit words (so 1/3*3 is 0.999999999, shown as 1.0000 at the result type's scale); callers round
+// to the SQL result scale. ok is false on division by zero.
 func (d Decimal) Div(o Decimal) (Decimal, bool) {
 	if o.Sign() == 0 {
 		return Decimal{}, false
 	}
-	scale := d.scale + DivPrecisionIncrement
+	scale := (d.scale + DivPrecisionIncrement + 8) / 9 * 9
 	if scale > MaxDecimalScale {
 		scale = MaxDecimalScale
 	}
