@@ -49,6 +49,13 @@ type testProxy struct {
 // configuration first.
 func startProxy(t testing.TB, mutate func(*config.Config)) *testProxy {
 	t.Helper()
+	return startProxyWith(t, mutate, Options{})
+}
+
+// startProxyWith is startProxy with options (a nil Registerer gets a fresh
+// registry).
+func startProxyWith(t testing.TB, mutate func(*config.Config), opts Options) *testProxy {
+	t.Helper()
 	db := mariadb.Get(t)
 	_, portStr, _ := net.SplitHostPort(db.Addr())
 	port, _ := strconv.Atoi(portStr)
@@ -71,9 +78,15 @@ func startProxy(t testing.TB, mutate func(*config.Config)) *testProxy {
 	if mutate != nil {
 		mutate(cfg)
 	}
-	p := &testProxy{reg: prometheus.NewRegistry(), db: db, done: make(chan error, 1)}
+	if opts.Registerer == nil {
+		reg := prometheus.NewRegistry()
+		opts.Registerer = reg
+	}
+	reg, _ := opts.Registerer.(*prometheus.Registry)
+	p := &testProxy{reg: reg, db: db, done: make(chan error, 1)}
+	opts.Logger, opts.ShutdownTimeout = testLogger(t), 5*time.Second
 	var err error
-	p.srv, err = New(cfg, Options{Logger: testLogger(t), Registerer: p.reg, ShutdownTimeout: 5 * time.Second})
+	p.srv, err = New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
