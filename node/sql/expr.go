@@ -731,6 +731,7 @@ func (x *sysVarExpr) typ() *exprType { return &x.et }
 
 type userVarExpr struct {
 	name string
+	et   exprType
 }
 
 func (x *userVarExpr) eval(c *evalCtx) (types.Value, error) {
@@ -743,19 +744,45 @@ func (x *userVarExpr) eval(c *evalCtx) (types.Value, error) {
 
 var userVarType = exprType{ft: types.FieldType{Tp: mysql.TypeVarString, Flen: 255, Coll: types.CollationGeneralCI}}
 
-func (x *userVarExpr) typ() *exprType { return &userVarType }
+func (x *userVarExpr) typ() *exprType { return &x.et }
+
+// userVarAssign is @name := expr.
+type userVarAssign struct {
+	name string
+	e    expr
+}
+
+func (x *userVarAssign) typ() *exprType { return x.e.typ() }
+func (x *userVarAssign) eval(c *evalCtx) (types.Value, error) {
+	v, err := x.e.eval(c)
+	if err != nil {
+		return v, err
+	}
+	c.s.userVars[x.name] = v
+	return v, nil
+}
 
 func (cp *compiler) variable(x *ast.VariableExpr) (expr, error) {
-	if x.Value != nil {
-		return nil, errNotSupported("assignment to user variables inside expressions")
-	}
 	name := strings.ToLower(x.Name)
 	if !x.IsSystem {
-		// The value's kind is known now: type the expression from it so clients get proper metadata.
+		// The type comes from the value the variable holds now; the value is read when evaluated, so
+		// "SELECT @n := @n + 1 FROM t" sees every assignment.
+		et := userVarType
 		if v, ok := cp.s.userVars[name]; ok {
-			return newConst(v), nil
+			et = typeOfValue(v)
+			et.notNull = false
 		}
-		return newConst(types.Null), nil
+		if x.Value != nil {
+			val, err := cp.compile(x.Value)
+			if err != nil {
+				return nil, err
+			}
+			return &userVarAssign{name: name, e: val}, nil
+		}
+		return &userVarExpr{name: name, et: et}, nil
+	}
+	if x.Value != nil {
+		return nil, errNotSupported("assignment to system variables inside expressions")
 	}
 	sc := scopeDefault
 	if x.ExplicitScope {

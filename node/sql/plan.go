@@ -89,6 +89,11 @@ func exprRefs(e expr, fn func(idx int)) {
 		}
 	case *castExpr:
 		exprRefs(x.e, fn)
+	case *userVarAssign:
+		exprRefs(x.e, fn)
+		fn(-2) // a side effect: evaluated per row, never a key bound
+	case *userVarExpr:
+		fn(-2) // may change while the statement runs (@n := ...)
 	case *inSubqueryExpr:
 		exprRefs(x.e, fn)
 		exprRefs(x.sub, fn)
