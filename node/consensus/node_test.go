@@ -613,13 +613,20 @@ func TestRemoveNodeAndOneChangeAtATime(t *testing.T) {
 }
 
 // TestRandomFaults proposes from every node while a seeded schedule drops, delays, partitions and heals
-// the network, then checks the contract: logs never diverge, every proposal reported committed is applied
-// exactly once everywhere, every one reported not committed is applied nowhere, and unknown outcomes are
-// applied at most once.
+// the network and crashes and restarts nodes, then checks the contract: logs never diverge, every
+// proposal reported committed is applied exactly once everywhere, every one reported not committed is
+// applied nowhere, and unknown outcomes are applied at most once.
 func TestRandomFaults(t *testing.T) {
-	c := newCluster(t, 10, 3, nil)
+	for _, seed := range []uint64{10, 11, 12} {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { randomFaults(t, seed) })
+	}
+}
+
+func randomFaults(t *testing.T, seed uint64) {
+	c := newCluster(t, seed, 3, nil)
 	c.leader(1, 2, 3)
-	rng := rand.New(rand.NewPCG(10, 10))
+	rng := rand.New(rand.NewPCG(seed, seed))
+	var events []string
 
 	type res struct {
 		data string
@@ -627,6 +634,8 @@ func TestRandomFaults(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var all []res
+	var nodesMu sync.RWMutex // c.nodes changes when the schedule crashes and restarts nodes
+	var down uint64
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	for _, id := range c.peers {
@@ -637,20 +646,44 @@ func TestRandomFaults(t *testing.T) {
 					return
 				default:
 				}
+				nodesMu.RLock()
+				n := c.nodes[id]
+				nodesMu.RUnlock()
+				if n == nil {
+					time.Sleep(10 * time.Millisecond) // crashed: wait for the schedule to restart it
+					continue
+				}
 				d := fmt.Sprintf("n%d-%d", id, i)
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				_, err := c.nodes[id].Propose(ctx, []byte(d))
+				_, err := n.Propose(ctx, []byte(d))
 				cancel()
 				mu.Lock()
 				all = append(all, res{d, err})
 				mu.Unlock()
+				if err != nil {
+					time.Sleep(5 * time.Millisecond) // back off like a client, instead of spinning on refusals
+				}
 			}
 		})
 	}
-	for step := 0; step < 12; step++ {
-		switch rng.IntN(4) {
+	for step := 0; step < 16; step++ {
+		switch rng.IntN(5) {
+		case 4:
+			nodesMu.Lock()
+			if down == 0 {
+				down = c.peers[rng.IntN(3)]
+				c.stop(down)
+				events = append(events, fmt.Sprint("crash ", down))
+			} else {
+				c.start(down, c.peers)
+				events = append(events, fmt.Sprint("restart ", down))
+				down = 0
+			}
+			nodesMu.Unlock()
 		case 0:
-			c.net.Isolate(c.peers[rng.IntN(3)])
+			id := c.peers[rng.IntN(3)]
+			c.net.Isolate(id)
+			events = append(events, fmt.Sprint("isolate ", id))
 		case 1:
 			a := c.peers[rng.IntN(3)]
 			var rest []uint64
@@ -660,6 +693,7 @@ func TestRandomFaults(t *testing.T) {
 				}
 			}
 			c.net.Partition([]uint64{a}, rest)
+			events = append(events, fmt.Sprint("partition ", a))
 		case 2:
 			for _, from := range c.peers {
 				for _, to := range c.peers {
@@ -669,14 +703,19 @@ func TestRandomFaults(t *testing.T) {
 					}
 				}
 			}
+			events = append(events, "lossy")
 		case 3:
 			c.net.Heal()
+			events = append(events, "heal")
 		}
 		time.Sleep(150 * time.Millisecond) // let the fault act: this is the schedule, not synchronisation
 	}
 	c.net.Heal()
 	close(stop)
 	wg.Wait()
+	if down != 0 {
+		c.start(down, c.peers)
+	}
 	lead := c.leader(1, 2, 3)
 	c.mustPropose(lead, "final") // settles everyone's pending barriers and lets logs converge
 
@@ -706,7 +745,8 @@ func TestRandomFaults(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d committed, %d not committed, %d unknown; log of %d entries", ok, notCommitted, unknown, len(final))
+	t.Logf("schedule %q: %d committed, %d not committed, %d unknown; log of %d entries",
+		events, ok, notCommitted, unknown, len(final))
 	if ok == 0 {
 		t.Fatal("nothing committed under faults")
 	}
