@@ -62,6 +62,16 @@ func TestProxyCLI(t *testing.T) {
 		if err != nil || strings.Join(strings.Fields(out), ",") != "2,1" {
 			t.Errorf("got %q, %v; want 2 and 1", out, err)
 		}
+		// router_options = ["slave"]: the connection went to a reader.
+		master, slaves := roles(t, p)
+		var onSlaves float64
+		for _, s := range slaves {
+			onSlaves += p.routed(t, "ro", s, "connection")
+		}
+		if onSlaves == 0 || p.routed(t, "ro", master, "connection") != 0 {
+			t.Errorf("readconnroute statements: %v on readers, %v on the writer; want all on readers",
+				onSlaves, p.routed(t, "ro", master, "connection"))
+		}
 	})
 
 	if _, err := mariadbCLI(t, p.rw, "app", "app", "-e", "DROP DATABASE proxycli"); err != nil {
