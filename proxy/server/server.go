@@ -418,10 +418,16 @@ func (s *Server) run(ctx context.Context) error {
 			}
 		})
 	}
+	// Account loads run beside the listeners: with servers down a load can
+	// take its whole timeout, and logins that arrive meanwhile wait for it
+	// inside the account manager rather than in the listen backlog.
+	var starts sync.WaitGroup
 	for _, rt := range s.services {
-		if err := rt.auth.Start(ctx); err != nil {
-			s.log.Warn("initial user load failed; logins will retry it", "service", rt.cfg.Name, "err", err)
-		}
+		starts.Go(func() {
+			if err := rt.auth.Start(ctx); err != nil {
+				s.log.Warn("initial user load failed; logins will retry it", "service", rt.cfg.Name, "err", err)
+			}
+		})
 		bg.Go(func() { s.probeVersion(ctx, rt) })
 	}
 	for _, l := range s.listeners {
@@ -468,6 +474,7 @@ func (s *Server) run(ctx context.Context) error {
 	}
 	timer.Stop()
 	// 3. Everything else.
+	starts.Wait()
 	if httpSrv != nil {
 		sctx, scancel := context.WithTimeout(context.Background(), time.Second)
 		_ = httpSrv.Shutdown(sctx)
