@@ -216,6 +216,77 @@ func (s *Session) infoSchemaTable(name string) *virtualTable {
 				return out, nil
 			},
 		}
+	case "key_column_usage":
+		return &virtualTable{
+			cols: []virtCol{vstrNN("CONSTRAINT_CATALOG", 512), vstrNN("CONSTRAINT_SCHEMA", 64), vstrNN("CONSTRAINT_NAME", 64),
+				vstrNN("TABLE_CATALOG", 512), vstrNN("TABLE_SCHEMA", 64), vstrNN("TABLE_NAME", 64), vstrNN("COLUMN_NAME", 64),
+				vint("ORDINAL_POSITION"), vint("POSITION_IN_UNIQUE_CONSTRAINT"), vstr("REFERENCED_TABLE_SCHEMA", 64),
+				vstr("REFERENCED_TABLE_NAME", 64), vstr("REFERENCED_COLUMN_NAME", 64)},
+			rows: func(s *Session) ([][]types.Value, error) {
+				var out [][]types.Value
+				sch := s.e.schema.Load()
+				for _, d := range s.visibleDBs() {
+					for _, tn := range sch.TableNames(d) {
+						for _, ix := range sch.Tables[d][tn].Indexes {
+							if !ix.Unique && !ix.Primary {
+								continue
+							}
+							for i, c := range ix.Cols {
+								out = append(out, []types.Value{str("def"), str(d), str(ix.Name), str("def"), str(d), str(tn), str(c.Name),
+									uintv(uint64(i + 1)), types.Null, types.Null, types.Null, types.Null})
+							}
+						}
+					}
+				}
+				return out, nil
+			},
+		}
+	case "table_constraints":
+		return &virtualTable{
+			cols: []virtCol{vstrNN("CONSTRAINT_CATALOG", 512), vstrNN("CONSTRAINT_SCHEMA", 64), vstrNN("CONSTRAINT_NAME", 64),
+				vstrNN("TABLE_SCHEMA", 64), vstrNN("TABLE_NAME", 64), vstrNN("CONSTRAINT_TYPE", 64)},
+			rows: func(s *Session) ([][]types.Value, error) {
+				var out [][]types.Value
+				sch := s.e.schema.Load()
+				for _, d := range s.visibleDBs() {
+					for _, tn := range sch.TableNames(d) {
+						for _, ix := range sch.Tables[d][tn].Indexes {
+							switch {
+							case ix.Primary:
+								out = append(out, []types.Value{str("def"), str(d), str("PRIMARY"), str(d), str(tn), str("PRIMARY KEY")})
+							case ix.Unique:
+								out = append(out, []types.Value{str("def"), str(d), str(ix.Name), str(d), str(tn), str("UNIQUE")})
+							}
+						}
+					}
+				}
+				return out, nil
+			},
+		}
+	case "referential_constraints", "routines", "views", "triggers":
+		// maxnode has none of these objects; the tables exist, empty, so that tools can ask.
+		var names []string
+		switch name {
+		case "referential_constraints":
+			names = []string{"CONSTRAINT_CATALOG", "CONSTRAINT_SCHEMA", "CONSTRAINT_NAME", "UNIQUE_CONSTRAINT_CATALOG",
+				"UNIQUE_CONSTRAINT_SCHEMA", "UNIQUE_CONSTRAINT_NAME", "MATCH_OPTION", "UPDATE_RULE", "DELETE_RULE", "TABLE_NAME",
+				"REFERENCED_TABLE_NAME"}
+		case "routines":
+			names = []string{"SPECIFIC_NAME", "ROUTINE_CATALOG", "ROUTINE_SCHEMA", "ROUTINE_NAME", "ROUTINE_TYPE", "DATA_TYPE",
+				"ROUTINE_BODY", "ROUTINE_DEFINITION", "EXTERNAL_NAME", "IS_DETERMINISTIC", "SQL_DATA_ACCESS", "SECURITY_TYPE",
+				"SQL_MODE", "ROUTINE_COMMENT", "DEFINER"}
+		case "views":
+			names = []string{"TABLE_CATALOG", "TABLE_SCHEMA", "TABLE_NAME", "VIEW_DEFINITION", "CHECK_OPTION", "IS_UPDATABLE",
+				"DEFINER", "SECURITY_TYPE", "CHARACTER_SET_CLIENT", "COLLATION_CONNECTION", "ALGORITHM"}
+		default:
+			names = []string{"TRIGGER_CATALOG", "TRIGGER_SCHEMA", "TRIGGER_NAME", "EVENT_MANIPULATION", "EVENT_OBJECT_SCHEMA",
+				"EVENT_OBJECT_TABLE", "ACTION_STATEMENT", "ACTION_TIMING", "DEFINER"}
+		}
+		vt := &virtualTable{rows: func(*Session) ([][]types.Value, error) { return nil, nil }}
+		for _, n := range names {
+			vt.cols = append(vt.cols, vstrNN(n, 64))
+		}
+		return vt
 	case "engines":
 		return &virtualTable{
 			cols: []virtCol{vstrNN("ENGINE", 64), vstrNN("SUPPORT", 8), vstrNN("COMMENT", 160), vstr("TRANSACTIONS", 3), vstr("XA", 3), vstr("SAVEPOINTS", 3)},

@@ -97,7 +97,8 @@ func (s *Session) execShow(ctx context.Context, x *ast.ShowStmt, params []Value)
 			names = []string{"db", "user"}
 		} else if strings.EqualFold(db, "information_schema") {
 			names = []string{"CHARACTER_SETS", "COLLATIONS", "COLUMNS", "ENGINES", "GLOBAL_STATUS", "GLOBAL_VARIABLES",
-				"PROCESSLIST", "SCHEMATA", "SESSION_STATUS", "SESSION_VARIABLES", "STATISTICS", "TABLES"}
+				"KEY_COLUMN_USAGE", "PROCESSLIST", "REFERENTIAL_CONSTRAINTS", "ROUTINES", "SCHEMATA", "SESSION_STATUS",
+				"SESSION_VARIABLES", "STATISTICS", "TABLES", "TABLE_CONSTRAINTS", "TRIGGERS", "VIEWS"}
 		}
 		for _, n := range names {
 			r := []types.Value{str(n)}
