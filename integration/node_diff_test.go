@@ -36,8 +36,8 @@ import (
 //	connection <name>
 //
 // Blocks are separated by blank lines; '#' starts a comment line. Files
-// named *.maxnode.test hold maxnode-only behaviour and are not replayed.
-var diffCorpora = []string{"testdata/node/*.test", "../node/sql/testdata/*.test"}
+// named *.maxnode.slt hold maxnode-only behaviour and are not replayed.
+var diffCorpora = []string{"testdata/node/*.slt", "../node/sql/testdata/*.slt"}
 
 // knownDivergences lists corpus statements where maxnode is known to
 // answer differently from MariaDB, each with what differs: bugs reported
@@ -75,7 +75,7 @@ func TestNodeDifferential(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, f := range m {
-			if !strings.HasSuffix(f, ".maxnode.test") {
+			if !strings.HasSuffix(f, ".maxnode.slt") {
 				files = append(files, f)
 			}
 		}
