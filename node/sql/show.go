@@ -272,7 +272,17 @@ func (s *Session) execShow(ctx context.Context, x *ast.ShowStmt, params []Value)
 			vint("Auto_increment"), vdt("Create_time"), vdt("Update_time"), vdt("Check_time"), vstr("Collation", 64),
 			vint("Checksum"), vstr("Create_options", 2048), vstrNN("Comment", 2048), vint("Max_index_length"), vstr("Temporary", 1)}
 		return s.showResult(cols, rows, x, params)
-	case ast.ShowMasterStatus:
+	case ast.ShowReplicaStatus:
+		// maxnode nodes replicate through the cluster layer, never as an asynchronous replica: an empty set
+		// is what a MariaDB server that is not a replica answers.
+		return s.showResult([]virtCol{vstrNN("Slave_IO_State", 64), vstrNN("Master_Host", 255), vint("Master_Port"),
+			vstrNN("Slave_IO_Running", 3), vstrNN("Slave_SQL_Running", 3), vint("Seconds_Behind_Master")}, nil, nil, nil)
+	case ast.ShowProcedureStatus, ast.ShowFunctionStatus:
+		cols := []virtCol{vstrNN("Db", 64), vstrNN("Name", 64), vstrNN("Type", 9), vstrNN("Definer", 141), vdt("Modified"),
+			vdt("Created"), vstrNN("Security_type", 7), vstrNN("Comment", 64), vstrNN("character_set_client", 32),
+			vstrNN("collation_connection", 64), vstrNN("Database Collation", 64)}
+		return s.showResult(cols, nil, x, params)
+	case ast.ShowMasterStatus, ast.ShowBinlogStatus:
 		return s.showResult([]virtCol{vstrNN("File", 512), vint("Position"), vstrNN("Binlog_Do_DB", 255), vstrNN("Binlog_Ignore_DB", 255)}, nil, nil, nil)
 	}
 	name := restoreText(x)
