@@ -673,8 +673,8 @@ func (s *Session) matchRows(ctx context.Context, t *storage.Txn, tbl *catalog.Ta
 }
 
 func (s *Session) execUpdate(ctx context.Context, t *storage.Txn, x *ast.UpdateStmt, params []Value) (*Result, error) {
-	if x.MultipleTable {
-		return nil, errNotSupported("multi-table UPDATE")
+	if x.MultipleTable || isMultiTable(x.TableRefs) {
+		return s.execMultiUpdate(ctx, t, x, params)
 	}
 	tbl, alias, err := s.singleTable(ctx, x.TableRefs, "UPDATE")
 	if err != nil {
@@ -769,7 +769,7 @@ func (s *Session) execUpdate(ctx context.Context, t *storage.Txn, x *ast.UpdateS
 
 func (s *Session) execDelete(ctx context.Context, t *storage.Txn, x *ast.DeleteStmt, params []Value) (*Result, error) {
 	if x.IsMultiTable {
-		return nil, errNotSupported("multi-table DELETE")
+		return s.execMultiDelete(ctx, t, x, params)
 	}
 	tbl, alias, err := s.singleTable(ctx, x.TableRefs, "DELETE")
 	if err != nil {

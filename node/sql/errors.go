@@ -94,6 +94,7 @@ const (
 	ErWrongNumberOfColumns  = 1222
 	ErPrimaryCantHaveNull   = 1171
 	ErKeyDoesNotExist       = 1176
+	ErWrongUsage            = 1221
 )
 
 var sqlStates = map[uint16]string{
@@ -116,7 +117,7 @@ var sqlStates = map[uint16]string{
 	ErWrongParamCount: "42000", ErSpDoesNotExist: "42000", ErQueryInterrupted: "70100", ErOperandColumns: "21000",
 	ErSubqueryNo1Row: "21000", ErUnknownStmtHandler: "HY000", ErWrongNumberOfColumns: "21000",
 	ErPrimaryCantHaveNull: "42000", ErKeyDoesNotExist: "42000", ErCantChangeTxCharacter: "25001",
-	ErWrongFieldWithGroup: "42000",
+	ErWrongFieldWithGroup: "42000", ErWrongUsage: "HY000",
 }
 
 // newErr builds an Error with the code's SQLSTATE.

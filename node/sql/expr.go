@@ -33,6 +33,8 @@ type evalCtx struct {
 	aggVals []types.Value // aggregate results of the current group
 	// rowIndex counts rows for conversion warnings ("at row N").
 	rowIndex int
+	// keys/images, when set (multi-table UPDATE/DELETE), receive each joined table's row key and image.
+	keys, images [][]byte
 }
 
 // scopeCol is a column visible to name resolution.

@@ -981,7 +981,10 @@ func (s *Session) joinLevel(ctx context.Context, t *storage.Txn, qp *queryPlan, 
 			}
 		}
 	} else {
-		err := s.scanTable(ctx, t, ft.tbl, ft.plan, c, qp.lock, func(_, _ []byte, row []types.Value) (bool, error) {
+		err := s.scanTable(ctx, t, ft.tbl, ft.plan, c, qp.lock, func(key, image []byte, row []types.Value) (bool, error) {
+			if c.keys != nil {
+				c.keys[i], c.images[i] = key, image
+			}
 			return visit(row)
 		})
 		if err != nil {
@@ -991,6 +994,9 @@ func (s *Session) joinLevel(ctx context.Context, t *storage.Txn, qp *queryPlan, 
 	if ft.left && !matched && !stop {
 		for k := ft.off; k < ft.off+ft.ncols; k++ {
 			c.row[k] = types.Null
+		}
+		if c.keys != nil {
+			c.keys[i], c.images[i] = nil, nil
 		}
 		ok, err := check(ft.filter)
 		if err != nil {
