@@ -6,11 +6,15 @@
 // # The Ready loop
 //
 // Start launches the owner goroutine. It is the only code that touches the RawNode: it ticks it, steps
-// inbound messages (Step, from the transport), steps proposals, and for every Ready it (1) writes the new
-// entries, the hard state and the apply position in ONE bbolt transaction, fsynced (never turned off: raft's
-// safety depends on it), (2) only then hands the messages to the Transport, (3) applies committed entries
-// to the FSM in order, and (4) calls Advance. Raft runs in its synchronous-storage mode
-// (AsyncStorageWrites off), whose rule is exactly "persist before send".
+// inbound messages (Step, from the transport), steps proposals, and handles every Ready. Raft runs with
+// AsyncStorageWrites, but the owner goroutine performs the "asynchronous" work itself, in order: (1) messages
+// that do not depend on local durability go to the Transport at once (the leader's appends reach the
+// followers while it fsyncs its own copy); (2) MsgStorageAppend: the new entries, the hard state and the
+// apply position are written in ONE bbolt transaction, fsynced (never turned off: raft's safety depends on
+// it), and only then are its Responses (acknowledgements, votes) stepped or sent; (3) MsgStorageApply:
+// committed entries — only ever locally durable ones — go to the FSM in order, then its Responses are
+// stepped. A hard state that only moves the commit index is kept in memory (raft does not need it durable)
+// and written with the next durable write.
 //
 // Batching: proposals queue on a channel; each loop turn drains up to MaxBatch of them into one MsgProp,
 // and everything that arrives while a Ready is being persisted lands in the next one, so N concurrent

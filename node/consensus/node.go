@@ -39,7 +39,7 @@ type FSM interface {
 }
 
 // Transport carries raft messages to peers. Send must not block and may drop messages (raft retries);
-// it may keep the messages, which are never modified after Send.
+// it may keep the messages, which are never modified after Send, but not the slice.
 type Transport interface {
 	Send(msgs []*pb.Message)
 }
@@ -225,6 +225,7 @@ type Node struct {
 	pendingReads  map[uint64]*readReq // waiting for a ReadState
 	indexedReads  []*readReq          // waiting for applied >= index
 	hs            *pb.HardState       // latest hard state raft reported
+	out           []*pb.Message       // reused buffer of outgoing messages
 	lead          uint64
 	state         raft.StateType
 	leadChanged   bool
@@ -259,6 +260,7 @@ func Start(cfg Config) (*Node, error) {
 		MaxSizePerMsg:             cfg.MaxSizePerMsg,
 		MaxInflightMsgs:           cfg.MaxInflightMsgs,
 		MaxUncommittedEntriesSize: cfg.MaxUncommittedEntriesSize,
+		AsyncStorageWrites:        true,
 		CheckQuorum:               true,
 		PreVote:                   true,
 		StepDownOnRemoval:         true,
@@ -707,45 +709,93 @@ func (n *Node) handleReady() error {
 			}
 			n.lead, n.state = rd.SoftState.Lead, rd.SoftState.RaftState
 		}
-		if !raft.IsEmptySnap(rd.Snapshot) {
-			return ErrSnapshotUnsupported
-		}
-		if !raft.IsEmptyHardState(rd.HardState) {
-			n.hs = rd.HardState
-		}
-		if rd.MustSync || len(rd.Entries) > 0 {
-			// One fsynced write carries the entries, the latest hard state (so the persisted commit index
-			// never trails the persisted apply position) and the apply position, which never costs an
-			// fsync of its own.
-			var st *applyState
-			if n.applyDirty {
-				st = &n.apply
-				n.applyDirty = false
-			}
-			if err := n.store.save(n.hs, rd.Entries, nil, st); err != nil {
-				return err
-			}
-		} else if rd.HardState != nil {
-			// Only the commit index moved: raft does not need it durable (it is re-learned from the
-			// leader), so it is not worth an fsync; it is written with the next durable write.
-			if err := n.store.SetHardState(n.hs); err != nil {
-				return err
+		// Raft runs with asynchronous storage writes: everything that may only leave after this node's
+		// pending writes are durable is held back as Responses of the storage messages below, so the rest
+		// goes out now. That lets the leader's appends reach the followers while it fsyncs its own copy.
+		var local []*pb.Message
+		out := n.out[:0]
+		for _, m := range rd.Messages {
+			if to := m.GetTo(); to == raft.LocalAppendThread || to == raft.LocalApplyThread {
+				local = append(local, m)
+			} else {
+				out = append(out, m)
 			}
 		}
-		if len(rd.Messages) > 0 {
-			n.cfg.Transport.Send(n.withoutSnapshots(rd.Messages))
-		}
+		n.send(out)
 		for _, rs := range rd.ReadStates {
 			n.readStateReady(rs)
 		}
-		if err := n.applyEntries(rd.CommittedEntries); err != nil {
-			return err
+		for _, m := range local {
+			switch m.GetType() {
+			case pb.MsgStorageAppend:
+				if err := n.persist(m); err != nil {
+					return err
+				}
+			case pb.MsgStorageApply:
+				if err := n.applyEntries(m.GetEntries()); err != nil {
+					return err
+				}
+			}
+			n.deliver(m.GetResponses())
 		}
-		n.rn.Advance(rd)
 		n.completeReads()
 		n.publishStatus()
 	}
 	return nil
+}
+
+// persist makes one MsgStorageAppend durable: entries, hard state and (riding along) the apply position in
+// one fsynced write. A hard state whose term and vote are unchanged (only the commit index moved) does not
+// need to be durable — raft re-learns the commit index from the leader — so alone it costs no fsync; it is
+// written with the next durable write, and since that write always carries the latest hard state the
+// persisted commit index never trails the persisted apply position.
+func (n *Node) persist(m *pb.Message) error {
+	if !raft.IsEmptySnap(m.GetSnapshot()) {
+		return ErrSnapshotUnsupported
+	}
+	hs := &pb.HardState{Term: m.Term, Vote: m.Vote, Commit: m.Commit}
+	hasHS := !raft.IsEmptyHardState(hs)
+	mustSync := len(m.GetEntries()) > 0 ||
+		(hasHS && (hs.GetTerm() != n.hs.GetTerm() || hs.GetVote() != n.hs.GetVote()))
+	if hasHS {
+		n.hs = hs
+	}
+	if !mustSync {
+		if hasHS {
+			return n.store.SetHardState(n.hs)
+		}
+		return nil
+	}
+	var st *applyState
+	if n.applyDirty {
+		st = &n.apply
+		n.applyDirty = false
+	}
+	return n.store.save(n.hs, m.GetEntries(), nil, st)
+}
+
+// deliver steps responses addressed to this node and sends the others.
+func (n *Node) deliver(msgs []*pb.Message) {
+	out := n.out[:0]
+	for _, m := range msgs {
+		if m.GetTo() == n.cfg.ID {
+			if err := n.rn.Step(m); err != nil {
+				n.log.Debug("raft step local response", "node", n.cfg.ID, "type", m.GetType().String(), "err", err)
+			}
+		} else {
+			out = append(out, m)
+		}
+	}
+	n.send(out)
+}
+
+// send hands msgs (a slice of n.out) to the transport and keeps the buffer for the next batch.
+func (n *Node) send(msgs []*pb.Message) {
+	if msgs = n.withoutSnapshots(msgs); len(msgs) > 0 {
+		n.cfg.Transport.Send(msgs)
+	}
+	clear(msgs)
+	n.out = msgs[:0]
 }
 
 // withoutSnapshots removes raft snapshot messages: a follower that needs entries this node has compacted
