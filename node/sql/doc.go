@@ -45,8 +45,9 @@
 //
 // DDL, DML, SELECT (inner/LEFT/RIGHT joins with ON or USING, aggregates, GROUP BY/HAVING, DISTINCT,
 // ORDER BY, LIMIT), subqueries (scalar, IN, EXISTS; correlated one level deep), derived tables,
-// UNION [ALL], SET/SHOW, information_schema (SCHEMATA,
-// TABLES, COLUMNS, STATISTICS, PROCESSLIST, *_STATUS, *_VARIABLES, ENGINES, CHARACTER_SETS, COLLATIONS),
+// UNION [ALL], multi-table UPDATE/DELETE, SET/SHOW, information_schema (SCHEMATA,
+// TABLES, COLUMNS, STATISTICS, KEY_COLUMN_USAGE, TABLE_CONSTRAINTS, PROCESSLIST, *_STATUS, *_VARIABLES,
+// ENGINES, CHARACTER_SETS, COLLATIONS, and empty ROUTINES/VIEWS/TRIGGERS/REFERENTIAL_CONSTRAINTS),
 // mysql.user / mysql.db, accounts and global/database grants. Everything else answers 1235 naming the
 // construct, among them: ANY/ALL subqueries, subqueries correlated two levels out, NATURAL joins, window
 // functions, INTERSECT/EXCEPT, WITH, TIME/ENUM/SET/JSON/BIT columns, temporary tables, views, foreign
@@ -59,6 +60,15 @@
 // blocks, so a restart may skip ahead; a non-unique key on a long string is silently prefix-limited to
 // 3072 bytes (with a note, as MariaDB) while a long unique key answers 1071; SELECT * over JOIN ... USING
 // lists columns in table order instead of moving the USING columns first.
+//
+// # Wiring (node/server)
+//
+// The server authenticates with Engine.Accounts().Lookup (AuthString is MariaDB's "*"+hex native hash),
+// creates a Session per connection (NewSession, then SetClientFoundRows from the capability flags), runs
+// Session.Execute per parsed statement (Session.Prepare for COM_STMT_PREPARE; markers are numbered by
+// position), renders values with Column.AppendText, converts *Error into ERR packets, sends
+// Result.Status / Session.StatusFlags, cancels the statement context for KILL QUERY and closes the
+// connection when Session.Killed fires. Failed logins call Engine.AbortedConnect.
 //
 // # Tests
 //

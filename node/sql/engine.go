@@ -143,6 +143,7 @@ type Account struct {
 	User, Host string
 	AuthString string // "" or "*" + 40 hex digits
 	Locked     bool
+	Super      bool // SUPER: may KILL other users' connections and use the extra connection slot
 }
 
 // AccountLookup finds the account a login maps to.
@@ -159,7 +160,7 @@ func (a accountLookup) Lookup(user, host string) (Account, bool) {
 	if u == nil {
 		return Account{}, false
 	}
-	return Account{User: u.User, Host: u.Host, AuthString: u.AuthString, Locked: u.Locked}, true
+	return Account{User: u.User, Host: u.Host, AuthString: u.AuthString, Locked: u.Locked, Super: u.Global&catalog.PrivSuper != 0}, true
 }
 
 // Accounts exposes account lookup for the server's handshake.
