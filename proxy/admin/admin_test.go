@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -172,12 +173,39 @@ func TestGolden(t *testing.T) {
 			if r.status == http.StatusMethodNotAllowed && r.header.Get("Allow") == "" {
 				t.Error("405 without an Allow header")
 			}
-			got := fmt.Sprintf("%s %s\n%d\n%s", tc.req.method, tc.req.path, r.status, r.body)
+			// The API answers compact JSON; the golden files are indented
+			// so that a reviewer can read them.
+			body := r.body
+			if body != "" {
+				var buf bytes.Buffer
+				if err := json.Indent(&buf, []byte(body), "", "  "); err != nil {
+					t.Fatal(err)
+				}
+				body = buf.String()
+			}
+			got := fmt.Sprintf("%s %s\n%d\n%s", tc.req.method, tc.req.path, r.status, body)
 			golden(t, tc.name, got)
 			if calls := rt.Calls(); !slices.Equal(calls, tc.calls) {
 				t.Errorf("runtime calls %q, want %q", calls, tc.calls)
 			}
 		})
+	}
+}
+
+func TestPretty(t *testing.T) {
+	_, addr := admintest.Serve(t, admintest.New(), config.Admin{})
+	c := client(t, nil)
+	compact := do(t, c, "GET", "http://"+addr+"/v1/servers/db1", admintest.User, admintest.Password)
+	pretty := do(t, c, "GET", "http://"+addr+"/v1/servers/db1?pretty=true", admintest.User, admintest.Password)
+	var want bytes.Buffer
+	if err := json.Indent(&want, []byte(compact.body), "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(strings.TrimSpace(compact.body), "\n") || pretty.body != want.String() {
+		t.Errorf("compact:\n%s\npretty:\n%s", compact.body, pretty.body)
+	}
+	if r := do(t, c, "PUT", "http://"+addr+"/v1/servers/db2/set?state=drain&pretty=true", admintest.User, admintest.Password); r.status != http.StatusNoContent {
+		t.Errorf("pretty on an action: %d %s", r.status, r.body)
 	}
 }
 

@@ -114,6 +114,10 @@ func (s *Server) SetCredentials(user, password string) error {
 	return nil
 }
 
+// Handler returns the API's HTTP handler, authentication included, for
+// embedding in another server and for tests.
+func (s *Server) Handler() http.Handler { return s.http.Handler }
+
 // Addr returns the address being served, nil before Serve.
 func (s *Server) Addr() net.Addr {
 	s.mu.Lock()

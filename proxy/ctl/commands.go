@@ -1,7 +1,9 @@
 package ctl
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -34,8 +36,7 @@ func (c *cli) readCmd(r read) *cobra.Command {
 					if err != nil {
 						return err
 					}
-					_, err = w.Write(body)
-					return err
+					return printJSON(w, body)
 				}
 				return r.table(ctx, cl, w, args)
 			})
@@ -109,6 +110,17 @@ func (c *cli) showCmd() *cobra.Command {
 				return printMaxProxy(w, m)
 			}}),
 	)
+}
+
+// printJSON indents the API's compact JSON for a reader.
+func printJSON(w io.Writer, body []byte) error {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, bytes.TrimSpace(body), "", "  "); err != nil {
+		return fmt.Errorf("response is not JSON: %w", err)
+	}
+	buf.WriteByte('\n')
+	_, err := buf.WriteTo(w)
+	return err
 }
 
 // action runs fn on every host and prints OK, as maxctrl does.
@@ -187,8 +199,7 @@ func (c *cli) reloadCmd() *cobra.Command {
 					if err != nil {
 						return err
 					}
-					_, err = w.Write(body)
-					return err
+					return printJSON(w, body)
 				}
 				res, err := cl.Reload(ctx)
 				if err != nil {

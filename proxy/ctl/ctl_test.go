@@ -87,6 +87,7 @@ func TestGolden(t *testing.T) {
 		{name: "start_monitor", args: "start monitor galera-monitor", calls: []string{"monitor galera-monitor Running"}},
 		{name: "kill_session", args: "kill session 12", calls: []string{"kill 12"}},
 		{name: "reload", args: "reload", calls: []string{"reload"}},
+		{name: "json_show_listener", args: "--json show listener rw-listener"},
 
 		{name: "err_show_unknown", args: "show server nope"},
 		{name: "err_drain_writer", args: "set server db1 drain"},
