@@ -595,3 +595,43 @@ func TestSessionViews(t *testing.T) {
 		t.Errorf("killing a gone session: %v", err)
 	}
 }
+
+// TestLongData sends parameters with COM_STMT_SEND_LONG_DATA (the driver
+// does for values larger than maxAllowedPacket/(params+1)) and reads them
+// back through a prepared read, which runs where its long data went.
+func TestLongData(t *testing.T) {
+	p := startProxy(t, nil)
+	ctx := ctxFor(t, time.Minute)
+	admin := p.conn(t, ctx)
+	mustExec(t, ctx, admin, "CREATE DATABASE IF NOT EXISTS srvlong")
+	defer mustExec(t, ctx, admin, "DROP DATABASE srvlong")
+	mustExec(t, ctx, admin, "CREATE OR REPLACE TABLE srvlong.t (id INT PRIMARY KEY, v MEDIUMTEXT)")
+
+	dc, err := driver.ParseDSN(harness.TCPDSN(p.addr, "app", "app", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc.MaxAllowedPacket = 4096
+	db, err := sql.Open("mysql", dc.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	big := strings.Repeat("0123456789", 10_000)
+	if _, err := c.ExecContext(ctx, "INSERT INTO srvlong.t VALUES (?, ?)", 1, big); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := c.QueryRowContext(ctx, "SELECT LENGTH(v) FROM srvlong.t WHERE id = ? AND v = ?", 1, big).Scan(&n); err != nil || n != len(big) {
+		t.Errorf("long value read back: length %d, %v; want %d", n, err, len(big))
+	}
+	// Two SEND_LONG_DATA and the two EXECUTEs pinned to them.
+	if got := p.routed("writer", "previous"); got < 4 {
+		t.Errorf("writer got %v long-data commands and pinned executes, want >= 4", got)
+	}
+}
