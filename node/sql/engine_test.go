@@ -410,3 +410,39 @@ func TestDDLWaitsForOpenWriters(t *testing.T) {
 		t.Fatalf("index lookup after the writer committed: %v", res.Rows)
 	}
 }
+
+func TestExtraStatusAndVariables(t *testing.T) {
+	db, err := openStorage(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	e, err := NewEngine(db, EngineOptions{
+		ExtraStatus:    func() []NameValue { return []NameValue{{"wsrep_local_state", "4"}, {"wsrep_ready", "ON"}} },
+		ExtraVariables: func() []NameValue { return []NameValue{{"wsrep_on", "ON"}, {"wsrep_cluster_name", "c1"}} },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newTestConn(e, 1)
+	defer c.s.Close()
+	res := mustExec(t, c, "SHOW GLOBAL STATUS LIKE 'wsrep%'")
+	if len(res.Rows) != 2 || formatRow(res.Columns, res.Rows[0]) != "wsrep_local_state\t4" {
+		t.Fatalf("status rows %v", res.Rows)
+	}
+	res = mustExec(t, c, "SHOW VARIABLES LIKE 'wsrep_on'")
+	if len(res.Rows) != 1 || formatRow(res.Columns, res.Rows[0]) != "wsrep_on\tON" {
+		t.Fatalf("variables %v", res.Rows)
+	}
+	res = mustExec(t, c, "SELECT @@wsrep_cluster_name, @@global.wsrep_on")
+	if formatRow(res.Columns, res.Rows[0]) != "c1\tON" {
+		t.Fatalf("@@ rows %v", res.Rows)
+	}
+	mustExec(t, c, "SET SESSION wsrep_sync_wait = 1")
+	if v, err := c.s.Variable("wsrep_sync_wait"); err != nil || v.Int() != 1 {
+		t.Fatalf("wsrep_sync_wait = %v, %v", v, err)
+	}
+	if _, err := c.exec("SET GLOBAL wsrep_cluster_name = 'x'"); errCode(err) != ErIncorrectGlobalLocal {
+		t.Fatalf("setting a replication variable: %v", err)
+	}
+}

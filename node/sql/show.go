@@ -318,8 +318,17 @@ func (s *Session) variableRows(global bool) []NameValue {
 	if global {
 		sc = scopeGlobal
 	}
+	extra := map[string]bool{}
+	if s.e.opts.ExtraVariables != nil {
+		for _, nv := range s.e.opts.ExtraVariables() {
+			extra[strings.ToLower(nv.Name)] = true
+		}
+	}
 	for _, name := range sortedVarNames() {
 		v := sysVars[name]
+		if extra[name] {
+			continue // listed from ExtraVariables below
+		}
 		if global && v.flags&flagGlobal == 0 {
 			continue
 		}

@@ -176,7 +176,7 @@ func init() {
 	defVar("gtid_domain_id", varInt, both, "0")
 	defVar("gtid_strict_mode", varBool, flagGlobal, "OFF")
 	defVar("log_slave_updates", varBool, flagGlobal|flagReadOnly, "OFF")
-	defVar("wsrep_on", varBool, both, "OFF")
+	defVar("wsrep_on", varBool, flagGlobal|flagReadOnly, "OFF")
 	defVar("wsrep_sync_wait", varInt, both, "0")
 	defVar("wsrep_causal_reads", varBool, both, "OFF")
 	defVar("transaction_alloc_block_size", varInt, both, "8192")
@@ -241,10 +241,13 @@ func parseVarValue(v *sysVar, s string) types.Value {
 func (s *Session) getSysVar(name string, sc varScope) (types.Value, error) {
 	name = strings.ToLower(name)
 	v, ok := sysVars[name]
-	if !ok {
+	if !ok || (v.flags&flagSession == 0 || sc == scopeGlobal) {
+		// Variables of the replication layer (ExtraVariables) win over the registry's global defaults.
 		if ev, ok := s.e.extraVar(name); ok {
 			return ev, nil
 		}
+	}
+	if !ok {
 		return types.Null, newErr(ErUnknownSystemVariable, "Unknown system variable '%s'", name)
 	}
 	switch name {
@@ -300,6 +303,9 @@ func (e *Engine) extraVar(name string) (types.Value, bool) {
 	}
 	return types.Null, false
 }
+
+// Variable reads a system variable as the session sees it (e.g. wsrep_sync_wait for the replication layer).
+func (s *Session) Variable(name string) (Value, error) { return s.getSysVar(name, scopeDefault) }
 
 // showValue renders a variable as SHOW VARIABLES does (booleans as ON/OFF).
 func showValue(v *sysVar, val types.Value) string {
