@@ -14,7 +14,20 @@
 // host), -s/--secure and --tls-* for HTTPS, --json for the API's own JSON.
 // Defaults come from ~/.maxproxy-ctl.toml, which is refused unless only its
 // owner can read it, since it holds a password (maxctrl's ~/.maxctrl.cnf
-// rule).
+// rule). Every key is optional:
+//
+//	user = "admin"
+//	password = "s3cret"
+//	hosts = "127.0.0.1:8989"
+//	secure = false
+//	tls_ca_cert = "/etc/maxproxy/admin-ca.pem"
+//	tls_cert = ""
+//	tls_key = ""
+//	tls_verify_server_cert = true
+//	timeout = "10s"
+//
+// Flags given on the command line win over the file; --config names
+// another file (which must then exist).
 //
 // The package talks to the proxy only through proxy/admin/client; it never
 // links the runtime (deps_test.go enforces it). Exit status: 0 on success,

@@ -72,11 +72,12 @@ func New(o Options) (*Client, error) {
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
+	// No Proxy: the admin API is reached directly, and an HTTP_PROXY meant
+	// for the internet must not see its Basic credentials.
 	tr := &http.Transport{
 		TLSClientConfig:     o.TLS,
 		TLSHandshakeTimeout: timeout,
 		IdleConnTimeout:     30 * time.Second,
-		ForceAttemptHTTP2:   false,
 	}
 	return &Client{
 		base: u, user: o.User, password: o.Password, tr: tr,
