@@ -12,6 +12,7 @@ import (
 	"runtime"
 
 	"github.com/maxproxy/maxproxy/config"
+	"github.com/maxproxy/maxproxy/proxy/ctl"
 )
 
 // Version is stamped at build time by the Makefile
@@ -38,6 +39,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"check-config", "check-config [-c FILE]   validate a configuration file", checkConfig},
+		{"ctl", "ctl <verb> ...           administer a running proxy (see maxproxy ctl --help)", ctl.Main},
 		{"serve", "serve [-c FILE]          run the proxy (also: maxproxy -c FILE)", serve},
 		{"version", "version                  print the version", version},
 	}

@@ -81,3 +81,12 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("version: exit %d, output %q", code, out)
 	}
 }
+
+func TestCtlIsDispatched(t *testing.T) {
+	// Nothing listens on this port: ctl must get as far as dialing and fail
+	// with its own request error (exit 1), not a dispatcher usage error (2).
+	code, out, errs := run(t, "ctl", "--hosts", "127.0.0.1:1", "list", "servers")
+	if code != 1 {
+		t.Fatalf("ctl list servers against a closed port: exit %d, stdout %q, stderr %q; want 1", code, out, errs)
+	}
+}
