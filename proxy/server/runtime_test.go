@@ -106,3 +106,41 @@ func TestNewRefusesBusyPort(t *testing.T) {
 	}
 	srv.Close()
 }
+
+func TestServiceFollowsOneMonitor(t *testing.T) {
+	base := func() *config.Config {
+		cfg := config.Default()
+		cfg.Proxy.DataDir = t.TempDir()
+		cfg.Metrics.Enabled = false
+		for _, n := range []string{"a", "b", "c"} {
+			s := config.DefaultServer()
+			s.Name, s.Address = n, "127.0.0.1"
+			cfg.Servers = append(cfg.Servers, s)
+		}
+		for _, m := range []struct{ name, server string }{{"m1", "a"}, {"m2", "b"}} {
+			mc := config.DefaultMonitor()
+			mc.Name, mc.Type, mc.Servers, mc.User = m.name, "galera", []string{m.server}, "mon"
+			cfg.Monitors = append(cfg.Monitors, mc)
+		}
+		return cfg
+	}
+	for _, tc := range []struct {
+		servers []string
+		want    string
+	}{
+		{[]string{"a", "b"}, "several monitors"},
+		{[]string{"a", "c"}, "mixes monitored and unmonitored"},
+	} {
+		cfg := base()
+		svc := config.DefaultService(config.ReadWriteSplit)
+		svc.Name, svc.Servers, svc.User = "svc", tc.servers, "u"
+		cfg.Services = []config.Service{svc}
+		srv, err := New(cfg, Options{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("servers %v: %v; want an error saying %q", tc.servers, err, tc.want)
+		}
+		if err == nil {
+			srv.Close()
+		}
+	}
+}

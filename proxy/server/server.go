@@ -235,10 +235,10 @@ func (s *Server) newService(sc *config.Service, servers map[string]*config.Serve
 	cls *classify.Classifier, log *slog.Logger) (*serviceRuntime, error) {
 	names := s.cfg.ServiceServers(sc)
 	rt := &serviceRuntime{cfg: *sc}
-	var topo session.Topology
-	feedIdx := -1
 	var loaders []auth.Loader
 	var statics []topology.Server
+	monitored := map[int]bool{} // indexes into s.feeds of the monitors watching the servers
+	unmonitored := 0
 	for _, name := range names {
 		cs := servers[name]
 		if cs == nil {
@@ -251,22 +251,24 @@ func (s *Server) newService(sc *config.Service, servers map[string]*config.Serve
 		rt.servers = append(rt.servers, &session.Server{Name: name, Address: serverAddr(cs), TLS: t})
 		loaders = append(loaders, &auth.ServerLoader{Addr: serverAddr(cs), User: sc.User, Password: sc.Password, TLS: t})
 		statics = append(statics, topology.Server{Name: name, Address: serverAddr(cs), Priority: cs.Priority})
-		fi, ok := feedOf[name]
-		switch {
-		case !ok && feedIdx >= 0, ok && feedIdx == -2:
-			return nil, fmt.Errorf("service %q: mixes monitored and unmonitored servers", sc.Name)
-		case ok && feedIdx >= 0 && fi != feedIdx:
-			return nil, fmt.Errorf("service %q: its servers belong to monitors %q and %q; a service follows one monitor",
-				sc.Name, s.cfg.Monitors[feedIdx].Name, s.cfg.Monitors[fi].Name)
-		case ok:
-			feedIdx = fi
-		case len(rt.servers) == 1:
-			feedIdx = -2
+		if fi, ok := feedOf[name]; ok {
+			monitored[fi] = true
+		} else {
+			unmonitored++
 		}
 	}
-	if feedIdx >= 0 {
-		topo = s.feeds[feedIdx]
-	} else {
+	// A service follows one monitor, or none (static topology).
+	var topo session.Topology
+	switch {
+	case len(monitored) > 1:
+		return nil, fmt.Errorf("service %q: its servers belong to several monitors; a service follows one monitor", sc.Name)
+	case len(monitored) == 1 && unmonitored > 0:
+		return nil, fmt.Errorf("service %q: mixes monitored and unmonitored servers", sc.Name)
+	case len(monitored) == 1:
+		for fi := range monitored {
+			topo = s.feeds[fi]
+		}
+	default:
 		topo = newStatic(statics)
 	}
 	ac := auth.DefaultConfig()
