@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pingcap/tidb/pkg/parser/ast"
-
 	"github.com/maxproxy/maxproxy/node/sql/types"
 )
 
@@ -94,5 +92,3 @@ func BenchmarkInsert(b *testing.B) {
 	c := benchTable(b, 0)
 	benchStmt(b, c, "INSERT INTO sbtest1 (k, c, pad) VALUES (?, 'c', 'pad')", intParams(func(i int) int64 { return int64(i) }))
 }
-
-var _ ast.StmtNode

@@ -214,7 +214,7 @@ func (cp *compiler) funcCall(x *ast.FuncCallExpr) (expr, error) {
 	case "utc_timestamp":
 		f.et = dtNN
 		f.fn = func(c *evalCtx, a []types.Value) (types.Value, error) {
-			return types.NewDatetime(types.FromGoTime(c.s.stmtTime().UTC()).DateOnly() | types.FromGoTime(c.s.stmtTime().UTC())), nil
+			return types.NewDatetime(types.FromGoTime(c.s.stmtTime().UTC())), nil
 		}
 	case "unix_timestamp":
 		if err := check(0, 1); err != nil {

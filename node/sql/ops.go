@@ -587,12 +587,11 @@ func (cp *compiler) unary(x *ast.UnaryOperationExpr) (expr, error) {
 			et.ft = types.FieldType{Tp: mysql.TypeDouble, Flen: 22, Decimals: 31, Coll: types.CollationBinary}
 		}
 		n := &negExpr{e: e, et: et}
-		if c, ok := e.(*constExpr); ok {
+		if _, ok := e.(*constExpr); ok {
 			v, err := n.eval(nil)
 			if err != nil {
 				return nil, err
 			}
-			_ = c
 			return newConst(v), nil
 		}
 		return n, nil

@@ -65,10 +65,9 @@ func (s *Session) execSelect(ctx context.Context, x *ast.SelectStmt, sqlText str
 	var t *storage.Txn
 	end := func() {}
 	if qp.lock != lockNone && s.txn == nil && s.autocommit() {
+		// An autocommit locking read holds its row locks only for the statement; it writes nothing.
 		lt := s.beginTxn(false)
-		defer func() {
-			_ = lt.Commit(ctx)
-		}()
+		defer lt.Rollback()
 		t = lt
 	} else if len(qp.tables) > 0 {
 		t, end = s.readTxn()
@@ -1101,8 +1100,6 @@ func (s *Session) columnMeta(et *exprType, name string, src *scopeCol) Column {
 		if !c.HasDefault && c.NotNull && !c.AutoInc {
 			col.Flags |= uint16(mysql.NoDefaultValueFlag)
 		}
-		tbl := s.e.schema.Load().Table(src.db, "")
-		_ = tbl
 	}
 	return col
 }

@@ -14,7 +14,6 @@ type FieldType struct {
 	Flen     int // display width, character length or precision; -1 unspecified
 	Decimals int // scale / fractional seconds
 	Coll     Collation
-	Elems    []string // reserved for ENUM/SET (unsupported)
 }
 
 // Class groups field types by how values are stored and compared.
