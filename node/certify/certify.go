@@ -99,6 +99,24 @@ type Stats struct {
 	Position    uint64 // last seqno consumed
 }
 
+// DepsDistance is wsrep_cert_deps_distance: the average distance between a passed write-set's seqno and
+// the seqno it depends on (how many could be applied in parallel).
+func (s Stats) DepsDistance() float64 {
+	if s.Certified == 0 {
+		return 0
+	}
+	return float64(s.DepsDistSum) / float64(s.Certified)
+}
+
+// Interval is wsrep_cert_interval: the average number of write-sets committed between a write-set's
+// last_seen and its own seqno.
+func (s Stats) Interval() float64 {
+	if n := s.Certified + s.Failed; n > 0 {
+		return float64(s.IntervalSum) / float64(n)
+	}
+	return 0
+}
+
 type trx struct {
 	seqno  uint64
 	source writeset.UUID
