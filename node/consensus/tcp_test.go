@@ -203,3 +203,32 @@ type countingReceiver struct{ n atomic.Int64 }
 
 func (r *countingReceiver) Step(*pb.Message)         { r.n.Add(1) }
 func (r *countingReceiver) ReportUnreachable(uint64) {}
+
+// A member that comes back on a new address is reached again once its peers learn the address (the
+// integrator calls SetPeer from OnMembership or its own address book).
+func TestTCPPeerAddressChange(t *testing.T) {
+	c := newTCPCluster(t, 3, nil, nil)
+	c.commit("before")
+	c.stop(3)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.addrs[3] = ln.Addr().String()
+	for _, id := range []uint64{1, 2} {
+		c.trs[id].SetPeer(3, c.addrs[3])
+	}
+	c.start(3, ln)
+	c.commit("after")
+	if c.fsms[3].count("before") != 1 {
+		t.Fatal("node on its new address did not catch up")
+	}
+	// RemovePeer stops the writer; later sends to it are dropped rather than queued.
+	c.trs[1].RemovePeer(3)
+	c.trs[1].mu.Lock()
+	_, still := c.trs[1].peers[3]
+	c.trs[1].mu.Unlock()
+	if still {
+		t.Fatal("removed peer still has a writer")
+	}
+}
