@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	pb "go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/goleak"
 
 	"github.com/maxproxy/maxproxy/node/consensus/simnet"
@@ -846,4 +848,40 @@ func TestSequenceEpochRollover(t *testing.T) {
 	c.leader(c.peers...)
 	c.mustPropose(lead, "after-restart")
 	c.converged(6, c.peers...)
+}
+
+// A forwarded proposal lost on the way to the leader (raft never retries it) is settled as not committed
+// by the proposer's own barrier after an election timeout, long before the caller's deadline.
+func TestLostForwardedProposalIsSettled(t *testing.T) {
+	c := newCluster(t, 15, 3, nil)
+	lead := c.leader(1, 2, 3)
+	follower := uint64(1)
+	if follower == lead {
+		follower = 2
+	}
+	c.net.Filter(func(m *pb.Message) bool {
+		if m.GetType() != pb.MsgProp {
+			return false
+		}
+		for _, e := range m.GetEntries() {
+			if bytes.HasSuffix(e.GetData(), []byte("lost")) {
+				return true
+			}
+		}
+		return false
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := c.nodes[follower].Propose(ctx, []byte("lost"))
+	if !errors.Is(err, ErrNotCommitted) {
+		t.Fatalf("lost proposal: %v, want ErrNotCommitted", err)
+	}
+	t.Logf("settled after %v", time.Since(start))
+	c.mustPropose(follower, "next")
+	for _, d := range c.converged(1, c.peers...) {
+		if d == "lost" {
+			t.Fatal("a proposal reported not committed was applied")
+		}
+	}
 }

@@ -1,5 +1,6 @@
 // Package simnet is an in-memory network for raft messages with seeded, replayable faults: per-link drop
-// probability and delay, partitions, isolation and heal. Tests use it instead of sockets.
+// probability and delay, partitions, isolation, a message filter hook, and heal. Tests use it instead of
+// sockets.
 //
 // Determinism: every directed link has its own random source derived from the network seed and the link's
 // endpoints, and every fault decision for a message is drawn from it when the message is sent. The n-th
@@ -54,6 +55,7 @@ type Network struct {
 	faults   map[linkID]faults
 	cut      map[linkID]bool
 	ids      map[uint64]bool
+	filter   func(*pb.Message) bool
 	closed   bool
 
 	quit chan struct{}
@@ -119,7 +121,7 @@ func (n *Network) send(from uint64, m *pb.Message) {
 	f := n.faults[id]
 	// Draw every decision even for cut links so the stream of draws per link does not depend on timing.
 	r1, r2 := l.rng.Float64(), l.rng.Float64()
-	if n.cut[id] || r1 < f.drop {
+	if n.cut[id] || r1 < f.drop || (n.filter != nil && n.filter(m)) {
 		n.mu.Unlock()
 		n.dropped.Add(1)
 		return
@@ -255,7 +257,15 @@ func (n *Network) Isolate(id uint64) {
 	}
 }
 
-// Heal removes every partition, drop and delay.
+// Filter installs a hook that sees every message at send time and drops it by returning true (nil
+// removes it). It runs under the network's lock: it must be quick and must not call the network.
+func (n *Network) Filter(f func(*pb.Message) bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.filter = f
+}
+
+// Heal removes every partition, drop and delay (not the filter).
 func (n *Network) Heal() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
