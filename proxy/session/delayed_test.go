@@ -27,7 +27,7 @@ var mariadb = harness.NewShared("mariadb", func(ctx context.Context, s *harness.
 	return harness.NewMariaDB(ctx, s, harness.MariaDBOptions{})
 })
 
-func TestMain(m *testing.M) { os.Exit(harness.Main(m, mariadb)) }
+func TestMain(m *testing.M) { os.Exit(harness.Main(m, mariadb, mariadb2)) }
 
 // fakeTopology is a topology the test publishes by hand.
 type fakeTopology struct {
@@ -185,5 +185,59 @@ func TestDelayedRetry(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("write still waiting after the master appeared")
+	}
+}
+
+var mariadb2 = harness.NewShared("mariadb2", func(ctx context.Context, s *harness.Scope) (*harness.Server, error) {
+	return harness.NewMariaDB(ctx, s, harness.MariaDBOptions{Name: "mariadb2"})
+})
+
+// TestSessionCommandFailsOnReader: a session command that fails on a
+// reader but succeeds on the writer drops the reader connection (the
+// client gets the writer's OK); the reader's replacement cannot replay the
+// history either, so reads go to the writer, which has the session's state.
+func TestSessionCommandFailsOnReader(t *testing.T) {
+	w, r := mariadb.Get(t), mariadb2.Get(t)
+	ctx := context.Background()
+	if err := w.Exec(ctx, "CREATE DATABASE IF NOT EXISTS onlyonwriter"); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Exec(ctx, "DROP DATABASE onlyonwriter")
+	m, err := metrics.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.DefaultService(config.ReadWriteSplit)
+	cfg.Name = "rw"
+	svc, err := session.NewService(session.ServiceOptions{
+		Config:     cfg,
+		Servers:    []*session.Server{{Name: "writer", Address: w.Addr()}, {Name: "reader", Address: r.Addr()}},
+		Topology:   newFakeTopology(snapshot(topology.Running | topology.Synced | topology.Master)),
+		Auth:       appAuth{},
+		Classifier: classify.New(100),
+		Metrics:    m,
+		Registry:   session.NewRegistry(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := serve(t, svc)
+	var port string
+	// Open both backends: a read on the reader, a write on the writer.
+	if err := c.QueryRowContext(ctx, "SELECT @@port").Scan(&port); err != nil || !strings.HasSuffix(r.Addr(), ":"+port) {
+		t.Fatalf("read went to port %s (%v), want the reader %s", port, err, r.Addr())
+	}
+	if _, err := c.ExecContext(ctx, "DO RELEASE_ALL_LOCKS()"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ExecContext(ctx, "USE onlyonwriter"); err != nil {
+		t.Fatalf("USE answered from the writer: %v", err)
+	}
+	if err := c.QueryRowContext(ctx, "SELECT @@port").Scan(&port); err != nil || !strings.HasSuffix(w.Addr(), ":"+port) {
+		t.Errorf("read after the reader failed the session command went to port %s (%v), want the writer %s", port, err, w.Addr())
+	}
+	var dbName string
+	if err := c.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&dbName); err != nil || dbName != "onlyonwriter" {
+		t.Errorf("DATABASE() = %q, %v", dbName, err)
 	}
 }
