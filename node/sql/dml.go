@@ -285,7 +285,7 @@ func (s *Session) execInsert(ctx context.Context, t *storage.Txn, x *ast.InsertS
 	}
 	aiCol := tbl.AutoIncColumn()
 	var affected uint64
-	var firstID, explicitID uint64
+	var firstID, explicitID, updatedID uint64
 	nRows := len(lists) + len(selRows)
 	for r := 0; r < nRows; r++ {
 		s.stmtRow = r + 1
@@ -379,6 +379,7 @@ func (s *Session) execInsert(ctx context.Context, t *storage.Txn, x *ast.InsertS
 			row[c.Offset] = cv
 		}
 		// AUTO_INCREMENT.
+		generated, explicit := uint64(0), uint64(0)
 		if aiCol != nil {
 			v := row[aiCol.Offset]
 			zero := v.IsNull()
@@ -397,31 +398,45 @@ func (s *Session) execInsert(ctx context.Context, t *storage.Txn, x *ast.InsertS
 					return nil, newErr(167, "Out of range value for column '%s' at row %d", aiCol.Name, r+1)
 				}
 				row[aiCol.Offset] = cv
-				if firstID == 0 {
-					firstID = id
-				}
+				generated = id
 			} else {
 				u, _ := types.ToUint(v)
 				if _, err := s.e.db.NextCounter(tbl.CounterName("ai"), 0, u+1); err != nil {
 					return nil, err
 				}
-				if explicitID == 0 {
-					explicitID = u
-				}
+				explicit = u
 			}
 		}
-		n, err := s.insertOne(ctx, t, tbl, row, x, dupCols, dupExprs, dupCP)
+		n, outcome, rowID, err := s.insertOne(ctx, t, tbl, row, x, dupCols, dupExprs, dupCP)
 		if err != nil {
 			return nil, err
 		}
 		affected += n
+		// Only rows actually inserted count for LAST_INSERT_ID; a row turned into an update reports the
+		// updated row's id in the OK packet, as MariaDB.
+		switch outcome {
+		case outcomeInserted:
+			if generated != 0 && firstID == 0 {
+				firstID = generated
+			}
+			if explicit != 0 && explicitID == 0 {
+				explicitID = explicit
+			}
+		case outcomeUpdated:
+			if aiCol != nil {
+				updatedID = rowID
+			}
+		}
 	}
 	res := &Result{AffectedRows: affected}
-	if firstID != 0 {
+	switch {
+	case firstID != 0:
 		s.stmtInsertID = firstID
 		res.LastInsertID = firstID
-	} else if explicitID != 0 {
+	case explicitID != 0:
 		res.LastInsertID = explicitID
+	case updatedID != 0:
+		res.LastInsertID = updatedID
 	}
 	if nRows > 1 || x.Select != nil {
 		dups := uint64(0)
@@ -433,17 +448,24 @@ func (s *Session) execInsert(ctx context.Context, t *storage.Txn, x *ast.InsertS
 	return res, nil
 }
 
+// Outcomes of insertOne.
+const (
+	outcomeInserted = iota
+	outcomeIgnored
+	outcomeUpdated // ON DUPLICATE KEY UPDATE changed (or kept) the existing row
+)
+
 // insertOne inserts one prepared row handling duplicates per the statement's mode; it returns the
-// affected-row count MySQL reports for it.
+// affected-row count MySQL reports for it and what happened to the row.
 func (s *Session) insertOne(ctx context.Context, t *storage.Txn, tbl *catalog.Table, row []types.Value, x *ast.InsertStmt,
-	dupCols []*catalog.Column, dupExprs []expr, dupCP *compiler) (uint64, error) {
+	dupCols []*catalog.Column, dupExprs []expr, dupCP *compiler) (n uint64, outcome int, updatedID uint64, err error) {
 	var rowKey []byte
 	if tbl.Primary() != nil {
 		rowKey = primaryKey(tbl, row)
 	} else {
 		id, err := s.e.db.NextCounter(tbl.CounterName("rowid"), 1, 1)
 		if err != nil {
-			return 0, err
+			return 0, outcomeIgnored, 0, err
 		}
 		rowKey = hiddenRowKey(id)
 	}
@@ -451,7 +473,7 @@ func (s *Session) insertOne(ctx context.Context, t *storage.Txn, tbl *catalog.Ta
 	for attempt := 0; ; attempt++ {
 		cf, err := s.findConflict(ctx, t, tbl, row, rowKey)
 		if err != nil {
-			return 0, err
+			return 0, outcomeIgnored, 0, err
 		}
 		if cf == nil {
 			break
@@ -460,34 +482,34 @@ func (s *Session) insertOne(ctx context.Context, t *storage.Txn, tbl *catalog.Ta
 		case x.IsReplace:
 			old, ok, err := t.GetForUpdate(ctx, tbl.Space, cf.rowKey, true)
 			if err != nil {
-				return 0, err
+				return 0, outcomeIgnored, 0, err
 			}
 			if !ok {
-				return 0, fmt.Errorf("sql: index entry of %s.%s points at a missing row", tbl.DB, tbl.Name)
+				return 0, outcomeIgnored, 0, fmt.Errorf("sql: index entry of %s.%s points at a missing row", tbl.DB, tbl.Name)
 			}
 			oldRow, err := decodeRow(tbl, old)
 			if err != nil {
-				return 0, err
+				return 0, outcomeIgnored, 0, err
 			}
 			if err := s.deleteRow(ctx, t, tbl, oldRow, cf.rowKey, old); err != nil {
-				return 0, err
+				return 0, outcomeIgnored, 0, err
 			}
 			affected++
 			if attempt > len(tbl.Indexes) {
-				return 0, fmt.Errorf("sql: REPLACE did not converge")
+				return 0, outcomeIgnored, 0, fmt.Errorf("sql: REPLACE did not converge")
 			}
 			continue
 		case len(dupExprs) > 0:
 			old, ok, err := t.GetForUpdate(ctx, tbl.Space, cf.rowKey, true)
 			if err != nil {
-				return 0, err
+				return 0, outcomeIgnored, 0, err
 			}
 			if !ok {
-				return 0, fmt.Errorf("sql: index entry of %s.%s points at a missing row", tbl.DB, tbl.Name)
+				return 0, outcomeIgnored, 0, fmt.Errorf("sql: index entry of %s.%s points at a missing row", tbl.DB, tbl.Name)
 			}
 			oldRow, err := decodeRow(tbl, old)
 			if err != nil {
-				return 0, err
+				return 0, outcomeIgnored, 0, err
 			}
 			newRow := append([]types.Value(nil), oldRow...)
 			dupCP.insertValues = row
@@ -495,45 +517,41 @@ func (s *Session) insertOne(ctx context.Context, t *storage.Txn, tbl *catalog.Ta
 			for i, col := range dupCols {
 				v, err := dupExprs[i].eval(c)
 				if err != nil {
-					return 0, err
+					return 0, outcomeIgnored, 0, err
 				}
 				if v.IsNull() && col.NotNull {
-					return 0, newErr(ErBadNull, "Column '%s' cannot be null", col.Name)
+					return 0, outcomeIgnored, 0, newErr(ErBadNull, "Column '%s' cannot be null", col.Name)
 				}
 				cv, err := s.storeValue(v, col, tbl, s.strictMode() && !x.IgnoreErr)
 				if err != nil {
-					return 0, err
+					return 0, outcomeIgnored, 0, err
 				}
 				newRow[col.Offset] = cv
 			}
 			dupCP.insertValues = nil
 			if rowsEqual(oldRow, newRow) {
 				if s.clientFoundRows {
-					return 1, nil
+					return 1, outcomeUpdated, autoIncValue(tbl, oldRow), nil
 				}
-				return 0, nil
+				return 0, outcomeUpdated, autoIncValue(tbl, oldRow), nil
 			}
 			s.touchOnUpdate(tbl, newRow, dupCols)
 			if _, err := s.updateRow(ctx, t, tbl, oldRow, newRow, cf.rowKey, old); err != nil {
-				return 0, err
+				return 0, outcomeIgnored, 0, err
 			}
-			if ai := tbl.AutoIncColumn(); ai != nil {
-				u, _ := types.ToUint(newRow[ai.Offset])
-				s.stmtInsertID = u
-			}
-			return 2, nil
+			return 2, outcomeUpdated, autoIncValue(tbl, newRow), nil
 		case x.IgnoreErr:
 			e := dupEntryError(cf.ix, row)
 			s.warn("Warning", e.Code, "%s", e.Msg)
-			return 0, nil
+			return 0, outcomeIgnored, 0, nil
 		default:
-			return 0, dupEntryError(cf.ix, row)
+			return 0, outcomeIgnored, 0, dupEntryError(cf.ix, row)
 		}
 	}
 	if err := s.insertRow(ctx, t, tbl, row, rowKey); err != nil {
-		return 0, err
+		return 0, outcomeIgnored, 0, err
 	}
-	return affected + 1, nil
+	return affected + 1, outcomeInserted, 0, nil
 }
 
 func rowsEqual(a, b []types.Value) bool {
@@ -793,4 +811,14 @@ func (s *Session) execDelete(ctx context.Context, t *storage.Txn, x *ast.DeleteS
 func sortIdx(idx []int, less func(a, b int) bool) {
 	// insertion-merge via sort.SliceStable semantics
 	sortSliceStable(idx, less)
+}
+
+// autoIncValue is the row's AUTO_INCREMENT column value (0 when the table has none).
+func autoIncValue(tbl *catalog.Table, row []types.Value) uint64 {
+	ai := tbl.AutoIncColumn()
+	if ai == nil {
+		return 0
+	}
+	u, _ := types.ToUint(row[ai.Offset])
+	return u
 }

@@ -304,6 +304,7 @@ func (cp *compiler) funcCall(x *ast.FuncCallExpr) (expr, error) {
 			if len(a) == 1 {
 				u, _ := types.ToUint(a[0])
 				c.s.lastInsertID = u
+				c.s.stmtSetLID = true
 				return types.NewUint(u), nil
 			}
 			return types.NewUint(c.s.lastInsertID), nil
