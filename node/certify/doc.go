@@ -37,7 +37,10 @@
 // transaction that did not see it (no lost update across nodes). PolicyGalera reproduces Galera exactly
 // (last committed at replication time), including its cross-node lost update (P4). Either way a verdict
 // never undoes an acknowledged write: the origin acknowledges only after its own write-set passed, and
-// every node reaches the same verdict from the same log.
+// every node reaches the same verdict from the same log. A TOI write-set reads no snapshot: give it the
+// node's last committed seqno as last_seen under either policy (it is still subject to the window).
+// Transactions open longer than the window fail as too old under PolicySnapshot, like Galera's
+// cert.max_length.
 //
 // # State transfer
 //
