@@ -39,7 +39,8 @@
 // never undoes an acknowledged write: the origin acknowledges only after its own write-set passed, and
 // every node reaches the same verdict from the same log. A TOI write-set reads no snapshot: give it the
 // node's last committed seqno as last_seen under either policy (it is still subject to the window).
-// Transactions open longer than the window fail as too old under PolicySnapshot, like Galera's
+// A transaction whose snapshot is more than Window seqnos old when it commits fails as too old under
+// PolicySnapshot, like Galera's
 // cert.max_length.
 //
 // # State transfer
