@@ -40,8 +40,7 @@
 // every node reaches the same verdict from the same log. A TOI write-set reads no snapshot: give it the
 // node's last committed seqno as last_seen under either policy (it is still subject to the window).
 // A transaction whose snapshot is more than Window seqnos old when it commits fails as too old under
-// PolicySnapshot, like Galera's
-// cert.max_length.
+// PolicySnapshot, like Galera's cert.max_length.
 //
 // # State transfer
 //
