@@ -265,8 +265,11 @@ func columnType(name string, tp *ptypes.FieldType, tableColl types.Collation) (t
 		ft.Decimals = 0
 		cs, coll := strings.ToLower(tp.GetCharset()), strings.ToLower(tp.GetCollate())
 		switch {
-		case cs == "binary" || mysql.HasBinaryFlag(tp.GetFlag()) && cs == "":
+		case cs == "binary":
 			ft.Coll = types.CollationBinary
+		case mysql.HasBinaryFlag(tp.GetFlag()) && coll == "":
+			// CHAR(n) BINARY: the binary collation of the character set, not a binary string.
+			ft.Coll = types.CollationBin
 		case coll != "":
 			c, ok := types.CollationByName(coll)
 			if !ok {
@@ -1204,21 +1207,19 @@ func (s *Session) showCreateTable(tbl *catalog.Table) string {
 		if c.Type.Class() == types.ClassString && c.Type.Coll != types.CollationBinary {
 			tc, _ := types.CollationByName(tbl.Collation)
 			if c.Type.Coll != tc {
-				fmt.Fprintf(&l, " COLLATE %s", c.Type.Coll.Name())
+				fmt.Fprintf(&l, " CHARACTER SET utf8mb4 COLLATE %s", c.Type.Coll.Name())
 			}
 		}
 		if c.NotNull {
 			l.WriteString(" NOT NULL")
+		} else if c.Type.Tp == mysql.TypeTimestamp {
+			l.WriteString(" NULL")
 		}
 		switch {
 		case c.AutoInc:
 			l.WriteString(" AUTO_INCREMENT")
 		case c.DefaultNow:
-			if c.Type.Decimals > 0 {
-				fmt.Fprintf(&l, " DEFAULT current_timestamp(%d)", c.Type.Decimals)
-			} else {
-				l.WriteString(" DEFAULT current_timestamp()")
-			}
+			l.WriteString(" DEFAULT " + nowText(c))
 		case c.HasDefault && c.DefaultNull:
 			l.WriteString(" DEFAULT NULL")
 		case c.HasDefault:
@@ -1230,14 +1231,14 @@ func (s *Session) showCreateTable(tbl *catalog.Table) string {
 			}
 		}
 		if c.OnUpdateNow {
-			l.WriteString(" ON UPDATE current_timestamp()")
+			l.WriteString(" ON UPDATE " + nowText(c))
 		}
 		if c.Comment != "" {
 			fmt.Fprintf(&l, " COMMENT '%s'", strings.ReplaceAll(c.Comment, "'", "''"))
 		}
 		lines = append(lines, l.String())
 	}
-	for _, ix := range tbl.Indexes {
+	for _, ix := range displayIndexes(tbl) {
 		var parts []string
 		for i, c := range ix.Cols {
 			p := "`" + c.Name + "`"
@@ -1289,5 +1290,28 @@ func dedupeKeys(keys []string) []string {
 	}
 	// A fixed order avoids deadlocks between two DDL statements locking the same tables.
 	sortStrings(out)
+	return out
+}
+
+// nowText is how MariaDB prints CURRENT_TIMESTAMP for a column's precision.
+func nowText(c *catalog.Column) string {
+	if c.Type.Decimals > 0 {
+		return fmt.Sprintf("current_timestamp(%d)", c.Type.Decimals)
+	}
+	return "current_timestamp()"
+}
+
+// displayIndexes orders indexes as MariaDB lists them: PRIMARY, then unique keys, then the others, each
+// group in creation order.
+func displayIndexes(tbl *catalog.Table) []*catalog.Index {
+	var out []*catalog.Index
+	for pass := 0; pass < 3; pass++ {
+		for _, ix := range tbl.Indexes {
+			switch {
+			case pass == 0 && ix.Primary, pass == 1 && ix.Unique && !ix.Primary, pass == 2 && !ix.Unique && !ix.Primary:
+				out = append(out, ix)
+			}
+		}
+	}
 	return out
 }

@@ -338,7 +338,7 @@ func columnKey(t *catalog.Table, c *catalog.Column) string {
 func columnDefaultText(c *catalog.Column) (string, bool) {
 	switch {
 	case c.DefaultNow:
-		return "current_timestamp()", true
+		return nowText(c), true
 	case !c.HasDefault || c.DefaultNull:
 		return "", false
 	}
@@ -351,7 +351,7 @@ func columnExtra(c *catalog.Column) string {
 		parts = append(parts, "auto_increment")
 	}
 	if c.OnUpdateNow {
-		parts = append(parts, "on update current_timestamp()")
+		parts = append(parts, "on update "+nowText(c))
 	}
 	return strings.Join(parts, " ")
 }
@@ -383,6 +383,9 @@ func columnInfoRow(t *catalog.Table, c *catalog.Column, i int) []types.Value {
 			cs, coll = str("utf8mb4"), str(ft.Coll.Name())
 		}
 	case types.ClassInt:
+		if ft.Tp == mysql.TypeYear {
+			break
+		}
 		p := map[byte]uint64{mysql.TypeTiny: 3, mysql.TypeShort: 5, mysql.TypeInt24: 7, mysql.TypeLong: 10, mysql.TypeLonglong: 19}[ft.Tp]
 		if ft.Unsigned && ft.Tp == mysql.TypeLonglong {
 			p = 20
@@ -391,9 +394,12 @@ func columnInfoRow(t *catalog.Table, c *catalog.Column, i int) []types.Value {
 	case types.ClassDecimal:
 		numPrec, numScale = uintv(uint64(ft.Flen)), uintv(uint64(ft.Decimals))
 	case types.ClassFloat:
-		if ft.Tp == mysql.TypeFloat {
+		switch {
+		case ft.Flen > 0 && ft.Decimals >= 0:
+			numPrec, numScale = uintv(uint64(ft.Flen)), uintv(uint64(ft.Decimals))
+		case ft.Tp == mysql.TypeFloat:
 			numPrec = uintv(12)
-		} else {
+		default:
 			numPrec = uintv(22)
 		}
 	case types.ClassDatetime:
@@ -409,7 +415,7 @@ func columnInfoRow(t *catalog.Table, c *catalog.Column, i int) []types.Value {
 // Cardinality, Sub_part, Packed, Null, Index_type, Comment, Index_comment.
 func indexRows(t *catalog.Table) [][]types.Value {
 	var out [][]types.Value
-	for _, ix := range t.Indexes {
+	for _, ix := range displayIndexes(t) {
 		nonUnique := uint64(1)
 		if ix.Unique || ix.Primary {
 			nonUnique = 0
