@@ -432,9 +432,10 @@ func (s *Server) run(ctx context.Context) error {
 		})
 		bg.Go(func() { s.probeVersion(ctx, rt) })
 	}
+	var accepts sync.WaitGroup // joined before sessions.Wait: accept loops add sessions
 	for _, l := range s.listeners {
 		s.log.Info("listening", "listener", l.name, "service", l.svc.cfg.Name, "addr", l.ln.Addr().String())
-		bg.Go(func() {
+		accepts.Go(func() {
 			if err := s.accept(l, sessCtx, &sessions); err != nil && ctx.Err() == nil {
 				fail(fmt.Errorf("listener %q: %w", l.name, err))
 			}
@@ -460,6 +461,7 @@ func (s *Server) run(ctx context.Context) error {
 	for _, l := range s.listeners {
 		_ = l.ln.Close()
 	}
+	accepts.Wait()
 	// 2. Idle sessions end now, busy ones after their statement, for at most
 	// the shutdown timeout; then the rest are aborted.
 	s.reg.Shutdown()
