@@ -279,6 +279,9 @@ func collOf(es ...expr) types.Collation {
 	coll := types.CollationGeneralCI
 	for _, e := range es {
 		ft := &e.typ().ft
+		if ft.Tp == mysql.TypeNull {
+			continue // a NULL literal has no collation to impose
+		}
 		if ft.Class() == types.ClassString {
 			if ft.Coll == types.CollationBinary {
 				return types.CollationBinary
