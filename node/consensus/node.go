@@ -49,7 +49,7 @@ type MembershipChange struct {
 	Index    uint64
 	Type     pb.ConfChangeType
 	NodeID   uint64
-	Context  []byte // the caller's context given to AddLearner/AddVoter/RemoveNode
+	Context  []byte // the meta given to AddLearner/AddVoter/RemoveNode
 	Voters   []uint64
 	Learners []uint64
 }
@@ -372,26 +372,27 @@ func (n *Node) Propose(ctx context.Context, data []byte) (Result, error) {
 	return n.submit(ctx, &proposal{kind: kindProposal, data: data, done: make(chan outcome, 1)})
 }
 
-// AddLearner adds a non-voting member that receives the log (a Galera joiner during catch-up).
-func (n *Node) AddLearner(ctx context.Context, id uint64, context []byte) error {
-	return n.confChange(ctx, pb.ConfChangeAddLearnerNode, id, context)
+// AddLearner adds a non-voting member that receives the log (a Galera joiner during catch-up). meta is
+// handed to every node's OnMembership (e.g. the member's address).
+func (n *Node) AddLearner(ctx context.Context, id uint64, meta []byte) error {
+	return n.confChange(ctx, pb.ConfChangeAddLearnerNode, id, meta)
 }
 
 // AddVoter adds a voter or promotes a learner.
-func (n *Node) AddVoter(ctx context.Context, id uint64, context []byte) error {
-	return n.confChange(ctx, pb.ConfChangeAddNode, id, context)
+func (n *Node) AddVoter(ctx context.Context, id uint64, meta []byte) error {
+	return n.confChange(ctx, pb.ConfChangeAddNode, id, meta)
 }
 
 // RemoveNode removes a member. Transfer leadership away first when removing the leader.
-func (n *Node) RemoveNode(ctx context.Context, id uint64, context []byte) error {
-	return n.confChange(ctx, pb.ConfChangeRemoveNode, id, context)
+func (n *Node) RemoveNode(ctx context.Context, id uint64, meta []byte) error {
+	return n.confChange(ctx, pb.ConfChangeRemoveNode, id, meta)
 }
 
-func (n *Node) confChange(ctx context.Context, t pb.ConfChangeType, id uint64, context []byte) error {
+func (n *Node) confChange(ctx context.Context, t pb.ConfChangeType, id uint64, meta []byte) error {
 	if id == 0 {
 		return errors.New("consensus: node id must be non-zero")
 	}
-	cc := &pb.ConfChange{Type: t.Enum(), NodeId: new(id), Context: context}
+	cc := &pb.ConfChange{Type: t.Enum(), NodeId: new(id), Context: meta}
 	_, err := n.submit(ctx, &proposal{kind: kindConf, cc: cc, done: make(chan outcome, 1)})
 	return err
 }
