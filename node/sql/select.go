@@ -64,7 +64,7 @@ func (s *Session) execSelect(ctx context.Context, x *ast.SelectStmt, sqlText str
 	}
 	var t *storage.Txn
 	end := func() {}
-	if qp.lock != lockNone && s.txn == nil && s.autocommit() {
+	if qp.lock != lockNone && !s.inTxn && s.autocommit() {
 		// An autocommit locking read holds its row locks only for the statement; it writes nothing.
 		lt := s.beginTxn(false)
 		defer lt.Rollback()
@@ -77,7 +77,7 @@ func (s *Session) execSelect(ctx context.Context, x *ast.SelectStmt, sqlText str
 	rows, err := s.runSelect(ctx, t, qp)
 	s.curTxn, s.curCtx = nil, nil
 	if err != nil {
-		if s.txn != nil && s.explicitTxn {
+		if s.inTxn {
 			s.abortStatement(err)
 		}
 		return nil, err

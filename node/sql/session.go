@@ -64,7 +64,9 @@ type Session struct {
 	db                 string
 
 	txn         *storage.Txn
-	explicitTxn bool // BEGIN/START TRANSACTION, or a txn opened while autocommit=0
+	inTxn       bool // BEGIN/START TRANSACTION, or a statement run while autocommit=0, until COMMIT/ROLLBACK
+	// txn is the storage transaction of an open session transaction. As in InnoDB, the snapshot is taken by
+	// the first statement that uses it, not by BEGIN (see sessionTxn).
 	txnReadOnly bool
 	undo        []undoEntry
 	mdlHeld     map[string]bool // tables whose shared metadata lock the transaction holds
@@ -169,7 +171,7 @@ func (s *Session) Close() {
 }
 
 // InTransaction reports an open explicit transaction.
-func (s *Session) InTransaction() bool { return s.txn != nil && s.explicitTxn }
+func (s *Session) InTransaction() bool { return s.inTxn }
 
 // StatusFlags are the SERVER_STATUS_* bits to send with OK/EOF packets.
 func (s *Session) StatusFlags() uint16 {
@@ -177,7 +179,7 @@ func (s *Session) StatusFlags() uint16 {
 	if s.autocommit() {
 		st |= StatusAutocommit
 	}
-	if s.txn != nil && s.explicitTxn {
+	if s.inTxn {
 		st |= StatusInTrans
 		if s.txnReadOnly {
 			st |= StatusInTransReadonly
@@ -378,18 +380,17 @@ func (s *Session) beginTxn(readOnly bool) *storage.Txn {
 // inStatement runs a data-changing statement in the session's transaction (or an autocommit one) with
 // statement atomicity.
 func (s *Session) inStatement(ctx context.Context, readOnly bool, run func(t *storage.Txn) (*Result, error)) (*Result, error) {
-	if s.txn == nil && !s.autocommit() {
-		s.txn = s.beginTxn(false)
-		s.explicitTxn = true
-		s.txnReadOnly = false
+	if !s.inTxn && !s.autocommit() {
+		s.inTxn, s.txnReadOnly = true, false
 	}
-	if s.txn != nil {
+	if s.inTxn {
 		if s.txnReadOnly && !readOnly {
 			return nil, newErr(1792, "Cannot execute statement in a READ ONLY transaction")
 		}
+		t := s.sessionTxn()
 		s.stmtStart = len(s.undo)
-		s.curTxn, s.curCtx = s.txn, ctx
-		res, err := run(s.txn)
+		s.curTxn, s.curCtx = t, ctx
+		res, err := run(t)
 		s.curTxn, s.curCtx = nil, nil
 		if err != nil {
 			s.abortStatement(err)
@@ -446,19 +447,24 @@ func (s *Session) execBegin(ctx context.Context, x *ast.BeginStmt) (*Result, err
 	if x.AsOf != nil || x.CausalConsistencyOnly {
 		return nil, errNotSupported("START TRANSACTION with this option")
 	}
-	s.txn = s.beginTxn(x.ReadOnly)
-	s.explicitTxn = true
+	s.inTxn = true
 	s.txnReadOnly = x.ReadOnly
 	s.undo = s.undo[:0]
 	return &Result{}, nil
 }
 
 func (s *Session) commitTxn(ctx context.Context) error {
-	if s.txn == nil {
+	if !s.inTxn {
 		return nil
 	}
 	t := s.txn
-	s.txn, s.explicitTxn, s.txnReadOnly = nil, false, false
+	s.txn, s.inTxn, s.txnReadOnly = nil, false, false
+	if t == nil {
+		// Nothing ran in the transaction, so there is nothing to commit.
+		s.undo = s.undo[:0]
+		s.releaseTableLocks()
+		return nil
+	}
 	s.undo = s.undo[:0]
 	defer s.releaseTableLocks()
 	if err := t.Commit(ctx); err != nil {
@@ -469,26 +475,36 @@ func (s *Session) commitTxn(ctx context.Context) error {
 }
 
 func (s *Session) rollbackTxn() {
-	if s.txn == nil {
+	if !s.inTxn {
 		return
 	}
-	s.txn.Rollback()
-	s.txn, s.explicitTxn, s.txnReadOnly = nil, false, false
+	if s.txn != nil {
+		s.txn.Rollback()
+	}
+	s.txn, s.inTxn, s.txnReadOnly = nil, false, false
 	s.undo = s.undo[:0]
 	s.releaseTableLocks()
 }
 
 // readTxn returns a transaction for a read-only statement and a function that ends it.
 func (s *Session) readTxn() (*storage.Txn, func()) {
-	if s.txn == nil && !s.autocommit() {
-		s.txn = s.beginTxn(false)
-		s.explicitTxn = true
+	if !s.inTxn && !s.autocommit() {
+		s.inTxn, s.txnReadOnly = true, false
 	}
-	if s.txn != nil {
-		return s.txn, func() {}
+	if s.inTxn {
+		return s.sessionTxn(), func() {}
 	}
 	t := s.beginTxn(true)
 	return t, t.Rollback
+}
+
+// sessionTxn returns the open session transaction's storage transaction, starting it (and so taking its
+// snapshot) on first use.
+func (s *Session) sessionTxn() *storage.Txn {
+	if s.txn == nil {
+		s.txn = s.beginTxn(s.txnReadOnly)
+	}
+	return s.txn
 }
 
 // put and del write through the statement's undo log.

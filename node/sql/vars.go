@@ -433,7 +433,7 @@ func (s *Session) setOne(ctx context.Context, a *ast.VariableAssignment, params 
 	}
 	if name == "autocommit" && !global {
 		on, _ := types.Truth(val)
-		if on && s.txn != nil {
+		if on && s.inTxn {
 			// Switching autocommit on commits the open transaction (as MySQL).
 			if err := s.commitTxn(ctx); err != nil {
 				return err
