@@ -63,8 +63,8 @@ type Session struct {
 	authUser, authHost string
 	db                 string
 
-	txn         *storage.Txn
-	inTxn       bool // BEGIN/START TRANSACTION, or a statement run while autocommit=0, until COMMIT/ROLLBACK
+	txn   *storage.Txn
+	inTxn bool // BEGIN/START TRANSACTION, or a statement run while autocommit=0, until COMMIT/ROLLBACK
 	// txn is the storage transaction of an open session transaction. As in InnoDB, the snapshot is taken by
 	// the first statement that uses it, not by BEGIN (see sessionTxn).
 	txnReadOnly bool
