@@ -27,8 +27,9 @@ const (
 )
 
 // DefaultConfigPath is where maxproxy looks for its configuration when -c is
-// not given, as MaxScale looks in /etc/maxscale.cnf.
-const DefaultConfigPath = "/etc/maxproxy.toml"
+// not given, as MaxScale looks in /etc/maxscale.cnf. A variable so that tests
+// can point it elsewhere.
+var DefaultConfigPath = "/etc/maxproxy.toml"
 
 type command struct {
 	name  string
@@ -46,11 +47,11 @@ func commands() []command {
 }
 
 // Main runs the command line args (without the program name) and returns the
-// process exit status.
+// process exit status. With no command, or with only serve's flags, it
+// serves: `maxproxy` and `maxproxy -c FILE` run the proxy as MaxScale does.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		usage(stderr)
-		return exitUsage
+		return serve(ctx, args, stdout, stderr)
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":

@@ -62,7 +62,7 @@ func TestCheckConfigMissingFile(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{nil, {"frobnicate"}, {"check-config", "-x"}, {"version", "extra"}} {
+	for _, args := range [][]string{{"frobnicate"}, {"check-config", "-x"}, {"version", "extra"}} {
 		if code, _, _ := run(t, args...); code != 2 {
 			t.Errorf("maxproxy %q: exit %d, want 2", args, code)
 		}
@@ -88,5 +88,15 @@ func TestCtlIsDispatched(t *testing.T) {
 	code, out, errs := run(t, "ctl", "--hosts", "127.0.0.1:1", "list", "servers")
 	if code != 1 {
 		t.Fatalf("ctl list servers against a closed port: exit %d, stdout %q, stderr %q; want 1", code, out, errs)
+	}
+}
+
+func TestNoCommandServesTheDefaultConfig(t *testing.T) {
+	old := DefaultConfigPath
+	DefaultConfigPath = filepath.Join(t.TempDir(), "maxproxy.toml")
+	defer func() { DefaultConfigPath = old }()
+	code, _, errs := run(t)
+	if code != 1 || !strings.Contains(errs, DefaultConfigPath) {
+		t.Fatalf("maxproxy with no arguments and no config file: exit %d, stderr %q; want exit 1 naming %s", code, errs, DefaultConfigPath)
 	}
 }
