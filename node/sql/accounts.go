@@ -73,8 +73,8 @@ func (s *Session) hasDBAccess(db string) bool {
 	return false
 }
 
-func (s *Session) errTableDenied(cmd, table string) *Error {
-	return newErr(ErTableAccessDenied, "%s command denied to user '%s'@'%s' for table `%s`", cmd, s.authUser, s.authHost, table)
+func (s *Session) errTableDenied(cmd, db, table string) *Error {
+	return newErr(ErTableAccessDenied, "%s command denied to user '%s'@'%s' for table `%s`.`%s`", cmd, s.authUser, s.authHost, db, table)
 }
 
 func (s *Session) errDBDenied(db string) *Error {

@@ -617,7 +617,7 @@ func (s *Session) createTable(ctx context.Context, x *ast.CreateTableStmt) (*Res
 	}
 	name := x.Table.Name.O
 	if !s.hasPriv(db, catalog.PrivCreate) {
-		return nil, s.errTableDenied("CREATE", name)
+		return nil, s.errTableDenied("CREATE", db, name)
 	}
 	if err := checkIdent(name, ErWrongTableName, "Incorrect table name '%s'"); err != nil {
 		return nil, err
@@ -743,7 +743,7 @@ func (s *Session) dropTable(ctx context.Context, x *ast.DropTableStmt) (*Result,
 				return err
 			}
 			if !s.hasPriv(db, catalog.PrivDrop) {
-				return s.errTableDenied("DROP", tn.Name.O)
+				return s.errTableDenied("DROP", db, tn.Name.O)
 			}
 			tbl := sch.Table(db, tn.Name.O)
 			if tbl == nil {
@@ -774,7 +774,7 @@ func (s *Session) tableForDDL(tn *ast.TableName, priv catalog.Privileges, verb s
 		return nil, err
 	}
 	if !s.hasPriv(db, priv) {
-		return nil, s.errTableDenied(verb, tn.Name.O)
+		return nil, s.errTableDenied(verb, db, tn.Name.O)
 	}
 	tbl := s.e.schema.Load().Table(db, tn.Name.O)
 	if tbl == nil {
@@ -950,7 +950,7 @@ func (s *Session) renameTable(ctx context.Context, x *ast.RenameTableStmt) (*Res
 				return err
 			}
 			if !s.hasPriv(odb, catalog.PrivAlter|catalog.PrivDrop) || !s.hasPriv(ndb, catalog.PrivCreate|catalog.PrivInsert) {
-				return s.errTableDenied("ALTER", tt.OldTable.Name.O)
+				return s.errTableDenied("ALTER", odb, tt.OldTable.Name.O)
 			}
 			tbl := lookup(odb, tt.OldTable.Name.O)
 			if tbl == nil {

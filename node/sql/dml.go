@@ -38,7 +38,7 @@ func (s *Session) singleTable(ctx context.Context, refs *ast.TableRefsClause, wh
 		}
 	}
 	if s.virtualTable(db, tn.Name.O) != nil {
-		return nil, "", s.errTableDenied(strings.ToUpper(what), tn.Name.O)
+		return nil, "", s.errTableDenied(strings.ToUpper(what), db, tn.Name.O)
 	}
 	// The metadata lock comes first so the definition read below stays current until the transaction ends.
 	if err := s.lockTableForWrite(ctx, db, tn.Name.O); err != nil {
@@ -215,7 +215,7 @@ func (s *Session) execInsert(ctx context.Context, t *storage.Txn, x *ast.InsertS
 		need |= catalog.PrivUpdate
 	}
 	if !s.hasPriv(tbl.DB, need) {
-		return nil, s.errTableDenied(verb, tbl.Name)
+		return nil, s.errTableDenied(verb, tbl.DB, tbl.Name)
 	}
 	if x.Priority == mysql.DelayedPriority {
 		return nil, errNotSupported("INSERT DELAYED")
@@ -699,7 +699,7 @@ func (s *Session) execUpdate(ctx context.Context, t *storage.Txn, x *ast.UpdateS
 		return nil, err
 	}
 	if !s.hasPriv(tbl.DB, catalog.PrivUpdate) {
-		return nil, s.errTableDenied("UPDATE", tbl.Name)
+		return nil, s.errTableDenied("UPDATE", tbl.DB, tbl.Name)
 	}
 	strict := s.strictMode() && !x.IgnoreErr
 	sc := tableScope(tbl, alias)
@@ -794,7 +794,7 @@ func (s *Session) execDelete(ctx context.Context, t *storage.Txn, x *ast.DeleteS
 		return nil, err
 	}
 	if !s.hasPriv(tbl.DB, catalog.PrivDelete) {
-		return nil, s.errTableDenied("DELETE", tbl.Name)
+		return nil, s.errTableDenied("DELETE", tbl.DB, tbl.Name)
 	}
 	rows, _, err := s.matchRows(ctx, t, tbl, alias, x.Where, x.Order, x.Limit, params)
 	if err != nil {

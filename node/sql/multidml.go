@@ -41,10 +41,10 @@ func (s *Session) joinForDML(ctx context.Context, t *storage.Txn, refs *ast.Tabl
 	}
 	for _, tg := range tgs {
 		if tg.ft.tbl == nil {
-			return nil, nil, nil, s.errTableDenied(verb, tg.ft.name)
+			return nil, nil, nil, s.errTableDenied(verb, tg.ft.db, tg.ft.name)
 		}
 		if !s.hasPriv(tg.ft.db, need) {
-			return nil, nil, nil, s.errTableDenied(verb, tg.ft.name)
+			return nil, nil, nil, s.errTableDenied(verb, tg.ft.db, tg.ft.name)
 		}
 		if err := s.lockTableForWrite(ctx, tg.ft.db, tg.ft.name); err != nil {
 			return nil, nil, nil, err
@@ -185,7 +185,7 @@ func (s *Session) execMultiUpdate(ctx context.Context, t *storage.Txn, x *ast.Up
 				return nil, err
 			}
 			if sc0.col == nil {
-				return nil, s.errTableDenied("UPDATE", qp.tables[ti].name)
+				return nil, s.errTableDenied("UPDATE", qp.tables[ti].db, qp.tables[ti].name)
 			}
 			assigns = append(assigns, assign{tg: tg, col: sc0.col, e: e})
 		}

@@ -519,12 +519,12 @@ func (s *Session) openTable(tn *ast.TableName) (*fromTable, error) {
 	}
 	if vt := s.virtualTable(db, tn.Name.O); vt != nil {
 		if strings.EqualFold(db, "mysql") && !s.hasPriv(db, catalog.PrivSelect) {
-			return nil, s.errTableDenied("SELECT", tn.Name.O)
+			return nil, s.errTableDenied("SELECT", db, tn.Name.O)
 		}
 		return &fromTable{db: db, name: tn.Name.O, virt: vt}, nil
 	}
 	if !s.hasPriv(db, catalog.PrivSelect) {
-		return nil, s.errTableDenied("SELECT", tn.Name.O)
+		return nil, s.errTableDenied("SELECT", db, tn.Name.O)
 	}
 	tbl := s.e.schema.Load().Table(db, tn.Name.O)
 	if tbl == nil {

@@ -302,7 +302,7 @@ func (s *Session) showTarget(x *ast.ShowStmt) (*catalog.Table, error) {
 		return nil, err
 	}
 	if !s.hasDBAccess(db) {
-		return nil, s.errTableDenied("SELECT", x.Table.Name.O)
+		return nil, s.errTableDenied("SELECT", db, x.Table.Name.O)
 	}
 	tbl := s.e.schema.Load().Table(db, x.Table.Name.O)
 	if tbl == nil {
