@@ -1,0 +1,60 @@
+// Package replicator is maxnode's Galera layer (GALERA.md §4, §12): it implements storage.Replicator over
+// node/consensus (etcd raft) and is the consensus FSM that turns the raft log into Galera's total order.
+//
+// # Commit path (origin)
+//
+// storage.Txn.Commit calls Replicate with the transaction's write-set. Replicate refuses at once with
+// ErrNotPrimary (wraps storage.ErrCertification: rolled back, MySQL 1213) when the node is outside the
+// primary component; otherwise it encodes a node/writeset (source = this process's UUID, last_seen chosen
+// by the configured certify.Policy — default PolicySnapshot, the transaction's read snapshot — keys
+// {space, key} from the storage ops, which carry node/sql's collation-normalised memcomparable keys, and
+// the full row images), registers a waiter and proposes it. The FSM settles the waiter when the entry is
+// certified. Outcomes:
+//   - passed: ws.Seqno is set, nil is returned, and the storage commits the session's own workspace at that
+//     seqno (it orders it after every lower seqno);
+//   - failed certification: ws.Seqno is set and storage.ErrCertification returned; the storage consumes the
+//     seqno with an empty apply; wsrep_local_cert_failures counts it;
+//   - never ordered (consensus.ErrNotCommitted, or proposed before the cluster existed): ErrNotOrdered,
+//     a plain rollback;
+//   - anything else — the caller's deadline, Config.ReplicateTimeout, loss of the primary component or
+//     shutdown while the entry was in flight — returns an error wrapping ErrUnknownOutcome. The waiter is
+//     withdrawn under the FSM's lock, so exactly one side decides: if the entry is applied later, the FSM
+//     applies it like a remote write-set. The SQL layer must not report a rollback for ErrUnknownOutcome; it
+//     closes the connection (GALERA.md §12.5).
+//
+// # FSM (every node, origin included, in log order)
+//
+// Apply runs on the consensus owner goroutine. A cluster entry (the bootstrap) and every write-set entry —
+// failed or malformed ones included — consume the next seqno, so seqnos are gap-free. Certification
+// (node/certify) is deterministic: it reads only the log. Applying to storage happens on one apply
+// goroutine fed by an unbounded queue (wsrep_local_recv_queue): remote write-sets and abandoned local ones
+// go through storage.DB.Apply, which BF-aborts conflicting local transactions; failed ones are empty
+// applies that only advance the position. Local write-sets whose session still waits are committed by the
+// session itself at their seqno.
+//
+// # Membership, primary component, bootstrap
+//
+// The cluster is the raft voter set given at first start (Config.Peers, from cluster_address); views are
+// not dynamic yet (no VIEW entries, no learner joins, no eviction). A node started with Bootstrap proposes
+// the cluster entry, which fixes wsrep_cluster_state_uuid and the starting seqno; until one is in the log
+// nobody is Primary (as Galera nodes wait for a primary component). Primary = the cluster exists, the node
+// is a voter and it knows a leader; raft runs with CheckQuorum and PreVote, so a leader without a majority
+// steps down and an isolated follower forgets its leader after an election timeout. Outside the primary
+// component the node reports wsrep_local_state 0/Initialized, wsrep_cluster_status non-Primary,
+// wsrep_ready OFF, wsrep_cluster_size 1 (it cannot see the other side) and wsrep_cluster_conf_id -1.
+// A founding node that starts late with an empty data directory catches up from the raft log (never
+// compacted here). A node whose data does not match the cluster's starting seqno needs a state transfer,
+// which is not implemented: it stays non-Primary and logs why.
+//
+// # Durable state
+//
+// grastate.dat (GALERA.md §5.5) holds the state UUID, seqno -1 while running and the last seqno after a
+// clean shutdown, and safe_to_bootstrap = 1 only for a one-voter cluster (views never shrink yet);
+// Bootstrap refuses with Galera's message when it says 0. replicator.state holds the FSM position (raft
+// index, seqno, certification index) and is written at Start (marked running) and by a clean Close.
+// consensus persists its own apply position independently and redelivers only the entries after it, while
+// the storage's durable position may lag behind (DB.Apply does not wait for the disk). Replaying the raft
+// log from storage.DB.DurableSeqno after a crash therefore needs a consensus hook (redeliver from a given
+// index, rebuilding its proposer filter from the retained log); until it exists a node that did not stop
+// cleanly refuses to start with ErrUnclean (wipe its data directory to rejoin from the log).
+package replicator

@@ -1,0 +1,545 @@
+package replicator
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/maxproxy/maxproxy/node/certify"
+	"github.com/maxproxy/maxproxy/node/consensus"
+	"github.com/maxproxy/maxproxy/node/storage"
+	"github.com/maxproxy/maxproxy/node/writeset"
+)
+
+// DefaultReplicateTimeout bounds how long a commit waits for its write-set to be ordered when the caller's
+// context has no earlier deadline.
+const DefaultReplicateTimeout = 30 * time.Second
+
+var (
+	// ErrNotPrimary: the node is not part of a primary component, so the write-set was not proposed. It
+	// wraps storage.ErrCertification (the transaction is rolled back, MySQL 1213), as Galera fails
+	// transactions that commit while the node is out of the primary component (GALERA.md §3.1).
+	ErrNotPrimary = fmt.Errorf("replicator: node is not in the primary component: %w", storage.ErrCertification)
+	// ErrNotOrdered: the write-set was proposed but is known never to enter the total order (consensus
+	// settled it); rolled back, 1213.
+	ErrNotOrdered = fmt.Errorf("replicator: write-set was not ordered: %w", storage.ErrCertification)
+	// ErrUnknownOutcome: the write-set may or may not commit (the primary component was lost, or the
+	// deadline passed, while it was being ordered). Never report a rollback for it: the SQL layer must close
+	// the client connection, which clients treat as an indeterminate commit (GALERA.md §12.5).
+	ErrUnknownOutcome = errors.New("replicator: commit outcome unknown")
+	// ErrUnclean: the replication state was not saved by a clean shutdown, and replaying the raft log from the
+	// storage's durable position is not implemented: the node needs a state transfer.
+	ErrUnclean = errors.New("replicator: replication state was not saved by a clean shutdown; " +
+		"this node needs a state transfer (SST), which is not implemented: wipe its data directory to rejoin from the log")
+)
+
+// Config configures a Replicator.
+type Config struct {
+	ID      uint64   // raft id of this node: non-zero, unique in the cluster
+	Peers   []uint64 // the founding voters (cluster_address), this node included
+	DataDir string   // raft.db, replicator.state and grastate.dat live here
+	// Bootstrap founds a new cluster (--bootstrap, galera_new_cluster): this node proposes the cluster's state
+	// UUID. Refused when grastate.dat says safe_to_bootstrap: 0.
+	Bootstrap        bool
+	Transport        consensus.Transport
+	TickInterval     time.Duration // consensus default when zero
+	ElectionTick     int           // consensus default when zero
+	Certify          certify.Config
+	ReplicateTimeout time.Duration // DefaultReplicateTimeout when zero
+	Logger           *slog.Logger
+}
+
+// Replicator is the Galera layer of a node: it implements storage.Replicator over consensus and is the
+// consensus FSM that certifies and applies the total order. Create it with New, open the storage with it as
+// Options.Replicator, then call Start.
+type Replicator struct {
+	cfg    Config
+	log    *slog.Logger
+	source writeset.UUID
+	db     *storage.DB
+	node   *consensus.Node
+	trx    atomic.Uint64
+
+	// FSM state, written only by Apply (the consensus owner goroutine) and read by Status, under mu.
+	mu          sync.Mutex
+	cert        *certify.Certifier
+	seqno       uint64 // last seqno of the total order consumed
+	index       uint64 // last raft index consumed
+	skipThrough uint64 // raft indexes consumed before a clean restart
+	uuid        writeset.UUID
+	haveUUID    bool
+	confID      uint64
+	fatal       error
+	waiters     map[uint64]*waiter
+
+	queue  applyQueue
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	certFailures, replicated, replicatedBytes, received, receivedBytes atomic.Uint64
+}
+
+// waiter is a local write-set waiting for its place in the total order. Apply settles it under mu.
+type waiter struct {
+	settled bool
+	seqno   uint64 // 0: not ordered (proposed before the cluster existed)
+	ok      bool
+}
+
+// New returns a replicator for cfg; it does nothing until Start.
+func New(cfg Config) (*Replicator, error) {
+	if cfg.ID == 0 || cfg.DataDir == "" || cfg.Transport == nil || !slices.Contains(cfg.Peers, cfg.ID) {
+		return nil, errors.New("replicator: config needs ID, DataDir, Transport and Peers including ID")
+	}
+	if cfg.ReplicateTimeout == 0 {
+		cfg.ReplicateTimeout = DefaultReplicateTimeout
+	}
+	if cfg.Certify.Window == 0 {
+		cfg.Certify.Window = certify.DefaultWindow // so that a restored certifier's config compares equal
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Replicator{cfg: cfg, log: cfg.Logger.With("component", "replicator"), waiters: map[uint64]*waiter{}}
+	// A new source UUID per process, like Galera's gcomm UUID: write-sets from an earlier incarnation of this
+	// node are certified as another node's, which is only stricter.
+	if _, err := rand.Read(r.source[:]); err != nil {
+		return nil, fmt.Errorf("replicator: node uuid: %w", err)
+	}
+	r.queue.signal = make(chan struct{}, 1)
+	return r, nil
+}
+
+// Start restores the saved position, starts consensus and the apply goroutine. db must have been opened
+// with r as its Replicator.
+func (r *Replicator) Start(db *storage.DB) error {
+	if err := os.MkdirAll(r.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("replicator: %w", err)
+	}
+	gs, err := readGrastate(r.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if r.cfg.Bootstrap && gs != nil && !gs.SafeToBootstrap {
+		return ErrUnsafeBootstrap
+	}
+	st, err := readState(r.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	r.db = db
+	switch {
+	case st == nil && db.LastCommitted() != 0 && !r.cfg.Bootstrap:
+		return fmt.Errorf("replicator: the data directory holds data up to seqno %d but no cluster state: "+
+			"found a cluster from it with --bootstrap, or empty it to join (state transfer is not implemented)",
+			db.LastCommitted())
+	case st == nil:
+		r.seqno = db.LastCommitted()
+		r.cert = certify.New(r.cfg.Certify, r.seqno)
+	case st.Running:
+		return ErrUnclean
+	default:
+		if db.LastCommitted() != st.Seqno {
+			return fmt.Errorf("%w (storage at seqno %d, replication state at %d)", ErrUnclean, db.LastCommitted(), st.Seqno)
+		}
+		cert, err := certify.Restore(st.CertState)
+		if err != nil {
+			return fmt.Errorf("replicator: %w", err)
+		}
+		if cert.Config() != r.cfg.Certify {
+			return fmt.Errorf("replicator: saved certification config %+v differs from %+v", cert.Config(), r.cfg.Certify)
+		}
+		r.cert, r.seqno, r.index, r.skipThrough, r.confID = cert, st.Seqno, st.Index, st.Index, st.ConfID
+		if st.UUID != "" {
+			if r.uuid, err = parseUUID(st.UUID); err != nil {
+				return err
+			}
+			r.haveUUID = true
+		}
+	}
+	if err := r.saveState(true); err != nil {
+		return err
+	}
+	node, err := consensus.Start(consensus.Config{
+		ID: r.cfg.ID, DataDir: r.cfg.DataDir, Peers: r.cfg.Peers,
+		TickInterval: r.cfg.TickInterval, ElectionTick: r.cfg.ElectionTick,
+		Transport: r.cfg.Transport, FSM: r, Logger: r.cfg.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("replicator: %w", err)
+	}
+	r.node = node
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	r.wg.Add(1)
+	go r.applyLoop()
+	if r.cfg.Bootstrap {
+		r.wg.Add(1)
+		go r.bootstrap(ctx, clusterEntry{uuid: newUUID(), base: r.seqno})
+	}
+	return nil
+}
+
+func newUUID() writeset.UUID {
+	var u writeset.UUID
+	_, _ = rand.Read(u[:]) // crypto/rand.Read never fails on supported platforms
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	return u
+}
+
+// Node is the consensus node; attach its Step method to the transport's inbound side.
+func (r *Replicator) Node() *consensus.Node { return r.node }
+
+// Source is this process's node UUID in write-sets.
+func (r *Replicator) Source() writeset.UUID { return r.source }
+
+// bootstrap proposes the cluster entry until the log has one (this node's or another bootstrapper's).
+func (r *Replicator) bootstrap(ctx context.Context, c clusterEntry) {
+	defer r.wg.Done()
+	data := encodeCluster(c)
+	tick := time.NewTicker(r.electionTimeout())
+	defer tick.Stop()
+	for {
+		r.mu.Lock()
+		done := r.haveUUID || r.fatal != nil
+		r.mu.Unlock()
+		if done {
+			return
+		}
+		_, err := r.node.Propose(ctx, data)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, consensus.ErrNotCommitted) {
+			if ctx.Err() == nil && !errors.Is(err, consensus.ErrClosed) {
+				r.log.Warn("proposing the cluster bootstrap entry", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C: // no leader yet: the first election takes an election timeout
+		}
+	}
+}
+
+func (r *Replicator) electionTimeout() time.Duration {
+	t, e := r.cfg.TickInterval, r.cfg.ElectionTick
+	if t == 0 {
+		t = 100 * time.Millisecond
+	}
+	if e == 0 {
+		e = 10
+	}
+	return t * time.Duration(e)
+}
+
+// Replicate implements storage.Replicator: it orders and certifies ws and returns nil (ws.Seqno set, the
+// storage commits it at that position), ErrCertification (with ws.Seqno set when it consumed a seqno),
+// ErrNotPrimary / ErrNotOrdered (nothing consumed, rolled back) or an error wrapping ErrUnknownOutcome.
+func (r *Replicator) Replicate(ctx context.Context, sws *storage.WriteSet) error {
+	if !r.Primary() {
+		return ErrNotPrimary
+	}
+	id := r.trx.Add(1)
+	ws := writeset.WriteSet{
+		Source:   r.source,
+		TrxID:    id,
+		LastSeen: r.cfg.Certify.Policy.LastSeen(sws.Snapshot, r.db.LastCommitted()),
+		Flags:    writeset.FlagCommit,
+		Keys:     certKeys(sws.Ops, make([]writeset.Key, 0, len(sws.Ops))),
+		Ops:      sws.Ops,
+	}
+	data, err := encodeWriteSet(&ws)
+	if err != nil {
+		return errors.Join(ErrNotOrdered, err)
+	}
+	w := &waiter{}
+	r.mu.Lock()
+	r.waiters[id] = w
+	r.mu.Unlock()
+
+	pctx, cancel := context.WithTimeout(ctx, r.cfg.ReplicateTimeout)
+	_, perr := r.node.Propose(pctx, data)
+	cancel()
+
+	r.mu.Lock()
+	settled, seqno, ok := w.settled, w.seqno, w.ok
+	if !settled {
+		delete(r.waiters, id) // from now on Apply treats the entry like a remote one
+	}
+	r.mu.Unlock()
+	switch {
+	case settled && seqno == 0:
+		return ErrNotOrdered
+	case settled:
+		sws.Seqno = seqno
+		r.replicated.Add(1)
+		r.replicatedBytes.Add(uint64(len(data)))
+		if !ok {
+			return fmt.Errorf("replicator: certification failed at seqno %d: %w", seqno, storage.ErrCertification)
+		}
+		return nil
+	case errors.Is(perr, consensus.ErrNotCommitted):
+		return ErrNotOrdered
+	case perr == nil:
+		return fmt.Errorf("%w: write-set applied without reaching the certifier", ErrUnknownOutcome)
+	default:
+		return fmt.Errorf("%w: %w", ErrUnknownOutcome, perr)
+	}
+}
+
+// Apply is the consensus FSM: it runs on the consensus owner goroutine, in log order, on every node.
+func (r *Replicator) Apply(index uint64, data []byte) any {
+	if index <= r.skipThrough {
+		return nil // consumed before the last clean shutdown
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.index = index
+	if r.fatal != nil || len(data) == 0 {
+		return nil
+	}
+	switch data[0] {
+	case kindCluster:
+		r.applyCluster(index, data[1:])
+	case kindWriteSet:
+		r.applyWriteSet(index, data[1:])
+	default:
+		// Every node sees the same bytes, so skipping is deterministic.
+		r.log.Error("skipping unknown log entry", "index", index, "kind", data[0])
+	}
+	return nil
+}
+
+func (r *Replicator) applyCluster(index uint64, p []byte) {
+	c, err := decodeCluster(p)
+	if err != nil {
+		r.log.Error("skipping malformed cluster entry", "index", index)
+		return
+	}
+	if r.haveUUID {
+		r.log.Warn("ignoring a second cluster bootstrap entry", "index", index, "uuid", formatUUID(c.uuid))
+		return
+	}
+	if c.base != r.seqno {
+		r.fatal = fmt.Errorf("replicator: cluster founded at seqno %d but this node's data is at seqno %d; "+
+			"state transfer (SST) is not implemented", c.base, r.seqno)
+		r.log.Error("cannot join cluster", "err", r.fatal)
+		return
+	}
+	r.uuid, r.haveUUID = c.uuid, true
+	r.confID++
+	r.consume(nil)
+	r.log.Info("cluster state established", "uuid", formatUUID(c.uuid), "seqno", r.seqno)
+}
+
+// consume gives the next seqno to the certifier (as a non-write-set when ws is nil) and queues its apply.
+func (r *Replicator) consume(ws *storage.WriteSet) {
+	r.seqno++
+	if ws == nil {
+		if err := r.cert.Advance(r.seqno); err != nil {
+			r.fatal = fmt.Errorf("replicator: %w", err)
+			return
+		}
+	}
+	r.queue.push(applyItem{seqno: r.seqno, ws: ws})
+}
+
+func (r *Replicator) applyWriteSet(index uint64, p []byte) {
+	var ws writeset.WriteSet
+	if err := writeset.Decode(p, &ws); err != nil {
+		r.log.Error("malformed write-set consumes its seqno without effect", "index", index, "err", err)
+		r.consume(nil)
+		return
+	}
+	local := ws.Source == r.source
+	if !r.haveUUID {
+		// Proposed before the cluster existed: dropped on every node without a seqno.
+		if w := r.waiters[ws.TrxID]; local && w != nil {
+			delete(r.waiters, ws.TrxID)
+			w.settled = true
+		}
+		return
+	}
+	r.seqno++
+	seqno := r.seqno
+	v, err := r.cert.Certify(seqno, &ws)
+	if err != nil {
+		r.fatal = fmt.Errorf("replicator: certify seqno %d: %w", seqno, err)
+		r.log.Error("certification state broken", "err", r.fatal)
+		return
+	}
+	if local {
+		if !v.OK {
+			r.certFailures.Add(1)
+		}
+		if w := r.waiters[ws.TrxID]; w != nil {
+			// The origin's session consumes the seqno itself (commit, or empty apply on failure).
+			delete(r.waiters, ws.TrxID)
+			w.settled, w.seqno, w.ok = true, seqno, v.OK
+			return
+		}
+		// The session gave up waiting (unknown outcome): apply the entry like any remote one.
+	} else {
+		r.received.Add(1)
+		r.receivedBytes.Add(uint64(len(p) + 1))
+	}
+	item := applyItem{seqno: seqno, ws: &storage.WriteSet{}}
+	if v.OK {
+		item.ws.Ops = ws.Ops
+	}
+	r.queue.push(item)
+}
+
+// applyLoop applies queued seqnos to the storage in order (remote write-sets BF-abort conflicting local
+// transactions there). It runs until Close has stopped consensus and the queue is empty.
+func (r *Replicator) applyLoop() {
+	defer r.wg.Done()
+	for {
+		it, ok := r.queue.pop()
+		if !ok {
+			return
+		}
+		ws := it.ws
+		if ws == nil {
+			ws = &storage.WriteSet{}
+		}
+		if err := r.db.Apply(context.Background(), ws, it.seqno); err != nil {
+			r.mu.Lock()
+			r.fatal = fmt.Errorf("replicator: apply seqno %d: %w", it.seqno, err)
+			r.mu.Unlock()
+			r.log.Error("apply failed; the node leaves the primary component", "seqno", it.seqno, "err", err)
+			r.queue.close()
+			return
+		}
+	}
+}
+
+// Close stops consensus and the apply goroutine and, when the storage has every consumed seqno, saves the
+// position (a clean shutdown) and grastate.dat. Close sessions first and the storage after.
+func (r *Replicator) Close() error {
+	if r.node == nil {
+		return nil
+	}
+	r.cancel()
+	cerr := r.node.Close()
+	r.queue.close()
+	r.wg.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fatal != nil {
+		return errors.Join(cerr, r.fatal)
+	}
+	if got := r.db.LastCommitted(); got != r.seqno {
+		return errors.Join(cerr, fmt.Errorf("replicator: storage is at seqno %d, total order at %d: state not saved", got, r.seqno))
+	}
+	return errors.Join(cerr, r.saveStateLocked(false))
+}
+
+func (r *Replicator) saveState(running bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.saveStateLocked(running)
+}
+
+func (r *Replicator) saveStateLocked(running bool) error {
+	st := &savedState{Running: running, Index: r.index, Seqno: r.seqno, ConfID: r.confID, CertState: r.cert.AppendState(nil)}
+	if r.haveUUID {
+		st.UUID = formatUUID(r.uuid)
+	}
+	if err := writeState(r.cfg.DataDir, st); err != nil {
+		return err
+	}
+	g := grastate{UUID: r.uuid, Seqno: -1, SafeToBootstrap: len(r.cfg.Peers) == 1}
+	if !running {
+		g.Seqno = int64(r.seqno)
+	}
+	return writeGrastate(r.cfg.DataDir, g)
+}
+
+// Primary reports whether this node is in the primary component: the cluster exists, the node is a voter,
+// and it knows a leader that has quorum contact (with CheckQuorum a leader that loses its majority steps
+// down, and a follower that stops hearing from it forgets it after an election timeout).
+func (r *Replicator) Primary() bool {
+	st := r.node.Status()
+	r.mu.Lock()
+	ok := r.haveUUID && r.fatal == nil
+	r.mu.Unlock()
+	return ok && st.Lead != 0 && slices.Contains(st.Voters, r.cfg.ID)
+}
+
+// LastSeqno is the last seqno of the total order this node's FSM has consumed (applied or queued).
+func (r *Replicator) LastSeqno() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seqno
+}
+
+type applyItem struct {
+	seqno uint64
+	ws    *storage.WriteSet // nil or empty: only advances the position
+}
+
+// applyQueue is the receive queue between the FSM and the apply goroutine (wsrep_local_recv_queue). It is
+// unbounded: raft already holds these entries in memory, and flow control is not implemented.
+type applyQueue struct {
+	mu     sync.Mutex
+	items  []applyItem
+	closed bool
+	signal chan struct{}
+}
+
+func (q *applyQueue) push(it applyItem) {
+	q.mu.Lock()
+	q.items = append(q.items, it)
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+// pop returns the next item; false once the queue is closed and empty.
+func (q *applyQueue) pop() (applyItem, bool) {
+	for {
+		q.mu.Lock()
+		if len(q.items) > 0 {
+			it := q.items[0]
+			q.items[0] = applyItem{}
+			q.items = q.items[1:]
+			q.mu.Unlock()
+			return it, true
+		}
+		closed := q.closed
+		q.mu.Unlock()
+		if closed {
+			return applyItem{}, false
+		}
+		<-q.signal
+	}
+}
+
+func (q *applyQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (q *applyQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
+}

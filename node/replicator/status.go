@@ -1,0 +1,127 @@
+package replicator
+
+import (
+	"slices"
+	"strconv"
+)
+
+// Galera's wsrep_local_state values this layer reports (GALERA.md §1.1). Joiner, Donor and Joined need
+// state transfer and flow control, which are not implemented.
+const (
+	StateInitialized = 0
+	StateSynced      = 4
+)
+
+// ProviderName is wsrep_provider_name.
+const ProviderName = "Galera"
+
+// Status is a point-in-time copy of the wsrep_* status variables monitors read (GALERA.md §1.3, §2.1).
+type Status struct {
+	Primary           bool
+	LocalState        int
+	LocalStateComment string
+	ClusterSize       int
+	ClusterStateUUID  string
+	ClusterConfID     int64 // -1 outside a primary component
+	LocalIndex        int   // position of this node in the sorted voter ids; -1 when not a member
+	LastCommitted     uint64
+	LocalCertFailures uint64
+	LocalBFAborts     uint64
+	Replicated        uint64
+	ReplicatedBytes   uint64
+	Received          uint64
+	ReceivedBytes     uint64
+	LocalRecvQueue    int
+	CertIndexSize     int
+	CertDepsDistance  float64
+}
+
+// Status returns the current status. A node outside the primary component reports Initialized/non-Primary
+// and counts only itself in wsrep_cluster_size (it has no view of the other side of a partition).
+func (r *Replicator) Status() Status {
+	primary := r.Primary()
+	cs := r.node.Status()
+	r.mu.Lock()
+	s := Status{
+		Primary:           primary,
+		LocalState:        StateInitialized,
+		LocalStateComment: "Initialized",
+		ClusterSize:       1,
+		ClusterConfID:     -1,
+		LocalIndex:        -1,
+		LocalCertFailures: r.certFailures.Load(),
+		Replicated:        r.replicated.Load(),
+		ReplicatedBytes:   r.replicatedBytes.Load(),
+		Received:          r.received.Load(),
+		ReceivedBytes:     r.receivedBytes.Load(),
+	}
+	cst := r.cert.Stats()
+	s.CertIndexSize, s.CertDepsDistance = cst.IndexSize, cst.DepsDistance()
+	if r.haveUUID {
+		s.ClusterStateUUID = formatUUID(r.uuid)
+	} else {
+		s.ClusterStateUUID = formatUUID([16]byte{})
+	}
+	confID := r.confID
+	r.mu.Unlock()
+	if r.db != nil {
+		s.LastCommitted = r.db.LastCommitted()
+		s.LocalBFAborts = r.db.Stats().BFAborts
+	}
+	s.LocalRecvQueue = r.queue.len()
+	voters := slices.Clone(cs.Voters)
+	slices.Sort(voters)
+	s.LocalIndex = slices.Index(voters, r.cfg.ID)
+	if primary {
+		s.LocalState, s.LocalStateComment = StateSynced, "Synced"
+		s.ClusterSize = len(voters)
+		s.ClusterConfID = int64(confID)
+	}
+	return s
+}
+
+// Row is one SHOW STATUS row.
+type Row struct{ Name, Value string }
+
+func onOff(b bool) string {
+	if b {
+		return "ON"
+	}
+	return "OFF"
+}
+
+// Rows returns the status as SHOW STATUS rows, in the order MariaDB lists them.
+func (s Status) Rows() []Row {
+	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
+	i := func(v int) string { return strconv.Itoa(v) }
+	cluster := "non-Primary"
+	if s.Primary {
+		cluster = "Primary"
+	}
+	return []Row{
+		{"wsrep_local_state_uuid", s.ClusterStateUUID},
+		{"wsrep_protocol_version", "10"},
+		{"wsrep_last_committed", u(s.LastCommitted)},
+		{"wsrep_replicated", u(s.Replicated)},
+		{"wsrep_replicated_bytes", u(s.ReplicatedBytes)},
+		{"wsrep_received", u(s.Received)},
+		{"wsrep_received_bytes", u(s.ReceivedBytes)},
+		{"wsrep_local_cert_failures", u(s.LocalCertFailures)},
+		{"wsrep_local_bf_aborts", u(s.LocalBFAborts)},
+		{"wsrep_local_recv_queue", i(s.LocalRecvQueue)},
+		// Flow control is not implemented, so this node never sends a pause: the count is truthfully zero.
+		{"wsrep_flow_control_sent", "0"},
+		{"wsrep_cert_deps_distance", strconv.FormatFloat(s.CertDepsDistance, 'f', 6, 64)},
+		{"wsrep_local_state", i(s.LocalState)},
+		{"wsrep_local_state_comment", s.LocalStateComment},
+		{"wsrep_cert_index_size", i(s.CertIndexSize)},
+		{"wsrep_cluster_conf_id", strconv.FormatInt(s.ClusterConfID, 10)},
+		{"wsrep_cluster_size", i(s.ClusterSize)},
+		{"wsrep_cluster_state_uuid", s.ClusterStateUUID},
+		{"wsrep_cluster_status", cluster},
+		{"wsrep_connected", "ON"},
+		{"wsrep_local_index", i(s.LocalIndex)},
+		{"wsrep_provider_name", ProviderName},
+		{"wsrep_ready", onOff(s.Primary)},
+	}
+}
