@@ -2,8 +2,9 @@
 //
 // Decoding is strict: a key the schema does not know is an error naming the file, the line and the key,
 // so a typo never silently falls back to a default. Setting names follow MariaDB's (and, for cluster
-// settings, Galera's) where one exists. Cluster keys ([wsrep], provider options) are not part of this
-// schema yet and are therefore rejected like any other unknown key.
+// settings, Galera's) where one exists: cluster_name, cluster_address ("gcomm://host:port,...") and
+// node_address are wsrep_cluster_name, wsrep_cluster_address and wsrep_node_address. Galera provider
+// options (wsrep_provider_options) are not part of this schema and are rejected like any other unknown key.
 package config
 
 import (
@@ -36,6 +37,9 @@ const (
 	DefaultNetWriteTimeoutSeconds = 60
 	maxTimeoutSeconds             = 31536000
 	nativeHashLen                 = 41 // "*" + 40 hex digits
+	DefaultClusterName            = "my_wsrep_cluster" // wsrep_cluster_name's default
+	DefaultReplicationPort        = "4567"             // Galera's group communication port
+	gcommScheme                   = "gcomm://"
 )
 
 // Config is the whole node.toml.
@@ -62,6 +66,14 @@ type Config struct {
 	NetWriteTimeout int `toml:"net_write_timeout"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `toml:"log_level"`
+	// ClusterName is wsrep_cluster_name.
+	ClusterName string `toml:"cluster_name"`
+	// ClusterAddress is wsrep_cluster_address: "gcomm://h1:p1,h2:p2,..." lists every member's replication
+	// address (port 4567 when omitted), the same list on every node. Empty: a standalone node.
+	ClusterAddress string `toml:"cluster_address"`
+	// NodeAddress is wsrep_node_address: this node's replication listen address, one of ClusterAddress's
+	// members. Required with ClusterAddress.
+	NodeAddress string `toml:"node_address"`
 	// Users are created (or brought up to date) at every start, after the built-in root accounts.
 	Users []User `toml:"user"`
 }
@@ -97,6 +109,7 @@ func Default() Config {
 		LogLevel:            DefaultLogLevel,
 		WaitTimeout:         DefaultWaitTimeoutSeconds,
 		NetWriteTimeout:     DefaultNetWriteTimeoutSeconds,
+		ClusterName:         DefaultClusterName,
 	}
 }
 
@@ -182,6 +195,16 @@ func (c *Config) Validate() error {
 	default:
 		return keyErr(fmt.Sprintf("must be debug, info, warn or error, got %q", c.LogLevel), "log_level")
 	}
+	if c.ClusterName == "" {
+		return keyErr("must not be empty", "cluster_name")
+	}
+	if c.ClusterAddress != "" {
+		if _, _, err := c.ClusterMembers(); err != nil {
+			return err
+		}
+	} else if c.NodeAddress != "" {
+		return keyErr("needs cluster_address", "node_address")
+	}
 	seen := make(map[string]bool, len(c.Users))
 	for i := range c.Users {
 		u := &c.Users[i]
@@ -230,6 +253,67 @@ func (u *User) validate() error {
 		}
 	}
 	return nil
+}
+
+// Clustered reports whether the node is a cluster member (cluster_address is set).
+func (c *Config) Clustered() bool { return c.ClusterAddress != "" }
+
+// ClusterMembers parses cluster_address into the members' replication addresses, in the order given, and
+// returns this node's position among them (node_address, port 4567 when omitted). Every member must be
+// given the same list: a member's raft id is its position + 1.
+func (c *Config) ClusterMembers() (members []string, self int, err error) {
+	list, ok := strings.CutPrefix(c.ClusterAddress, gcommScheme)
+	if !ok {
+		return nil, 0, keyErr(fmt.Sprintf("want \"gcomm://host:port,...\", got %q", c.ClusterAddress), "cluster_address")
+	}
+	if i := strings.IndexByte(list, '?'); i >= 0 {
+		return nil, 0, keyErr("provider options after '?' are not supported", "cluster_address")
+	}
+	if strings.TrimSpace(list) == "" {
+		return nil, 0, keyErr("an empty gcomm:// is not supported: list every member and start the first with --bootstrap", "cluster_address")
+	}
+	seen := map[string]bool{}
+	for _, m := range strings.Split(list, ",") {
+		addr, err := withDefaultPort(strings.TrimSpace(m))
+		if err != nil {
+			return nil, 0, keyErr(err.Error(), "cluster_address")
+		}
+		if seen[addr] {
+			return nil, 0, keyErr(fmt.Sprintf("member %s is listed twice", addr), "cluster_address")
+		}
+		seen[addr] = true
+		members = append(members, addr)
+	}
+	if c.NodeAddress == "" {
+		return nil, 0, keyErr("must be set (this node's replication address, one of cluster_address)", "node_address")
+	}
+	me, err := withDefaultPort(c.NodeAddress)
+	if err != nil {
+		return nil, 0, keyErr(err.Error(), "node_address")
+	}
+	for i, m := range members {
+		if m == me {
+			return members, i, nil
+		}
+	}
+	return nil, 0, keyErr(fmt.Sprintf("%s is not one of cluster_address's members", me), "node_address")
+}
+
+func withDefaultPort(addr string) (string, error) {
+	if addr == "" {
+		return "", errors.New("empty address")
+	}
+	if _, _, err := net.SplitHostPort(addr); err == nil {
+		return addr, nil
+	}
+	if strings.Contains(addr, ":") && !strings.HasPrefix(addr, "[") {
+		addr = "[" + addr + "]" // a bare IPv6 address
+	}
+	full := addr + ":" + DefaultReplicationPort
+	if _, _, err := net.SplitHostPort(full); err != nil {
+		return "", fmt.Errorf("want host[:port], got %q", addr)
+	}
+	return full, nil
 }
 
 // ValidateDataDir reports a missing data directory.
