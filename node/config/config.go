@@ -36,7 +36,7 @@ const (
 	DefaultWaitTimeoutSeconds     = 28800
 	DefaultNetWriteTimeoutSeconds = 60
 	maxTimeoutSeconds             = 31536000
-	nativeHashLen                 = 41 // "*" + 40 hex digits
+	nativeHashLen                 = 41                 // "*" + 40 hex digits
 	DefaultClusterName            = "my_wsrep_cluster" // wsrep_cluster_name's default
 	DefaultReplicationPort        = "4567"             // Galera's group communication port
 	gcommScheme                   = "gcomm://"
