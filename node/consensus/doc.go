@@ -57,7 +57,7 @@
 // promotes) and RemoveNode are simple one-at-a-time changes; a second one while the first is pending gets
 // ErrConfChangeInProgress (raft itself would also refuse it). A node started with no Peers and an empty data
 // dir waits to be added and then receives the log from the first index. OnMembership reports every applied
-// change with its caller-supplied context (e.g. the peer's address for the transport).
+// change with the meta its proposer supplied (e.g. the member's address, for TCPTransport.SetPeer).
 //
 // # Arbitrator (NonCandidate)
 //
@@ -68,9 +68,9 @@
 //     Tick: leader leases still expire (so it grants votes under CheckQuorum/PreVote) but it never starts an
 //     election, so the data nodes elect among themselves.
 //   - It drops inbound MsgTimeoutNow, so leadership is never transferred to it.
-//   - After nonCandidatePatience (3) election timeouts without any leader it ticks normally and may win an
-//     election; as leader it immediately transfers leadership to the best other voter (raft first brings
-//     that voter's log up to date), retrying every tick until the transfer happens.
+//   - After nonCandidatePatience (3) election timeouts without hearing from a leader it ticks normally and
+//     may win an election; as leader it immediately transfers leadership to the best other voter (raft
+//     first brings that voter's log up to date), retrying every tick until the transfer happens.
 //
 // So an arbitrator leads only briefly, only when the data nodes cannot elect a leader without it, and only
 // to hand over. That is safe because it keeps the full raft log like any voter (Galera's garbd keeps no data;
