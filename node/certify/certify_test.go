@@ -355,7 +355,11 @@ func randomKeys(rng *rand.Rand, toi bool) []writeset.Key {
 // TestAgainstReference compares the certifier with the naive one over random histories: small windows so
 // purging happens constantly, three sources, TOI, PA-unsafe, stale and invalid last_seen values.
 func TestAgainstReference(t *testing.T) {
-	for seed := uint64(1); seed <= 60; seed++ {
+	seeds := uint64(60)
+	if os.Getenv("MAXPROXY_TEST_LONG") != "" {
+		seeds = 3000
+	}
+	for seed := uint64(1); seed <= seeds; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 99))
 		cfg := Config{Window: uint64(2 + rng.IntN(12)), PessimisticPA: rng.IntN(2) == 0}
 		initial := uint64(rng.IntN(3))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -627,7 +628,13 @@ func TestRemoveNodeAndOneChangeAtATime(t *testing.T) {
 // proposal reported committed is applied exactly once everywhere, every one reported not committed is
 // applied nowhere, and unknown outcomes are applied at most once.
 func TestRandomFaults(t *testing.T) {
-	for _, seed := range []uint64{10, 11, 12} {
+	seeds := []uint64{10, 11, 12}
+	if os.Getenv("MAXPROXY_TEST_LONG") != "" {
+		for s := uint64(100); s < 150; s++ {
+			seeds = append(seeds, s)
+		}
+	}
+	for _, seed := range seeds {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { randomFaults(t, seed) })
 	}
 }
