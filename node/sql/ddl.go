@@ -391,7 +391,7 @@ func (s *Session) buildColumn(def *ast.ColumnDef, id uint32, tableColl types.Col
 			}
 			c.HasDefault, c.DefaultNow = true, true
 		} else {
-			e, err := (&compiler{s: s, sc: &scope{}, clause: "field list"}).compile(defExpr)
+			e, err := (&compiler{s: s, sc: &scope{}, clause: "SELECT"}).compile(defExpr)
 			if err != nil {
 				return nil, false, false, newErr(ErInvalidDefault, "Invalid default value for '%s'", name)
 			}
@@ -754,13 +754,14 @@ func (s *Session) dropTable(ctx context.Context, x *ast.DropTableStmt) (*Result,
 				return err
 			}
 		}
-		if len(missing) > 0 && !x.IfExists {
-			return newErr(ErBadTable, "Unknown table '%s'", strings.Join(missing, ","))
-		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if len(missing) > 0 && !x.IfExists {
+		// As MariaDB: the tables that exist are dropped, the statement still fails for the others.
+		return nil, newErr(ErBadTable, "Unknown table '%s'", strings.Join(missing, ","))
 	}
 	for _, m := range missing {
 		s.warn("Note", ErBadTable, "Unknown table '%s'", m)

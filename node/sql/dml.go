@@ -230,7 +230,7 @@ func (s *Session) execInsert(ctx context.Context, t *storage.Txn, x *ast.InsertS
 		for _, cn := range x.Columns {
 			c := tbl.Column(cn.Name.O)
 			if c == nil {
-				return nil, errUnknownColumn(cn.Name.O, "field list")
+				return nil, errUnknownColumn(cn.Name.O, "INSERT INTO")
 			}
 			cols = append(cols, c)
 		}
@@ -266,15 +266,15 @@ func (s *Session) execInsert(ctx context.Context, t *storage.Txn, x *ast.InsertS
 	default:
 		lists = x.Lists
 	}
-	valueCP := &compiler{s: s, sc: &scope{}, clause: "field list", params: params}
+	valueCP := &compiler{s: s, sc: &scope{}, clause: "INSERT INTO", params: params}
 	// ON DUPLICATE KEY UPDATE assignments are compiled against the table row.
 	var dupCols []*catalog.Column
 	var dupExprs []expr
-	dupCP := &compiler{s: s, sc: tableScope(tbl, alias), clause: "field list", params: params}
+	dupCP := &compiler{s: s, sc: tableScope(tbl, alias), clause: "SET", params: params}
 	for _, a := range x.OnDuplicate {
 		c := tbl.Column(a.Column.Name.O)
 		if c == nil {
-			return nil, errUnknownColumn(a.Column.Name.O, "field list")
+			return nil, errUnknownColumn(a.Column.Name.O, "SET")
 		}
 		e, err := dupCP.compile(a.Expr)
 		if err != nil {
@@ -596,7 +596,7 @@ type matchedRow struct {
 func (s *Session) matchRows(ctx context.Context, t *storage.Txn, tbl *catalog.Table, alias string, where ast.ExprNode,
 	order *ast.OrderByClause, limit *ast.Limit, params []Value) ([]matchedRow, *scope, error) {
 	sc := tableScope(tbl, alias)
-	cp := &compiler{s: s, sc: sc, clause: "where clause", params: params}
+	cp := &compiler{s: s, sc: sc, clause: "WHERE", params: params}
 	var conds []expr
 	if where != nil {
 		w, err := cp.compile(where)
@@ -607,7 +607,7 @@ func (s *Session) matchRows(ctx context.Context, t *storage.Txn, tbl *catalog.Ta
 	}
 	var orderExprs []orderItem
 	if order != nil {
-		cp.clause = "order clause"
+		cp.clause = "ORDER BY"
 		for _, item := range order.Items {
 			e, err := cp.compile(item.Expr)
 			if err != nil {
@@ -703,16 +703,16 @@ func (s *Session) execUpdate(ctx context.Context, t *storage.Txn, x *ast.UpdateS
 	}
 	strict := s.strictMode() && !x.IgnoreErr
 	sc := tableScope(tbl, alias)
-	cp := &compiler{s: s, sc: sc, clause: "field list", params: params}
+	cp := &compiler{s: s, sc: sc, clause: "SET", params: params}
 	var cols []*catalog.Column
 	var exprs []expr
 	for _, a := range x.List {
 		if a.Column.Table.L != "" && a.Column.Table.O != alias {
-			return nil, errUnknownColumn(a.Column.Table.O+"."+a.Column.Name.O, "field list")
+			return nil, errUnknownColumn(a.Column.Table.O+"."+a.Column.Name.O, "SET")
 		}
 		c := tbl.Column(a.Column.Name.O)
 		if c == nil {
-			return nil, errUnknownColumn(a.Column.Name.O, "field list")
+			return nil, errUnknownColumn(a.Column.Name.O, "SET")
 		}
 		var e expr
 		if _, isDef := a.Expr.(*ast.DefaultExpr); isDef {

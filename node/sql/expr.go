@@ -94,7 +94,7 @@ func (sc *scope) resolve(db, table, name, clause string) (*scopeCol, error) {
 type compiler struct {
 	s      *Session
 	sc     *scope
-	clause string      // for 1054 messages: "field list", "where clause", ...
+	clause string      // for 1054 messages: "SELECT", "WHERE", ...
 	aggs   *[]*aggCall // non-nil where aggregate functions are allowed
 	params []types.Value
 	// colHook, when set, can replace a column reference (ORDER BY aliases, ON DUPLICATE KEY VALUES()).

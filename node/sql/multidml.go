@@ -54,7 +54,7 @@ func (s *Session) joinForDML(ctx context.Context, t *storage.Txn, refs *ast.Tabl
 		}
 	}
 	if where != nil {
-		cp := &compiler{s: s, sc: sc, params: params, clause: "where clause"}
+		cp := &compiler{s: s, sc: sc, params: params, clause: "WHERE"}
 		w, err := cp.compile(where)
 		if err != nil {
 			return nil, nil, nil, err
@@ -155,11 +155,11 @@ func (s *Session) execMultiUpdate(ctx context.Context, t *storage.Txn, x *ast.Up
 				sc.add(c)
 			}
 		}
-		cp := &compiler{s: s, sc: sc, params: params, clause: "field list"}
+		cp := &compiler{s: s, sc: sc, params: params, clause: "SET"}
 		byTable := map[int]*joinedTarget{}
 		var out []*joinedTarget
 		for _, a := range x.List {
-			sc0, err := sc.resolve(a.Column.Schema.O, a.Column.Table.O, a.Column.Name.O, "field list")
+			sc0, err := sc.resolve(a.Column.Schema.O, a.Column.Table.O, a.Column.Name.O, "SET")
 			if err != nil {
 				return nil, err
 			}

@@ -125,7 +125,7 @@ func (s *Session) compileSelectIn(x *ast.SelectStmt, sqlText string, params []Va
 	cp := &compiler{s: s, sc: sc, params: params, outer: outer}
 	// WHERE
 	if x.Where != nil {
-		cp.clause = "where clause"
+		cp.clause = "WHERE"
 		w, err := cp.compile(x.Where)
 		if err != nil {
 			return nil, err
@@ -135,7 +135,7 @@ func (s *Session) compileSelectIn(x *ast.SelectStmt, sqlText string, params []Va
 	// Select list
 	var aggs []*aggCall
 	cp.aggs = &aggs
-	cp.clause = "field list"
+	cp.clause = "SELECT"
 	type fieldSrc struct {
 		node ast.ExprNode
 		name string
@@ -176,7 +176,7 @@ func (s *Session) compileSelectIn(x *ast.SelectStmt, sqlText string, params []Va
 		name := f.AsName.O
 		var src *scopeCol
 		if cn, ok := f.Expr.(*ast.ColumnNameExpr); ok {
-			src, _ = sc.resolve(cn.Name.Schema.O, cn.Name.Table.O, cn.Name.Name.O, "field list")
+			src, _ = sc.resolve(cn.Name.Schema.O, cn.Name.Table.O, cn.Name.Name.O, "SELECT")
 			if name == "" {
 				name = cn.Name.Name.O
 			}
@@ -204,7 +204,7 @@ func (s *Session) compileSelectIn(x *ast.SelectStmt, sqlText string, params []Va
 	}
 	// GROUP BY
 	if x.GroupBy != nil {
-		cp.clause = "group statement"
+		cp.clause = "GROUP BY"
 		inner := *cp
 		inner.aggs = nil
 		for _, item := range x.GroupBy.Items {
@@ -215,11 +215,11 @@ func (s *Session) compileSelectIn(x *ast.SelectStmt, sqlText string, params []Va
 						qp.groupBy = append(qp.groupBy, qp.fields[pos-1])
 						continue
 					}
-					return nil, errUnknownColumn(itoa(pos), "group statement")
+					return nil, errUnknownColumn(itoa(pos), "GROUP BY")
 				}
 				node = srcs[pos-1].node
 			} else if cn, ok := node.(*ast.ColumnNameExpr); ok && cn.Name.Table.L == "" {
-				if _, err := sc.resolve("", "", cn.Name.Name.O, "group statement"); err != nil {
+				if _, err := sc.resolve("", "", cn.Name.Name.O, "GROUP BY"); err != nil {
 					if i, ok := aliasIdx[cn.Name.Name.L]; ok && srcs[i].node != nil {
 						node = srcs[i].node
 					}
@@ -236,7 +236,7 @@ func (s *Session) compileSelectIn(x *ast.SelectStmt, sqlText string, params []Va
 		}
 	}
 	if x.Having != nil {
-		cp.clause = "having clause"
+		cp.clause = "HAVING"
 		h, err := s.compileWithAliases(cp, x.Having.Expr, aliasIdx, nTableCols, qp.fields)
 		if err != nil {
 			return nil, err
@@ -244,12 +244,12 @@ func (s *Session) compileSelectIn(x *ast.SelectStmt, sqlText string, params []Va
 		qp.having = h
 	}
 	if x.OrderBy != nil {
-		cp.clause = "order clause"
+		cp.clause = "ORDER BY"
 		for _, item := range x.OrderBy.Items {
 			oi := orderItem{desc: item.Desc, pos: -1}
 			if pos, ok := positionOf(item.Expr); ok {
 				if pos < 1 || pos > len(qp.fields) {
-					return nil, errUnknownColumn(itoa(pos), "order clause")
+					return nil, errUnknownColumn(itoa(pos), "ORDER BY")
 				}
 				oi.pos = pos - 1
 				oi.coll = collOf(qp.fields[pos-1])
@@ -440,7 +440,7 @@ func (s *Session) buildFromIn(n ast.ResultSetNode, qp *queryPlan, sc *scope, out
 					}
 				}
 				if l < 0 || r < 0 {
-					return errUnknownColumn(cn.Name.O, "from clause")
+					return errUnknownColumn(cn.Name.O, "FROM")
 				}
 				lc, rc := &sc.cols[l], &sc.cols[r]
 				conds = append(conds, &cmpExpr{op: opcode.EQ, l: &colRef{idx: lc.idx, et: lc.et}, r: &colRef{idx: rc.idx, et: rc.et}, coll: collOf(&colRef{et: lc.et}, &colRef{et: rc.et})})
@@ -452,7 +452,7 @@ func (s *Session) buildFromIn(n ast.ResultSetNode, qp *queryPlan, sc *scope, out
 			}
 		}
 		if x.On != nil {
-			cp := &compiler{s: s, sc: sc, clause: "on clause", outer: outer}
+			cp := &compiler{s: s, sc: sc, clause: "ON", outer: outer}
 			e, err := cp.compile(x.On.Expr)
 			if err != nil {
 				return err
@@ -471,6 +471,11 @@ func (s *Session) buildFromIn(n ast.ResultSetNode, qp *queryPlan, sc *scope, out
 		case *ast.TableName:
 			if alias == "" {
 				alias = src.Name.O
+			}
+			for _, other := range qp.tables {
+				if other.alias == alias {
+					return newErr(ErNonUniqTable, "Not unique table/alias: '%s'", alias)
+				}
 			}
 			ft, err = s.openTable(src)
 		case *ast.SelectStmt, *ast.SetOprStmt:

@@ -311,7 +311,7 @@ func (s *Session) dispatch(ctx context.Context, stmt ast.StmtNode, sqlText strin
 	case *ast.CreateUserStmt, *ast.AlterUserStmt, *ast.DropUserStmt, *ast.GrantStmt, *ast.RevokeStmt, *ast.SetPwdStmt:
 		return s.execAccountStmt(ctx, stmt)
 	case *ast.DoStmt:
-		cp := &compiler{s: s, sc: &scope{}, clause: "field list", params: params}
+		cp := &compiler{s: s, sc: &scope{}, clause: "SELECT", params: params}
 		for _, e := range x.Exprs {
 			ce, err := cp.compile(e)
 			if err != nil {

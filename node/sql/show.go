@@ -43,7 +43,7 @@ func (s *Session) showResult(cols []virtCol, rows [][]types.Value, x *ast.ShowSt
 		for i, c := range cols {
 			sc.add(scopeCol{name: c.name, et: c.et, idx: i})
 		}
-		cp := &compiler{s: s, sc: sc, params: params, clause: "where clause"}
+		cp := &compiler{s: s, sc: sc, params: params, clause: "WHERE"}
 		w, err := cp.compile(x.Where)
 		if err != nil {
 			return nil, err

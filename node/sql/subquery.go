@@ -229,7 +229,7 @@ func (s *Session) compileSetOpr(x *ast.SetOprStmt, params []Value, outer *outerB
 		for _, item := range x.OrderBy.Items {
 			if pos, ok := positionOf(item.Expr); ok {
 				if pos < 1 || pos > width {
-					return nil, errUnknownColumn(itoa(pos), "order clause")
+					return nil, errUnknownColumn(itoa(pos), "ORDER BY")
 				}
 				order = append(order, ob{pos - 1, item.Desc})
 				continue
@@ -246,7 +246,7 @@ func (s *Session) compileSetOpr(x *ast.SetOprStmt, params []Value, outer *outerB
 				}
 			}
 			if found < 0 {
-				return nil, errUnknownColumn(cn.Name.Name.O, "order clause")
+				return nil, errUnknownColumn(cn.Name.Name.O, "ORDER BY")
 			}
 			order = append(order, ob{found, item.Desc})
 		}

@@ -332,7 +332,7 @@ func (s *Session) execSet(ctx context.Context, x *ast.SetStmt, params []Value) (
 }
 
 func (s *Session) setOne(ctx context.Context, a *ast.VariableAssignment, params []Value) error {
-	cp := &compiler{s: s, sc: &scope{}, clause: "field list", params: params}
+	cp := &compiler{s: s, sc: &scope{}, clause: "SELECT", params: params}
 	switch {
 	case a.Name == ast.SetNames || a.Name == ast.SetCharset:
 		charset := "utf8mb4"
