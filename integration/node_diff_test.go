@@ -126,12 +126,14 @@ func TestNodeDifferential(t *testing.T) {
 // transaction, variables) leaks from one file into the next.
 func replayDiff(t *testing.T, nodeDSN, refDSN string, cases []diffCase, known map[string]string) int {
 	ctx := t.Context()
-	node, err := sql.Open("mysql", nodeDSN)
+	// Multi-statement texts are allowed so the corpus can hold what drivers
+	// send in one COM_QUERY; a query block then compares every result set.
+	node, err := sql.Open("mysql", nodeDSN+"&multiStatements=true")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer node.Close()
-	ref, err := sql.Open("mysql", refDSN)
+	ref, err := sql.Open("mysql", refDSN+"&multiStatements=true")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,8 +199,7 @@ type diffOutcome struct {
 	errCode  uint16
 	affected int64
 	insertID int64
-	cols     []string
-	rows     []string
+	sets     []resultSet
 	isQuery  bool
 	fatal    error // not a server answer: the connection broke
 }
@@ -208,7 +209,14 @@ func (o diffOutcome) String() string {
 	case o.errCode != 0:
 		return fmt.Sprintf("error %d", o.errCode)
 	case o.isQuery:
-		return fmt.Sprintf("columns %q rows %q", o.cols, o.rows)
+		var b strings.Builder
+		for i, rs := range o.sets {
+			if i > 0 {
+				b.WriteString("; next result: ")
+			}
+			fmt.Fprintf(&b, "columns %q rows %q", rs.cols, rs.rows)
+		}
+		return b.String()
 	default:
 		return fmt.Sprintf("ok affected=%d insertid=%d", o.affected, o.insertID)
 	}
@@ -231,17 +239,45 @@ func runDiffCase(ctx context.Context, conn *sql.Conn, c diffCase) diffOutcome {
 	}
 	defer rows.Close()
 	o := diffOutcome{isQuery: true}
-	if o.cols, err = rows.Columns(); err != nil {
+	for {
+		rs, err := readResultSet(rows)
+		if err != nil {
+			return errOutcome(err)
+		}
+		if c.rowsort || !orderBy.MatchString(c.sql) {
+			slices.Sort(rs.rows)
+		}
+		o.sets = append(o.sets, rs)
+		if !rows.NextResultSet() {
+			break
+		}
+	}
+	if err := rows.Err(); err != nil {
 		return errOutcome(err)
 	}
-	vals := make([]sql.RawBytes, len(o.cols))
+	return o
+}
+
+// resultSet is one result set as text: NULL is \N, never 'NULL'.
+type resultSet struct {
+	cols []string
+	rows []string
+}
+
+func readResultSet(rows *sql.Rows) (resultSet, error) {
+	var rs resultSet
+	var err error
+	if rs.cols, err = rows.Columns(); err != nil {
+		return rs, err
+	}
+	vals := make([]sql.RawBytes, len(rs.cols))
 	ptrs := make([]any, len(vals))
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
-			return errOutcome(err)
+			return rs, err
 		}
 		var b strings.Builder
 		for i, v := range vals {
@@ -254,15 +290,9 @@ func runDiffCase(ctx context.Context, conn *sql.Conn, c diffCase) diffOutcome {
 				b.Write(v)
 			}
 		}
-		o.rows = append(o.rows, b.String())
+		rs.rows = append(rs.rows, b.String())
 	}
-	if err := rows.Err(); err != nil {
-		return errOutcome(err)
-	}
-	if c.rowsort || !orderBy.MatchString(c.sql) {
-		slices.Sort(o.rows)
-	}
-	return o
+	return rs, rows.Err()
 }
 
 // orderBy finds an ORDER BY that orders the result (the outermost one is
