@@ -13,6 +13,14 @@
 // Running, the first one Master, the others Slaves. (The configuration
 // validator currently refuses unmonitored service servers, so this only
 // serves configurations built in code.)
+//
+// Admin API: with [admin] enabled, Run serves package admin over the
+// running proxy and joins it before closing monitors. Maintenance and
+// drain are the monitor's to apply and persist, so a server no monitor
+// watches refuses them with 409 rather than half-implementing them in the
+// static topology. An operator-stopped monitor leaves its last snapshot
+// published; starting it builds a new monitor on the same holder (a
+// monitor runs once). Reload is not implemented and answers 501.
 package server
 
 import (
@@ -35,6 +43,7 @@ import (
 	"github.com/maxproxy/maxproxy/config"
 	"github.com/maxproxy/maxproxy/monitor"
 	"github.com/maxproxy/maxproxy/monitor/topology"
+	"github.com/maxproxy/maxproxy/proxy/admin"
 	"github.com/maxproxy/maxproxy/proxy/auth"
 	"github.com/maxproxy/maxproxy/proxy/backend"
 	"github.com/maxproxy/maxproxy/proxy/metrics"
@@ -56,6 +65,11 @@ type Options struct {
 	// ShutdownTimeout bounds how long running statements may finish after
 	// shutdown begins; 0 means 10 s.
 	ShutdownTimeout time.Duration
+	// Version and ConfigFile are what the admin API reports as the
+	// process's version and configuration file; the caller knows them
+	// (package cli stamps the version) and this package must not import it.
+	Version    string
+	ConfigFile string
 }
 
 // Server is a configured proxy. New binds every listener, so port errors
@@ -67,12 +81,17 @@ type Server struct {
 	metrics *metrics.Metrics
 	reg     *session.Registry
 
-	monitors  []*monitor.Monitor
-	feeds     []*feed
+	monitors  []*monitorSlot
 	services  map[string]*serviceRuntime
 	listeners []*listener
 	metricsLn net.Listener
 	gatherer  prometheus.Gatherer
+	admin     *admin.Server // nil when [admin] is disabled
+	adminLn   net.Listener
+
+	version    string
+	configFile string
+	started    time.Time
 
 	runOnce sync.Once
 }
@@ -114,12 +133,14 @@ func New(cfg *config.Config, opts Options) (_ *Server, err error) {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
 	s := &Server{
-		cfg:      cfg,
-		log:      opts.Logger,
-		timeout:  opts.ShutdownTimeout,
-		reg:      session.NewRegistry(),
-		services: map[string]*serviceRuntime{},
-		gatherer: opts.Gatherer,
+		cfg:        cfg,
+		log:        opts.Logger,
+		timeout:    opts.ShutdownTimeout,
+		reg:        session.NewRegistry(),
+		services:   map[string]*serviceRuntime{},
+		gatherer:   opts.Gatherer,
+		version:    opts.Version,
+		configFile: opts.ConfigFile,
 	}
 	defer func() {
 		if err != nil {
@@ -134,15 +155,15 @@ func New(cfg *config.Config, opts Options) (_ *Server, err error) {
 		servers[cfg.Servers[i].Name] = &cfg.Servers[i]
 	}
 	// Monitors, and which monitor watches which server.
-	feedOf := map[string]int{} // server name -> index in s.feeds
+	feedOf := map[string]int{} // server name -> index in s.monitors
 	for i := range cfg.Monitors {
 		mc := &cfg.Monitors[i]
-		m, err := newMonitor(cfg, mc, servers, opts)
+		build := func(o ...monitor.Option) (*monitor.Monitor, error) { return newMonitor(cfg, mc, servers, opts, o...) }
+		ms, err := newMonitorSlot(mc, build, opts.Logger)
 		if err != nil {
 			return nil, err
 		}
-		s.monitors = append(s.monitors, m)
-		s.feeds = append(s.feeds, newFeed(m.Holder()))
+		s.monitors = append(s.monitors, ms)
 		for _, name := range mc.Servers {
 			feedOf[name] = i
 		}
@@ -176,10 +197,18 @@ func New(cfg *config.Config, opts Options) (_ *Server, err error) {
 			return nil, fmt.Errorf("metrics listener: %w", err)
 		}
 	}
+	if cfg.Admin.Enabled {
+		if s.admin, err = admin.New(cfg.Admin, adminRuntime{s}, opts.Logger.With("component", "admin")); err != nil {
+			return nil, err
+		}
+		if s.adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
+			return nil, fmt.Errorf("admin listener: %w", err)
+		}
+	}
 	return s, nil
 }
 
-func newMonitor(cfg *config.Config, mc *config.Monitor, servers map[string]*config.Server, opts Options) (*monitor.Monitor, error) {
+func newMonitor(cfg *config.Config, mc *config.Monitor, servers map[string]*config.Server, opts Options, mopts ...monitor.Option) (*monitor.Monitor, error) {
 	journal := ""
 	if cfg.Proxy.DataDir != "" {
 		if err := os.MkdirAll(cfg.Proxy.DataDir, 0o750); err != nil {
@@ -220,7 +249,7 @@ func newMonitor(cfg *config.Config, mc *config.Monitor, servers map[string]*conf
 		}
 		ms = append(ms, monitor.Server{Name: name, Address: serverAddr(sc), Priority: sc.Priority})
 	}
-	m, err := monitor.New(mo, ms, opts.Logger, opts.Registerer)
+	m, err := monitor.New(mo, ms, opts.Logger, opts.Registerer, mopts...)
 	if err != nil {
 		return nil, fmt.Errorf("monitor %q: %w", mc.Name, err)
 	}
@@ -237,7 +266,7 @@ func (s *Server) newService(sc *config.Service, servers map[string]*config.Serve
 	rt := &serviceRuntime{cfg: *sc}
 	var loaders []auth.Loader
 	var statics []topology.Server
-	monitored := map[int]bool{} // indexes into s.feeds of the monitors watching the servers
+	monitored := map[int]bool{} // indexes into s.monitors of the monitors watching the servers
 	unmonitored := 0
 	for _, name := range names {
 		cs := servers[name]
@@ -266,7 +295,7 @@ func (s *Server) newService(sc *config.Service, servers map[string]*config.Serve
 		return nil, fmt.Errorf("service %q: mixes monitored and unmonitored servers", sc.Name)
 	case len(monitored) == 1:
 		for fi := range monitored {
-			topo = s.feeds[fi]
+			topo = s.monitors[fi].feed
 		}
 	default:
 		topo = newStatic(statics)
@@ -333,6 +362,15 @@ func (s *Server) MetricsAddr() net.Addr {
 	return s.metricsLn.Addr()
 }
 
+// AdminAddr returns the bound address of the admin REST API, or nil when
+// [admin] is disabled.
+func (s *Server) AdminAddr() net.Addr {
+	if s.adminLn == nil {
+		return nil
+	}
+	return s.adminLn.Addr()
+}
+
 // Topology returns the snapshot the named service routes by (nil for an
 // unknown service or before the monitor's first report).
 func (s *Server) Topology(service string) *topology.Snapshot {
@@ -393,6 +431,7 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 func (s *Server) run(ctx context.Context) error {
+	s.started = time.Now() // before any goroutine that reports it
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -410,15 +449,8 @@ func (s *Server) run(ctx context.Context) error {
 	sessCtx, abortSessions := context.WithCancel(context.WithoutCancel(ctx))
 	defer abortSessions()
 
-	for i, m := range s.monitors {
-		snaps, unsubscribe := m.Subscribe()
-		bg.Go(func() { s.feeds[i].run(snaps) })
-		defer unsubscribe()
-		bg.Go(func() {
-			if err := m.Run(ctx); err != nil {
-				fail(fmt.Errorf("monitor: %w", err))
-			}
-		})
+	for _, ms := range s.monitors {
+		ms.attach(ctx, &bg, fail)
 	}
 	// Account loads run beside the listeners: with servers down a load can
 	// take its whole timeout, and logins that arrive meanwhile wait for it
@@ -453,6 +485,17 @@ func (s *Server) run(ctx context.Context) error {
 			}
 		})
 	}
+	// The admin API is joined before monitors close, so no request in
+	// flight acts on a closed monitor.
+	var adminDone sync.WaitGroup
+	if s.admin != nil {
+		ln := s.adminLn
+		adminDone.Go(func() {
+			if err := s.admin.Serve(ctx, ln); err != nil {
+				fail(fmt.Errorf("admin API: %w", err))
+			}
+		})
+	}
 	s.log.Info("maxproxy started", "services", len(s.services), "listeners", len(s.listeners), "monitors", len(s.monitors))
 
 	<-ctx.Done()
@@ -479,6 +522,7 @@ func (s *Server) run(ctx context.Context) error {
 	timer.Stop()
 	// 3. Everything else.
 	starts.Wait()
+	adminDone.Wait()
 	if httpSrv != nil {
 		sctx, scancel := context.WithTimeout(context.Background(), time.Second)
 		_ = httpSrv.Shutdown(sctx)
@@ -553,10 +597,11 @@ func (s *Server) Close() {
 	if s.metricsLn != nil {
 		_ = s.metricsLn.Close()
 	}
-	for _, m := range s.monitors {
-		if err := m.Close(); err != nil {
-			s.log.Warn("closing monitor", "err", err)
-		}
+	if s.adminLn != nil {
+		_ = s.adminLn.Close()
+	}
+	for _, ms := range s.monitors {
+		ms.detach()
 	}
 	for _, rt := range s.services {
 		if rt.auth != nil {

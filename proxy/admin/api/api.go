@@ -62,10 +62,13 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrUnauthorized: missing or wrong credentials (401).
 	ErrUnauthorized = errors.New("unauthorized")
+	// ErrNotImplemented: this build of maxproxy cannot perform the request,
+	// e.g. a configuration reload (501).
+	ErrNotImplemented = errors.New("not implemented")
 )
 
-// StatusOf returns the HTTP status for err: 404, 400 or 409 for the
-// sentinels above, 500 for anything else.
+// StatusOf returns the HTTP status for err: 404, 400, 409, 401 or 501 for
+// the sentinels above, 500 for anything else.
 func StatusOf(err error) int {
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -76,6 +79,8 @@ func StatusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, ErrUnauthorized):
 		return http.StatusUnauthorized
+	case errors.Is(err, ErrNotImplemented):
+		return http.StatusNotImplemented
 	default:
 		return http.StatusInternalServerError
 	}
@@ -92,6 +97,8 @@ func SentinelOf(status int) error {
 		return ErrConflict
 	case http.StatusUnauthorized:
 		return ErrUnauthorized
+	case http.StatusNotImplemented:
+		return ErrNotImplemented
 	default:
 		return nil
 	}

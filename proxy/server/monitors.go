@@ -1,0 +1,146 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/maxproxy/maxproxy/config"
+	"github.com/maxproxy/maxproxy/monitor"
+	"github.com/maxproxy/maxproxy/monitor/topology"
+)
+
+// errNotRunning: a monitor cannot be started before Run or after shutdown
+// began, because its goroutine would have no owner.
+var errNotRunning = errors.New("the proxy is not running")
+
+// monitorSlot owns one [[monitor]] across admin stops and starts. A
+// monitor.Monitor runs once, so a start builds a new one that publishes
+// into the same holder: sessions keep reading the same topology pointer,
+// and while the monitor is stopped its last snapshot stays published.
+type monitorSlot struct {
+	cfg    *config.Monitor
+	build  func(...monitor.Option) (*monitor.Monitor, error)
+	holder *topology.Holder
+	feed   *feed
+	log    *slog.Logger
+
+	mu sync.Mutex
+	m  *monitor.Monitor // the latest one; closed while stopped
+	// Set by attach when Run starts; nil before and after.
+	ctx     context.Context
+	bg      *sync.WaitGroup
+	fail    func(error)
+	running bool          // m's Run goroutine is live
+	done    chan struct{} // closed when that goroutine has returned
+}
+
+func newMonitorSlot(cfg *config.Monitor, build func(...monitor.Option) (*monitor.Monitor, error), log *slog.Logger) (*monitorSlot, error) {
+	holder := new(topology.Holder)
+	m, err := build(monitor.WithHolder(holder))
+	if err != nil {
+		return nil, err
+	}
+	return &monitorSlot{cfg: cfg, build: build, holder: holder, feed: newFeed(holder), log: log, m: m}, nil
+}
+
+// attach starts the monitor under Run's context; goroutines go to bg.
+func (ms *monitorSlot) attach(ctx context.Context, bg *sync.WaitGroup, fail func(error)) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	ms.ctx, ms.bg, ms.fail = ctx, bg, fail
+	ms.startLocked()
+}
+
+// startLocked runs ms.m and a feed for its snapshots.
+func (ms *monitorSlot) startLocked() {
+	m, done := ms.m, make(chan struct{})
+	snaps, unsubscribe := m.Subscribe()
+	ms.running, ms.done = true, done
+	ms.bg.Go(func() { ms.feed.run(snaps) })
+	ms.bg.Go(func() {
+		defer close(done)
+		defer unsubscribe()
+		// ErrClosed: stopped by an operator or by shutdown before Run began.
+		if err := m.Run(ms.ctx); err != nil && !errors.Is(err, monitor.ErrClosed) {
+			ms.fail(fmt.Errorf("monitor %q: %w", ms.cfg.Name, err))
+		}
+	})
+}
+
+// detach closes the monitor for shutdown; no start may follow.
+func (ms *monitorSlot) detach() {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	ms.ctx, ms.bg, ms.fail = nil, nil, nil
+	ms.closeLocked()
+}
+
+func (ms *monitorSlot) closeLocked() {
+	if err := ms.m.Close(); err != nil {
+		ms.log.Warn("closing monitor", "monitor", ms.cfg.Name, "err", err)
+	}
+	if ms.running {
+		<-ms.done
+		ms.running = false
+	}
+}
+
+// monitor returns the current monitor (closed while stopped).
+func (ms *monitorSlot) monitor() (*monitor.Monitor, bool) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	return ms.m, ms.running
+}
+
+// stop ends probing and releases the monitor's connections and journal.
+// Stopping a stopped monitor is not an error, as in MaxScale.
+func (ms *monitorSlot) stop() error {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	if ms.bg == nil {
+		return fmt.Errorf("monitor %q: %w", ms.cfg.Name, errNotRunning)
+	}
+	if !ms.running {
+		return nil
+	}
+	ms.closeLocked()
+	ms.log.Info("monitor stopped by operator", "monitor", ms.cfg.Name)
+	return nil
+}
+
+// start builds a fresh monitor on the same holder and runs it. Operator
+// states (maintenance, drain) carry over: from the journal when there is a
+// data directory, and by copying them from the stopped monitor otherwise.
+func (ms *monitorSlot) start() error {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	if ms.bg == nil {
+		return fmt.Errorf("monitor %q: %w", ms.cfg.Name, errNotRunning)
+	}
+	if ms.running {
+		return nil
+	}
+	m, err := ms.build(monitor.WithHolder(ms.holder))
+	if err != nil {
+		return fmt.Errorf("monitor %q: restart: %w", ms.cfg.Name, err)
+	}
+	for name, a := range ms.m.Admin() {
+		var errs []error
+		if a.Maintenance {
+			errs = append(errs, m.SetMaintenance(name))
+		}
+		if a.Drain {
+			errs = append(errs, m.SetDrain(name))
+		}
+		if err := errors.Join(errs...); err != nil {
+			ms.log.Warn("monitor restart: operator state not restored", "monitor", ms.cfg.Name, "server", name, "err", err)
+		}
+	}
+	ms.m = m
+	ms.startLocked()
+	ms.log.Info("monitor started by operator", "monitor", ms.cfg.Name)
+	return nil
+}
