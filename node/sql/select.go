@@ -107,6 +107,9 @@ func (s *Session) compileSelectIn(x *ast.SelectStmt, sqlText string, params []Va
 	qp := &queryPlan{limit: -1}
 	sc := &scope{}
 	if x.From != nil {
+		if err := checkAliases(x.From.TableRefs, map[string]bool{}); err != nil {
+			return nil, err
+		}
 		if err := s.buildFromIn(x.From.TableRefs, qp, sc, outer); err != nil {
 			return nil, err
 		}
@@ -1107,4 +1110,32 @@ func (s *Session) columnMeta(et *exprType, name string, src *scopeCol) Column {
 		}
 	}
 	return col
+}
+
+// checkAliases reports a repeated table alias before any table is opened (MariaDB checks names first).
+func checkAliases(n ast.ResultSetNode, seen map[string]bool) error {
+	switch x := n.(type) {
+	case *ast.Join:
+		if x.Left != nil {
+			if err := checkAliases(x.Left, seen); err != nil {
+				return err
+			}
+		}
+		if x.Right != nil {
+			return checkAliases(x.Right, seen)
+		}
+	case *ast.TableSource:
+		alias := x.AsName.O
+		if tn, ok := x.Source.(*ast.TableName); ok && alias == "" {
+			alias = tn.Name.O
+		}
+		if alias == "" {
+			return nil
+		}
+		if seen[alias] {
+			return newErr(ErNonUniqTable, "Not unique table/alias: '%s'", alias)
+		}
+		seen[alias] = true
+	}
+	return nil
 }
