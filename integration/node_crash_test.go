@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,10 +24,11 @@ import (
 // innodb_flush_log_at_trx_commit = 1 promises: every commit a client saw
 // acknowledged is there after the restart, and no transaction is
 // half-applied. Each writer commits, one transaction at a time, a row in
-// two tables and a counter update; so after a crash each writer's rows
+// two tables, a counter update and a multi-row insert; so after a crash each writer's rows
 // are 1..k in both tables with its counter at k, where k is its last
 // acknowledged sequence number or the one after it (a commit in flight
-// when the process died may or may not have made it).
+// when the process died may or may not have made it), with exactly
+// bulkRows rows per commit in a third table.
 func TestNodeCrashDurability(t *testing.T) {
 	requireMaxnodeBinary(t)
 	cycles, perCycle := 3, 300
@@ -40,6 +42,7 @@ func TestNodeCrashDurability(t *testing.T) {
 	nodeExec(t, admin, "CREATE TABLE crash.acked (writer INT NOT NULL, seq INT NOT NULL, payload VARCHAR(64) NOT NULL, PRIMARY KEY (writer, seq))")
 	nodeExec(t, admin, "CREATE TABLE crash.mirror (writer INT NOT NULL, seq INT NOT NULL, PRIMARY KEY (writer, seq))")
 	nodeExec(t, admin, "CREATE TABLE crash.counters (writer INT NOT NULL PRIMARY KEY, n INT NOT NULL)")
+	nodeExec(t, admin, "CREATE TABLE crash.bulk (writer INT NOT NULL, seq INT NOT NULL, i INT NOT NULL, pad CHAR(100) NOT NULL, PRIMARY KEY (writer, seq, i))")
 	for w := range writers {
 		nodeExec(t, admin, "INSERT INTO crash.counters VALUES (?, 0)", w)
 	}
@@ -143,6 +146,11 @@ func crashCycle(t *testing.T, n *maxnodeProc, acked []int, perCycle int) int {
 	return total
 }
 
+// bulkRows is how many rows each transaction adds to crash.bulk in one
+// multi-row INSERT, so that a kill can land in the middle of a larger
+// write set.
+const bulkRows = 20
+
 // commitOne commits writer w's transaction number seq.
 func commitOne(ctx context.Context, conn *sql.Conn, w, seq int) error {
 	tx, err := conn.BeginTx(ctx, nil)
@@ -157,6 +165,17 @@ func commitOne(ctx context.Context, conn *sql.Conn, w, seq int) error {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, "UPDATE counters SET n = ? WHERE writer = ?", seq, w); err != nil {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString("INSERT INTO bulk VALUES ")
+	for i := range bulkRows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "(%d, %d, %d, REPEAT('x', 100))", w, seq, i)
+	}
+	if _, err := tx.ExecContext(ctx, b.String()); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -197,6 +216,10 @@ func checkWriter(t *testing.T, db *sql.DB, w, lastAcked int) int {
 	}
 	if len(counter) != 1 || counter[0][0] != strconv.Itoa(k) {
 		t.Errorf("writer %d: half-applied transaction: %d rows, counter %v", w, k, counter)
+	}
+	bulk := nodeQuery(t, db, "SELECT COUNT(*), COUNT(DISTINCT seq), COALESCE(MAX(seq), 0) FROM bulk WHERE writer = ?", w)
+	if want := []string{strconv.Itoa(k * bulkRows), strconv.Itoa(k), strconv.Itoa(k)}; !slices.Equal(bulk[0], want) {
+		t.Errorf("writer %d: half-applied transaction: %d commits but bulk rows/commits/max %v", w, k, bulk[0])
 	}
 	var payload string
 	if k > 0 {
