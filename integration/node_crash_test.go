@@ -24,11 +24,11 @@ import (
 // innodb_flush_log_at_trx_commit = 1 promises: every commit a client saw
 // acknowledged is there after the restart, and no transaction is
 // half-applied. Each writer commits, one transaction at a time, a row in
-// two tables, a counter update and a multi-row insert; so after a crash each writer's rows
-// are 1..k in both tables with its counter at k, where k is its last
-// acknowledged sequence number or the one after it (a commit in flight
-// when the process died may or may not have made it), with exactly
-// bulkRows rows per commit in a third table.
+// two tables, a counter update and a multi-row insert into a third table.
+// After a crash each writer's rows are 1..k in the first two tables with
+// its counter at k and bulkRows rows per commit in the third, where k is
+// its last acknowledged sequence number or the one after it (a commit in
+// flight when the process died may or may not have made it).
 func TestNodeCrashDurability(t *testing.T) {
 	requireMaxnodeBinary(t)
 	cycles, perCycle := 3, 300
