@@ -32,6 +32,9 @@ type maxnodeOptions struct {
 	Name string
 	// Settings are extra top-level node.toml lines (key = value).
 	Settings []string
+	// Tables are extra node.toml tables (e.g. [[user]] blocks), after the
+	// app account's.
+	Tables []string
 }
 
 // startMaxnode starts bin/maxnode in scope (a fresh data directory, a free
@@ -52,7 +55,7 @@ func startMaxnode(t testing.TB, scope *harness.Scope, opts maxnodeOptions) *maxn
 		datadir: filepath.Join(scope.Dir(), opts.Name+"-data"),
 		addr:    fmt.Sprintf("127.0.0.1:%d", ports[0]),
 	}
-	n.config = maxnodeConfig(n.datadir, n.addr, opts.Name, opts.Settings)
+	n.config = maxnodeConfig(n.datadir, n.addr, opts.Name, opts.Settings, opts.Tables)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	if err := n.start(ctx); err != nil {
@@ -63,7 +66,7 @@ func startMaxnode(t testing.TB, scope *harness.Scope, opts maxnodeOptions) *maxn
 
 // maxnodeConfig renders node.toml with the harness's app account, so the
 // same DSNs work against maxnode and a harness MariaDB.
-func maxnodeConfig(datadir, addr, name string, settings []string) []byte {
+func maxnodeConfig(datadir, addr, name string, settings, tables []string) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "datadir = %q\nlisten = %q\nnode_name = %q\n", datadir, addr, name)
 	for _, s := range settings {
@@ -78,6 +81,9 @@ func maxnodeConfig(datadir, addr, name string, settings []string) []byte {
 		fmt.Fprintf(&b, "%q", g)
 	}
 	b.WriteString("]\n")
+	for _, tbl := range tables {
+		b.WriteString("\n" + tbl + "\n")
+	}
 	return []byte(b.String())
 }
 
