@@ -18,7 +18,50 @@ import (
 )
 
 // engine adapts *sql.Engine to the server's Engine interface.
-type engine struct{ e *sql.Engine }
+type engine struct {
+	e    *sql.Engine
+	gate readiness // nil for a standalone node
+}
+
+// readiness is wsrep_ready: a cluster node outside the primary component serves only what Galera serves
+// there (GALERA.md §3.1).
+type readiness interface{ Primary() bool }
+
+// errNotReady is what MariaDB sends for any other statement on a node that is not ready.
+var errNotReady = &mysql.MyError{Code: 1047, State: "08S01", Message: "WSREP has not yet prepared node for application use"}
+
+// allowedWhenNotReady reports whether stmt runs on a node outside the primary component: SET, SHOW and a
+// SELECT that reads no table (SELECT 1, SELECT @@wsrep_node_name), as in MariaDB's dispatch check.
+func allowedWhenNotReady(stmt ast.StmtNode) bool {
+	switch st := stmt.(type) {
+	case *ast.SetStmt, *ast.ShowStmt:
+		return true
+	case *ast.SelectStmt:
+		var v tableFinder
+		st.Accept(&v)
+		return !v.found
+	}
+	return false
+}
+
+// tableFinder looks for any table reference, subqueries included.
+type tableFinder struct{ found bool }
+
+func (v *tableFinder) Enter(n ast.Node) (ast.Node, bool) {
+	if _, ok := n.(*ast.TableName); ok {
+		v.found = true
+	}
+	return n, v.found
+}
+
+func (v *tableFinder) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+
+func (a engine) ready(stmt ast.StmtNode) error {
+	if a.gate == nil || a.gate.Primary() || allowedWhenNotReady(stmt) {
+		return nil
+	}
+	return errNotReady
+}
 
 var _ server.Engine = engine{}
 
@@ -49,13 +92,14 @@ func (a engine) Account(user, host string) (server.Account, bool) {
 func (a engine) AbortedConnect() { a.e.AbortedConnect() }
 
 func (a engine) NewSession(connID uint32, user, host string) (server.Session, error) {
-	return &session{s: a.e.NewSession(connID, user, host)}, nil
+	return &session{s: a.e.NewSession(connID, user, host), eng: a}, nil
 }
 
 // session adapts *sql.Session; its buffers are reused from one statement to the next, which the
 // server allows (a result is written before the next statement runs).
 type session struct {
 	s      *sql.Session
+	eng    engine
 	parser *parser.Parser // for describe's private copies, created on first use
 	params []sql.Value
 	cols   []server.Column
@@ -64,6 +108,9 @@ type session struct {
 }
 
 func (a *session) Execute(ctx context.Context, stmt ast.StmtNode, sqlText string, params []server.Value) (*server.Result, error) {
+	if err := a.eng.ready(stmt); err != nil {
+		return nil, err
+	}
 	a.params = a.params[:0]
 	for i := range params {
 		a.params = append(a.params, toSQLValue(&params[i]))
@@ -101,6 +148,9 @@ func (a *session) columns(cols []sql.Column) []server.Column {
 // prepare-time column count whether an execution returns rows, so when node/sql cannot tell (a SELECT
 // whose LIMIT is a parameter, SHOW) the columns come from a dry run that reads and locks no row.
 func (a *session) Prepare(ctx context.Context, stmt ast.StmtNode, sqlText string) (*server.PrepareInfo, error) {
+	if err := a.eng.ready(stmt); err != nil {
+		return nil, err
+	}
 	p, err := a.s.Prepare(sqlText)
 	if err != nil {
 		return nil, clientError(err)

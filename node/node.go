@@ -16,8 +16,11 @@ import (
 	_ "github.com/pingcap/tidb/pkg/parser/test_driver" // the parser's value driver
 
 	"github.com/maxproxy/maxproxy/node/config"
+	"github.com/maxproxy/maxproxy/node/consensus"
+	"github.com/maxproxy/maxproxy/node/replicator"
 	"github.com/maxproxy/maxproxy/node/server"
 	"github.com/maxproxy/maxproxy/node/sql"
+	"github.com/maxproxy/maxproxy/node/sql/catalog"
 	"github.com/maxproxy/maxproxy/node/storage"
 )
 
@@ -40,6 +43,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	datadir := fs.String("datadir", "", "data directory (overrides datadir)")
 	listen := fs.String("listen", "", "MySQL protocol address host:port (overrides listen)")
 	nodeName := fs.String("node-name", "", "node name (overrides node_name)")
+	clusterName := fs.String("cluster-name", "", "cluster name (overrides cluster_name)")
+	clusterAddress := fs.String("cluster-address", "", "gcomm://host:port,... of every member (overrides cluster_address)")
+	nodeAddress := fs.String("node-address", "", "this node's replication address host[:port] (overrides node_address)")
+	bootstrap := fs.Bool("bootstrap", false, "found a new cluster from this node (galera_new_cluster)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -72,8 +79,18 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			cfg.Listen = *listen
 		case "node-name":
 			cfg.NodeName = *nodeName
+		case "cluster-name":
+			cfg.ClusterName = *clusterName
+		case "cluster-address":
+			cfg.ClusterAddress = *clusterAddress
+		case "node-address":
+			cfg.NodeAddress = *nodeAddress
 		}
 	})
+	if *bootstrap && !cfg.Clustered() {
+		fmt.Fprintln(stderr, "maxnode: --bootstrap needs cluster_address")
+		return 2
+	}
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "maxnode: %v\n", err)
 		return 2
@@ -84,7 +101,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
-	n, err := Start(cfg, log)
+	n, err := start(cfg, log, startOptions{bootstrap: *bootstrap, ctx: ctx})
 	if err != nil {
 		log.Error("start failed", "err", err)
 		return 1
@@ -126,11 +143,20 @@ func logLevel(s string) slog.Level {
 	return slog.LevelInfo
 }
 
-// Node is a running single maxnode: storage, SQL engine and protocol server.
+// Node is a running maxnode: storage, SQL engine and protocol server, and in a cluster the replicator
+// and its transport.
 type Node struct {
-	db  *storage.DB
-	srv *server.Server
-	ln  net.Listener
+	db   *storage.DB
+	repl *replicator.Replicator  // nil for a standalone node
+	tr   *consensus.TCPTransport // nil for a standalone node
+	srv  *server.Server
+	ln   net.Listener
+
+	// catalogChanged is signalled when a replicated write-set changed the catalog; a goroutine reloads the
+	// engine's schema (not the apply goroutine itself: a local DDL holds the engine's DDL lock while it
+	// waits for its turn in the total order).
+	catalogChanged chan struct{}
+	catalogDone    chan struct{}
 
 	served   chan struct{} // closed when Serve returns
 	serveErr error         // Serve's result, once served is closed
@@ -140,40 +166,178 @@ type Node struct {
 }
 
 // Start opens (or initialises) the data directory, applies the configured accounts and starts
-// serving on cfg.Listen.
+// serving on cfg.Listen. With cluster_address set the node joins (never founds) its cluster; Main's
+// --bootstrap founds one.
 func Start(cfg config.Config, log *slog.Logger) (*Node, error) {
+	return start(cfg, log, startOptions{})
+}
+
+// startOptions are the settings that are not part of node.toml.
+type startOptions struct {
+	bootstrap bool
+	// replListener, when set, is used instead of listening on node_address (tests bind 127.0.0.1:0).
+	replListener net.Listener
+	// ctx bounds the wait for the primary component; nil waits until the node gets there.
+	ctx context.Context
+}
+
+// waitPrimary polls until r is in the primary component (there is no event to wait on: leadership is
+// published by consensus after every Ready).
+func waitPrimary(ctx context.Context, r *replicator.Replicator) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !r.Primary() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the primary component: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+func start(cfg config.Config, log *slog.Logger, opts startOptions) (_ *Node, err error) {
 	if err := cfg.ValidateDataDir(); err != nil {
 		return nil, err
 	}
-	db, err := storage.Open(cfg.DataDir, storage.Options{FlushPolicy: flushPolicy(cfg.FlushLogAtTrxCommit), Logger: log})
-	if err != nil {
+	n := &Node{served: make(chan struct{}), catalogChanged: make(chan struct{}, 1)}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, n.closeCluster())
+			n.stopCatalogReload()
+			if n.db != nil {
+				err = errors.Join(err, n.db.Close())
+			}
+		}
+	}()
+	sopts := storage.Options{FlushPolicy: flushPolicy(cfg.FlushLogAtTrxCommit), Logger: log}
+	if cfg.Clustered() {
+		if err := n.startCluster(cfg, log, opts, &sopts); err != nil {
+			return nil, err
+		}
+	}
+	if n.db, err = storage.Open(cfg.DataDir, sopts); err != nil {
 		return nil, fmt.Errorf("open storage: %w", err)
 	}
-	n, err := start(cfg, db, log)
-	if err != nil {
-		return nil, errors.Join(err, db.Close())
+	if n.repl != nil {
+		if err := n.repl.Start(n.db); err != nil {
+			n.repl = nil // never started: nothing to close
+			return nil, err
+		}
+		n.tr.Attach(n.repl.Node())
+		// Like a Galera joiner, the node serves clients only once it is part of the primary component: the
+		// engine's first start writes accounts, which must be ordered.
+		log.Info("waiting for the primary component", "node_address", cfg.NodeAddress, "bootstrap", opts.bootstrap)
+		if err := waitPrimary(opts.ctx, n.repl); err != nil {
+			return nil, err
+		}
+	}
+	if err := n.serve(cfg, log); err != nil {
+		return nil, err
 	}
 	return n, nil
 }
 
-func start(cfg config.Config, db *storage.DB, log *slog.Logger) (*Node, error) {
+// startCluster creates the replication transport and the replicator; the storage is opened with it.
+func (n *Node) startCluster(cfg config.Config, log *slog.Logger, opts startOptions, sopts *storage.Options) error {
+	members, self, err := cfg.ClusterMembers()
+	if err != nil {
+		return err
+	}
+	id := uint64(self) + 1
+	ids := make([]uint64, len(members))
+	peers := make(map[uint64]string, len(members)-1)
+	for i, addr := range members {
+		ids[i] = uint64(i) + 1
+		if ids[i] != id {
+			peers[ids[i]] = addr
+		}
+	}
+	ln := opts.replListener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", members[self]); err != nil {
+			return fmt.Errorf("replication listen: %w", err)
+		}
+	}
+	if n.tr, err = consensus.NewTCPTransport(consensus.TCPConfig{ID: id, Listener: ln, Peers: peers, Logger: log}); err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("replication transport: %w", err)
+	}
+	n.repl, err = replicator.New(replicator.Config{
+		ID: id, Peers: ids, DataDir: cfg.DataDir, Bootstrap: opts.bootstrap, Transport: n.tr, Logger: log,
+		OnApply: func(ws *storage.WriteSet) {
+			for i := range ws.Ops {
+				if ws.Ops[i].Space == catalog.Space {
+					select {
+					case n.catalogChanged <- struct{}{}:
+					default: // a reload is already pending; it will read this change too
+					}
+					return
+				}
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	sopts.Replicator = n.repl
+	return nil
+}
+
+// closeCluster stops the replicator (its consensus node first) and then the transport.
+func (n *Node) closeCluster() error {
+	var err error
+	if n.repl != nil {
+		err = n.repl.Close()
+	}
+	if n.tr != nil {
+		err = errors.Join(err, n.tr.Close())
+	}
+	return err
+}
+
+func (n *Node) serve(cfg config.Config, log *slog.Logger) error {
 	_, portStr, _ := net.SplitHostPort(cfg.Listen)
 	port, _ := strconv.Atoi(portStr) // 0 for a named port; the engine then reports its default
-	eng, err := sql.NewEngine(db, sql.EngineOptions{
+	eopts := sql.EngineOptions{
 		ServerVersion: ServerVersion,
 		Logger:        log,
 		DataDir:       cfg.DataDir,
 		Hostname:      cfg.NodeName,
 		Port:          port,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("sql engine: %w", err)
 	}
-	if err := applyConfig(eng, cfg); err != nil {
-		return nil, err
+	var gate readiness
+	if n.repl != nil {
+		gate = n.repl
+		eopts.ExtraStatus = func() []sql.NameValue { return statusRows(n.repl.Status()) }
+		eopts.ExtraVariables = clusterVariables(cfg)
+	}
+	// In a cluster the first start of several nodes can write the same accounts concurrently: the loser
+	// of certification (1213) retries and then finds the winner's rows.
+	var eng *sql.Engine
+	var err error
+	for attempt := 1; ; attempt++ {
+		eng, err = sql.NewEngine(n.db, eopts)
+		if err == nil {
+			err = applyConfig(eng, cfg)
+		}
+		if err == nil || n.repl == nil || attempt == startRetries || !isConflict(err) {
+			break
+		}
+		log.Info("retrying start-up writes after a certification conflict", "attempt", attempt, "err", err)
+	}
+	if err != nil {
+		return fmt.Errorf("sql engine: %w", err)
+	}
+	if n.repl != nil {
+		n.catalogDone = make(chan struct{})
+		go n.reloadCatalog(eng, log)
 	}
 	srv, err := server.New(server.Config{
-		Engine:           engine{eng},
+		Engine:           engine{e: eng, gate: gate},
 		Logger:           log,
 		Version:          ServerVersion,
 		MaxConnections:   cfg.MaxConnections,
@@ -182,18 +346,70 @@ func start(cfg config.Config, db *storage.DB, log *slog.Logger) (*Node, error) {
 		WriteTimeout:     time.Duration(cfg.NetWriteTimeout) * time.Second,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
+		return fmt.Errorf("listen: %w", err)
 	}
-	n := &Node{db: db, srv: srv, ln: ln, served: make(chan struct{})}
+	n.srv, n.ln = srv, ln
 	go func() {
 		n.serveErr = srv.Serve(ln)
 		close(n.served)
 	}()
-	return n, nil
+	return nil
+}
+
+// startRetries bounds the start-up attempts after certification conflicts.
+const startRetries = 5
+
+func isConflict(err error) bool {
+	var se *sql.Error
+	return errors.Is(err, storage.ErrCertification) || errors.Is(err, storage.ErrDeadlock) ||
+		(errors.As(err, &se) && se.Code == sql.ErDeadlock)
+}
+
+// stopCatalogReload stops reloadCatalog; call it after closeCluster, when the apply goroutine that
+// signals it has stopped.
+func (n *Node) stopCatalogReload() {
+	if n.catalogDone != nil {
+		close(n.catalogChanged)
+		<-n.catalogDone
+		n.catalogDone = nil
+	}
+}
+
+// reloadCatalog reloads the engine's schema whenever a replicated write-set changed the catalog, until
+// Close closes catalogChanged.
+func (n *Node) reloadCatalog(eng *sql.Engine, log *slog.Logger) {
+	defer close(n.catalogDone)
+	for range n.catalogChanged {
+		if err := eng.InvalidateCatalog(); err != nil {
+			log.Error("reloading the catalog after a replicated change", "err", err)
+		}
+	}
+}
+
+func statusRows(st replicator.Status) []sql.NameValue {
+	rows := st.Rows()
+	out := make([]sql.NameValue, len(rows))
+	for i, r := range rows {
+		out[i] = sql.NameValue{Name: r.Name, Value: r.Value}
+	}
+	return out
+}
+
+// clusterVariables are the wsrep_* system variables that mirror the cluster settings.
+func clusterVariables(cfg config.Config) func() []sql.NameValue {
+	vars := []sql.NameValue{
+		{Name: "wsrep_on", Value: "ON"},
+		{Name: "wsrep_cluster_name", Value: cfg.ClusterName},
+		{Name: "wsrep_cluster_address", Value: cfg.ClusterAddress},
+		{Name: "wsrep_node_address", Value: cfg.NodeAddress},
+		{Name: "wsrep_node_name", Value: cfg.NodeName},
+		{Name: "wsrep_provider", Value: "maxnode raft replicator"},
+	}
+	return func() []sql.NameValue { return vars }
 }
 
 // flushPolicy maps innodb_flush_log_at_trx_commit onto the storage's policies: 1 is durable per commit;
@@ -218,6 +434,9 @@ func (n *Node) Close(ctx context.Context) error {
 		if !errors.Is(n.serveErr, server.ErrServerClosed) {
 			err = errors.Join(err, n.serveErr)
 		}
+		// Sessions are closed, so no commit is in flight: the replicator can save a clean position.
+		err = errors.Join(err, n.closeCluster())
+		n.stopCatalogReload()
 		n.closeErr = errors.Join(err, n.db.Close())
 	})
 	return n.closeErr

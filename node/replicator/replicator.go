@@ -53,7 +53,11 @@ type Config struct {
 	ElectionTick     int           // consensus default when zero
 	Certify          certify.Config
 	ReplicateTimeout time.Duration // DefaultReplicateTimeout when zero
-	Logger           *slog.Logger
+	// OnApply, if set, is called on the apply goroutine after every write-set that another node (or an
+	// abandoned local commit) made is applied to the storage — e.g. to reload the SQL catalog. It must not
+	// block on anything that waits for the total order to advance (a local commit).
+	OnApply func(ws *storage.WriteSet)
+	Logger  *slog.Logger
 }
 
 // Replicator is the Galera layer of a node: it implements storage.Replicator over consensus and is the
@@ -420,6 +424,9 @@ func (r *Replicator) applyLoop() {
 			r.log.Error("apply failed; the node leaves the primary component", "seqno", it.seqno, "err", err)
 			r.queue.close()
 			return
+		}
+		if len(ws.Ops) > 0 && r.cfg.OnApply != nil {
+			r.cfg.OnApply(ws)
 		}
 	}
 }

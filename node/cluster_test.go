@@ -1,0 +1,203 @@
+package node
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	gomysql "github.com/go-sql-driver/mysql"
+)
+
+// startCluster starts n in-process nodes forming one cluster over TCP on 127.0.0.1; node 0 bootstraps it.
+// Start returns only in the primary component, so the nodes start concurrently.
+func startCluster(t *testing.T, n int) []*Node {
+	t.Helper()
+	lns := make([]net.Listener, n)
+	addrs := make([]string, n)
+	for i := range lns {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns[i], addrs[i] = ln, ln.Addr().String()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nodes := make([]*Node, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range nodes {
+		cfg := testConfig(t)
+		cfg.NodeName = fmt.Sprintf("node%d", i+1)
+		cfg.ClusterName = "test_cluster"
+		cfg.ClusterAddress = "gcomm://" + strings.Join(addrs, ",")
+		cfg.NodeAddress = addrs[i]
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			nodes[i], errs[i] = start(cfg, slog.New(slog.DiscardHandler),
+				startOptions{bootstrap: i == 0, replListener: lns[i], ctx: ctx})
+		})
+	}
+	wg.Wait()
+	for i, n := range nodes {
+		if n != nil {
+			t.Cleanup(func() { closeNode(t, n) })
+		}
+		if errs[i] != nil {
+			t.Fatalf("start node %d: %v", i+1, errs[i])
+		}
+	}
+	return nodes
+}
+
+func wsrepStatus(t *testing.T, db *sql.DB) map[string]string {
+	t.Helper()
+	rows, err := db.Query("SHOW STATUS LIKE 'wsrep%'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			t.Fatal(err)
+		}
+		out[k] = v
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func tableContents(db *sql.DB) (string, error) {
+	rows, err := db.Query("SELECT id, v FROM d.t ORDER BY id")
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var id int
+		var v string
+		if err := rows.Scan(&id, &v); err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "%d=%s;", id, v)
+	}
+	return b.String(), rows.Err()
+}
+
+func mysqlCode(err error) uint16 {
+	var me *gomysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number
+	}
+	return 0
+}
+
+func TestClusterReplicatesSQLAndGatesNonPrimary(t *testing.T) {
+	nodes := startCluster(t, 3)
+	dbs := make([]*sql.DB, len(nodes))
+	for i, n := range nodes {
+		dbs[i] = openDB(t, n, "root", "", "", "")
+	}
+
+	mustExec(t, dbs[0], "CREATE DATABASE d")
+	mustExec(t, dbs[0], "CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(20))")
+	for i, db := range dbs {
+		waitFor(t, func() bool { _, err := tableContents(db); return err == nil })
+		mustExec(t, db, "INSERT INTO d.t VALUES (?, ?)", i+1, fmt.Sprintf("node%d", i+1))
+	}
+	want := "1=node1;2=node2;3=node3;"
+	for _, db := range dbs {
+		waitFor(t, func() bool { got, err := tableContents(db); return err == nil && got == want })
+	}
+
+	indexes := map[string]bool{}
+	for i, db := range dbs {
+		st := wsrepStatus(t, db)
+		if st["wsrep_cluster_size"] != "3" || st["wsrep_cluster_status"] != "Primary" || st["wsrep_ready"] != "ON" ||
+			st["wsrep_local_state"] != "4" || st["wsrep_local_state_comment"] != "Synced" || st["wsrep_connected"] != "ON" {
+			t.Errorf("node %d status %v", i+1, st)
+		}
+		indexes[st["wsrep_local_index"]] = true
+		var name, value string
+		if err := db.QueryRow("SHOW VARIABLES LIKE 'wsrep_cluster_name'").Scan(&name, &value); err != nil || value != "test_cluster" {
+			t.Errorf("node %d wsrep_cluster_name %q %v", i+1, value, err)
+		}
+	}
+	if len(indexes) != 3 || !indexes["0"] || !indexes["1"] || !indexes["2"] {
+		t.Errorf("wsrep_local_index values %v, want 0, 1 and 2", indexes)
+	}
+
+	// Concurrent conflicting updates on two nodes: exactly one commits, the other gets 1213.
+	ctx := context.Background()
+	var conns [2]*sql.Conn
+	for i := range conns {
+		c, err := dbs[i].Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns[i] = c
+		mustExec(t, holder2(c), "BEGIN")
+		mustExec(t, holder2(c), "UPDATE d.t SET v = ? WHERE id = 3", fmt.Sprintf("upd%d", i+1))
+	}
+	var commitErrs [2]error
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Go(func() { _, commitErrs[i] = c.ExecContext(ctx, "COMMIT") })
+	}
+	wg.Wait()
+	if (commitErrs[0] == nil) == (commitErrs[1] == nil) {
+		t.Fatalf("commit results %v, want exactly one success", commitErrs)
+	}
+	for _, err := range commitErrs {
+		if err != nil && mysqlCode(err) != 1213 {
+			t.Fatalf("losing commit got %v, want 1213", err)
+		}
+	}
+
+	// Without its two peers node 1 leaves the primary component: 1047 for everything but SET, SHOW and
+	// table-less SELECT.
+	closeNode(t, nodes[1])
+	closeNode(t, nodes[2])
+	waitFor(t, func() bool { return wsrepStatus(t, dbs[0])["wsrep_cluster_status"] == "non-Primary" })
+	st := wsrepStatus(t, dbs[0])
+	if st["wsrep_ready"] != "OFF" || st["wsrep_local_state_comment"] != "Initialized" || st["wsrep_local_state"] != "0" {
+		t.Errorf("non-Primary status %v", st)
+	}
+	for _, q := range []string{"SELECT * FROM d.t", "INSERT INTO d.t VALUES (9, 'x')", "SELECT (SELECT COUNT(*) FROM d.t)"} {
+		_, err := dbs[0].Exec(q)
+		var me *gomysql.MySQLError
+		if !errors.As(err, &me) || me.Number != 1047 || string(me.SQLState[:]) != "08S01" ||
+			me.Message != "WSREP has not yet prepared node for application use" {
+			t.Errorf("%s on a non-Primary node: %v, want 1047 08S01", q, err)
+		}
+	}
+	for _, q := range []string{"SELECT 1", "SET @x = 1", "SHOW VARIABLES LIKE 'wsrep_on'", "SELECT @@wsrep_on"} {
+		if _, err := dbs[0].Exec(q); err != nil {
+			t.Errorf("%s on a non-Primary node: %v", q, err)
+		}
+	}
+}
+
+func TestClusterConfigErrors(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.ClusterAddress = "gcomm://127.0.0.1:1,127.0.0.1:2"
+	cfg.NodeAddress = "127.0.0.1:3"
+	if _, err := Start(cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "not one of cluster_address") {
+		t.Errorf("start with a node address outside the cluster: %v", err)
+	}
+}
