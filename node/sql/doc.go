@@ -19,7 +19,8 @@
 // # Transactions
 //
 //   - Autocommit statements run in their own storage transaction; BEGIN / START TRANSACTION [READ ONLY]
-//     and autocommit=0 open a session transaction that reads one snapshot.
+//     and autocommit=0 open a session transaction that reads one snapshot, taken (as InnoDB) by its first
+//     statement.
 //   - UPDATE, DELETE, INSERT's duplicate checks and SELECT ... FOR UPDATE / LOCK IN SHARE MODE are locking
 //     current reads, as InnoDB. Lock waits end after innodb_lock_wait_timeout with 1205 (the statement is
 //     rolled back, the transaction stays open); deadlocks and certification failures answer 1213 and roll
@@ -58,8 +59,10 @@
 // strings are not transcoded); the isolation level is always snapshot (REPEATABLE READ reads, no gap
 // locks, so locking range reads do not block phantoms); AUTO_INCREMENT values are reserved in durable
 // blocks, so a restart may skip ahead; a non-unique key on a long string is silently prefix-limited to
-// 3072 bytes (with a note, as MariaDB) while a long unique key answers 1071; SELECT * over JOIN ... USING
-// lists columns in table order instead of moving the USING columns first.
+// 3072 bytes (with a note, as MariaDB) while a long unique key (and UNIQUE on a TEXT/BLOB without a
+// length, which MariaDB implements as a hash) answers 1071/1170; SELECT * over JOIN ... USING lists columns
+// in table order instead of moving the USING columns first; TIMESTAMP values are stored as given and not
+// converted between time zones; 1690 messages render the expression in normalised form.
 //
 // # Wiring (node/server)
 //
