@@ -65,7 +65,9 @@ type diffCase struct {
 // affected rows and last insert id, or the same result set (column names,
 // values as text with NULL distinct from 'NULL', and row order when the
 // statement has an ORDER BY; rows are compared sorted otherwise, or when
-// the block says rowsort).
+// the block says rowsort). Every single-statement SELECT runs a second
+// time as a prepared statement, so its binary-protocol rows are compared
+// too.
 func TestNodeDifferential(t *testing.T) {
 	requireMaxnodeBinary(t)
 	var files []string
@@ -168,13 +170,23 @@ func replayDiff(t *testing.T, nodeDSN, refDSN string, cases []diffCase, known ma
 			cur = session(c.sql)
 			continue
 		}
-		got := runDiffCase(ctx, cur.node, c)
-		want := runDiffCase(ctx, cur.ref, c)
+		got := runDiffCase(ctx, cur.node, c, false)
+		want := runDiffCase(ctx, cur.ref, c, false)
 		if got.fatal != nil || want.fatal != nil {
 			t.Fatalf("%s: %s\nmaxnode: %v\nmariadb: %v", c.where, c.sql, got.fatal, want.fatal)
 		}
 		if c.wantErr != 0 && want.errCode != c.wantErr {
 			t.Errorf("%s: corpus says error %d but MariaDB answers %s\n%s", c.where, c.wantErr, want, c.sql)
+		}
+		if c.kind == "query" && isSelect.MatchString(c.sql) && !strings.Contains(c.sql, ";") {
+			// SELECTs once more as prepared statements: the binary protocol
+			// encodes every value differently from the text protocol.
+			gotBin := runDiffCase(ctx, cur.node, c, true)
+			wantBin := runDiffCase(ctx, cur.ref, c, true)
+			if gotBin.fatal != nil || wantBin.fatal != nil {
+				t.Fatalf("%s (binary protocol): %s\nmaxnode: %v\nmariadb: %v", c.where, c.sql, gotBin.fatal, wantBin.fatal)
+			}
+			got.binary, want.binary = gotBin.String(), wantBin.String()
 		}
 		reason, isKnown := known[c.key()]
 		switch {
@@ -201,7 +213,8 @@ type diffOutcome struct {
 	insertID int64
 	sets     []resultSet
 	isQuery  bool
-	fatal    error // not a server answer: the connection broke
+	binary   string // the same SELECT as a prepared statement
+	fatal    error  // not a server answer: the connection broke
 }
 
 func (o diffOutcome) String() string {
@@ -216,13 +229,16 @@ func (o diffOutcome) String() string {
 			}
 			fmt.Fprintf(&b, "columns %q rows %q", rs.cols, rs.rows)
 		}
+		if o.binary != "" {
+			fmt.Fprintf(&b, "; prepared: %s", o.binary)
+		}
 		return b.String()
 	default:
 		return fmt.Sprintf("ok affected=%d insertid=%d", o.affected, o.insertID)
 	}
 }
 
-func runDiffCase(ctx context.Context, conn *sql.Conn, c diffCase) diffOutcome {
+func runDiffCase(ctx context.Context, conn *sql.Conn, c diffCase, prepared bool) diffOutcome {
 	if c.kind == "statement" {
 		res, err := conn.ExecContext(ctx, c.sql)
 		if err != nil {
@@ -233,9 +249,21 @@ func runDiffCase(ctx context.Context, conn *sql.Conn, c diffCase) diffOutcome {
 		o.insertID, _ = res.LastInsertId()
 		return o
 	}
-	rows, err := conn.QueryContext(ctx, c.sql)
-	if err != nil {
-		return errOutcome(err)
+	var rows *sql.Rows
+	if prepared {
+		stmt, err := conn.PrepareContext(ctx, c.sql)
+		if err != nil {
+			return errOutcome(err)
+		}
+		defer stmt.Close()
+		if rows, err = stmt.QueryContext(ctx); err != nil {
+			return errOutcome(err)
+		}
+	} else {
+		var err error
+		if rows, err = conn.QueryContext(ctx, c.sql); err != nil {
+			return errOutcome(err)
+		}
 	}
 	defer rows.Close()
 	o := diffOutcome{isQuery: true}
@@ -294,6 +322,9 @@ func readResultSet(rows *sql.Rows) (resultSet, error) {
 	}
 	return rs, rows.Err()
 }
+
+// isSelect matches the statements that are also run prepared.
+var isSelect = regexp.MustCompile(`(?i)^\s*select\b`)
 
 // orderBy finds an ORDER BY that orders the result (the outermost one is
 // not told apart from one in a subquery: such statements say rowsort).
