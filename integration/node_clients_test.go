@@ -423,3 +423,79 @@ func joinRows(rows [][]string) string {
 	}
 	return strings.Join(parts, "|")
 }
+
+// TestNodeKill interrupts a long query from another connection, as the
+// mariadb client does on Ctrl-C: KILL QUERY fails the statement with 1317
+// and leaves its connection usable; KILL closes the connection.
+func TestNodeKill(t *testing.T) {
+	requireMaxnodeBinary(t)
+	n := startMaxnode(t, harness.TestScope(t), maxnodeOptions{})
+	db := nodeDB(t, n.dsn(""))
+	nodeExec(t, db, "CREATE DATABASE kq")
+	nodeExec(t, db, "CREATE TABLE kq.t (id INT PRIMARY KEY)")
+	var values strings.Builder
+	for i := range 400 {
+		if i > 0 {
+			values.WriteString(",")
+		}
+		values.WriteString("(" + itoa(i) + ")")
+	}
+	nodeExec(t, db, "INSERT INTO kq.t VALUES "+values.String())
+	// 64 million joined rows: long enough to be caught running.
+	const long = "SELECT COUNT(*) FROM kq.t a, kq.t b, kq.t c"
+
+	for _, tc := range []struct {
+		kill     string
+		wantCode uint16 // 0: the connection is gone
+	}{{"KILL QUERY", 1317}, {"KILL", 0}} {
+		t.Run(tc.kill, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			victim, err := db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer victim.Close()
+			var id string
+			if err := victim.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				var n int
+				done <- victim.QueryRowContext(ctx, long).Scan(&n)
+			}()
+			err = harness.Poll(ctx, "the long query in the process list", 20*time.Millisecond, func(ctx context.Context) error {
+				var running int
+				if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ? AND INFO = ?", id, long).Scan(&running); err != nil {
+					return err
+				}
+				if running != 1 {
+					return errors.New("not running yet")
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			nodeExec(t, db, tc.kill+" "+id)
+			err = <-done
+			if tc.wantCode != 0 {
+				if mysqlCode(err) != tc.wantCode {
+					t.Fatalf("killed query: %v, want error %d", err, tc.wantCode)
+				}
+				var one int
+				if err := victim.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil || one != 1 {
+					t.Errorf("connection after KILL QUERY: %d, %v", one, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("killed connection's query succeeded")
+			}
+			if _, err := victim.ExecContext(ctx, "DO 1"); err == nil {
+				t.Error("connection still usable after KILL")
+			}
+		})
+	}
+}
