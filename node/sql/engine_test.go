@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/maxproxy/maxproxy/node/sql/types"
 )
@@ -444,5 +446,46 @@ func TestExtraStatusAndVariables(t *testing.T) {
 	}
 	if _, err := c.exec("SET GLOBAL wsrep_cluster_name = 'x'"); errCode(err) != ErIncorrectGlobalLocal {
 		t.Fatalf("setting a replication variable: %v", err)
+	}
+}
+
+// TestKillQueryInterruptsLockWait checks that KILL QUERY ends a statement blocked on a row lock with 1317
+// and leaves the session usable.
+func TestKillQueryInterruptsLockWait(t *testing.T) {
+	e := testEngine(t)
+	a, b, k := newTestConn(e, 1), newTestConn(e, 2), newTestConn(e, 3)
+	defer a.s.Close()
+	defer b.s.Close()
+	defer k.s.Close()
+	mustExec(t, a, "CREATE DATABASE d")
+	mustExec(t, a, "CREATE TABLE d.t (id INT PRIMARY KEY, v INT)")
+	mustExec(t, a, "INSERT INTO d.t VALUES (1, 0)")
+	mustExec(t, a, "BEGIN")
+	mustExec(t, a, "UPDATE d.t SET v = 1 WHERE id = 1")
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.exec("UPDATE d.t SET v = 2 WHERE id = 1")
+		done <- err
+	}()
+	// Wait (bounded) until b shows up as running its statement, then kill it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res := mustExec(t, k, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = 2 AND COMMAND = 'Query'")
+		if res.Rows[0][0].Uint() == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("b never started its statement")
+		}
+		runtime.Gosched()
+	}
+	mustExec(t, k, "KILL QUERY 2")
+	if err := <-done; errCode(err) != ErQueryInterrupted {
+		t.Fatalf("killed statement: %v, want 1317", err)
+	}
+	mustExec(t, a, "COMMIT")
+	mustExec(t, b, "UPDATE d.t SET v = 3 WHERE id = 1")
+	if _, err := k.exec("KILL 999"); errCode(err) != 1094 {
+		t.Fatalf("KILL of an unknown id: %v", err)
 	}
 }
