@@ -56,7 +56,11 @@ func (s *Session) Prepare(sqlText string) (*Prepared, error) {
 	if len(stmts) != 1 {
 		return nil, newErr(ErUnknownStmtHandler, "Prepared statements must contain exactly one statement")
 	}
-	stmt := stmts[0]
+	return s.PrepareStmt(stmts[0], sqlText)
+}
+
+// PrepareStmt describes an already parsed statement (the server parses COM_STMT_PREPARE itself).
+func (s *Session) PrepareStmt(stmt ast.StmtNode, sqlText string) (*Prepared, error) {
 	n := numberParams(stmt)
 	p := &Prepared{Stmt: stmt, SQL: sqlText, NumParams: n}
 	if sel, ok := stmt.(*ast.SelectStmt); ok {
