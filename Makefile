@@ -37,8 +37,9 @@ test-integration: build
 test-long: build
 	MAXPROXY_BIN=$(CURDIR)/$(BIN) MAXPROXY_TEST_LONG=1 $(GO) test -tags integration -timeout 120m ./...
 
+# One package at a time: the sysbench comparisons need the machine to themselves.
 bench: build
-	MAXPROXY_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchmem -tags integration -timeout 60m ./...
+	MAXPROXY_BIN=$(CURDIR)/$(BIN) $(GO) test -p 1 -run '^$$' -bench . -benchmem -tags integration -timeout 60m ./...
 
 # A short pass over every fuzz target (each target needs its own invocation).
 fuzz:
