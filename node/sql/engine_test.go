@@ -489,3 +489,17 @@ func TestKillQueryInterruptsLockWait(t *testing.T) {
 		t.Fatalf("KILL of an unknown id: %v", err)
 	}
 }
+
+func TestParamsInDerivedTablesAndJoins(t *testing.T) {
+	e := testEngine(t)
+	c := newTestConn(e, 1)
+	defer c.s.Close()
+	mustExec(t, c, "CREATE DATABASE d")
+	mustExec(t, c, "USE d")
+	mustExec(t, c, "CREATE TABLE t (id INT PRIMARY KEY, v INT)")
+	mustExec(t, c, "INSERT INTO t VALUES (1, 10), (2, 20), (3, 30)")
+	res := mustExec(t, c, "SELECT x.id FROM (SELECT id FROM t WHERE v > ?) AS x JOIN t ON t.id = x.id AND t.v < ? ORDER BY x.id", types.NewInt(10), types.NewInt(30))
+	if len(res.Rows) != 1 || res.Rows[0][0].Int() != 2 {
+		t.Fatalf("rows %v", res.Rows)
+	}
+}

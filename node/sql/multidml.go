@@ -30,7 +30,7 @@ func (s *Session) joinForDML(ctx context.Context, t *storage.Txn, refs *ast.Tabl
 	if refs == nil || refs.TableRefs == nil {
 		return nil, nil, nil, errNotSupported(verb + " without tables")
 	}
-	qp := &queryPlan{limit: -1, lock: lockExclusive}
+	qp := &queryPlan{limit: -1, lock: lockExclusive, params: params}
 	sc := &scope{}
 	if err := s.buildFrom(refs.TableRefs, qp, sc); err != nil {
 		return nil, nil, nil, err

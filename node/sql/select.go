@@ -46,6 +46,7 @@ type queryPlan struct {
 	distinct bool
 	limit    int64 // -1: none
 	offset   int64
+	params   []Value // statement parameters, for subqueries in FROM
 	lock     lockMode
 	constOK  []expr // conditions without column references
 }
@@ -104,7 +105,7 @@ func (s *Session) compileSelectIn(x *ast.SelectStmt, sqlText string, params []Va
 	if x.WindowSpecs != nil {
 		return nil, errNotSupported("WINDOW")
 	}
-	qp := &queryPlan{limit: -1}
+	qp := &queryPlan{limit: -1, params: params}
 	sc := &scope{}
 	if x.From != nil {
 		if err := checkAliases(x.From.TableRefs, map[string]bool{}); err != nil {
@@ -455,7 +456,7 @@ func (s *Session) buildFromIn(n ast.ResultSetNode, qp *queryPlan, sc *scope, out
 			}
 		}
 		if x.On != nil {
-			cp := &compiler{s: s, sc: sc, clause: "ON", outer: outer}
+			cp := &compiler{s: s, sc: sc, clause: "ON", outer: outer, params: qp.params}
 			e, err := cp.compile(x.On.Expr)
 			if err != nil {
 				return err
@@ -482,7 +483,7 @@ func (s *Session) buildFromIn(n ast.ResultSetNode, qp *queryPlan, sc *scope, out
 			}
 			ft, err = s.openTable(src)
 		case *ast.SelectStmt, *ast.SetOprStmt:
-			ft, err = s.derivedTable(src, alias)
+			ft, err = s.derivedTable(src, alias, qp.params)
 		default:
 			return errNotSupported("this table source")
 		}

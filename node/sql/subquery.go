@@ -353,12 +353,12 @@ func (s *Session) execSetOpr(ctx context.Context, x *ast.SetOprStmt, params []Va
 }
 
 // derivedTable turns a FROM-clause subquery into a virtual table evaluated once per statement.
-func (s *Session) derivedTable(sel ast.ResultSetNode, alias string) (*fromTable, error) {
+func (s *Session) derivedTable(sel ast.ResultSetNode, alias string, params []Value) (*fromTable, error) {
 	if alias == "" {
 		// MariaDB's grammar requires the alias, so this is a syntax error there.
 		return nil, newErr(ErParse, "You have an error in your SQL syntax; check the manual that corresponds to your MariaDB server version for the right syntax to use near '' at line 1")
 	}
-	rs, err := s.compileResultSet(sel, nil, nil)
+	rs, err := s.compileResultSet(sel, params, nil)
 	if err != nil {
 		return nil, err
 	}
