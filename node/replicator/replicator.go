@@ -235,34 +235,70 @@ func (r *Replicator) bootstrap(ctx context.Context, c clusterEntry) {
 	}
 }
 
+func (c *Config) tick() time.Duration {
+	if c.TickInterval == 0 {
+		return 100 * time.Millisecond // consensus's default
+	}
+	return c.TickInterval
+}
+
 func (r *Replicator) electionTimeout() time.Duration {
-	t, e := r.cfg.TickInterval, r.cfg.ElectionTick
-	if t == 0 {
-		t = 100 * time.Millisecond
-	}
+	e := r.cfg.ElectionTick
 	if e == 0 {
-		e = 10
+		e = 10 // consensus's default
 	}
-	return t * time.Duration(e)
+	return r.cfg.tick() * time.Duration(e)
 }
 
 // Replicate implements storage.Replicator: it orders and certifies ws and returns nil (ws.Seqno set, the
 // storage commits it at that position), ErrCertification (with ws.Seqno set when it consumed a seqno),
 // ErrNotPrimary / ErrNotOrdered (nothing consumed, rolled back) or an error wrapping ErrUnknownOutcome.
+//
+// A proposal that consensus settles as never committed (a leader change while it was forwarded) is
+// proposed again while the node stays in the primary component and time remains: it was never ordered,
+// the transaction still holds its locks, so this is only a later commit, invisible to the client.
 func (r *Replicator) Replicate(ctx context.Context, sws *storage.WriteSet) error {
 	if !r.Primary() {
 		return ErrNotPrimary
 	}
-	id := r.trx.Add(1)
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.ReplicateTimeout)
+	defer cancel()
 	ws := writeset.WriteSet{
 		Source:   r.source,
-		TrxID:    id,
 		LastSeen: r.cfg.Certify.Policy.LastSeen(sws.Snapshot, r.db.LastCommitted()),
 		Flags:    writeset.FlagCommit,
 		Keys:     certKeys(sws.Ops, make([]writeset.Key, 0, len(sws.Ops))),
 		Ops:      sws.Ops,
 	}
-	data, err := encodeWriteSet(&ws)
+	retry := time.NewTicker(r.cfg.tick())
+	defer retry.Stop()
+	for {
+		err := r.proposeOnce(ctx, sws, &ws)
+		if !errors.Is(err, errRetry) {
+			return err
+		}
+		// Wait a tick, then go again once a leader is known; the deadline turns into a plain rollback,
+		// since nothing was ordered.
+		for {
+			select {
+			case <-ctx.Done():
+				return ErrNotOrdered
+			case <-retry.C:
+			}
+			if r.Primary() {
+				break
+			}
+		}
+	}
+}
+
+// errRetry: the proposal is known never to commit and may be proposed again.
+var errRetry = errors.New("replicator: proposal dropped, retry")
+
+func (r *Replicator) proposeOnce(ctx context.Context, sws *storage.WriteSet, ws *writeset.WriteSet) error {
+	id := r.trx.Add(1)
+	ws.TrxID = id
+	data, err := encodeWriteSet(ws)
 	if err != nil {
 		return errors.Join(ErrNotOrdered, err)
 	}
@@ -271,9 +307,7 @@ func (r *Replicator) Replicate(ctx context.Context, sws *storage.WriteSet) error
 	r.waiters[id] = w
 	r.mu.Unlock()
 
-	pctx, cancel := context.WithTimeout(ctx, r.cfg.ReplicateTimeout)
-	_, perr := r.node.Propose(pctx, data)
-	cancel()
+	_, perr := r.node.Propose(ctx, data)
 
 	r.mu.Lock()
 	settled, seqno, ok := w.settled, w.seqno, w.ok
@@ -293,7 +327,7 @@ func (r *Replicator) Replicate(ctx context.Context, sws *storage.WriteSet) error
 		}
 		return nil
 	case errors.Is(perr, consensus.ErrNotCommitted):
-		return ErrNotOrdered
+		return errRetry
 	case perr == nil:
 		return fmt.Errorf("%w: write-set applied without reaching the certifier", ErrUnknownOutcome)
 	default:
@@ -477,6 +511,9 @@ func (r *Replicator) saveStateLocked(running bool) error {
 // and it knows a leader that has quorum contact (with CheckQuorum a leader that loses its majority steps
 // down, and a follower that stops hearing from it forgets it after an election timeout).
 func (r *Replicator) Primary() bool {
+	if r.node == nil {
+		return false // not started
+	}
 	st := r.node.Status()
 	r.mu.Lock()
 	ok := r.haveUUID && r.fatal == nil

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,15 +29,21 @@ type member struct {
 }
 
 type cluster struct {
-	t     *testing.T
-	net   *simnet.Network
-	peers []uint64
-	nodes map[uint64]*member
+	t            *testing.T
+	net          *simnet.Network
+	peers        []uint64
+	nodes        map[uint64]*member
+	electionTick int
+	applied      sync.Map // node id -> *atomic.Uint64: OnApply calls
 }
 
-func newCluster(t *testing.T, n int) *cluster {
+func newCluster(t *testing.T, n int) *cluster { return newClusterWith(t, n, 0) }
+
+// newClusterWith starts n nodes (10 ms ticks, electionTick ticks per election timeout, 0: consensus's
+// default); node 1 bootstraps.
+func newClusterWith(t *testing.T, n, electionTick int) *cluster {
 	t.Helper()
-	c := &cluster{t: t, net: simnet.New(42), nodes: map[uint64]*member{}}
+	c := &cluster{t: t, net: simnet.New(42), nodes: map[uint64]*member{}, electionTick: electionTick}
 	for i := 1; i <= n; i++ {
 		c.peers = append(c.peers, uint64(i))
 	}
@@ -58,7 +65,11 @@ func (c *cluster) start(id uint64, dir string, bootstrap bool) {
 	c.t.Helper()
 	r, err := New(Config{
 		ID: id, Peers: c.peers, DataDir: filepath.Join(dir, "cluster"), Bootstrap: bootstrap,
-		Transport: c.net.Endpoint(id), TickInterval: 10 * time.Millisecond,
+		Transport: c.net.Endpoint(id), TickInterval: 10 * time.Millisecond, ElectionTick: c.electionTick,
+		OnApply: func(*storage.WriteSet) {
+			cnt, _ := c.applied.LoadOrStore(id, new(atomic.Uint64))
+			cnt.(*atomic.Uint64).Add(1)
+		},
 	})
 	if err != nil {
 		c.t.Fatal(err)
@@ -184,6 +195,12 @@ func TestWritesOnEveryNodeReadEverywhere(t *testing.T) {
 		if st.LastCommitted != 16 || st.Replicated != 5 || st.Received != 10 || !st.Primary ||
 			st.LocalState != StateSynced || st.ClusterSize != 3 || st.LocalIndex != int(id-1) || st.ClusterConfID != 1 {
 			t.Errorf("node %d status %+v", id, st)
+		}
+	}
+	for _, id := range c.peers {
+		cnt, _ := c.applied.Load(id)
+		if cnt == nil || cnt.(*atomic.Uint64).Load() != 10 {
+			t.Errorf("node %d: OnApply calls %v, want 10 (the other nodes' write-sets)", id, cnt)
 		}
 	}
 	uuid := c.nodes[1].r.Status().ClusterStateUUID
@@ -376,4 +393,33 @@ func TestUncleanStateRefused(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "raft.db")); err == nil {
 		t.Error("consensus was started despite the unclean state")
 	}
+}
+
+func TestUnknownOutcomeIsNotARollback(t *testing.T) {
+	// Long election timeouts: the isolated follower still believes in its leader while it commits.
+	c := newClusterWith(t, 3, 100)
+	ctx := context.Background()
+	var f uint64
+	for _, id := range c.peers {
+		if st := c.nodes[id].r.Node().Status(); st.Lead != id {
+			f = id
+		}
+	}
+	c.net.Isolate(f)
+	if !c.nodes[f].r.Primary() {
+		t.Fatal("the isolated follower lost its leader within microseconds of a 1 s election timeout")
+	}
+	tctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	err := put(tctx, c.nodes[f].db, "unknown", "x")
+	cancel()
+	if !errors.Is(err, ErrUnknownOutcome) || errors.Is(err, storage.ErrCertification) {
+		t.Fatalf("commit whose proposal cannot reach the leader: %v, want ErrUnknownOutcome and no rollback claim", err)
+	}
+	c.net.Heal()
+	c.waitPrimary(f)
+	if err := put(ctx, c.nodes[f].db, "after", "y"); err != nil {
+		t.Fatal(err)
+	}
+	c.waitConverged()
+	c.assertEqualContents(contents(t, c.nodes[f].db))
 }

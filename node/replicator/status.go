@@ -3,6 +3,8 @@ package replicator
 import (
 	"slices"
 	"strconv"
+
+	"github.com/maxproxy/maxproxy/node/consensus"
 )
 
 // Galera's wsrep_local_state values this layer reports (GALERA.md §1.1). Joiner, Donor and Joined need
@@ -40,7 +42,10 @@ type Status struct {
 // and counts only itself in wsrep_cluster_size (it has no view of the other side of a partition).
 func (r *Replicator) Status() Status {
 	primary := r.Primary()
-	cs := r.node.Status()
+	var cs consensus.Status
+	if r.node != nil {
+		cs = r.node.Status()
+	}
 	r.mu.Lock()
 	s := Status{
 		Primary:           primary,
@@ -55,8 +60,10 @@ func (r *Replicator) Status() Status {
 		Received:          r.received.Load(),
 		ReceivedBytes:     r.receivedBytes.Load(),
 	}
-	cst := r.cert.Stats()
-	s.CertIndexSize, s.CertDepsDistance = cst.IndexSize, cst.DepsDistance()
+	if r.cert != nil {
+		cst := r.cert.Stats()
+		s.CertIndexSize, s.CertDepsDistance = cst.IndexSize, cst.DepsDistance()
+	}
 	if r.haveUUID {
 		s.ClusterStateUUID = formatUUID(r.uuid)
 	} else {
