@@ -14,7 +14,9 @@
 //     seqno (it orders it after every lower seqno);
 //   - failed certification: ws.Seqno is set and storage.ErrCertification returned; the storage consumes the
 //     seqno with an empty apply; wsrep_local_cert_failures counts it;
-//   - never ordered (consensus.ErrNotCommitted, or proposed before the cluster existed): ErrNotOrdered,
+//   - dropped by consensus (consensus.ErrNotCommitted, e.g. a leader change while it was forwarded): known
+//     never to commit, so it is proposed again, invisibly to the client, while the node stays Primary and
+//     time remains; if time runs out first, or it was proposed before the cluster existed: ErrNotOrdered,
 //     a plain rollback;
 //   - anything else — the caller's deadline, Config.ReplicateTimeout, loss of the primary component or
 //     shutdown while the entry was in flight — returns an error wrapping ErrUnknownOutcome. The waiter is

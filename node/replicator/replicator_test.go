@@ -29,7 +29,7 @@ type member struct {
 }
 
 type cluster struct {
-	t            *testing.T
+	t            testing.TB
 	net          *simnet.Network
 	peers        []uint64
 	nodes        map[uint64]*member
@@ -37,11 +37,11 @@ type cluster struct {
 	applied      sync.Map // node id -> *atomic.Uint64: OnApply calls
 }
 
-func newCluster(t *testing.T, n int) *cluster { return newClusterWith(t, n, 0) }
+func newCluster(t testing.TB, n int) *cluster { return newClusterWith(t, n, 0) }
 
 // newClusterWith starts n nodes (10 ms ticks, electionTick ticks per election timeout, 0: consensus's
 // default); node 1 bootstraps.
-func newClusterWith(t *testing.T, n, electionTick int) *cluster {
+func newClusterWith(t testing.TB, n, electionTick int) *cluster {
 	t.Helper()
 	c := &cluster{t: t, net: simnet.New(42), nodes: map[uint64]*member{}, electionTick: electionTick}
 	for i := 1; i <= n; i++ {
@@ -103,7 +103,7 @@ func (c *cluster) stop(id uint64) {
 }
 
 // eventually polls cond until it holds or 10 s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	tick := time.NewTicker(5 * time.Millisecond)
@@ -145,7 +145,7 @@ func put(ctx context.Context, db *storage.DB, key, val string) error {
 	return tx.Commit(ctx)
 }
 
-func contents(t *testing.T, db *storage.DB) map[string]string {
+func contents(t testing.TB, db *storage.DB) map[string]string {
 	t.Helper()
 	tx := db.Begin(storage.TxOptions{ReadOnly: true})
 	defer tx.Rollback()
