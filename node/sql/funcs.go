@@ -16,6 +16,12 @@ import (
 	"github.com/maxproxy/maxproxy/node/sql/types"
 )
 
+// numericFuncs compute on full-precision values; other functions see DECIMAL arguments at their declared
+// scale.
+var numericFuncs = map[string]bool{"round": true, "truncate": true, "floor": true, "ceil": true, "ceiling": true,
+	"abs": true, "sign": true, "mod": true, "greatest": true, "least": true, "pow": true, "power": true, "sqrt": true,
+	"exp": true, "ln": true, "log": true, "log10": true, "log2": true, "nullif": true}
+
 // funcExpr is a scalar function call.
 type funcExpr struct {
 	name string
@@ -38,10 +44,17 @@ func (x *funcExpr) eval(c *evalCtx) (types.Value, error) {
 	}
 	var buf [4]types.Value
 	vals := buf[:0]
+	numeric := numericFuncs[x.name]
 	for _, a := range x.args {
 		v, err := a.eval(c)
 		if err != nil {
 			return v, err
+		}
+		if !numeric && v.Kind() == types.KindDecimal {
+			// Outside arithmetic a DECIMAL shows its declared scale (1/3 is '0.3333' in CONCAT).
+			if ft := &a.typ().ft; ft.Class() == types.ClassDecimal && int(v.Decimal().Scale()) > ft.Decimals {
+				v = types.NewDecimal(v.Decimal().Round(int32(ft.Decimals)))
+			}
 		}
 		vals = append(vals, v)
 	}
@@ -667,7 +680,8 @@ func roundValue(v types.Value, digits int64, trunc bool, ft *types.FieldType) ty
 	if trunc {
 		return types.NewFloat(math.Trunc(f*p) / p)
 	}
-	return types.NewFloat(math.Round(f*p) / p)
+	// DOUBLE rounds half to even (rint), as MariaDB; DECIMAL rounds half away from zero.
+	return types.NewFloat(math.RoundToEven(f*p) / p)
 }
 
 // castExpr is CAST(x AS type) / CONVERT(x, type).
@@ -681,6 +695,11 @@ func (x *castExpr) eval(c *evalCtx) (types.Value, error) {
 	v, err := x.e.eval(c)
 	if err != nil || v.IsNull() {
 		return v, err
+	}
+	if v.Kind() == types.KindDecimal && x.et.ft.Class() == types.ClassString {
+		if ft := &x.e.typ().ft; ft.Class() == types.ClassDecimal && int(v.Decimal().Scale()) > ft.Decimals {
+			v = types.NewDecimal(v.Decimal().Round(int32(ft.Decimals)))
+		}
 	}
 	switch x.et.ft.Class() {
 	case types.ClassInt:
