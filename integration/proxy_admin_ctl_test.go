@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -190,6 +191,7 @@ func TestProxyAdminCtl(t *testing.T) {
 	// Sessions held open at once spread over the readers by their
 	// connection counts.
 	held := 0
+	var onReader *sql.Conn // the last session opened: its read went to reader
 	err := harness.Poll(ctx, reader+" routed to again", 10*time.Millisecond, func(ctx context.Context) error {
 		if held >= 20 {
 			return harness.Permanent(errors.New("20 concurrent sessions and no read on " + reader))
@@ -199,6 +201,7 @@ func TestProxyAdminCtl(t *testing.T) {
 			return err
 		}
 		held++
+		onReader = c
 		t.Cleanup(func() { c.Close() })
 		var one int
 		if err := c.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
@@ -211,6 +214,17 @@ func TestProxyAdminCtl(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+
+	// Forced maintenance also closes the sessions connected to the server.
+	if code, _, stderr := ctlRun(ctx, addr, adminITPassword, "set", "server", reader, "maintenance", "--force"); code != 0 {
+		t.Fatalf("set maintenance --force: exit %d: %s", code, stderr)
+	}
+	if err := onReader.PingContext(ctx); err == nil {
+		t.Errorf("a session connected to %s survived forced maintenance", reader)
+	}
+	if code, _, stderr := ctlRun(ctx, addr, adminITPassword, "clear", "server", reader, "maintenance"); code != 0 {
+		t.Fatalf("clear maintenance: exit %d: %s", code, stderr)
 	}
 
 	// Draining the writer is refused with the reason.

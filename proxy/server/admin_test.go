@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -100,6 +101,16 @@ func TestAdminAPI(t *testing.T) {
 	if err := conn.PingContext(ctx); err == nil {
 		t.Error("the killed session's connection still answers")
 	}
+	// The session leaves the registry once its goroutine has unwound.
+	err = harness.Poll(ctx, "the killed session to end", 10*time.Millisecond, func(ctx context.Context) error {
+		if s, err := c.Sessions(ctx); err != nil || len(s) != 0 {
+			return fmt.Errorf("sessions: %+v, %v", s, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := c.KillSession(ctx, sess.ID); !errors.Is(err, api.ErrNotFound) {
 		t.Errorf("killing a gone session: %v, want 404", err)
 	}
@@ -181,5 +192,13 @@ func TestAdminMonitorStopStart(t *testing.T) {
 	srv, err := c.Server(ctx, "probe")
 	if err != nil || !strings.Contains(srv.Attributes.State, "Maintenance") {
 		t.Errorf("maintenance lost across the restart: %+v, %v", srv, err)
+	}
+}
+
+// TestAdminDisabled: with [admin] off nothing listens for the API.
+func TestAdminDisabled(t *testing.T) {
+	p := startProxy(t, func(cfg *config.Config) { cfg.Admin.Enabled = false })
+	if addr := p.srv.AdminAddr(); addr != nil {
+		t.Errorf("admin API listening on %v while disabled", addr)
 	}
 }
