@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -199,5 +201,75 @@ func TestClusterConfigErrors(t *testing.T) {
 	cfg.NodeAddress = "127.0.0.1:3"
 	if _, err := Start(cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "not one of cluster_address") {
 		t.Errorf("start with a node address outside the cluster: %v", err)
+	}
+}
+
+func TestMainClusterFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--bootstrap"}, "--bootstrap needs cluster_address"},
+		{[]string{"--cluster-address", "gcomm://127.0.0.1:1,127.0.0.1:2", "--node-address", "127.0.0.1:3"}, "127.0.0.1:3 is not one of cluster_address's members"},
+		{[]string{"--cluster-address", "127.0.0.1:1"}, `cluster_address: want "gcomm://host:port,..."`},
+		{[]string{"--node-address", "127.0.0.1:1"}, "node_address: needs cluster_address"},
+		{[]string{"--cluster-name", "", "--cluster-address", "gcomm://127.0.0.1:1", "--node-address", "127.0.0.1:1"}, "cluster_name: must not be empty"},
+	} {
+		var stdout, stderr strings.Builder
+		args := append([]string{"--datadir", t.TempDir(), "--listen", "127.0.0.1:0"}, tc.args...)
+		if code := Main(context.Background(), args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%v: exit %d, stderr %q, want 2 and %q", tc.args, code, stderr.String(), tc.want)
+		}
+	}
+}
+
+// A one-member cluster through Main: --bootstrap founds it, grastate.dat records a clean stop with
+// safe_to_bootstrap: 1 (the node was alone), and a restart without --bootstrap rejoins with its data.
+func TestMainBootstrapOneNodeCluster(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	repl := ln.Addr().String()
+	if err := ln.Close(); err != nil { // Main listens on node_address itself
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	args := []string{"--datadir", dir, "--listen", "127.0.0.1:0", "--cluster-address", "gcomm://" + repl, "--node-address", repl}
+
+	addr, stop := runMain(t, append(args, "--bootstrap")...)
+	db, err := sql.Open("mysql", "root@tcp("+addr+")/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, db, "CREATE DATABASE kept")
+	st := wsrepStatus(t, db)
+	if st["wsrep_cluster_size"] != "1" || st["wsrep_cluster_status"] != "Primary" || st["wsrep_local_index"] != "0" {
+		t.Errorf("one-node cluster status %v", st)
+	}
+	db.Close()
+	if code := stop(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	g, err := os.ReadFile(filepath.Join(dir, "grastate.dat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(g), "# GALERA saved state\nversion: 2.1\nuuid:    "+st["wsrep_cluster_state_uuid"]+"\n") ||
+		!strings.Contains(string(g), "safe_to_bootstrap: 1\n") || strings.Contains(string(g), "seqno:   -1") {
+		t.Errorf("grastate.dat after a clean stop:\n%s", g)
+	}
+
+	addr, stop = runMain(t, args...)
+	db, err = sql.Open("mysql", "root@tcp("+addr+")/kept")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Ping(); err != nil {
+		t.Errorf("database created before the restart: %v", err)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit code %d", code)
 	}
 }
