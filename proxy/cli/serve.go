@@ -37,7 +37,7 @@ func serve(ctx context.Context, args []string, _, stderr io.Writer) int {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	log.Info("starting maxproxy", "version", Version, "config", *path)
-	if err := server.Serve(ctx, cfg, server.Options{Logger: log, Registerer: reg, Gatherer: reg}); err != nil {
+	if err := server.Serve(ctx, cfg, server.Options{Logger: log, Registerer: reg, Gatherer: reg, Version: Version, ConfigFile: *path}); err != nil {
 		log.Error("maxproxy failed", "err", err)
 		fmt.Fprintf(stderr, "maxproxy: %v\n", err)
 		return exitFail
