@@ -143,6 +143,30 @@ func TestClusterReplicatesSQLAndGatesNonPrimary(t *testing.T) {
 		t.Errorf("wsrep_local_index values %v, want 0, 1 and 2", indexes)
 	}
 
+	// AUTO_INCREMENT values interleave by cluster size, so inserts on every node never collide.
+	mustExec(t, dbs[0], "CREATE TABLE d.ai (id INT AUTO_INCREMENT PRIMARY KEY, node INT)")
+	for _, db := range dbs {
+		waitFor(t, func() bool { _, err := db.Exec("SELECT 1 FROM d.ai"); return err == nil })
+	}
+	for round := range 2 {
+		for i, db := range dbs {
+			if _, err := db.Exec("INSERT INTO d.ai (node) VALUES (?)", i+1); err != nil {
+				t.Fatalf("round %d: auto-increment insert on node %d: %v", round, i+1, err)
+			}
+		}
+	}
+	for _, db := range dbs {
+		waitFor(t, func() bool {
+			var n, distinct int
+			err := db.QueryRow("SELECT COUNT(*), COUNT(DISTINCT id) FROM d.ai").Scan(&n, &distinct)
+			return err == nil && n == 6 && distinct == 6
+		})
+	}
+	var badOffset int
+	if err := dbs[0].QueryRow("SELECT COUNT(*) FROM d.ai WHERE (id - node) % 3 <> 0").Scan(&badOffset); err != nil || badOffset != 0 {
+		t.Errorf("rows whose id is not node's offset modulo 3: %d (%v)", badOffset, err)
+	}
+
 	// Concurrent conflicting updates on two nodes: exactly one commits, the other gets 1213.
 	ctx := context.Background()
 	var conns [2]*sql.Conn

@@ -403,6 +403,7 @@ func statusRows(st replicator.Status) []sql.NameValue {
 func clusterVariables(cfg config.Config) func() []sql.NameValue {
 	vars := []sql.NameValue{
 		{Name: "wsrep_on", Value: "ON"},
+		{Name: "wsrep_auto_increment_control", Value: "ON"},
 		{Name: "wsrep_cluster_name", Value: cfg.ClusterName},
 		{Name: "wsrep_cluster_address", Value: cfg.ClusterAddress},
 		{Name: "wsrep_node_address", Value: cfg.NodeAddress},
@@ -470,6 +471,23 @@ func applyConfig(eng *sql.Engine, cfg config.Config) error {
 	} {
 		if err := run(q); err != nil {
 			return fmt.Errorf("apply settings: %w", err)
+		}
+	}
+	if cfg.Clustered() {
+		// wsrep_auto_increment_control: AUTO_INCREMENT values of different nodes interleave by cluster size
+		// (offset = wsrep_local_index + 1), so concurrent inserts on several nodes never pick the same key.
+		// The membership is fixed at start, so this is set once.
+		members, self, err := cfg.ClusterMembers()
+		if err != nil {
+			return err
+		}
+		for _, q := range []string{
+			fmt.Sprintf("SET GLOBAL auto_increment_increment = %d", len(members)),
+			fmt.Sprintf("SET GLOBAL auto_increment_offset = %d", self+1),
+		} {
+			if err := run(q); err != nil {
+				return fmt.Errorf("apply cluster settings: %w", err)
+			}
 		}
 	}
 	for _, u := range cfg.Users {
