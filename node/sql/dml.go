@@ -334,7 +334,7 @@ func (s *Session) execInsert(ctx context.Context, t *storage.Txn, x *ast.InsertS
 				continue
 			}
 			if !c.HasDefault && c.NotNull {
-				if c.Type.Class() == types.ClassDatetime && c.Type.Tp == mysql.TypeTimestamp {
+				if c.Type.Tp == mysql.TypeTimestamp && !s.explicitTimestampDefaults() {
 					row[c.Offset] = s.nowValue(c)
 					continue
 				}
@@ -358,7 +358,7 @@ func (s *Session) execInsert(ctx context.Context, t *storage.Txn, x *ast.InsertS
 					continue
 				}
 				if c.NotNull {
-					if c.Type.Tp == mysql.TypeTimestamp {
+					if c.Type.Tp == mysql.TypeTimestamp && !s.explicitTimestampDefaults() {
 						row[c.Offset] = s.nowValue(c)
 						continue
 					}
@@ -738,7 +738,7 @@ func (s *Session) execUpdate(ctx context.Context, t *storage.Txn, x *ast.UpdateS
 				return nil, err
 			}
 			if v.IsNull() && col.NotNull {
-				if col.Type.Tp == mysql.TypeTimestamp {
+				if col.Type.Tp == mysql.TypeTimestamp && !s.explicitTimestampDefaults() {
 					newRow[col.Offset] = s.nowValue(col)
 					continue
 				}
@@ -821,4 +821,12 @@ func autoIncValue(tbl *catalog.Table, row []types.Value) uint64 {
 	}
 	u, _ := types.ToUint(row[ai.Offset])
 	return u
+}
+
+// explicitTimestampDefaults is explicit_defaults_for_timestamp (ON in MariaDB 10.10+): when OFF, NULL or a
+// missing value for a NOT NULL TIMESTAMP column means "now".
+func (s *Session) explicitTimestampDefaults() bool {
+	v, _ := s.getSysVar("explicit_defaults_for_timestamp", scopeSession)
+	on, _ := types.Truth(v)
+	return on
 }

@@ -80,9 +80,7 @@ func init() {
 	defVar("interactive_timeout", varInt, both, "28800")
 	defVar("connect_timeout", varInt, flagGlobal, "10")
 	defVar("tx_isolation", varEnum, both, "REPEATABLE-READ", "READ-UNCOMMITTED", "READ-COMMITTED", "REPEATABLE-READ", "SERIALIZABLE")
-	defVar("transaction_isolation", varEnum, both, "REPEATABLE-READ", "READ-UNCOMMITTED", "READ-COMMITTED", "REPEATABLE-READ", "SERIALIZABLE")
 	defVar("tx_read_only", varBool, both, "OFF")
-	defVar("transaction_read_only", varBool, both, "OFF")
 	defVar("time_zone", varStr, both, "SYSTEM")
 	defVar("system_time_zone", varStr, flagGlobal|flagReadOnly, "UTC")
 	defVar("lower_case_table_names", varInt, flagGlobal|flagReadOnly, "0")
@@ -127,7 +125,7 @@ func init() {
 	defVar("storage_engine", varStr, both, "InnoDB")
 	defVar("default_tmp_storage_engine", varStr, both, "")
 	defVar("default_week_format", varInt, both, "0")
-	defVar("explicit_defaults_for_timestamp", varBool, both, "OFF")
+	defVar("explicit_defaults_for_timestamp", varBool, both, "ON")
 	defVar("have_ssl", varStr, flagGlobal|flagReadOnly, "DISABLED")
 	defVar("have_openssl", varStr, flagGlobal|flagReadOnly, "NO")
 	defVar("session_track_schema", varBool, both, "ON")
@@ -384,8 +382,23 @@ func (s *Session) setOne(ctx context.Context, a *ast.VariableAssignment, params 
 		return nil
 	}
 	name := strings.ToLower(a.Name)
-	if name == "transaction" || name == "tx_isolation_level" {
-		return nil
+	if name == "tx_isolation_one_shot" {
+		// SET TRANSACTION ISOLATION LEVEL ... (next transaction only): every level runs as a snapshot here,
+		// so only the value is checked.
+		name = "tx_isolation"
+		if a.Value == nil {
+			return nil
+		}
+		e, err := cp.compile(a.Value)
+		if err != nil {
+			return err
+		}
+		v, err := e.eval(&evalCtx{s: s})
+		if err != nil {
+			return err
+		}
+		_, err = normalizeVar(sysVars[name], v)
+		return err
 	}
 	v, ok := sysVars[name]
 	if !ok {
@@ -456,15 +469,6 @@ func (s *Session) setOne(ctx context.Context, a *ast.VariableAssignment, params 
 		return nil
 	}
 	s.vars[name] = val
-	if name == "tx_isolation" {
-		s.vars["transaction_isolation"] = val
-	} else if name == "transaction_isolation" {
-		s.vars["tx_isolation"] = val
-	} else if name == "tx_read_only" {
-		s.vars["transaction_read_only"] = val
-	} else if name == "transaction_read_only" {
-		s.vars["tx_read_only"] = val
-	}
 	return nil
 }
 
