@@ -112,6 +112,9 @@ func (s *Session) release(c *backendConn) {
 	if s.fixed == c {
 		s.fixed = nil
 	}
+	if s.writer == c {
+		s.writer = nil
+	}
 	if s.trx == c {
 		// Whatever dropped it, the transaction is gone with it: the next
 		// command must not silently start over elsewhere.
@@ -276,8 +279,17 @@ func (s *Session) pick(req router.Request, excluded serverSet) (router.Decision,
 			if srv == nil {
 				return d, nil, errNoServer(s.svc.cfg.Name, what, fmt.Sprintf("the monitor names server %q, which is not in the service", d.Server))
 			}
+			toWriter := d.Target == router.TargetMaster
+			if toWriter {
+				if err := s.mayReconnect(srv); err != nil {
+					return d, nil, err
+				}
+			}
 			bc, err := s.open(srv)
 			if err == nil {
+				if toWriter {
+					s.setWriter(bc)
+				}
 				return d, bc, nil
 			}
 			lastErr = err
@@ -438,10 +450,15 @@ func (s *Session) canRetry(c classify.Class, res backend.Result) bool {
 // is retried on another server; any other failure is reported to the
 // client, and a transaction that lost its backend ends the session.
 func (s *Session) routeStatement(p []byte, req router.Request) error {
-	var excluded serverSet
+	var rec recovery
 	for {
-		d, bc, err := s.pick(req, excluded)
+		d, bc, err := s.pick(req, rec.excluded)
 		if err != nil {
+			if held := rec.held; held != nil {
+				// A reader refused with 1047 and no other server can take
+				// the read: the client gets the refusal it would have got.
+				return s.sendHeld(held)
+			}
 			return s.writeErr(err)
 		}
 		if bc == nil {
@@ -453,19 +470,20 @@ func (s *Session) routeStatement(p []byte, req router.Request) error {
 			cmd = s.syncWrap(p)
 		}
 		inTrx := s.rs.InTransaction() && s.trx == bc
-		res, err := s.relay(bc, cmd, s.client, metricTarget(d))
-		if err == nil {
+		hashed := s.hashReply(req.Class)
+		client := s.sum.start(s.client, hashed, s.holdFor(req.Class, inTrx))
+		res, err := s.relay(bc, cmd, client, metricTarget(d))
+		if err == nil && s.sum.held == nil {
+			started := s.trx == nil
 			s.afterReply(bc, req, d, res.Reply)
 			s.causal(req.Class, d, bc, res.Reply)
+			s.logStmt(p, req.Class, started, hashed)
 			return res.ClientErr
 		}
-		s.drop(bc, err)
-		if s.canRetry(req.Class, res) {
-			excluded.add(s.svc.index(bc.srv))
-			s.log.Info("retrying a read on another server", "failed", bc.srv.Name)
-			continue
+		again, err := s.recover(&rec, bc, req.Class, inTrx, res, err)
+		if !again {
+			return err
 		}
-		return s.lost(bc, res, inTrx, err)
 	}
 }
 

@@ -91,6 +91,7 @@ type Service struct {
 	version  atomic.Pointer[string]
 	// causalLocal is causal_reads = "local" (see needsSync).
 	causalLocal bool
+	checksum    checksumMode // transaction_replay_checksum
 }
 
 // DefaultServerVersion is announced to clients until a backend's greeting
@@ -131,6 +132,10 @@ func NewService(o ServiceOptions) (*Service, error) {
 		s.causalLocal = true
 	default:
 		return nil, fmt.Errorf("service %q: causal_reads %q is not supported (use \"none\" or \"local\")", o.Config.Name, o.Config.CausalReads)
+	}
+	var err error
+	if s.checksum, err = parseChecksum(o.Config.TransactionReplayChecksum); err != nil {
+		return nil, fmt.Errorf("service %q: %w", o.Config.Name, err)
 	}
 	if o.Config.UseSQLVariablesIn == "master" {
 		s.ropts.UseSQLVariablesIn = router.VarsMaster

@@ -72,6 +72,14 @@ type Session struct {
 	nextStmt uint32
 	clsBuf   []byte
 	scratch  []byte
+	// writer is the connection the session's writes go to, writerSrv its
+	// server (kept after the connection is lost, for master_reconnection).
+	writer    *backendConn
+	writerSrv *Server
+	// transaction_replay: the open transaction's log and the reply hasher.
+	tlog      trxLog
+	sum       replySummer
+	replayBuf []byte
 }
 
 // threadRef names one backend connection of a session for KILL.
@@ -93,7 +101,8 @@ func newSession(svc *Service, id uint32, nc net.Conn, cancel context.CancelFunc)
 			prune:    svc.cfg.PruneSescmdHistory,
 			disabled: svc.cfg.DisableSescmdHistory,
 		},
-		rs: router.Session{TieBreak: id},
+		rs:  router.Session{TieBreak: id},
+		sum: replySummer{mode: svc.checksum},
 	}
 }
 
@@ -386,4 +395,6 @@ func (s *Session) resetState() {
 	s.stmts = nil
 	s.lastStmt = 0
 	s.trx = nil
+	s.tlog.reset()
+	s.writer, s.writerSrv = nil, nil
 }

@@ -206,7 +206,7 @@ func (s *Session) execute(p []byte) error {
 		return s.writeErr(errUnknownStmt(id, "mysqld_stmt_execute"))
 	}
 	req := router.Request{Cmd: router.CmdStmtExecute, StmtID: id}
-	var excluded serverSet
+	var rec recovery
 	for {
 		var (
 			d   router.Decision
@@ -216,7 +216,10 @@ func (s *Session) execute(p []byte) error {
 		if st.pinned != nil {
 			bc = st.pinned
 			d = router.Decision{Target: router.TargetPrevious, Server: bc.srv.Name}
-		} else if d, bc, err = s.pick(req, excluded); err != nil {
+		} else if d, bc, err = s.pick(req, rec.excluded); err != nil {
+			if rec.held != nil {
+				return s.sendHeld(rec.held)
+			}
 			return s.writeErr(err)
 		}
 		if bc == nil || s.needsSync(d, bc) {
@@ -225,31 +228,42 @@ func (s *Session) execute(p []byte) error {
 			// limitation), and so does a read that would have to wait for
 			// the session's writes (causal_reads): a binary EXECUTE cannot
 			// carry the SET STATEMENT prefix.
-			if d, bc, err = s.pick(router.Request{Cmd: router.CmdOther}, excluded); err != nil {
+			if d, bc, err = s.pick(router.Request{Cmd: router.CmdOther}, rec.excluded); err != nil {
 				return s.writeErr(err)
 			}
 		}
 		inTrx := s.rs.InTransaction() && s.trx == bc
 		o, broken, err := s.ensurePrepared(st, bc)
 		var res backend.Result
+		hashed := s.hashReply(st.class)
 		if err == nil {
-			res, err = s.relay(bc, s.rewriteExecute(p, st, o), s.client, metricTarget(d))
+			// The log keeps the client's form of the EXECUTE (its id, the
+			// types as the client sent them): rewriteExecute changes p.
+			if hashed {
+				s.replayBuf = append(s.replayBuf[:0], p...)
+			}
+			client := s.sum.start(s.client, hashed, s.holdFor(st.class, inTrx))
+			res, err = s.relay(bc, s.rewriteExecute(p, st, o), client, metricTarget(d))
 			broken = err != nil
 		} else if !broken {
 			return s.writeErr(err)
 		}
-		if err == nil {
+		if err == nil && s.sum.held == nil {
+			started := s.trx == nil
 			st.last, st.pinned = bc, nil
 			s.afterReply(bc, req, d, res.Reply)
 			s.causal(st.class, d, bc, res.Reply)
+			if hashed {
+				s.logStmt(s.replayBuf, st.class, started, true)
+			} else {
+				s.logStmt(nil, st.class, started, false)
+			}
 			return res.ClientErr
 		}
-		s.drop(bc, err)
-		if s.canRetry(st.class, res) {
-			excluded.add(s.svc.index(bc.srv))
-			continue
+		again, err := s.recover(&rec, bc, st.class, inTrx, res, err)
+		if !again {
+			return err
 		}
-		return s.lost(bc, res, inTrx, err)
 	}
 }
 

@@ -1,0 +1,394 @@
+package session
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/maxproxy/maxproxy/config"
+	"github.com/maxproxy/maxproxy/proxy/backend"
+	"github.com/maxproxy/maxproxy/proxy/metrics"
+	"github.com/maxproxy/maxproxy/proxy/protocol"
+	"github.com/maxproxy/maxproxy/router/classify"
+)
+
+// Transaction replay (transaction_replay).
+//
+// While a transaction is open every statement of it is kept (COM_QUERY
+// and COM_STMT_EXECUTE payloads as the client sent them) with a checksum
+// of the reply the client saw. When the transaction's backend fails under
+// a statement of which the client has seen nothing, the session waits for
+// a writer, opens a connection to it (the session command history is
+// replayed as for any new connection), runs the kept statements again and
+// compares each checksum; if all match the interrupted statement is sent
+// again and the client never sees the failure.
+
+// Error numbers that mean "this node cannot run statements now, another
+// one can": Galera's ER_UNKNOWN_COM_ERROR outside the primary component.
+const erWsrepNotReady = 1047
+
+// Deadlocks and Galera certification failures roll the transaction back.
+const erLockDeadlock = 1213
+
+// trxLog is the open transaction's statements, kept in one arena so that a
+// session that replays many transactions does not allocate per statement.
+type trxLog struct {
+	buf  []byte
+	ends []int
+	sums [][sumSize]byte
+	off  bool // beyond transaction_replay_max_size (or not checksummed): no replay
+}
+
+const sumSize = 16
+
+func (l *trxLog) reset() {
+	l.buf, l.ends, l.sums, l.off = l.buf[:0], l.ends[:0], l.sums[:0], false
+	if cap(l.buf) > maxKeptBuffer {
+		l.buf = nil
+	}
+}
+
+func (l *trxLog) len() int { return len(l.ends) }
+
+func (l *trxLog) stmt(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = l.ends[i-1]
+	}
+	return l.buf[start:l.ends[i]]
+}
+
+// add keeps cmd with its checksum; false when the log would exceed max
+// bytes, which turns replay off for the rest of the transaction.
+func (l *trxLog) add(cmd []byte, sum [sumSize]byte, max int) bool {
+	if l.off {
+		return false
+	}
+	if max > 0 && len(l.buf)+len(cmd) > max {
+		l.buf, l.ends, l.sums, l.off = l.buf[:0], l.ends[:0], l.sums[:0], true
+		return false
+	}
+	l.buf = append(l.buf, cmd...)
+	l.ends = append(l.ends, len(l.buf))
+	l.sums = append(l.sums, sum)
+	return true
+}
+
+// checksum modes (transaction_replay_checksum).
+type checksumMode uint8
+
+const (
+	sumFull       checksumMode = iota // every packet of the reply
+	sumResultOnly                     // OK packets and result-set terminators skipped
+	sumNoInsertID                     // as result_only, and statements using LAST_INSERT_ID() not compared
+)
+
+func parseChecksum(s string) (checksumMode, error) {
+	switch s {
+	case "", "full":
+		return sumFull, nil
+	case "result_only":
+		return sumResultOnly, nil
+	case "no_insert_id":
+		return sumNoInsertID, nil
+	}
+	return 0, fmt.Errorf("transaction_replay_checksum %q is not one of full, result_only, no_insert_id", s)
+}
+
+// Errors a replySummer may withhold from the client (a bit set).
+type holdMask uint8
+
+const (
+	holdNotReady holdMask = 1 << iota // 1047: the node is not ready
+	holdDeadlock                      // 1213 or SQLSTATE 40001
+)
+
+// replySummer sits between a backend relay and the client: it hashes the
+// packets the client is given (SHA-256 truncated to 128 bits, stable
+// across processes) and can withhold a reply that consists of one ERR
+// packet the session means to recover from. One per session, reused.
+type replySummer struct {
+	client  backend.Client
+	h       hash.Hash
+	mode    checksumMode
+	hashing bool
+	hold    holdMask
+	n       int
+	held    []byte // the withheld ERR packet; nil when none
+}
+
+func (r *replySummer) start(client backend.Client, hashing bool, hold holdMask) backend.Client {
+	if r.h == nil {
+		r.h = sha256.New()
+	}
+	r.client, r.hashing, r.hold, r.n, r.held = client, hashing, hold, 0, r.held[:0:0]
+	r.h.Reset()
+	return r
+}
+
+func (r *replySummer) ReadPacket() ([]byte, error) { return r.client.ReadPacket() }
+
+func (r *replySummer) WritePacket(p []byte) error {
+	r.n++
+	if r.n == 1 && r.hold != 0 && len(p) >= 3 && p[0] == 0xff && r.holdable(p) {
+		r.held = append(r.held[:0], p...)
+		return nil
+	}
+	if r.hashing && r.counts(p) {
+		r.h.Write(p)
+	}
+	return r.client.WritePacket(p)
+}
+
+func (r *replySummer) Flush() error {
+	if r.held != nil && r.n == 1 {
+		return nil
+	}
+	return r.client.Flush()
+}
+
+// counts reports whether p enters the checksum in the summer's mode.
+func (r *replySummer) counts(p []byte) bool {
+	if r.mode == sumFull || len(p) == 0 {
+		return true
+	}
+	switch {
+	case r.n == 1 && p[0] == 0x00: // an OK reply
+		return false
+	case p[0] == 0xfe && len(p) < 0xffffff: // EOF or the OK ending a result set
+		return false
+	}
+	return true
+}
+
+func (r *replySummer) holdable(p []byte) bool {
+	code := binary.LittleEndian.Uint16(p[1:3])
+	if r.hold&holdNotReady != 0 && code == erWsrepNotReady {
+		return true
+	}
+	if r.hold&holdDeadlock != 0 {
+		return code == erLockDeadlock || (len(p) >= 9 && p[3] == '#' && string(p[4:9]) == "40001")
+	}
+	return false
+}
+
+// sum returns the checksum of the packets hashed since start.
+func (r *replySummer) sum() (out [sumSize]byte) {
+	var full [sha256.Size]byte
+	copy(out[:], r.h.Sum(full[:0]))
+	return out
+}
+
+// release sends the withheld ERR packet to the client after all.
+func (r *replySummer) release() error {
+	if r.held == nil {
+		return nil
+	}
+	p := r.held
+	r.held = nil
+	if err := r.client.WritePacket(p); err != nil {
+		return err
+	}
+	return r.client.Flush()
+}
+
+// heldCode is the withheld error's number, 0 when none.
+func (r *replySummer) heldCode() uint16 {
+	if r.held == nil {
+		return 0
+	}
+	return binary.LittleEndian.Uint16(r.held[1:3])
+}
+
+// replayOn reports whether the session keeps a replayable transaction log.
+func (s *Session) replayOn() bool {
+	return s.svc.cfg.TransactionReplay && s.svc.cfg.Router != config.ReadConnRoute
+}
+
+// hashReply reports whether the reply to a statement of class c must be
+// checksummed: it runs in, or may open, a transaction.
+func (s *Session) hashReply(c classify.Class) bool {
+	return s.replayOn() && (s.trx != nil || c.Kind == classify.KindBegin || s.rs.AutocommitOff())
+}
+
+// logStmt records a completed statement of the open transaction, after
+// afterReply has updated s.trx. started: the statement opened it.
+func (s *Session) logStmt(cmd []byte, c classify.Class, started, hashed bool) {
+	if !s.replayOn() {
+		return
+	}
+	if s.trx == nil {
+		s.tlog.reset()
+		return
+	}
+	if started {
+		s.tlog.reset()
+	}
+	if !hashed {
+		s.tlog.off = true
+		return
+	}
+	sum := s.sum.sum()
+	if s.svc.checksum == sumNoInsertID && c.Flags.Any(classify.FlagLastInsertID) {
+		sum = [sumSize]byte{}
+	}
+	if !s.tlog.add(cmd, sum, int(s.svc.cfg.TransactionReplayMaxSize)) && s.tlog.off {
+		s.log.Debug("transaction too large to replay", "max", s.svc.cfg.TransactionReplayMaxSize)
+	}
+}
+
+// isCommit reports whether a statement ends the transaction by committing
+// it (COMMIT, or DDL with its implicit commit): its interruption leaves the
+// outcome unknown, so with transaction_replay_safe_commit it is never
+// replayed.
+func isCommit(c classify.Class) bool {
+	return c.Kind == classify.KindCommit || c.Kind == classify.KindDDL
+}
+
+// canReplay reports whether the open transaction can move to another
+// connection after its backend failed under a statement of class c of
+// which the client saw nothing.
+func (s *Session) canReplay(c classify.Class, forwarded int) bool {
+	if !s.replayOn() || s.tlog.off || forwarded > 0 {
+		return false
+	}
+	return !(isCommit(c) && s.svc.cfg.TransactionReplaySafeCommit)
+}
+
+// errReplayFailed ends a session whose transaction could not be moved.
+func errReplayFailed(reason string) *protocol.Error {
+	return &protocol.Error{Code: protocol.ERConnectionKilled, State: "70100",
+		Message: "maxproxy: transaction replay failed (" + reason + "); the transaction was rolled back and the session is closed"}
+}
+
+var errChecksumMismatch = errors.New("a replayed statement's result differs from the one the client saw")
+
+// replayTrx moves the open transaction, whose backend failed (or, after a
+// deadlock, was rolled back on a live connection), to a writer: bounded by
+// transaction_replay_attempts and transaction_replay_timeout (without one,
+// delayed_retry_timeout per attempt). On success s.trx is the new
+// connection with the transaction re-executed.
+func (s *Session) replayTrx(failed *Server, live *backendConn) error {
+	cfg := &s.svc.cfg
+	start := time.Now()
+	timeout := cfg.TransactionReplayTimeout
+	if timeout <= 0 {
+		timeout = cfg.DelayedRetryTimeout * time.Duration(max(cfg.TransactionReplayAttempts, 1))
+	}
+	deadline := start.Add(timeout)
+	var lastErr error
+	for attempt := 1; attempt <= max(cfg.TransactionReplayAttempts, 1); attempt++ {
+		bc := live
+		if bc == nil {
+			var err error
+			if bc, err = s.waitWriter(failed, deadline); err != nil {
+				if lastErr != nil {
+					err = fmt.Errorf("%w; before that: %w", err, lastErr)
+				}
+				return err
+			}
+		}
+		live = nil
+		err := s.rerun(bc)
+		if err == nil {
+			s.trx, s.prev, s.trxLost = bc, bc, ""
+			s.log.Info("transaction replayed", "server", bc.srv.Name, "statements", s.tlog.len(),
+				"attempt", attempt, "took", time.Since(start))
+			return nil
+		}
+		lastErr = err
+		s.log.Warn("transaction replay attempt failed", "server", bc.srv.Name, "attempt", attempt, "err", err)
+		// Closing the connection rolls a partial replay back; the next
+		// attempt starts on a fresh one.
+		failed = nil
+		if bc.bc.Broken() {
+			s.drop(bc, err)
+			failed = bc.srv
+		} else {
+			s.release(bc)
+		}
+		if errors.Is(err, errChecksumMismatch) && !cfg.TransactionReplayRetryOnMismatch {
+			return err
+		}
+	}
+	return fmt.Errorf("gave up after %d attempts: %w", max(cfg.TransactionReplayAttempts, 1), lastErr)
+}
+
+// waitWriter returns a connection to the writer, waiting until deadline
+// for the monitor to publish one. The server that just failed is taken
+// again only after the monitor has published a new view (it may have been
+// re-elected), never on the strength of the view that preceded the failure.
+func (s *Session) waitWriter(failed *Server, deadline time.Time) (*backendConn, error) {
+	changed := failed == nil
+	var lastErr error
+	for {
+		snap := s.svc.topo.Load()
+		if m := snap.Master(); m != nil && (changed || m.Name != failed.Name) {
+			srv := s.svc.byName[m.Name]
+			if srv == nil {
+				return nil, fmt.Errorf("the monitor names server %q, which is not in the service", m.Name)
+			}
+			bc, err := s.open(srv)
+			if err == nil {
+				return bc, nil
+			}
+			lastErr = err
+		}
+		if !s.waitTopology(deadline) {
+			if lastErr != nil {
+				return nil, fmt.Errorf("no writer before the timeout: %w", lastErr)
+			}
+			return nil, errors.New(reasonText("no writer before the timeout, last view", snap))
+		}
+		changed = true
+	}
+}
+
+// rerun executes the logged statements on bc and compares checksums.
+func (s *Session) rerun(bc *backendConn) error {
+	for i := range s.tlog.len() {
+		cmd := s.tlog.stmt(i)
+		client := s.sum.start(discard{}, true, 0)
+		var err error
+		switch cmd[0] {
+		case mysql.COM_STMT_EXECUTE:
+			_, err = s.rerunExecute(bc, cmd, client)
+		default:
+			_, err = s.relay(bc, cmd, client, metrics.TargetMaster)
+		}
+		if err != nil {
+			return fmt.Errorf("statement %d of %d: %w", i+1, s.tlog.len(), err)
+		}
+		got := s.sum.sum()
+		want := s.tlog.sums[i]
+		if want == ([sumSize]byte{}) {
+			continue // not compared (no_insert_id)
+		}
+		if !bytes.Equal(got[:], want[:]) {
+			return fmt.Errorf("statement %d of %d: %w", i+1, s.tlog.len(), errChecksumMismatch)
+		}
+	}
+	return nil
+}
+
+// rerunExecute runs a logged COM_STMT_EXECUTE (client statement id) on bc,
+// preparing the statement there first.
+func (s *Session) rerunExecute(bc *backendConn, cmd []byte, client backend.Client) (backend.Result, error) {
+	_, st := s.stmtID(cmd)
+	if st == nil {
+		return backend.Result{}, errors.New("a prepared statement of the transaction was closed since")
+	}
+	o, _, err := s.ensurePrepared(st, bc)
+	if err != nil {
+		return backend.Result{}, err
+	}
+	p := append(s.replayBuf[:0], cmd...)
+	s.replayBuf = p
+	return s.relay(bc, s.rewriteExecute(p, st, o), client, metrics.TargetMaster)
+}
