@@ -79,6 +79,7 @@ func TestSysbenchQueriesUseIndexes(t *testing.T) {
 		{"SELECT c FROM sbtest1 WHERE id = 1 ORDER BY id DESC LIMIT 1", nil, 1, 1},
 		{"SELECT id FROM sbtest1 ORDER BY id DESC LIMIT 3", nil, 3, 3},
 		{"SELECT id FROM sbtest1 WHERE k = 3 ORDER BY id LIMIT 2", nil, 2, 2},
+		{"SELECT id, k FROM sbtest1 ORDER BY k DESC LIMIT 5", nil, 5, 5},
 		// select_random_ranges: a disjunction of ranges on k, overlapping ranges read once.
 		{"SELECT count(k) FROM sbtest1 WHERE k BETWEEN ? AND ? OR k BETWEEN ? AND ? OR k BETWEEN ? AND ?", []Value{types.NewInt(10), types.NewInt(12), types.NewInt(11), types.NewInt(13), types.NewInt(50), types.NewInt(50)}, 1, 100},
 		{"SELECT id FROM sbtest1 WHERE id = 3 OR id = 5 OR id IN (5, 9) OR id < 2", nil, 4, 4},

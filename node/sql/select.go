@@ -600,24 +600,50 @@ func (qp *queryPlan) orderByIndex() {
 	if ft.tbl == nil || ft.plan == nil {
 		return
 	}
-	ix := ft.plan.ix
-	if ix == nil {
-		ix = ft.tbl.Primary()
-		if ix == nil {
+	if ft.plan.ix != nil {
+		if desc, ok := qp.orderMatches(ft, ft.plan.ix, ft.plan); ok {
+			ft.plan.desc = desc
+			qp.order = nil
+		}
+		return
+	}
+	// A full scan: the primary key order may already be the ORDER BY; with a LIMIT, a secondary index in
+	// ORDER BY order is read instead (as MariaDB does), so the scan stops early.
+	if pk := ft.tbl.Primary(); pk != nil {
+		if desc, ok := qp.orderMatches(ft, pk, ft.plan); ok {
+			ft.plan.desc = desc
+			qp.order = nil
 			return
 		}
 	}
+	if qp.limit < 0 {
+		return
+	}
+	for _, ix := range ft.tbl.Indexes {
+		if ix.Primary {
+			continue
+		}
+		if desc, ok := qp.orderMatches(ft, ix, &accessPlan{}); ok {
+			ft.plan = &accessPlan{ix: ix, desc: desc}
+			qp.order = nil
+			return
+		}
+	}
+}
+
+// orderMatches reports whether reading ix through plan yields rows in ORDER BY order, and in which direction.
+func (qp *queryPlan) orderMatches(ft *fromTable, ix *catalog.Index, plan *accessPlan) (desc bool, ok bool) {
 	// Equality-bound leading columns (single value) can be skipped in the match.
 	start := 0
-	if ft.plan.ix != nil {
-		for _, vals := range ft.plan.eq {
+	if plan.ix != nil {
+		for _, vals := range plan.eq {
 			if len(vals) != 1 {
 				break
 			}
 			start++
 		}
-		if start < len(ft.plan.eq) {
-			return
+		if start < len(plan.eq) {
+			return false, false
 		}
 	}
 	// A plain secondary index orders equal keys by the primary key (its entries end with the row key).
@@ -631,10 +657,10 @@ func (qp *queryPlan) orderByIndex() {
 	if pk := ft.tbl.Primary(); pk != nil && !ix.Primary && !ix.Unique && !prefixed {
 		cols = append(append([]*catalog.Column(nil), ix.Cols...), pk.Cols...)
 	}
-	desc := qp.order[0].desc
+	desc = qp.order[0].desc
 	for i, oi := range qp.order {
 		if oi.desc != desc {
-			return
+			return false, false
 		}
 		e := oi.e
 		if oi.pos >= 0 {
@@ -646,17 +672,13 @@ func (qp *queryPlan) orderByIndex() {
 		cr, ok := e.(*colRef)
 		k := start + i
 		if !ok || k >= len(cols) || cr.idx != ft.off+cols[k].Offset || (k < len(ix.Columns) && ix.Columns[k].Length > 0) {
-			return
+			return false, false
 		}
 		if cols[k].Type.Class() == types.ClassString && oi.coll != cols[k].Type.Coll {
-			return
+			return false, false
 		}
 	}
-	if ft.plan.ix == nil {
-		ft.plan.ix = nil // full scan of the primary is already in PK order
-	}
-	ft.plan.desc = desc
-	qp.order = nil
+	return desc, true
 }
 
 // runSelect executes a compiled SELECT.
