@@ -3,6 +3,7 @@ package sql
 import (
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // FuzzExecute feeds arbitrary statements to one engine: whatever the input, the engine answers with a
@@ -29,8 +30,22 @@ func FuzzExecute(f *testing.F) {
 		if len(q) > 2000 {
 			return
 		}
-		res, err := c.exec(q)
-		if err == nil && res == nil {
+		type outcome struct {
+			res *Result
+			err error
+		}
+		done := make(chan outcome, 1)
+		go func() {
+			res, err := c.exec(q)
+			done <- outcome{res, err}
+		}()
+		var o outcome
+		select {
+		case o = <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%q: no answer within 10s", q)
+		}
+		if o.err == nil && o.res == nil {
 			t.Fatalf("%q: nil result without error", q)
 		}
 		// Leave the session usable for the next input.
