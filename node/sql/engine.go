@@ -207,6 +207,19 @@ func (e *Engine) sessionList() []*Session {
 	return out
 }
 
+// runningStatements counts sessions executing a statement (Threads_running).
+func (e *Engine) runningStatements() int64 {
+	var n int64
+	for _, s := range e.sessionList() {
+		s.procMu.Lock()
+		if s.command == "Query" {
+			n++
+		}
+		s.procMu.Unlock()
+	}
+	return n
+}
+
 // Session returns a live session by connection id (for KILL).
 func (e *Engine) Session(connID uint32) (*Session, bool) {
 	e.sessMu.Lock()

@@ -363,7 +363,7 @@ func (s *Session) statusRows() []NameValue {
 		{"Queries", n(st.queries.Load())},
 		{"Questions", n(st.questions.Load())},
 		{"Threads_connected", n(st.threadsConnected.Load())},
-		{"Threads_running", "1"},
+		{"Threads_running", n(s.e.runningStatements())},
 		{"Uptime", n(uptime)},
 		{"Uptime_since_flush_status", n(uptime)},
 	}
