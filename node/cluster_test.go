@@ -167,8 +167,24 @@ func TestClusterReplicatesSQLAndGatesNonPrimary(t *testing.T) {
 		t.Errorf("rows whose id is not node's offset modulo 3: %d (%v)", badOffset, err)
 	}
 
-	// Concurrent conflicting updates on two nodes: exactly one commits, the other gets 1213.
+	// wsrep_sync_wait = 1 through SQL: reads on node 3 run after a causal wait and see what node 1 committed
+	// just before (the replicator test proves the wait itself with slowed links).
 	ctx := context.Background()
+	reader, err := dbs[2].Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	mustExec(t, holder2(reader), "SET SESSION wsrep_sync_wait = 1")
+	for i := range 10 {
+		mustExec(t, dbs[0], "INSERT INTO d.t VALUES (?, 'causal')", 100+i)
+		var n int
+		if err := reader.QueryRowContext(ctx, "SELECT COUNT(*) FROM d.t WHERE v = 'causal'").Scan(&n); err != nil || n != i+1 {
+			t.Fatalf("causal read %d on node 3: %d rows, %v; want %d", i, n, err, i+1)
+		}
+	}
+
+	// Concurrent conflicting updates on two nodes: exactly one commits, the other gets 1213.
 	var conns [2]*sql.Conn
 	for i := range conns {
 		c, err := dbs[i].Conn(ctx)

@@ -11,6 +11,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/maxproxy/maxproxy/node/replicator"
 	"github.com/maxproxy/maxproxy/node/server"
 	"github.com/maxproxy/maxproxy/node/sql"
 	"github.com/maxproxy/maxproxy/node/sql/catalog"
@@ -24,8 +25,62 @@ type engine struct {
 }
 
 // readiness is wsrep_ready: a cluster node outside the primary component serves only what Galera serves
-// there (GALERA.md §3.1).
-type readiness interface{ Primary() bool }
+// there (GALERA.md §3.1). SyncWait is the causal read behind wsrep_sync_wait.
+type readiness interface {
+	Primary() bool
+	SyncWait(ctx context.Context) error
+}
+
+// wsrep_sync_wait bits (GALERA.md §2.2).
+const (
+	syncWaitRead   = 1 // SELECT, BEGIN / START TRANSACTION
+	syncWaitUpdate = 2 // UPDATE, DELETE
+	syncWaitInsert = 4 // INSERT, REPLACE
+	syncWaitShow   = 8 // SHOW
+)
+
+func syncWaitClass(stmt ast.StmtNode) int64 {
+	switch stmt.(type) {
+	case *ast.SelectStmt, *ast.SetOprStmt, *ast.BeginStmt:
+		return syncWaitRead
+	case *ast.UpdateStmt, *ast.DeleteStmt:
+		return syncWaitUpdate
+	case *ast.InsertStmt:
+		return syncWaitInsert
+	case *ast.ShowStmt:
+		return syncWaitShow
+	}
+	return 0
+}
+
+var errSyncWaitTimeout = &mysql.MyError{Code: 1205, State: "HY000", Message: "Lock wait timeout exceeded; try restarting transaction"}
+
+// syncWait performs wsrep_sync_wait's causal read before stmt when the session asks for it. Like
+// MariaDB it is skipped inside an open multi-statement transaction.
+func (a *session) syncWait(ctx context.Context, stmt ast.StmtNode) error {
+	if a.eng.gate == nil || a.inTx {
+		return nil
+	}
+	class := syncWaitClass(stmt)
+	if class == 0 {
+		return nil
+	}
+	v, err := a.s.Variable("wsrep_sync_wait")
+	if err != nil {
+		return nil // not a variable of this engine: nothing was asked for
+	}
+	mask, st := types.ToInt(v)
+	if st != types.OK || mask&class == 0 {
+		return nil
+	}
+	if err := a.eng.gate.SyncWait(ctx); err != nil {
+		if errors.Is(err, replicator.ErrSyncWaitTimeout) {
+			return errSyncWaitTimeout
+		}
+		return err
+	}
+	return nil
+}
 
 // errNotReady is what MariaDB sends for any other statement on a node that is not ready.
 var errNotReady = &mysql.MyError{Code: 1047, State: "08S01", Message: "WSREP has not yet prepared node for application use"}
@@ -100,6 +155,7 @@ func (a engine) NewSession(connID uint32, user, host string) (server.Session, er
 type session struct {
 	s      *sql.Session
 	eng    engine
+	inTx   bool           // a multi-statement transaction is open (after the last statement)
 	parser *parser.Parser // for describe's private copies, created on first use
 	params []sql.Value
 	cols   []server.Column
@@ -111,6 +167,9 @@ func (a *session) Execute(ctx context.Context, stmt ast.StmtNode, sqlText string
 	if err := a.eng.ready(stmt); err != nil {
 		return nil, err
 	}
+	if err := a.syncWait(ctx, stmt); err != nil {
+		return nil, err
+	}
 	a.params = a.params[:0]
 	for i := range params {
 		a.params = append(a.params, toSQLValue(&params[i]))
@@ -119,6 +178,7 @@ func (a *session) Execute(ctx context.Context, stmt ast.StmtNode, sqlText string
 	if err != nil {
 		return nil, clientError(err)
 	}
+	a.inTx = res.Status&mysql.SERVER_STATUS_IN_TRANS != 0
 	out := &a.res
 	*out = server.Result{
 		AffectedRows: res.AffectedRows,

@@ -514,11 +514,53 @@ func (r *Replicator) Primary() bool {
 	if r.node == nil {
 		return false // not started
 	}
+	select {
+	case <-r.node.Done():
+		return false // consensus stopped (Close, or a fatal storage error)
+	default:
+	}
 	st := r.node.Status()
 	r.mu.Lock()
 	ok := r.haveUUID && r.fatal == nil
 	r.mu.Unlock()
 	return ok && st.Lead != 0 && slices.Contains(st.Voters, r.cfg.ID)
+}
+
+// DefaultCausalReadTimeout is Galera's repl.causal_read_timeout (PT30S), the bound of SyncWait.
+const DefaultCausalReadTimeout = 30 * time.Second
+
+// ErrSyncWaitTimeout: SyncWait did not see the cluster's commit point in time (MySQL 1205, GALERA.md §3.6).
+var ErrSyncWaitTimeout = errors.New("replicator: causal read timed out")
+
+// SyncWait is wsrep_sync_wait's causal read: it returns once everything committed anywhere in the cluster
+// before the call is committed in the local storage. It asks the leader for its commit index (a
+// heartbeat round), waits for the FSM to reach it and then for the storage to commit the seqnos it
+// assigned. ErrSyncWaitTimeout after DefaultCausalReadTimeout.
+func (r *Replicator) SyncWait(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, DefaultCausalReadTimeout)
+	defer cancel()
+	if _, err := r.node.ReadIndex(ctx); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: %w", ErrSyncWaitTimeout, err)
+		}
+		return fmt.Errorf("replicator: sync wait: %w", err)
+	}
+	target := r.LastSeqno()
+	if r.db.LastCommitted() >= target {
+		return nil
+	}
+	// The last seqnos are being applied (apply goroutine) or committed by their local sessions: both
+	// take microseconds to milliseconds, and the storage has no commit notification to wait on.
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for r.db.LastCommitted() < target {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: storage at seqno %d, waiting for %d", ErrSyncWaitTimeout, r.db.LastCommitted(), target)
+		case <-tick.C:
+		}
+	}
+	return nil
 }
 
 // LastSeqno is the last seqno of the total order this node's FSM has consumed (applied or queued).

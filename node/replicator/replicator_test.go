@@ -423,3 +423,36 @@ func TestUnknownOutcomeIsNotARollback(t *testing.T) {
 	c.waitConverged()
 	c.assertEqualContents(contents(t, c.nodes[f].db))
 }
+
+func TestSyncWaitSeesEarlierCommits(t *testing.T) {
+	c := newCluster(t, 3)
+	ctx := context.Background()
+	// The reader is a follower whose inbound links are slow, so without a causal wait it lags behind
+	// commits made elsewhere.
+	lead := c.nodes[1].r.Node().Status().Lead
+	var reader, writer uint64
+	for _, id := range c.peers {
+		if id != lead && reader == 0 {
+			reader = id
+		} else if id != lead || writer == 0 {
+			writer = id
+		}
+	}
+	for _, id := range c.peers {
+		if id != reader {
+			c.net.Delay(id, reader, 30*time.Millisecond, 30*time.Millisecond)
+		}
+	}
+	for i := range 5 {
+		k := fmt.Sprintf("causal-%d", i)
+		if err := put(ctx, c.nodes[writer].db, k, "v"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.nodes[reader].r.SyncWait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := contents(t, c.nodes[reader].db)[k]; got != "v" {
+			t.Fatalf("after SyncWait node %d has %q for %s, want v", reader, got, k)
+		}
+	}
+}
