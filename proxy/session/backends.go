@@ -477,7 +477,7 @@ func (s *Session) routeStatement(p []byte, req router.Request) error {
 			started := s.trx == nil
 			s.afterReply(bc, req, d, res.Reply)
 			s.causal(req.Class, d, bc, res.Reply)
-			s.logStmt(p, req.Class, started, hashed)
+			s.logStmt(p, nil, req.Class, started, hashed)
 			return res.ClientErr
 		}
 		again, err := s.recover(&rec, bc, req.Class, inTrx, res, err)

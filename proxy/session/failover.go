@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/maxproxy/maxproxy/proxy/backend"
+	"github.com/maxproxy/maxproxy/proxy/protocol"
 	"github.com/maxproxy/maxproxy/router/classify"
 )
 
@@ -22,8 +23,10 @@ type recovery struct {
 //     read with retry_failed_reads: another server takes the read;
 //   - 1047 to any other statement outside a transaction with delayed_retry:
 //     the node did not run it, so it waits for a writer that can;
-//   - 1047 inside a replayable transaction: the transaction moves to the
-//     new writer, as when the connection fails;
+//   - 1047, or an error with which the server ends the connection (1927
+//     after a KILL, shutdown errors), inside a replayable transaction: the
+//     transaction moves to the new writer, as when the connection fails;
+//     the latter also to an autocommit read, which another server takes;
 //   - a deadlock (1213, SQLSTATE 40001) inside a replayable transaction
 //     with transaction_replay_retry_on_deadlock: the transaction, rolled
 //     back by the server, is replayed.
@@ -36,14 +39,16 @@ func (s *Session) holdFor(c classify.Class, inTrx bool) holdMask {
 		if !s.canReplay(c, 0) {
 			return 0
 		}
-		h := holdNotReady
+		h := holdNotReady | holdKilled
 		if cfg.TransactionReplayRetryOnDeadlock {
 			h |= holdDeadlock
 		}
 		return h
 	case s.rs.InTransaction():
 		return 0 // the transaction has no backend yet: its first statement
-	case isRead(c) && cfg.RetryFailedReads, cfg.DelayedRetry:
+	case isRead(c) && cfg.RetryFailedReads:
+		return holdNotReady | holdKilled
+	case cfg.DelayedRetry:
 		return holdNotReady
 	}
 	return 0
@@ -72,13 +77,26 @@ func (s *Session) recover(rec *recovery, bc *backendConn, c classify.Class, inTr
 	}
 	held := append([]byte(nil), s.sum.held...)
 	s.sum.held = nil
-	switch code := uint16(held[1]) | uint16(held[2])<<8; {
-	case inTrx && code == erWsrepNotReady:
-		// The node left the primary component: its transaction is gone.
-		s.release(bc)
-		if rerr := s.replayTrx(bc.srv, nil); rerr != nil {
+	code := uint16(held[1]) | uint16(held[2])<<8
+	if isKilled(code) {
+		// The server is closing the connection.
+		s.drop(bc, fmt.Errorf("server ended the connection with error %d", code))
+	}
+	switch {
+	case inTrx && (code == erWsrepNotReady || isKilled(code)):
+		// The node left the primary component, or the connection is gone:
+		// the transaction went with it. A KILLed connection says nothing
+		// about the server, which may stay the writer.
+		failed := bc.srv
+		if code == protocol.ERConnectionKilled {
+			failed = nil
+		}
+		if code == erWsrepNotReady {
+			s.release(bc)
+		}
+		if rerr := s.replayTrx(failed, nil); rerr != nil {
 			_ = s.writeErr(errReplayFailed(rerr.Error()))
-			return false, fmt.Errorf("transaction replay after %s refused with 1047: %w", bc.srv.Name, rerr)
+			return false, fmt.Errorf("transaction replay after %s failed with %d: %w", bc.srv.Name, code, rerr)
 		}
 		return true, nil
 	case inTrx:

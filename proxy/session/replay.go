@@ -42,13 +42,18 @@ type trxLog struct {
 	buf  []byte
 	ends []int
 	sums [][sumSize]byte
-	off  bool // beyond transaction_replay_max_size (or not checksummed): no replay
+	// preps holds, for a COM_STMT_EXECUTE, its statement's COM_STMT_PREPARE
+	// payload (shared with the stmt, never modified): the client may close
+	// the statement before the transaction ends.
+	preps [][]byte
+	off   bool // beyond transaction_replay_max_size (or not checksummed): no replay
 }
 
 const sumSize = 16
 
 func (l *trxLog) reset() {
-	l.buf, l.ends, l.sums, l.off = l.buf[:0], l.ends[:0], l.sums[:0], false
+	clear(l.preps)
+	l.buf, l.ends, l.sums, l.preps, l.off = l.buf[:0], l.ends[:0], l.sums[:0], l.preps[:0], false
 	if cap(l.buf) > maxKeptBuffer {
 		l.buf = nil
 	}
@@ -66,17 +71,19 @@ func (l *trxLog) stmt(i int) []byte {
 
 // add keeps cmd with its checksum; false when the log would exceed max
 // bytes, which turns replay off for the rest of the transaction.
-func (l *trxLog) add(cmd []byte, sum [sumSize]byte, max int) bool {
+func (l *trxLog) add(cmd, prep []byte, sum [sumSize]byte, max int) bool {
 	if l.off {
 		return false
 	}
-	if max > 0 && len(l.buf)+len(cmd) > max {
-		l.buf, l.ends, l.sums, l.off = l.buf[:0], l.ends[:0], l.sums[:0], true
+	if max > 0 && len(l.buf)+len(cmd)+len(prep) > max {
+		l.reset()
+		l.off = true
 		return false
 	}
 	l.buf = append(l.buf, cmd...)
 	l.ends = append(l.ends, len(l.buf))
 	l.sums = append(l.sums, sum)
+	l.preps = append(l.preps, prep)
 	return true
 }
 
@@ -106,8 +113,25 @@ type holdMask uint8
 
 const (
 	holdNotReady holdMask = 1 << iota // 1047: the node is not ready
+	holdKilled                        // the server killed the connection or is shutting down
 	holdDeadlock                      // 1213 or SQLSTATE 40001
 )
+
+// Errors with which a server ends a connection (KILL, shutdown): MaxScale
+// too treats them as the failure of the backend, not of the statement.
+const (
+	erServerShutdown   = 1053 // ER_SERVER_SHUTDOWN
+	erNormalShutdown   = 1077 // ER_NORMAL_SHUTDOWN
+	erShutdownComplete = 1079 // ER_SHUTDOWN_COMPLETE
+)
+
+func isKilled(code uint16) bool {
+	switch code {
+	case protocol.ERConnectionKilled, erServerShutdown, erNormalShutdown, erShutdownComplete:
+		return true
+	}
+	return false
+}
 
 // replySummer sits between a backend relay and the client: it hashes the
 // packets the client is given (SHA-256 truncated to 128 bits, stable
@@ -172,6 +196,9 @@ func (r *replySummer) holdable(p []byte) bool {
 	if r.hold&holdNotReady != 0 && code == erWsrepNotReady {
 		return true
 	}
+	if r.hold&holdKilled != 0 && isKilled(code) {
+		return true
+	}
 	if r.hold&holdDeadlock != 0 {
 		return code == erLockDeadlock || (len(p) >= 9 && p[3] == '#' && string(p[4:9]) == "40001")
 	}
@@ -218,8 +245,10 @@ func (s *Session) hashReply(c classify.Class) bool {
 }
 
 // logStmt records a completed statement of the open transaction, after
-// afterReply has updated s.trx. started: the statement opened it.
-func (s *Session) logStmt(cmd []byte, c classify.Class, started, hashed bool) {
+// afterReply has updated s.trx. started: the statement opened it. prep is
+// the COM_STMT_PREPARE of an EXECUTE (which must carry its parameter
+// types), nil for a COM_QUERY.
+func (s *Session) logStmt(cmd, prep []byte, c classify.Class, started, hashed bool) {
 	if !s.replayOn() {
 		return
 	}
@@ -238,7 +267,7 @@ func (s *Session) logStmt(cmd []byte, c classify.Class, started, hashed bool) {
 	if s.svc.checksum == sumNoInsertID && c.Flags.Any(classify.FlagLastInsertID) {
 		sum = [sumSize]byte{}
 	}
-	if !s.tlog.add(cmd, sum, int(s.svc.cfg.TransactionReplayMaxSize)) && s.tlog.off {
+	if !s.tlog.add(cmd, prep, sum, int(s.svc.cfg.TransactionReplayMaxSize)) && s.tlog.off {
 		s.log.Debug("transaction too large to replay", "max", s.svc.cfg.TransactionReplayMaxSize)
 	}
 }
@@ -356,10 +385,9 @@ func (s *Session) rerun(bc *backendConn) error {
 		cmd := s.tlog.stmt(i)
 		client := s.sum.start(discard{}, true, 0)
 		var err error
-		switch cmd[0] {
-		case mysql.COM_STMT_EXECUTE:
-			_, err = s.rerunExecute(bc, cmd, client)
-		default:
+		if prep := s.tlog.preps[i]; prep != nil {
+			err = s.rerunExecute(bc, prep, cmd, client)
+		} else {
 			_, err = s.relay(bc, cmd, client, metrics.TargetMaster)
 		}
 		if err != nil {
@@ -377,18 +405,45 @@ func (s *Session) rerun(bc *backendConn) error {
 	return nil
 }
 
-// rerunExecute runs a logged COM_STMT_EXECUTE (client statement id) on bc,
-// preparing the statement there first.
-func (s *Session) rerunExecute(bc *backendConn, cmd []byte, client backend.Client) (backend.Result, error) {
-	_, st := s.stmtID(cmd)
-	if st == nil {
-		return backend.Result{}, errors.New("a prepared statement of the transaction was closed since")
-	}
-	o, _, err := s.ensurePrepared(st, bc)
+// rerunExecute prepares a logged EXECUTE's statement on bc, runs it and
+// closes it again (later EXECUTEs prepare it lazily, as on any new
+// connection).
+func (s *Session) rerunExecute(bc *backendConn, prep, cmd []byte, client backend.Client) error {
+	res, err := s.relay(bc, prep, discard{}, metrics.TargetMaster)
 	if err != nil {
-		return backend.Result{}, err
+		return err
 	}
+	if res.Reply.IsErr {
+		return fmt.Errorf("prepare: %w", res.Reply.Error())
+	}
+	id := res.Reply.StmtID
 	p := append(s.replayBuf[:0], cmd...)
+	binary.LittleEndian.PutUint32(p[1:], id)
 	s.replayBuf = p
-	return s.relay(bc, s.rewriteExecute(p, st, o), client, metrics.TargetMaster)
+	if _, err := s.relay(bc, p, client, metrics.TargetMaster); err != nil {
+		return err
+	}
+	closeCmd := binary.LittleEndian.AppendUint32(append(p[:0], mysql.COM_STMT_CLOSE), id)
+	_, err = s.relay(bc, closeCmd, discard{}, metrics.TargetMaster)
+	return err
+}
+
+// loggedExecute returns the EXECUTE p as the transaction log keeps it:
+// the client's statement id, and the parameter types always included so
+// that it runs alone on a connection that never saw the statement.
+func (s *Session) loggedExecute(p []byte, st *stmt) []byte {
+	out := append(s.replayBuf[:0], p...)
+	s.replayBuf = out
+	if st.params == 0 || st.types == nil {
+		return out
+	}
+	pos := 10 + (int(st.params)+7)/8
+	if len(out) <= pos || out[pos] == 1 {
+		return out
+	}
+	out = append(out[:pos], 1)
+	out = append(out, st.types...)
+	out = append(out, p[pos+1:]...)
+	s.replayBuf = out
+	return out
 }

@@ -3,6 +3,7 @@ package session
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 
 	"github.com/maxproxy/maxproxy/proxy/backend"
 	"github.com/maxproxy/maxproxy/proxy/metrics"
@@ -129,6 +130,26 @@ func (s *Session) prepare(p []byte) error {
 	id := s.nextStmt
 	w := &idRewriter{Client: s.client, id: id, buf: &s.scratch}
 	res, err := s.relay(bc, p, w, metricTarget(d))
+	if err != nil && res.Forwarded == 0 && res.ClientErr == nil {
+		// A PREPARE changes nothing on the server: run it again on the
+		// transaction's new backend (after a replay) or the writer now.
+		s.drop(bc, err)
+		inTrx := s.rs.InTransaction() && s.trx == nil && s.trxLost == bc.srv.Name
+		if inTrx {
+			if !s.canReplay(c, 0) {
+				return s.lost(bc, res, true, err)
+			}
+			if rerr := s.replayTrx(bc.srv, nil); rerr != nil {
+				_ = s.writeErr(errReplayFailed(rerr.Error()))
+				return fmt.Errorf("transaction replay after losing %s: %w", bc.srv.Name, rerr)
+			}
+		}
+		s.log.Info("preparing again after a lost connection", "failed", bc.srv.Name)
+		if d, bc, err = s.pick(router.Request{Cmd: router.CmdOther}, 0); err != nil {
+			return s.writeErr(err)
+		}
+		res, err = s.relay(bc, p, w, metricTarget(d))
+	}
 	if err != nil {
 		s.drop(bc, err)
 		return s.lost(bc, res, s.rs.InTransaction() && s.trx == bc, err)
@@ -240,7 +261,7 @@ func (s *Session) execute(p []byte) error {
 			// The log keeps the client's form of the EXECUTE (its id, the
 			// types as the client sent them): rewriteExecute changes p.
 			if hashed {
-				s.replayBuf = append(s.replayBuf[:0], p...)
+				s.loggedExecute(p, st)
 			}
 			client := s.sum.start(s.client, hashed, s.holdFor(st.class, inTrx))
 			res, err = s.relay(bc, s.rewriteExecute(p, st, o), client, metricTarget(d))
@@ -253,11 +274,7 @@ func (s *Session) execute(p []byte) error {
 			st.last, st.pinned = bc, nil
 			s.afterReply(bc, req, d, res.Reply)
 			s.causal(st.class, d, bc, res.Reply)
-			if hashed {
-				s.logStmt(s.replayBuf, st.class, started, true)
-			} else {
-				s.logStmt(nil, st.class, started, false)
-			}
+			s.logStmt(s.replayBuf, st.prepare, st.class, started, hashed)
 			return res.ClientErr
 		}
 		again, err := s.recover(&rec, bc, st.class, inTrx, res, err)
