@@ -912,7 +912,9 @@ func (s *Session) truncateTable(ctx context.Context, x *ast.TruncateTableStmt) (
 				}
 			}
 		}
+		// TRUNCATE restarts AUTO_INCREMENT at 1, whatever AUTO_INCREMENT= said (as MariaDB).
 		nt.Generation++
+		nt.AutoIncBase = 0
 		return putDef(ctx, t, catalog.TableKey(nt.DB, nt.Name), nt)
 	})
 	if err != nil {
@@ -1011,6 +1013,10 @@ func (s *Session) alterTable(ctx context.Context, x *ast.AlterTableStmt) (*Resul
 				}
 				for _, def := range spec.NewColumns {
 					if nt.Column(def.Name.Name.O) != nil {
+						if spec.IfNotExists {
+							s.warn("Note", ErDupFieldName, "Duplicate column name '%s'", def.Name.Name.O)
+							continue
+						}
 						return newErr(ErDupFieldName, "Duplicate column name '%s'", def.Name.Name.O)
 					}
 					tableColl, _ := types.CollationByName(nt.Collation)
