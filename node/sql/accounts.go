@@ -551,7 +551,7 @@ func (s *Session) setPassword(ctx context.Context, x *ast.SetPwdStmt) (*Result, 
 // showGrants renders SHOW GRANTS lines as MariaDB does.
 func showGrants(u *catalog.User) []string {
 	var out []string
-	who := "'" + u.User + "'@'" + u.Host + "'"
+	who := "`" + u.User + "`@`" + u.Host + "`"
 	g := "GRANT " + privText(u.Global, true) + " ON *.* TO " + who
 	if u.AuthString != "" {
 		g += " IDENTIFIED BY PASSWORD '" + u.AuthString + "'"

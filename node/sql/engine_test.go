@@ -324,7 +324,7 @@ func TestAccountsAndPrivileges(t *testing.T) {
 		t.Errorf("insert after revoke: %v", err)
 	}
 	res = mustExec(t, root, "SHOW GRANTS FOR 'bob'@'%'")
-	if len(res.Rows) != 2 || res.Rows[1][0].Str() != "GRANT SELECT ON `app`.* TO 'bob'@'%'" {
+	if len(res.Rows) != 2 || res.Rows[1][0].Str() != "GRANT SELECT ON `app`.* TO `bob`@`%`" {
 		t.Errorf("grants: %v", res.Rows)
 	}
 	mustExec(t, root, "ALTER USER 'bob'@'%' IDENTIFIED BY 'new'")
