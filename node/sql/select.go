@@ -78,8 +78,10 @@ func (s *Session) execSelect(ctx context.Context, x *ast.SelectStmt, sqlText str
 	rows, err := s.runSelect(ctx, t, qp)
 	s.curTxn, s.curCtx = nil, nil
 	if err != nil {
-		if s.inTxn {
-			s.abortStatement(err)
+		// A SELECT wrote nothing, so there is nothing of its own to undo; a deadlock still ends the
+		// whole transaction.
+		if s.inTxn && txnFatal(err) {
+			s.rollbackTxn()
 		}
 		return nil, err
 	}

@@ -418,7 +418,7 @@ func (s *Session) inStatement(ctx context.Context, readOnly bool, run func(t *st
 
 // abortStatement undoes the failed statement's writes, or the whole transaction for deadlocks.
 func (s *Session) abortStatement(err error) {
-	if errors.Is(err, storage.ErrDeadlock) || errors.Is(err, storage.ErrCertification) || errors.Is(err, storage.ErrTxnDone) {
+	if txnFatal(err) {
 		s.rollbackTxn()
 		return
 	}
@@ -620,4 +620,10 @@ func (c *Column) AppendText(dst []byte, v Value) []byte {
 		fsp = int(min(c.Decimals, 6))
 	}
 	return v.AppendText(dst, fsp, bits)
+}
+
+// txnFatal reports errors after which the storage transaction cannot continue (InnoDB rolls back the
+// whole transaction on deadlock).
+func txnFatal(err error) bool {
+	return errors.Is(err, storage.ErrDeadlock) || errors.Is(err, storage.ErrCertification) || errors.Is(err, storage.ErrTxnDone)
 }
