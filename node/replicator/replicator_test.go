@@ -37,7 +37,9 @@ type cluster struct {
 	applied      sync.Map // node id -> *atomic.Uint64: OnApply calls
 }
 
-func newCluster(t testing.TB, n int) *cluster { return newClusterWith(t, n, 0) }
+// newCluster uses 300 ms election timeouts: short enough for quick tests, long enough not to flap on a
+// loaded machine.
+func newCluster(t testing.TB, n int) *cluster { return newClusterWith(t, n, 30) }
 
 // newClusterWith starts n nodes (10 ms ticks, electionTick ticks per election timeout, 0: consensus's
 // default); node 1 bootstraps.
