@@ -22,6 +22,11 @@ var numericFuncs = map[string]bool{"round": true, "truncate": true, "floor": tru
 	"abs": true, "sign": true, "mod": true, "greatest": true, "least": true, "pow": true, "power": true, "sqrt": true,
 	"exp": true, "ln": true, "log": true, "log10": true, "log2": true, "nullif": true}
 
+// temporalFuncs take date/time arguments as values.
+var temporalFuncs = map[string]bool{"date_format": true, "datediff": true, "date": true, "year": true, "month": true,
+	"day": true, "dayofmonth": true, "hour": true, "minute": true, "second": true, "unix_timestamp": true,
+	"greatest": true, "least": true, "nullif": true, "coalesce": true, "ifnull": true, "if": true}
+
 // funcExpr is a scalar function call.
 type funcExpr struct {
 	name string
@@ -49,6 +54,17 @@ func (x *funcExpr) eval(c *evalCtx) (types.Value, error) {
 		v, err := a.eval(c)
 		if err != nil {
 			return v, err
+		}
+		if !numeric && !temporalFuncs[x.name] && v.Kind() == types.KindDatetime {
+			// In string context a DATETIME shows its declared fractional digits.
+			fsp := min(a.typ().ft.Decimals, 6)
+			if a.typ().ft.Class() != types.ClassDatetime {
+				fsp = 0
+				if v.Time().Micro() != 0 {
+					fsp = 6
+				}
+			}
+			v = types.NewString(string(v.Time().AppendDatetime(nil, fsp)))
 		}
 		if !numeric && v.Kind() == types.KindDecimal {
 			// Outside arithmetic a DECIMAL shows its declared scale (1/3 is '0.3333' in CONCAT).
@@ -695,6 +711,15 @@ func (x *castExpr) eval(c *evalCtx) (types.Value, error) {
 	v, err := x.e.eval(c)
 	if err != nil || v.IsNull() {
 		return v, err
+	}
+	if v.Kind() == types.KindDatetime && x.et.ft.Class() == types.ClassString {
+		fsp := 0
+		if ft := &x.e.typ().ft; ft.Class() == types.ClassDatetime {
+			fsp = min(ft.Decimals, 6)
+		} else if v.Time().Micro() != 0 {
+			fsp = 6
+		}
+		v = types.NewString(string(v.Time().AppendDatetime(nil, fsp)))
 	}
 	if v.Kind() == types.KindDecimal && x.et.ft.Class() == types.ClassString {
 		if ft := &x.e.typ().ft; ft.Class() == types.ClassDecimal && int(v.Decimal().Scale()) > ft.Decimals {

@@ -46,6 +46,12 @@ func (cp *compiler) dateArith(x *ast.FuncCallExpr, sub bool) (expr, error) {
 		f.et = exprType{ft: dateNN.ft}
 	case argClass == types.ClassDate || argClass == types.ClassDatetime:
 		f.et = exprType{ft: dtNN.ft}
+		if argClass == types.ClassDatetime {
+			f.et.ft.Decimals = d.typ().ft.Decimals
+		}
+		if unit == ast.TimeUnitMicrosecond {
+			f.et.ft.Decimals = 6
+		}
 	default:
 		f.et = strType
 	}
