@@ -15,6 +15,8 @@ import (
 	"time"
 
 	gomysql "github.com/go-sql-driver/mysql"
+
+	"github.com/maxproxy/maxproxy/monitor/galera"
 )
 
 // startCluster starts n in-process nodes forming one cluster over TCP on 127.0.0.1; node 0 bootstraps it.
@@ -63,12 +65,16 @@ func startCluster(t *testing.T, n int) []*Node {
 
 func wsrepStatus(t *testing.T, db *sql.DB) map[string]string {
 	t.Helper()
-	rows, err := db.Query("SHOW STATUS LIKE 'wsrep%'")
+	return wsrepRows(t, db, "SHOW STATUS LIKE 'wsrep%'", map[string]string{})
+}
+
+func wsrepRows(t *testing.T, db *sql.DB, query string, out map[string]string) map[string]string {
+	t.Helper()
+	rows, err := db.Query(query)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	out := map[string]string{}
 	for rows.Next() {
 		var k, v string
 		if err := rows.Scan(&k, &v); err != nil {
@@ -141,6 +147,21 @@ func TestClusterReplicatesSQLAndGatesNonPrimary(t *testing.T) {
 	}
 	if len(indexes) != 3 || !indexes["0"] || !indexes["1"] || !indexes["2"] {
 		t.Errorf("wsrep_local_index values %v, want 0, 1 and 2", indexes)
+	}
+	// What maxproxy's Galera monitor reads (its two queries) makes every node a joined cluster member.
+	var uuid string
+	for i, db := range dbs {
+		vars := wsrepRows(t, db, "SHOW VARIABLES LIKE 'wsrep%'", wsrepStatus(t, db))
+		st := galera.ParseStatus(vars)
+		if st.LocalState != 4 || !st.Ready || st.ClusterStatus != "Primary" || st.LocalIndex < 0 || st.ClusterSize != 3 ||
+			st.Desync || st.RejectQueries != "NONE" || st.DonorRejects || st.NodeName != fmt.Sprintf("node%d", i+1) {
+			t.Errorf("node %d as the monitor sees it: %+v", i+1, st)
+		}
+		if i == 0 {
+			uuid = st.ClusterUUID
+		} else if st.ClusterUUID != uuid || uuid == "" {
+			t.Errorf("node %d cluster uuid %q, node 1 %q", i+1, st.ClusterUUID, uuid)
+		}
 	}
 
 	// AUTO_INCREMENT values interleave by cluster size, so inserts on every node never collide.

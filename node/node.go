@@ -409,6 +409,10 @@ func clusterVariables(cfg config.Config) func() []sql.NameValue {
 		{Name: "wsrep_node_address", Value: cfg.NodeAddress},
 		{Name: "wsrep_node_name", Value: cfg.NodeName},
 		{Name: "wsrep_provider", Value: "maxnode raft replicator"},
+		// Desync, query rejection and SST are not implemented: these report what the node actually does.
+		{Name: "wsrep_desync", Value: "OFF"},
+		{Name: "wsrep_reject_queries", Value: "NONE"},
+		{Name: "wsrep_sst_donor_rejects_queries", Value: "OFF"},
 	}
 	return func() []sql.NameValue { return vars }
 }
