@@ -105,7 +105,7 @@ func TestNodeMariaDBClient(t *testing.T) {
 			"ERROR 1146 (42S02) at line 2: Table 'itcli.nosuch' doesn't exist",
 			"ERROR 1064 (42000) at line 3: You have an error in your SQL syntax",
 			"ERROR 1062 (23000) at line 4: Duplicate entry '1' for key 'PRIMARY'",
-			"ERROR 1054 (42S22) at line 5: Unknown column 'nosuchcol' in 'field list'",
+			"ERROR 1054 (42S22) at line 5: Unknown column 'nosuchcol' in 'SELECT'", // MariaDB 10.11.19's wording
 			"rows_left\n2\n",
 		} {
 			if !strings.Contains(out, want) {
