@@ -471,7 +471,7 @@ func (s *Session) routeStatement(p []byte, req router.Request) error {
 		}
 		inTrx := s.rs.InTransaction() && s.trx == bc
 		hashed := s.hashReply(req.Class)
-		client := s.sum.start(s.client, hashed, s.holdFor(req.Class, inTrx))
+		client := s.sum.start(bc, s.client, hashed, s.holdFor(req.Class, inTrx))
 		res, err := s.relay(bc, cmd, client, metricTarget(d))
 		if err == nil && s.sum.held == nil {
 			started := s.trx == nil

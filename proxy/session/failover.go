@@ -128,7 +128,7 @@ func (s *Session) recover(rec *recovery, bc *backendConn, c classify.Class, inTr
 
 // sendHeld answers the client with a withheld ERR packet after all.
 func (s *Session) sendHeld(p []byte) error {
-	s.sum.start(s.client, false, 0)
+	s.sum.start(nil, s.client, false, 0)
 	s.sum.held = p
 	if err := s.sum.release(); err != nil {
 		return fmt.Errorf("send error to client: %w", err)

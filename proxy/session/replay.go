@@ -133,10 +133,18 @@ func isKilled(code uint16) bool {
 	return false
 }
 
-// replySummer sits between a backend relay and the client: it hashes the
-// packets the client is given (SHA-256 truncated to 128 bits, stable
-// across processes) and can withhold a reply that consists of one ERR
-// packet the session means to recover from. One per session, reused.
+// replySummer sits between a backend relay and the client: it hashes what
+// the client is given (SHA-256 truncated to 128 bits, stable across
+// processes) and can withhold a reply that consists of one ERR packet the
+// session means to recover from. One per session, reused.
+//
+// Only the result is hashed: rows, ERR packets and, in the full mode, OK
+// replies (affected rows, insert id, status, warnings, info). Column
+// definitions are not: with MariaDB's metadata caching an EXECUTE on the
+// original connection may have skipped them while the replay's first one
+// on a new connection has them; they follow from the statement anyway.
+// Result-set terminators are not either (their status flags describe the
+// connection, e.g. a cursor, more than the result).
 type replySummer struct {
 	client  backend.Client
 	h       hash.Hash
@@ -145,13 +153,29 @@ type replySummer struct {
 	hold    holdMask
 	n       int
 	held    []byte // the withheld ERR packet; nil when none
+	// Where the reply is, for hashing.
+	st       resultState
+	defsLeft uint64
+	noEOF    bool // CLIENT_DEPRECATE_EOF: no EOF after the column definitions
 }
 
-func (r *replySummer) start(client backend.Client, hashing bool, hold holdMask) backend.Client {
+type resultState uint8
+
+const (
+	stFirst resultState = iota // first packet of a result: OK, ERR, LOCAL INFILE or column count
+	stDefs                     // column definitions
+	stEOF                      // the EOF after the definitions (without DEPRECATE_EOF)
+	stRows                     // rows until EOF/OK or ERR
+)
+
+// start prepares the summer for one reply of bc to the client.
+func (r *replySummer) start(bc *backendConn, client backend.Client, hashing bool, hold holdMask) backend.Client {
 	if r.h == nil {
 		r.h = sha256.New()
 	}
-	r.client, r.hashing, r.hold, r.n, r.held = client, hashing, hold, 0, r.held[:0:0]
+	r.client, r.hashing, r.hold, r.n, r.held = client, hashing, hold, 0, nil
+	r.st, r.defsLeft = stFirst, 0
+	r.noEOF = bc != nil && bc.bc.Info().Capabilities&mysql.CLIENT_DEPRECATE_EOF != 0
 	r.h.Reset()
 	return r
 }
@@ -164,8 +188,8 @@ func (r *replySummer) WritePacket(p []byte) error {
 		r.held = append(r.held[:0], p...)
 		return nil
 	}
-	if r.hashing && r.counts(p) {
-		r.h.Write(p)
+	if r.hashing {
+		r.feed(p)
 	}
 	return r.client.WritePacket(p)
 }
@@ -177,18 +201,76 @@ func (r *replySummer) Flush() error {
 	return r.client.Flush()
 }
 
-// counts reports whether p enters the checksum in the summer's mode.
-func (r *replySummer) counts(p []byte) bool {
-	if r.mode == sumFull || len(p) == 0 {
-		return true
+// isEOF reports whether p is an EOF packet, or the OK packet that ends a
+// result set under DEPRECATE_EOF (a row starting with 0xfe is longer than
+// 16 MiB).
+func isEOF(p []byte) bool { return len(p) > 0 && p[0] == 0xfe && len(p) < 0xffffff }
+
+// feed hashes the parts of p that are the statement's result.
+func (r *replySummer) feed(p []byte) {
+	if len(p) == 0 {
+		return
 	}
+	switch r.st {
+	case stFirst:
+		switch p[0] {
+		case 0x00:
+			if r.mode == sumFull {
+				r.h.Write(p)
+			}
+		case 0xff, 0xfb:
+			r.h.Write(p)
+		default:
+			n, size := lenenc(p)
+			r.h.Write(p[:size]) // without MariaDB's metadata-follows byte
+			metadata := len(p) <= size || p[size] != 0
+			switch {
+			case metadata && n > 0:
+				r.st, r.defsLeft = stDefs, n
+			case r.noEOF:
+				r.st = stRows
+			default:
+				r.st = stEOF
+			}
+		}
+	case stDefs:
+		if r.defsLeft--; r.defsLeft == 0 {
+			r.st = stRows
+			if !r.noEOF {
+				r.st = stEOF
+			}
+		}
+	case stEOF:
+		r.st = stRows
+		if !isEOF(p) {
+			r.feed(p) // no EOF after skipped metadata: this is a row
+		}
+	case stRows:
+		switch {
+		case isEOF(p):
+			r.st = stFirst // the next packet, if any, starts another result
+		case p[0] == 0xff:
+			r.h.Write(p)
+			r.st = stFirst
+		default:
+			r.h.Write(p)
+		}
+	}
+}
+
+// lenenc decodes the length-encoded integer at the start of p and its size.
+func lenenc(p []byte) (uint64, int) {
 	switch {
-	case r.n == 1 && p[0] == 0x00: // an OK reply
-		return false
-	case p[0] == 0xfe && len(p) < 0xffffff: // EOF or the OK ending a result set
-		return false
+	case p[0] < 0xfb:
+		return uint64(p[0]), 1
+	case p[0] == 0xfc && len(p) >= 3:
+		return uint64(binary.LittleEndian.Uint16(p[1:])), 3
+	case p[0] == 0xfd && len(p) >= 4:
+		return uint64(p[1]) | uint64(p[2])<<8 | uint64(p[3])<<16, 4
+	case p[0] == 0xfe && len(p) >= 9:
+		return binary.LittleEndian.Uint64(p[1:]), 9
 	}
-	return true
+	return 0, len(p) // malformed: hash it whole
 }
 
 func (r *replySummer) holdable(p []byte) bool {
@@ -383,7 +465,7 @@ func (s *Session) waitWriter(failed *Server, deadline time.Time) (*backendConn, 
 func (s *Session) rerun(bc *backendConn) error {
 	for i := range s.tlog.len() {
 		cmd := s.tlog.stmt(i)
-		client := s.sum.start(discard{}, true, 0)
+		client := s.sum.start(bc, discard{}, true, 0)
 		var err error
 		if prep := s.tlog.preps[i]; prep != nil {
 			err = s.rerunExecute(bc, prep, cmd, client)

@@ -263,7 +263,7 @@ func (s *Session) execute(p []byte) error {
 			if hashed {
 				s.loggedExecute(p, st)
 			}
-			client := s.sum.start(s.client, hashed, s.holdFor(st.class, inTrx))
+			client := s.sum.start(bc, s.client, hashed, s.holdFor(st.class, inTrx))
 			res, err = s.relay(bc, s.rewriteExecute(p, st, o), client, metricTarget(d))
 			broken = err != nil
 		} else if !broken {
