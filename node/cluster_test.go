@@ -164,6 +164,19 @@ func TestClusterReplicatesSQLAndGatesNonPrimary(t *testing.T) {
 		}
 	}
 
+	// A table created on another node after one replicated here gets its own storage spaces.
+	mustExec(t, dbs[1], "CREATE TABLE d.t2 (id INT PRIMARY KEY, v VARCHAR(20))")
+	mustExec(t, dbs[1], "INSERT INTO d.t2 VALUES (1, 't2')")
+	for _, db := range dbs {
+		waitFor(t, func() bool {
+			var n int
+			return db.QueryRow("SELECT COUNT(*) FROM d.t2").Scan(&n) == nil && n == 1
+		})
+		if got, err := tableContents(db); err != nil || got != want {
+			t.Errorf("d.t after creating d.t2 on another node: %q %v, want %q", got, err, want)
+		}
+	}
+
 	// AUTO_INCREMENT values interleave by cluster size, so inserts on every node never collide.
 	mustExec(t, dbs[0], "CREATE TABLE d.ai (id INT AUTO_INCREMENT PRIMARY KEY, node INT)")
 	for _, db := range dbs {

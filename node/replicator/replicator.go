@@ -83,8 +83,9 @@ type Replicator struct {
 	fatal       error
 	waiters     map[uint64]*waiter
 
-	queue  applyQueue
-	cancel context.CancelFunc
+	queue      applyQueue
+	spaceFloor storage.SpaceID // apply goroutine: the storage has allocated every space id up to this one
+	cancel     context.CancelFunc
 	wg     sync.WaitGroup
 
 	certFailures, replicated, replicatedBytes, received, receivedBytes atomic.Uint64
@@ -439,7 +440,8 @@ func (r *Replicator) applyWriteSet(index uint64, p []byte) {
 }
 
 // applyLoop applies queued seqnos to the storage in order (remote write-sets BF-abort conflicting local
-// transactions there). It runs until Close has stopped consensus and the queue is empty.
+// transactions there) and keeps the space-id allocator ahead of replicated spaces. It runs until Close
+// has stopped consensus and the queue is empty.
 func (r *Replicator) applyLoop() {
 	defer r.wg.Done()
 	for {
@@ -451,6 +453,8 @@ func (r *Replicator) applyLoop() {
 		if ws == nil {
 			ws = &storage.WriteSet{}
 		}
+		// Reserve first: once the seqno is visible, a local CREATE TABLE cannot get one of its spaces.
+		r.reserveSpaces(ws)
 		if err := r.db.Apply(context.Background(), ws, it.seqno); err != nil {
 			r.mu.Lock()
 			r.fatal = fmt.Errorf("replicator: apply seqno %d: %w", it.seqno, err)
@@ -462,6 +466,32 @@ func (r *Replicator) applyLoop() {
 		if len(ws.Ops) > 0 && r.cfg.OnApply != nil {
 			r.cfg.OnApply(ws)
 		}
+	}
+}
+
+// maxSpaceBurn bounds how many space ids reserveSpaces allocates for one write-set.
+const maxSpaceBurn = 1 << 16
+
+// reserveSpaces keeps the storage's local space-id allocator above every space a replicated write-set
+// wrote: storage allocates space ids locally, so without this a table created here after one created on
+// another node could get the same space. It allocates (and discards) ids until the allocator has passed
+// the highest space used. Runs on the apply goroutine only.
+func (r *Replicator) reserveSpaces(ws *storage.WriteSet) {
+	var top storage.SpaceID
+	for i := range ws.Ops {
+		top = max(top, ws.Ops[i].Space)
+	}
+	for burned := 0; top > r.spaceFloor; burned++ {
+		if burned == maxSpaceBurn {
+			r.log.Error("space ids of a replicated write-set are far above the local allocator", "space", top, "allocator", r.spaceFloor)
+			return
+		}
+		id, err := r.db.AllocSpaceID()
+		if err != nil {
+			r.log.Error("reserving space ids used by a replicated write-set", "space", top, "err", err)
+			return
+		}
+		r.spaceFloor = id
 	}
 }
 

@@ -458,3 +458,22 @@ func TestSyncWaitSeesEarlierCommits(t *testing.T) {
 		}
 	}
 }
+
+func TestReplicatedSpacesAreReservedLocally(t *testing.T) {
+	c := newCluster(t, 3)
+	ctx := context.Background()
+	tx := c.nodes[1].db.Begin(storage.TxOptions{})
+	if err := tx.Put(ctx, 60, []byte("k"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.waitConverged()
+	for _, id := range []uint64{2, 3} {
+		got, err := c.nodes[id].db.AllocSpaceID()
+		if err != nil || got <= 60 {
+			t.Errorf("node %d allocated space %d (%v) after space 60 was replicated to it", id, got, err)
+		}
+	}
+}
