@@ -86,7 +86,7 @@ type Replicator struct {
 	queue      applyQueue
 	spaceFloor storage.SpaceID // apply goroutine: the storage has allocated every space id up to this one
 	cancel     context.CancelFunc
-	wg     sync.WaitGroup
+	wg         sync.WaitGroup
 
 	certFailures, replicated, replicatedBytes, received, receivedBytes atomic.Uint64
 }
