@@ -41,7 +41,7 @@ func BenchmarkNodeVsMariaDB(b *testing.B) {
 		{"mariadb", sysbenchRunner{bin: bin, addr: ref.Addr()}},
 	}
 	common := []string{"--tables=4", "--table-size=10000", "--threads=4", "--db-ps-mode=auto"}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	ctx, cancel := context.WithTimeout(b.Context(), 30*time.Minute)
 	defer cancel()
 	for i := range servers {
 		servers[i].sb.common = common
