@@ -59,4 +59,17 @@
 // log from storage.DB.DurableSeqno after a crash therefore needs a consensus hook (redeliver from a given
 // index, rebuilding its proposer filter from the retained log); until it exists a node that did not stop
 // cleanly refuses to start with ErrUnclean (wipe its data directory to rejoin from the log).
+//
+// # Not implemented (first cut)
+//
+//   - DDL is replicated as ordinary write-sets (catalog rows and data), not TOI. Storage allocates space
+//     ids locally; the apply goroutine keeps the allocator above every space a replicated write-set used,
+//     so DDL on one node after another's has replicated is safe, but CREATE TABLE on two nodes at once can
+//     pick the same space id: run DDL on one node at a time. Receivers reload their SQL catalog after the
+//     catalog write-set is applied (Config.OnApply), asynchronously.
+//   - No state transfer beyond the raft log (no SST, no IST from a donor), no VIEW entries or dynamic
+//     membership (learner joins, graceful leave, eviction), no flow control (wsrep_flow_control_sent stays
+//     0), no desync, no Galera-strict whole-cluster outage mode (raft-natural: a majority of voters back
+//     is Primary again), no crash restart (ErrUnclean, see above).
+//   - wsrep_cluster_conf_id stays 1 while Primary; a minority reports wsrep_cluster_size 1.
 package replicator
