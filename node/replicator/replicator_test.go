@@ -34,6 +34,7 @@ type cluster struct {
 	peers        []uint64
 	nodes        map[uint64]*member
 	electionTick int
+	base         string
 	applied      sync.Map // node id -> *atomic.Uint64: OnApply calls
 }
 
@@ -45,13 +46,21 @@ func newCluster(t testing.TB, n int) *cluster { return newClusterWith(t, n, 30) 
 // default); node 1 bootstraps.
 func newClusterWith(t testing.TB, n, electionTick int) *cluster {
 	t.Helper()
-	c := &cluster{t: t, net: simnet.New(42), nodes: map[uint64]*member{}, electionTick: electionTick}
+	c := newClusterStarting(t, n, n, electionTick)
+	c.waitPrimary(c.peers...)
+	return c
+}
+
+// newClusterStarting creates an n-member cluster and starts its first running members; c.dir gives the
+// data directory of the others for a later c.start.
+func newClusterStarting(t testing.TB, n, running, electionTick int) *cluster {
+	t.Helper()
+	c := &cluster{t: t, net: simnet.New(42), nodes: map[uint64]*member{}, electionTick: electionTick, base: t.TempDir()}
 	for i := 1; i <= n; i++ {
 		c.peers = append(c.peers, uint64(i))
 	}
-	base := t.TempDir()
-	for _, id := range c.peers {
-		c.start(id, filepath.Join(base, fmt.Sprint(id)), id == 1)
+	for _, id := range c.peers[:running] {
+		c.start(id, c.dir(id), id == 1)
 	}
 	t.Cleanup(func() {
 		for _, id := range c.peers {
@@ -59,9 +68,10 @@ func newClusterWith(t testing.TB, n, electionTick int) *cluster {
 		}
 		c.net.Close()
 	})
-	c.waitPrimary(c.peers...)
 	return c
 }
+
+func (c *cluster) dir(id uint64) string { return filepath.Join(c.base, fmt.Sprint(id)) }
 
 func (c *cluster) start(id uint64, dir string, bootstrap bool) {
 	c.t.Helper()
@@ -476,4 +486,26 @@ func TestReplicatedSpacesAreReservedLocally(t *testing.T) {
 			t.Errorf("node %d allocated space %d (%v) after space 60 was replicated to it", id, got, err)
 		}
 	}
+}
+
+func TestLateFounderCatchesUpFromTheLog(t *testing.T) {
+	c := newClusterStarting(t, 3, 2, 30)
+	c.waitPrimary(1, 2)
+	ctx := context.Background()
+	for i := range 10 {
+		if err := put(ctx, c.nodes[uint64(1+i%2)].db, fmt.Sprintf("early-%d", i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.start(3, c.dir(3), false) // empty data directory
+	c.waitPrimary(3)
+	if err := put(ctx, c.nodes[3].db, "late", "v"); err != nil {
+		t.Fatal(err)
+	}
+	c.waitConverged()
+	want := contents(t, c.nodes[1].db)
+	if len(want) != 11 {
+		t.Fatalf("node 1 has %v", want)
+	}
+	c.assertEqualContents(want)
 }
