@@ -1,6 +1,7 @@
 package sql
 
 import (
+	"math"
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -99,7 +100,11 @@ func (cp *compiler) aggregate(x *ast.AggregateFuncExpr) (expr, error) {
 				a.et = exprType{ft: types.FieldType{Tp: mysql.TypeNewDecimal, Flen: at.ft.Flen + 22, Decimals: sc, Coll: bin}}
 			}
 		default:
-			a.et = exprType{ft: types.FieldType{Tp: mysql.TypeDouble, Flen: 22, Decimals: 31, Coll: bin}}
+			dec := fixedDecimals(at)
+			if name == "avg" {
+				dec = min(dec+types.DivPrecisionIncrement, 31)
+			}
+			a.et = exprType{ft: types.FieldType{Tp: mysql.TypeDouble, Flen: 22, Decimals: dec, Coll: bin}}
 		}
 	case "min", "max":
 		if len(a.args) != 1 {
@@ -112,6 +117,12 @@ func (cp *compiler) aggregate(x *ast.AggregateFuncExpr) (expr, error) {
 		a.et = exprType{ft: types.FieldType{Tp: mysql.TypeBlob, Flen: 1024, Coll: types.CollationGeneralCI}}
 	case "bit_and", "bit_or", "bit_xor":
 		a.et = exprType{ft: types.FieldType{Tp: mysql.TypeLonglong, Unsigned: true, Flen: 21, Coll: bin}, notNull: true}
+	case "std", "stddev", "stddev_pop", "stddev_samp", "variance", "var_pop", "var_samp":
+		if len(a.args) != 1 {
+			return nil, newErr(ErParse, "wrong number of arguments to %s", strings.ToUpper(name))
+		}
+		dec := min(fixedDecimals(a.args[0].typ())+types.DivPrecisionIncrement, 31)
+		a.et = exprType{ft: types.FieldType{Tp: mysql.TypeDouble, Flen: 22, Decimals: dec, Coll: bin}}
 	default:
 		return nil, errNotSupported("aggregate function " + strings.ToUpper(name))
 	}
@@ -133,6 +144,8 @@ type aggState struct {
 	seen    map[string]struct{}
 	parts   []string
 	keys    [][]types.Value // GROUP_CONCAT ORDER BY keys, parallel to parts
+	mean    float64         // running mean and sum of squared deviations (Welford) for STDDEV/VARIANCE
+	m2      float64
 }
 
 func newAggState(a *aggCall) *aggState {
@@ -223,6 +236,11 @@ func (st *aggState) add(c *evalCtx) error {
 			}
 			st.keys = append(st.keys, k)
 		}
+	case "std", "stddev", "stddev_pop", "stddev_samp", "variance", "var_pop", "var_samp":
+		f, _ := types.ToFloat(v)
+		delta := f - st.mean
+		st.mean += delta / float64(st.count)
+		st.m2 += delta * (f - st.mean)
 	case "bit_and":
 		st.bits &= toBits(v)
 	case "bit_or":
@@ -262,6 +280,24 @@ func (st *aggState) result() types.Value {
 			return types.Null
 		}
 		return st.val
+	case "std", "stddev", "stddev_pop", "variance", "var_pop":
+		if st.count == 0 {
+			return types.Null
+		}
+		v := st.m2 / float64(st.count)
+		if a.name == "variance" || a.name == "var_pop" {
+			return types.NewFloat(v)
+		}
+		return types.NewFloat(math.Sqrt(v))
+	case "stddev_samp", "var_samp":
+		if st.count < 2 {
+			return types.Null
+		}
+		v := st.m2 / float64(st.count-1)
+		if a.name == "var_samp" {
+			return types.NewFloat(v)
+		}
+		return types.NewFloat(math.Sqrt(v))
 	case "group_concat":
 		if len(st.parts) == 0 {
 			return types.Null

@@ -29,6 +29,9 @@ func TestLogicAgainstMariaDB(t *testing.T) {
 		if strings.HasSuffix(path, ".maxnode.slt") {
 			continue // maxnode-specific behaviour (documented differences such as 1235 answers)
 		}
+		if head, _ := os.ReadFile(path); strings.HasPrefix(string(head), "# replay: cli-only") {
+			continue // fixed-scale DOUBLE text that go-sql-driver cannot return unchanged
+		}
 		cases := parseLogicFile(t, path)
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			db, err := sql.Open("mysql", dsn+"?interpolateParams=false")

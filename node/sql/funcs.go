@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -65,6 +66,12 @@ func (x *funcExpr) eval(c *evalCtx) (types.Value, error) {
 				}
 			}
 			v = types.NewString(string(v.Time().AppendDatetime(nil, fsp)))
+		}
+		if !numeric && v.Kind() == types.KindFloat {
+			// In string context FLOAT(M,D)/DOUBLE(M,D) values show their fixed scale.
+			if ft := &a.typ().ft; ft.Class() == types.ClassFloat && ft.Decimals >= 0 && ft.Decimals < 31 {
+				v = types.NewString(strconv.FormatFloat(v.Float(), 'f', ft.Decimals, 64))
+			}
 		}
 		if !numeric && v.Kind() == types.KindDecimal {
 			// Outside arithmetic a DECIMAL shows its declared scale (1/3 is '0.3333' in CONCAT).

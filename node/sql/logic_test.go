@@ -35,7 +35,9 @@ import (
 //
 //	connection <name>          (switches to (or creates) another session of user root@localhost)
 //
-// Blocks are separated by blank lines; '#' starts a comment line.
+// Blocks are separated by blank lines; '#' starts a comment line. A file whose first line is
+// "# replay: cli-only" was checked with the mariadb CLI; the go-sql-driver replay skips it because that
+// driver re-formats DOUBLE values.
 
 type logicCase struct {
 	file, kind, sql string

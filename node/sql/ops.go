@@ -173,7 +173,21 @@ func newArith(op opcode.Op, l, r expr) *arithExpr {
 	case op == opcode.IntDiv:
 		x.et.ft = types.FieldType{Tp: mysql.TypeLonglong, Flen: 21, Coll: bin, Unsigned: cls == arithUint}
 	case cls == arithFloat:
-		x.et.ft = types.FieldType{Tp: mysql.TypeDouble, Flen: 22, Decimals: 31, Coll: bin}
+		// A DOUBLE result keeps a fixed scale when its operands have one (DOUBLE(10,2) * 2 shows 2 digits).
+		dec := 31
+		ld, rd := fixedDecimals(lt), fixedDecimals(rt)
+		if ld < 31 && rd < 31 {
+			switch op {
+			case opcode.Div:
+				dec = ld + types.DivPrecisionIncrement
+			default:
+				dec = max(ld, rd)
+			}
+			if dec >= 31 {
+				dec = 31
+			}
+		}
+		x.et.ft = types.FieldType{Tp: mysql.TypeDouble, Flen: 22, Decimals: dec, Coll: bin}
 	case cls == arithDecimal:
 		ld, rd := decScale(lt), decScale(rt)
 		sc := max(ld, rd)
@@ -599,4 +613,20 @@ func (cp *compiler) unary(x *ast.UnaryOperationExpr) (expr, error) {
 		return &bitExpr{op: opcode.BitNeg, l: e}, nil
 	}
 	return nil, errNotSupported("operator " + x.Op.String())
+}
+
+// fixedDecimals is the scale an operand shows: integers 0, decimals their scale, FLOAT/DOUBLE their
+// declared scale, otherwise 31 (not fixed).
+func fixedDecimals(et *exprType) int {
+	switch et.ft.Class() {
+	case types.ClassInt:
+		return 0
+	case types.ClassDecimal:
+		return et.ft.Decimals
+	case types.ClassFloat:
+		if et.ft.Decimals >= 0 && et.ft.Decimals < 31 {
+			return et.ft.Decimals
+		}
+	}
+	return 31
 }

@@ -1098,7 +1098,8 @@ func (s *Session) columnMeta(et *exprType, name string, src *scopeCol) Column {
 			if ft.Decimals > 0 {
 				col.Length++
 			}
-		} else if ft.Decimals >= 31 {
+		} else if ft.Decimals >= 31 || ft.Decimals < 0 {
+			// FLOAT/DOUBLE without a fixed scale print their shortest form (31 = NOT_FIXED_DEC).
 			col.Decimals = 31
 			col.Length = 22
 			if ft.Tp == mysql.TypeFloat {

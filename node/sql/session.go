@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -614,6 +615,10 @@ func (c *Column) AppendText(dst []byte, v Value) []byte {
 	bits := 64
 	if c.Type == mysql.TypeFloat {
 		bits = 32
+	}
+	if (c.Type == mysql.TypeFloat || c.Type == mysql.TypeDouble) && c.Decimals < 31 && v.Kind() == types.KindFloat {
+		// FLOAT(M,D)/DOUBLE(M,D) and results derived from them print with their fixed scale.
+		return strconv.AppendFloat(dst, v.Float(), 'f', int(c.Decimals), bits)
 	}
 	fsp := 0
 	if c.Type == mysql.TypeDatetime || c.Type == mysql.TypeTimestamp {

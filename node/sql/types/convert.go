@@ -415,14 +415,23 @@ func Cast(v Value, ft *FieldType) (Value, Status) {
 		return NewInt(i), st
 	case ClassFloat:
 		f, st := ToFloat(v)
+		if ft.Unsigned && f < 0 {
+			return NewFloat(0), OutOfRange
+		}
+		if ft.Flen > 0 && ft.Decimals >= 0 && ft.Decimals < 31 {
+			// FLOAT(M,D)/DOUBLE(M,D) store the value rounded to D digits (half to even, as rint), rounding
+			// the double before it is narrowed to FLOAT.
+			p := math.Pow10(ft.Decimals)
+			f = math.RoundToEven(f*p) / p
+			if limit := math.Pow10(ft.Flen-ft.Decimals) - 1/p; math.Abs(f) > limit {
+				return NewFloat(math.Copysign(limit, f)), OutOfRange
+			}
+		}
 		if ft.Tp == 4 { // FLOAT
 			if math.Abs(f) > math.MaxFloat32 {
 				return NewFloat(math.Copysign(math.MaxFloat32, f)), OutOfRange
 			}
 			f = float64(float32(f))
-		}
-		if ft.Unsigned && f < 0 {
-			return NewFloat(0), OutOfRange
 		}
 		return NewFloat(f), st
 	case ClassDecimal:
