@@ -178,7 +178,8 @@ func (r *Replicator) Start(db *storage.DB) error {
 		Transport: r.cfg.Transport, FSM: r, Logger: r.cfg.Logger,
 	})
 	if err != nil {
-		return fmt.Errorf("replicator: %w", err)
+		// Nothing was applied: leave the saved position clean so the next start is not refused.
+		return errors.Join(fmt.Errorf("replicator: %w", err), r.saveState(false))
 	}
 	r.node = node
 	ctx, cancel := context.WithCancel(context.Background())
