@@ -11,6 +11,18 @@
 // maxnode binary), then shuts down gracefully: the listener closes, running statements get a short
 // grace period, every session is rolled back and closed, and storage is closed durably.
 //
+// # Cluster mode
+//
+// With cluster_address = "gcomm://h1:4567,h2:4567,..." (or --cluster-address) the node is a member of a
+// Galera-like cluster: node/replicator orders every commit through node/consensus (etcd raft), certifies it
+// on every node and applies remote write-sets, and SHOW STATUS answers the wsrep_* variables a proxy's
+// monitor reads. One node founds the cluster with --bootstrap (refused, with Galera's message, when its
+// grastate.dat says safe_to_bootstrap: 0); the others join by themselves. Start waits until the node is in
+// the primary component. Outside it, every statement but SET, SHOW and table-less SELECT answers 1047.
+// Not built yet (see node/replicator's doc): state transfer (SST/IST), dynamic membership, flow control,
+// DDL as total-order isolation, and restart after a crash, which is refused with a clear error. Without
+// cluster_address the node is standalone.
+//
 // The release version is the package variable Version, stamped by the build with
 // -ldflags "-X github.com/maxproxy/maxproxy/node.Version=...".
 package node
