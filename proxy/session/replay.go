@@ -406,7 +406,10 @@ func (s *Session) replayTrx(failed *Server, live *backendConn) error {
 			}
 		}
 		live = nil
-		err := s.rerun(bc)
+		err := s.catchUp(bc)
+		if err == nil {
+			err = s.rerun(bc)
+		}
 		if err == nil {
 			s.trx, s.prev, s.trxLost = bc, bc, ""
 			s.log.Info("transaction replayed", "server", bc.srv.Name, "statements", s.tlog.len(),
@@ -459,6 +462,22 @@ func (s *Session) waitWriter(failed *Server, deadline time.Time) (*backendConn, 
 		}
 		changed = true
 	}
+}
+
+// catchUp makes a Galera node apply every transaction the cluster had
+// committed before the replay reads anything (wsrep_sync_wait): the
+// transaction's reads ran on the old writer, and a new one that is still
+// applying its queue would answer them with older data (a checksum
+// mismatch). A server without wsrep_sync_wait refuses the statement, which
+// is harmless; only a broken connection counts.
+func (s *Session) catchUp(bc *backendConn) error {
+	_, err := bc.bc.Exec(s.ctx, syncPrefix+"SELECT 1")
+	var pe *protocol.Error
+	if err != nil && errors.As(err, &pe) {
+		s.log.Debug("no causality wait before the replay", "server", bc.srv.Name, "err", err)
+		return nil
+	}
+	return err
 }
 
 // rerun executes the logged statements on bc and compares checksums.

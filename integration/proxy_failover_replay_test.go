@@ -1,0 +1,155 @@
+package integration
+
+import (
+	"context"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/maxproxy/maxproxy/integration/harness"
+)
+
+// replayConfig turns transaction replay on for the rw service, with waits
+// long enough for the monitor to see a SIGKILLed node go (its Galera peers
+// need a few seconds to evict it).
+const replayConfig = `transaction_replay = true
+delayed_retry_timeout = "30s"
+transaction_replay_timeout = "30s"`
+
+// writerNode returns the proxy's writer and its harness server.
+func writerNode(t *testing.T, g *harness.Galera, p *runningProxy) (string, *harness.Server) {
+	t.Helper()
+	master, _ := roles(t, p)
+	n, err := strconv.Atoi(strings.TrimPrefix(master, "node"))
+	if err != nil {
+		t.Fatalf("writer %q: %v", master, err)
+	}
+	return master, g.Server(n)
+}
+
+// restartAfter restarts node when the test ends and waits until the
+// cluster is whole and Synced again, for the tests that follow.
+func restartAfter(t *testing.T, g *harness.Galera, name string, node *harness.Server) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		start := time.Now()
+		if err := node.Start(ctx); err != nil {
+			t.Errorf("restart %s: %v", name, err)
+			return
+		}
+		if err := g.WaitSynced(ctx); err != nil {
+			t.Errorf("cluster after restarting %s: %v", name, err)
+		}
+		t.Logf("%s rejoined in %v", name, time.Since(start).Round(time.Millisecond))
+	})
+}
+
+// TestProxyFailoverReplaySysbench runs sysbench oltp_read_write (4
+// threads, 20 s, prepared statements) through readwritesplit with
+// transaction_replay and SIGKILLs the writer node 5 s in. Transactions
+// interrupted on the writer are replayed on the new one, so sysbench must
+// exit 0: it met no error outside its ignore list (1213 deadlock, 1205
+// lock wait timeout, 1020 record changed), and the ignored ones, which
+// happen without any failover too, stay under 1 per 1000 queries. The
+// write-unavailability window (kill to the first write through the proxy
+// that succeeds, from a fresh session each try) is logged.
+func TestProxyFailoverReplaySysbench(t *testing.T) {
+	tools := harness.RequireTools(t, harness.Sysbench)
+	bin, err := tools.Path(harness.Sysbench)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, p := startProxy(t, replayConfig)
+	ctx := ctxFor(t, 3*time.Minute)
+	db := sqlOpen(t, harness.TCPDSN(p.rw, "app", "app", ""))
+	mustExec(t, db, "CREATE DATABASE IF NOT EXISTS sbfo")
+	mustExec(t, db, "CREATE OR REPLACE TABLE sbfo.probe (id INT AUTO_INCREMENT PRIMARY KEY, at DATETIME(6))")
+	t.Cleanup(func() { _, _ = db.ExecContext(context.Background(), "DROP DATABASE IF EXISTS sbfo") })
+
+	host, port, _ := strings.Cut(p.rw, ":")
+	common := []string{
+		"--db-driver=mysql", "--mysql-host=" + host, "--mysql-port=" + port,
+		"--mysql-user=app", "--mysql-password=app", "--mysql-db=sbfo",
+		"--tables=2", "--table-size=10000", "--mysql-ignore-errors=1213,1205,1020",
+	}
+	if out, err := exec.CommandContext(ctx, bin, append([]string{"oltp_read_write"}, append(common, "prepare")...)...).CombinedOutput(); err != nil {
+		t.Fatalf("sysbench prepare: %v\n%s", err, out)
+	}
+
+	master, node := writerNode(t, g, p)
+	run := exec.CommandContext(ctx, bin, append([]string{"oltp_read_write"},
+		append(common, "--db-ps-mode=auto", "--rand-type=uniform", "--threads=4", "--time=20", "--report-interval=1", "run")...)...)
+	var out strings.Builder
+	run.Stdout, run.Stderr = &out, &out
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	runDone := make(chan error, 1)
+	go func() { runDone <- run.Wait() }()
+
+	select {
+	case err := <-runDone:
+		t.Fatalf("sysbench ended before the kill: %v\n%s", err, out.String())
+	case <-time.After(5 * time.Second):
+	}
+	killed := time.Now()
+	if err := node.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	restartAfter(t, g, master, node)
+	t.Logf("SIGKILLed the writer %s", master)
+
+	// A fresh session per try: each waits for a writer itself
+	// (delayed_retry), so the first success marks the end of the window.
+	probe := sqlOpen(t, harness.TCPDSN(p.rw, "app", "app", ""))
+	probe.SetMaxIdleConns(0)
+	tries := 0
+	err = harness.Poll(ctx, "a write through the proxy after the kill", 20*time.Millisecond, func(ctx context.Context) error {
+		tries++
+		_, err := probe.ExecContext(ctx, "INSERT INTO sbfo.probe (at) VALUES (NOW(6))")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	window := time.Since(killed)
+	newMaster := ""
+	if m := p.srv.Topology("rw").Master(); m != nil {
+		newMaster = m.Name
+	}
+	t.Logf("write unavailability after SIGKILL of %s: %v (%d tries; new writer %s)", master, window.Round(time.Millisecond), tries, newMaster)
+	if newMaster == "" || newMaster == master {
+		t.Errorf("writer after the kill = %q, want another node", newMaster)
+	}
+
+	select {
+	case err = <-runDone:
+	case <-ctx.Done():
+		t.Fatalf("sysbench still running\n%s", out.String())
+	}
+	if err != nil {
+		t.Fatalf("sysbench run across the failover: %v\n%s", err, out.String())
+	}
+	total, ignored, err := sysbenchCounts(out.String())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if total == 0 || ignored > total/1000 {
+		t.Errorf("queries %d, ignored errors %d; want some queries and at most 1 ignored per 1000\n%s", total, ignored, out.String())
+	}
+	t.Logf("sysbench across the failover: %d queries, %d ignored errors (1213/1205/1020), exit 0", total, ignored)
+	if testing.Verbose() {
+		t.Log(lastLines(out.String(), 40))
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
