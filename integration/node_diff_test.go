@@ -69,7 +69,8 @@ type diffCase struct {
 // statement has an ORDER BY; rows are compared sorted otherwise, or when
 // the block says rowsort). Every single-statement SELECT runs a second
 // time as a prepared statement, so its binary-protocol rows are compared
-// too.
+// too, and the "prepared parameters" subtest binds every Go type the
+// driver sends (node_params_test.go).
 func TestNodeDifferential(t *testing.T) {
 	requireMaxnodeBinary(t)
 	var files []string
@@ -128,6 +129,7 @@ func TestNodeDifferential(t *testing.T) {
 			mismatches += replayDiff(t, nodeDSN, refDSN, cases, known)
 		})
 	}
+	t.Run("prepared parameters", func(t *testing.T) { diffParams(t, nodeDSN, refDSN, known) })
 	t.Logf("%d statements from %d files replayed, %d mismatches failed the test (%s lists %d known divergences)",
 		statements, len(files), mismatches, knownDivergences, len(known))
 }
@@ -229,6 +231,8 @@ type diffOutcome struct {
 
 func (o diffOutcome) String() string {
 	switch {
+	case o.fatal != nil:
+		return fmt.Sprintf("client error %v", o.fatal)
 	case o.errCode != 0:
 		return fmt.Sprintf("error %d", o.errCode)
 	case o.isQuery:
