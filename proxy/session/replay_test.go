@@ -327,3 +327,155 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// notReadyProc creates replaytest.p(), which counts its calls in a
+// non-transactional table and fails with Galera's 1047 while
+// replaytest.gate.closed is 1, as a node outside the primary component
+// answers.
+func notReadyProc(t *testing.T, e *failoverEnv) {
+	t.Helper()
+	for _, q := range []string{
+		"CREATE OR REPLACE TABLE replaytest.calls (n INT) ENGINE=Aria",
+		"INSERT INTO replaytest.calls VALUES (0)",
+		"CREATE OR REPLACE TABLE replaytest.gate (closed INT) ENGINE=Aria",
+		"INSERT INTO replaytest.gate VALUES (1)",
+		`CREATE OR REPLACE PROCEDURE replaytest.p()
+BEGIN
+  UPDATE replaytest.calls SET n = n + 1;
+  IF (SELECT closed FROM replaytest.gate) = 1 THEN
+    SIGNAL SQLSTATE '08S01' SET MYSQL_ERRNO = 1047, MESSAGE_TEXT = 'WSREP has not yet prepared node for application use';
+  END IF;
+  INSERT INTO replaytest.t VALUES (3, 30);
+END`,
+	} {
+		if err := e.db.Exec(e.ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// openGate waits until p() has been refused once, then lets it through and
+// publishes "b" as the master.
+func (e *failoverEnv) openGate(t *testing.T) {
+	t.Helper()
+	waitFor(t, "p() to be refused with 1047", func() bool {
+		n, err := e.db.QueryString(e.ctx, "SELECT n FROM replaytest.calls")
+		return err == nil && n == "1"
+	})
+	if err := e.db.Exec(e.ctx, "UPDATE replaytest.gate SET closed = 0"); err != nil {
+		t.Fatal(err)
+	}
+	e.topo.publish(twoNames(slave, master))
+}
+
+// TestNotReady: a node's 1047 ("not ready, try elsewhere") is not shown to
+// the client when the session can recover: an autocommit write waits for
+// the monitor's next writer and runs there; inside a transaction the
+// transaction is replayed on the new writer. Without delayed_retry the
+// client gets the 1047.
+func TestNotReady(t *testing.T) {
+	call := func(e *failoverEnv) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			_, err := e.c.ExecContext(e.ctx, "CALL p()")
+			done <- err
+		}()
+		return done
+	}
+	wait := func(t *testing.T, done <-chan error) error {
+		t.Helper()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(20 * time.Second):
+			t.Fatal("CALL still waiting")
+			return nil
+		}
+	}
+	t.Run("autocommit", func(t *testing.T) {
+		e := newFailoverEnv(t, func(c *config.Service) { c.TransactionReplay = false })
+		notReadyProc(t, e)
+		done := call(e)
+		e.openGate(t)
+		if err := wait(t, done); err != nil {
+			t.Fatalf("CALL refused with 1047, then a new writer: %v", err)
+		}
+		if got := e.rows(t); got != "3=30,100=1" {
+			t.Errorf("table = %s", got)
+		}
+	})
+	t.Run("in a transaction", func(t *testing.T) {
+		e := newFailoverEnv(t, nil)
+		notReadyProc(t, e)
+		mustExec(t, e.c, "BEGIN")
+		mustExec(t, e.c, "INSERT INTO t VALUES (1, 10)")
+		done := call(e)
+		e.openGate(t)
+		if err := wait(t, done); err != nil {
+			t.Fatalf("CALL in a transaction refused with 1047: %v", err)
+		}
+		mustExec(t, e.c, "COMMIT")
+		if got := e.rows(t); got != "1=10,3=30,100=1" {
+			t.Errorf("table = %s", got)
+		}
+	})
+	t.Run("without delayed_retry", func(t *testing.T) {
+		e := newFailoverEnv(t, func(c *config.Service) { c.TransactionReplay, c.DelayedRetry = false, false })
+		notReadyProc(t, e)
+		_, err := e.c.ExecContext(e.ctx, "CALL p()")
+		var me *driver.MySQLError
+		if !errors.As(err, &me) || me.Number != 1047 {
+			t.Fatalf("CALL: %v; want the node's 1047", err)
+		}
+	})
+}
+
+// TestReplayOnDeadlock: with transaction_replay_retry_on_deadlock a
+// transaction chosen as a deadlock victim is replayed; the client sees no
+// error and both transactions' updates are applied.
+func TestReplayOnDeadlock(t *testing.T) {
+	e := newFailoverEnv(t, func(c *config.Service) { c.TransactionReplayRetryOnDeadlock = true })
+	if err := e.db.Exec(e.ctx, "INSERT INTO replaytest.t VALUES (101, 1)"); err != nil {
+		t.Fatal(err)
+	}
+	otherDB, err := sql.Open("mysql", e.db.DSN("app", "app", "replaytest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer otherDB.Close()
+	other, err := otherDB.Conn(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+
+	mustExec(t, e.c, "BEGIN")
+	mustExec(t, e.c, "UPDATE t SET v = v + 1 WHERE id = 100")
+	// The other transaction writes more rows, so InnoDB picks the proxy's,
+	// the smaller one, as the victim.
+	for _, q := range []string{"BEGIN", "INSERT INTO t VALUES (1, 0), (2, 0), (3, 0), (4, 0)", "UPDATE t SET v = v + 10 WHERE id = 101"} {
+		mustExec(t, other, q)
+	}
+	otherDone := make(chan error, 1)
+	go func() {
+		_, err := other.ExecContext(e.ctx, "UPDATE t SET v = v + 10 WHERE id = 100") // waits for the proxy's lock
+		if err == nil {
+			_, err = other.ExecContext(e.ctx, "COMMIT")
+		}
+		otherDone <- err
+	}()
+	waitFor(t, "the other transaction to wait for the row lock", func() bool {
+		n, err := e.db.QueryString(e.ctx, "SELECT COUNT(*) FROM information_schema.innodb_lock_waits")
+		return err == nil && n != "0"
+	})
+	// Closes the cycle: the proxy's transaction is rolled back with 1213,
+	// the other one commits, and the replay then runs after it.
+	mustExec(t, e.c, "UPDATE t SET v = v + 1 WHERE id = 101")
+	mustExec(t, e.c, "COMMIT")
+	if err := <-otherDone; err != nil {
+		t.Fatalf("the other transaction: %v", err)
+	}
+	if got, want := e.rows(t), "1=0,2=0,3=0,4=0,100=12,101=12"; got != want {
+		t.Errorf("table = %s, want %s", got, want)
+	}
+}
