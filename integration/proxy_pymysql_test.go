@@ -47,8 +47,9 @@ type pymysqlRow struct {
 // the server's own error.
 func TestProxyPyMySQL(t *testing.T) {
 	python := findPyMySQL(t)
-	// causal_reads lets the autocommit session read the committed rows on
-	// a reader without the script having to know it talks to a cluster.
+	// causal_reads covers reads after a write within one session; the
+	// script's second, fresh session asks for wsrep_sync_wait itself, since
+	// no session history ties it to the first one's writes.
 	_, p := startProxy(t, `causal_reads = "local"`)
 	db := sqlOpen(t, harness.TCPDSN(p.rw, "app", "app", ""))
 	mustExec(t, db, "CREATE DATABASE IF NOT EXISTS proxypy")

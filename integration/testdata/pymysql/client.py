@@ -91,6 +91,11 @@ def run(out, host, port, user, password, database):
     # send to the readers.
     conn = connect(host, port, user, password, database, True)
     with conn.cursor() as cur:
+        # A new session has no causal history with the one that wrote the
+        # rows, and a Galera reader applies them a moment later: ask the
+        # readers to wait for the writes, as an application would. SET is a
+        # session command, so the proxy sends it to every backend.
+        cur.execute("SET SESSION wsrep_sync_wait = 1")
         counts = []
         for _ in range(10):
             cur.execute("SELECT COUNT(*), SUM(note IS NULL) FROM t")
