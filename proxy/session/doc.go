@@ -32,13 +32,24 @@
 // # Failures
 //
 //   - An autocommit read that fails before any byte of its reply reached
-//     the client is retried on another server (retry_failed_reads).
+//     the client is retried on another server (retry_failed_reads); so is
+//     one a node refuses with 1047 (a Galera node outside the primary
+//     component) or with an error that ends the connection (1927 after a
+//     KILL, shutdown errors).
+//   - Another statement refused with 1047 was not run: with delayed_retry
+//     it waits (up to delayed_retry_timeout) for the monitor to publish
+//     another writer, or a new view, and is routed again; otherwise the
+//     client gets the 1047.
 //   - A backend lost under a statement in a transaction ends the session
-//     after ER_CONNECTION_KILLED (1927, 70100) naming the server; outside a
-//     transaction the client gets that error and the session continues on
-//     a new connection (the statement's outcome is unknown and said so).
-//     If part of the reply was already relayed the client connection is
-//     closed (the client reports 2013): never a silent loss.
+//     after ER_CONNECTION_KILLED (1927, 70100) naming the server, unless
+//     transaction replay moves the transaction (below); outside a
+//     transaction the client gets that error and the session continues
+//     on a new connection (the statement's outcome is unknown and said
+//     so). An autocommit statement that was sent is never sent again, even
+//     with transaction_replay (MaxScale 24.02.4's rule: it may have run);
+//     only one never sent (no writer yet) waits and runs. If part of the
+//     reply was already relayed the client connection is closed (the
+//     client reports 2013): never a silent loss.
 //   - With no master, a statement waits up to delayed_retry_timeout when
 //     delayed_retry is on, else fails at once, with error 2003 (HY000,
 //     CR_CONN_HOST_ERROR as MaxScale uses it) whose message names the
@@ -49,6 +60,55 @@
 // without a master, reads go on and writes fail as above; error_on_write
 // answers writes with ER_OPTION_PREVENTS_STATEMENT (1290, read-only);
 // fail_instantly ends a session whose non-reader connection fails.
+//
+// master_reconnection (failover.go): outside a transaction, when the
+// monitor names another writer or the connection to the writer was lost,
+// the session's next write opens a connection to the writer (the session
+// command history is replayed on it, as on every new connection). It is
+// refused with 2003 naming the reason when master_reconnection is off,
+// while the session has temporary tables (strict_tmp_tables: they were on
+// the old writer), or when the history cannot rebuild the session's state
+// (disabled, or abandoned past max_sescmd_history with prune off).
+//
+// # Transaction replay
+//
+// With transaction_replay (replay.go) the statements of the open
+// transaction (COM_QUERY, and COM_STMT_EXECUTE with its PREPARE text) are
+// kept, up to transaction_replay_max_size bytes (beyond it the
+// transaction cannot be replayed), each with a 128-bit checksum (SHA-256,
+// truncated) of the result the client saw: rows and errors, plus OK
+// replies in the "full" mode ("result_only" skips them, "no_insert_id"
+// also skips statements using LAST_INSERT_ID()). Column definitions are
+// not hashed: MariaDB's metadata caching legitimately sends them on one
+// connection and not on the other.
+//
+// When the transaction's backend fails under a statement of which the
+// client saw nothing (connection error, 1047, 1927 or a shutdown error;
+// a deadlock 1213/40001 with transaction_replay_retry_on_deadlock), the
+// session waits for a writer (a server other than the failed one, or any
+// after the monitor's next view; bounded by transaction_replay_timeout,
+// or delayed_retry_timeout per attempt without one), opens a connection,
+// makes a Galera node catch up with the cluster (wsrep_sync_wait) and
+// re-executes the statements, comparing checksums. If all match, the
+// interrupted statement is sent again and the client sees no error. A
+// mismatch ends the session with 1927 saying the replay failed (with
+// transaction_replay_retry_on_mismatch the replay is tried again, up to
+// transaction_replay_attempts, on a fresh connection). When the replay
+// after a deadlock fails the client gets the deadlock error; the next
+// statement then ends the session, since the transaction is gone.
+//
+// A COMMIT (or DDL, which commits implicitly) interrupted after it was
+// sent is never replayed with transaction_replay_safe_commit (the
+// default): it may have committed, so the client gets 1927 ("outcome is
+// unknown") and the session is closed, as without replay. With
+// safe_commit off it is replayed like any other statement; a
+// transaction that did commit then usually fails its checksums (a
+// duplicate key, different affected rows), but not always.
+//
+// Replay compares results, not isolation: a transaction whose reads
+// overlap writes that other sessions (or their replays) commit in the
+// meantime fails with a mismatch. Session commands run inside the
+// transaction are replayed from the history, before it, not in place.
 //
 // # Connection ids and KILL
 //

@@ -63,7 +63,7 @@ func (s *Session) recover(rec *recovery, bc *backendConn, c classify.Class, inTr
 		s.drop(bc, err)
 		switch {
 		case inTrx && s.canReplay(c, res.Forwarded):
-			if rerr := s.replayTrx(bc.srv, nil); rerr != nil {
+			if rerr := s.replayTrx(bc.srv, true, nil); rerr != nil {
 				_ = s.writeErr(errReplayFailed(rerr.Error()))
 				return false, fmt.Errorf("transaction replay after losing %s: %w", bc.srv.Name, rerr)
 			}
@@ -87,14 +87,11 @@ func (s *Session) recover(rec *recovery, bc *backendConn, c classify.Class, inTr
 		// The node left the primary component, or the connection is gone:
 		// the transaction went with it. A KILLed connection says nothing
 		// about the server, which may stay the writer.
-		failed := bc.srv
-		if code == protocol.ERConnectionKilled {
-			failed = nil
-		}
 		if code == erWsrepNotReady {
 			s.release(bc)
 		}
-		if rerr := s.replayTrx(failed, nil); rerr != nil {
+		sameOK := code == protocol.ERConnectionKilled
+		if rerr := s.replayTrx(bc.srv, sameOK, nil); rerr != nil {
 			_ = s.writeErr(errReplayFailed(rerr.Error()))
 			return false, fmt.Errorf("transaction replay after %s failed with %d: %w", bc.srv.Name, code, rerr)
 		}
@@ -103,7 +100,7 @@ func (s *Session) recover(rec *recovery, bc *backendConn, c classify.Class, inTr
 		// Deadlock: the server rolled the transaction back; run it again
 		// on the writer's live connection.
 		s.log.Info("replaying a transaction after a deadlock", "server", bc.srv.Name)
-		if rerr := s.replayTrx(bc.srv, bc); rerr != nil {
+		if rerr := s.replayTrx(bc.srv, true, bc); rerr != nil {
 			s.log.Warn("transaction replay after a deadlock failed", "err", rerr)
 			return false, s.sendHeld(held)
 		}

@@ -378,14 +378,19 @@ func errReplayFailed(reason string) *protocol.Error {
 		Message: "maxproxy: transaction replay failed (" + reason + "); the transaction was rolled back and the session is closed"}
 }
 
-var errChecksumMismatch = errors.New("a replayed statement's result differs from the one the client saw")
+var (
+	errChecksumMismatch = errors.New("a replayed statement's result differs from the one the client saw")
+	errNotReady         = errors.New("the server refused the replay (not ready or ending the connection)")
+)
 
 // replayTrx moves the open transaction, whose backend failed (or, after a
 // deadlock, was rolled back on a live connection), to a writer: bounded by
 // transaction_replay_attempts and transaction_replay_timeout (without one,
 // delayed_retry_timeout per attempt). On success s.trx is the new
-// connection with the transaction re-executed.
-func (s *Session) replayTrx(failed *Server, live *backendConn) error {
+// connection with the transaction re-executed. sameOK: the failed server
+// may be tried again at once (the connection failed, not the node's
+// readiness; a dead node refuses the connection quickly).
+func (s *Session) replayTrx(failed *Server, sameOK bool, live *backendConn) error {
 	cfg := &s.svc.cfg
 	start := time.Now()
 	timeout := cfg.TransactionReplayTimeout
@@ -398,7 +403,7 @@ func (s *Session) replayTrx(failed *Server, live *backendConn) error {
 		bc := live
 		if bc == nil {
 			var err error
-			if bc, err = s.waitWriter(failed, deadline); err != nil {
+			if bc, err = s.waitWriter(failed, sameOK, deadline); err != nil {
 				if lastErr != nil {
 					err = fmt.Errorf("%w; before that: %w", err, lastErr)
 				}
@@ -420,11 +425,15 @@ func (s *Session) replayTrx(failed *Server, live *backendConn) error {
 		s.log.Warn("transaction replay attempt failed", "server", bc.srv.Name, "attempt", attempt, "err", err)
 		// Closing the connection rolls a partial replay back; the next
 		// attempt starts on a fresh one.
-		failed = nil
-		if bc.bc.Broken() {
+		failed, sameOK = nil, true
+		switch {
+		case bc.bc.Broken():
 			s.drop(bc, err)
 			failed = bc.srv
-		} else {
+		case errors.Is(err, errNotReady):
+			s.release(bc)
+			failed, sameOK = bc.srv, false
+		default:
 			s.release(bc)
 		}
 		if errors.Is(err, errChecksumMismatch) && !cfg.TransactionReplayRetryOnMismatch {
@@ -435,15 +444,14 @@ func (s *Session) replayTrx(failed *Server, live *backendConn) error {
 }
 
 // waitWriter returns a connection to the writer, waiting until deadline
-// for the monitor to publish one. The server that just failed is taken
-// again only after the monitor has published a new view (it may have been
-// re-elected), never on the strength of the view that preceded the failure.
-func (s *Session) waitWriter(failed *Server, deadline time.Time) (*backendConn, error) {
-	changed := failed == nil
+// for the monitor to publish one. The server that failed is taken again
+// at once only when sameOK, otherwise (or when connecting to it failed)
+// only after the monitor has published a new view.
+func (s *Session) waitWriter(failed *Server, sameOK bool, deadline time.Time) (*backendConn, error) {
 	var lastErr error
 	for {
 		snap := s.svc.topo.Load()
-		if m := snap.Master(); m != nil && (changed || m.Name != failed.Name) {
+		if m := snap.Master(); m != nil && (failed == nil || sameOK || m.Name != failed.Name) {
 			srv := s.svc.byName[m.Name]
 			if srv == nil {
 				return nil, fmt.Errorf("the monitor names server %q, which is not in the service", m.Name)
@@ -453,6 +461,7 @@ func (s *Session) waitWriter(failed *Server, deadline time.Time) (*backendConn, 
 				return bc, nil
 			}
 			lastErr = err
+			sameOK = false
 		}
 		if !s.waitTopology(deadline) {
 			if lastErr != nil {
@@ -460,7 +469,7 @@ func (s *Session) waitWriter(failed *Server, deadline time.Time) (*backendConn, 
 			}
 			return nil, errors.New(reasonText("no writer before the timeout, last view", snap))
 		}
-		changed = true
+		failed = nil // a new view: whoever it names
 	}
 }
 
@@ -484,12 +493,15 @@ func (s *Session) catchUp(bc *backendConn) error {
 func (s *Session) rerun(bc *backendConn) error {
 	for i := range s.tlog.len() {
 		cmd := s.tlog.stmt(i)
-		client := s.sum.start(bc, discard{}, true, 0)
+		client := s.sum.start(bc, discard{}, true, holdNotReady|holdKilled)
 		var err error
 		if prep := s.tlog.preps[i]; prep != nil {
 			err = s.rerunExecute(bc, prep, cmd, client)
 		} else {
 			_, err = s.relay(bc, cmd, client, metrics.TargetMaster)
+		}
+		if err == nil && s.sum.held != nil {
+			err = fmt.Errorf("%w: error %d", errNotReady, s.sum.heldCode())
 		}
 		if err != nil {
 			return fmt.Errorf("statement %d of %d: %w", i+1, s.tlog.len(), err)

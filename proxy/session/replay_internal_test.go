@@ -20,19 +20,19 @@ func (c *collect) Flush() error { c.flushes++; return nil }
 
 // Packets of replies, as a server sends them (DEPRECATE_EOF off).
 var (
-	colCount     = []byte{0x01}
-	colCountMeta = []byte{0x01, 0x01} // MariaDB cache-metadata: metadata follows
-	colCountSkip = []byte{0x01, 0x00} // ...metadata skipped
-	colDef       = []byte{0x03, 'd', 'e', 'f', 0x00, 0x00, 0x00, 0x01, 'c', 0x00}
-	eof          = []byte{0xfe, 0x00, 0x00, 0x22, 0x00}
-	eofCursor    = []byte{0xfe, 0x00, 0x00, 0x62, 0x00} // other status flags
-	rowA         = []byte{0x01, 'a'}
-	rowB         = []byte{0x01, 'b'}
-	okOne        = []byte{0x00, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00}
-	okTwo        = []byte{0x00, 0x02, 0x00, 0x02, 0x00, 0x00, 0x00}
-	errDeadlock  = append([]byte{0xff, 0xbd, 0x04, '#'}, "40001Deadlock found"...)
-	errNotReady  = append([]byte{0xff, 0x17, 0x04, '#'}, "08S01WSREP has not yet prepared node"...)
-	errDup       = append([]byte{0xff, 0x26, 0x04, '#'}, "23000Duplicate entry"...)
+	colCount       = []byte{0x01}
+	colCountMeta   = []byte{0x01, 0x01} // MariaDB cache-metadata: metadata follows
+	colCountSkip   = []byte{0x01, 0x00} // ...metadata skipped
+	colDef         = []byte{0x03, 'd', 'e', 'f', 0x00, 0x00, 0x00, 0x01, 'c', 0x00}
+	eof            = []byte{0xfe, 0x00, 0x00, 0x22, 0x00}
+	eofCursor      = []byte{0xfe, 0x00, 0x00, 0x62, 0x00} // other status flags
+	rowA           = []byte{0x01, 'a'}
+	rowB           = []byte{0x01, 'b'}
+	okOne          = []byte{0x00, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00}
+	okTwo          = []byte{0x00, 0x02, 0x00, 0x02, 0x00, 0x00, 0x00}
+	errDeadlock    = append([]byte{0xff, 0xbd, 0x04, '#'}, "40001Deadlock found"...)
+	errNotReadyPkt = append([]byte{0xff, 0x17, 0x04, '#'}, "08S01WSREP has not yet prepared node"...)
+	errDup         = append([]byte{0xff, 0x26, 0x04, '#'}, "23000Duplicate entry"...)
 )
 
 func sumOf(mode checksumMode, pkts ...[]byte) [sumSize]byte {
@@ -87,8 +87,8 @@ func TestReplySummerHold(t *testing.T) {
 		pkt  []byte
 		held bool
 	}{
-		{"1047 held", holdNotReady, errNotReady, true},
-		{"1047 not asked for", holdDeadlock, errNotReady, false},
+		{"1047 held", holdNotReady, errNotReadyPkt, true},
+		{"1047 not asked for", holdDeadlock, errNotReadyPkt, false},
 		{"deadlock held", holdNotReady | holdDeadlock, errDeadlock, true},
 		{"deadlock not asked for", holdNotReady | holdKilled, errDeadlock, false},
 		{"killed held", holdKilled, append([]byte{0xff, 0x87, 0x07, '#'}, "70100Connection was killed"...), true},

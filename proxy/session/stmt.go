@@ -139,7 +139,7 @@ func (s *Session) prepare(p []byte) error {
 			if !s.canReplay(c, 0) {
 				return s.lost(bc, res, true, err)
 			}
-			if rerr := s.replayTrx(bc.srv, nil); rerr != nil {
+			if rerr := s.replayTrx(bc.srv, true, nil); rerr != nil {
 				_ = s.writeErr(errReplayFailed(rerr.Error()))
 				return fmt.Errorf("transaction replay after losing %s: %w", bc.srv.Name, rerr)
 			}
