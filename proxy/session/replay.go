@@ -153,6 +153,7 @@ type replySummer struct {
 	hold    holdMask
 	n       int
 	held    []byte // the withheld ERR packet; nil when none
+	out     []byte // the hash's output, reused
 	// Where the reply is, for hashing.
 	st       resultState
 	defsLeft uint64
@@ -170,13 +171,15 @@ const (
 
 // start prepares the summer for one reply of bc to the client.
 func (r *replySummer) start(bc *backendConn, client backend.Client, hashing bool, hold holdMask) backend.Client {
-	if r.h == nil {
-		r.h = sha256.New()
-	}
 	r.client, r.hashing, r.hold, r.n, r.held = client, hashing, hold, 0, nil
-	r.st, r.defsLeft = stFirst, 0
-	r.noEOF = bc != nil && bc.bc.Info().Capabilities&mysql.CLIENT_DEPRECATE_EOF != 0
-	r.h.Reset()
+	if hashing {
+		if r.h == nil {
+			r.h = sha256.New() // only sessions that replay pay for it
+		}
+		r.h.Reset()
+		r.st, r.defsLeft = stFirst, 0
+		r.noEOF = bc != nil && bc.bc.Info().Capabilities&mysql.CLIENT_DEPRECATE_EOF != 0
+	}
 	return r
 }
 
@@ -289,8 +292,8 @@ func (r *replySummer) holdable(p []byte) bool {
 
 // sum returns the checksum of the packets hashed since start.
 func (r *replySummer) sum() (out [sumSize]byte) {
-	var full [sha256.Size]byte
-	copy(out[:], r.h.Sum(full[:0]))
+	r.out = r.h.Sum(r.out[:0])
+	copy(out[:], r.out)
 	return out
 }
 
