@@ -100,7 +100,10 @@
 // A COMMIT (or DDL, which commits implicitly) interrupted after it was
 // sent is never replayed with transaction_replay_safe_commit (the
 // default): it may have committed, so the client gets 1927 ("outcome is
-// unknown") and the session is closed, as without replay. With
+// unknown") and the session is closed, as without replay. A COMMIT
+// refused with 1047, or failed by a deadlock or a Galera certification
+// failure (1213, with retry_on_deadlock), committed nothing and is
+// replayed like any statement. With
 // safe_commit off it is replayed like any other statement; a
 // transaction that did commit then usually fails its checksums (a
 // duplicate key, different affected rows), but not always.

@@ -36,12 +36,18 @@ func (s *Session) holdFor(c classify.Class, inTrx bool) holdMask {
 	case s.fixed != nil:
 		return 0 // readconnroute: the session has one server
 	case inTrx:
-		if !s.canReplay(c, 0) {
+		if !s.replayOn() || s.tlog.off {
 			return 0
 		}
-		h := holdNotReady | holdKilled
+		// A 1047 or a deadlock means the statement, even a COMMIT, did not
+		// commit anything; a connection the server ends leaves a COMMIT's
+		// outcome unknown (transaction_replay_safe_commit).
+		h := holdNotReady
 		if cfg.TransactionReplayRetryOnDeadlock {
 			h |= holdDeadlock
+		}
+		if s.canReplay(c, 0) {
+			h |= holdKilled
 		}
 		return h
 	case s.rs.InTransaction():

@@ -479,3 +479,21 @@ func TestReplayOnDeadlock(t *testing.T) {
 		t.Errorf("table = %s, want %s", got, want)
 	}
 }
+
+// TestTransactionReplayMaxSize: a transaction whose statements exceed
+// transaction_replay_max_size is not replayed: losing its writer ends the
+// session with 1927, as without transaction replay.
+func TestTransactionReplayMaxSize(t *testing.T) {
+	e := newFailoverEnv(t, func(c *config.Service) { c.TransactionReplayMaxSize = 40 })
+	mustExec(t, e.c, "BEGIN")
+	mustExec(t, e.c, "INSERT INTO t VALUES (1, 10), (2, 20), (3, 30)") // with BEGIN, over 40 bytes
+	e.failWriter(t)
+	_, err := e.c.ExecContext(e.ctx, "INSERT INTO t VALUES (4, 40)")
+	var me *driver.MySQLError
+	if !errors.As(err, &me) || me.Number != 1927 || !strings.Contains(me.Message, "during a transaction") {
+		t.Fatalf("statement after losing a too large transaction: %v; want 1927 for the lost transaction", err)
+	}
+	if got := e.rows(t); got != "100=1" {
+		t.Errorf("table = %s, want 100=1", got)
+	}
+}
