@@ -30,6 +30,16 @@
 // again: the FSM must skip indexes it has already made durable. Close writes nothing extra, so closing is
 // equivalent to a crash as far as raft state goes.
 //
+// # Replay
+//
+// An FSM whose own durable state lags the persisted apply position (it lost a tail in a crash) restarts
+// with Config.ReplayFrom: the apply position is moved back to ReplayFrom-1 and raft delivers every
+// committed entry from there again. The per-proposer filter is rebuilt by admitting the retained entries
+// before ReplayFrom in order, starting from the empty filter at index 0, so each replayed entry is admitted
+// or skipped exactly as the first time; that needs the log from index 1 (ErrReplayCompacted otherwise).
+// Replayed configuration changes are not applied to raft again (the restored configuration already holds
+// them) and are not reported to OnMembership.
+//
 // The retained log is kept in memory and on disk until Compact discards a prefix (the gcache layer decides
 // when; Status.FirstIndex is the first retained index). Raft snapshots carry no data here: a leader never
 // sends one (a follower that needs compacted entries is counted in Stats.SnapshotsNeeded and logged — it

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -118,6 +119,47 @@ func (ls *logStore) load(tx *bolt.Tx, st *applyState) error {
 		ents = append(ents, e)
 	}
 	return ls.Append(ents)
+}
+
+// rewind moves the apply position back to from-1 for Config.ReplayFrom and rebuilds the per-proposer
+// filter as it was then by admitting the retained entries before from, in order. The configuration is
+// left as persisted (the latest applied one); the node skips replayed configuration changes.
+func (ls *logStore) rewind(st *applyState, from uint64) error {
+	first, err := ls.FirstIndex()
+	if err != nil {
+		return fmt.Errorf("consensus: replay: %w", err)
+	}
+	if first > 1 {
+		return fmt.Errorf("%w (first retained index %d, replay from %d)", ErrReplayCompacted, first, from)
+	}
+	st.lastSeq = map[uint64]uint64{}
+	if from > first {
+		ents, err := ls.Entries(first, from, math.MaxUint64)
+		if err != nil {
+			return fmt.Errorf("consensus: replay: %w", err)
+		}
+		for _, e := range ents {
+			// The same admission rule as applyNormal/applyConf: envelopes of the entry's own kind only.
+			data, want := e.GetData(), func(k entryKind) bool { return k != kindConf }
+			switch e.GetType() {
+			case pb.EntryNormal:
+			case pb.EntryConfChange:
+				cc := &pb.ConfChange{}
+				if proto.Unmarshal(data, cc) != nil {
+					continue
+				}
+				data, want = cc.GetContext(), func(k entryKind) bool { return k == kindConf }
+			default:
+				continue
+			}
+			k, proposer, seq, _, err := parseEnvelope(data)
+			if err == nil && want(k) && seq > st.lastSeq[proposer] {
+				st.lastSeq[proposer] = seq
+			}
+		}
+	}
+	st.applied = from - 1
+	return nil
 }
 
 // InitialState returns the configuration matching the persisted apply position (raft restores its

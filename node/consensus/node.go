@@ -75,8 +75,17 @@ type Config struct {
 	FSM                       FSM
 	// OnMembership, if set, is called on the owner goroutine after every applied configuration change.
 	OnMembership func(MembershipChange)
-	Logger       *slog.Logger
+	// ReplayFrom, when non-zero and not after the persisted apply position, makes the FSM receive every
+	// committed entry from this index on again (a crash restart whose FSM lost its tail, see doc.go,
+	// "Replay"). Entries overtaken the first time are skipped again: the per-proposer filter is rebuilt from
+	// the retained log before ReplayFrom. The log must be retained from index 1 (never compacted): the
+	// filter's state before the first retained entry is not kept.
+	ReplayFrom uint64
+	Logger     *slog.Logger
 }
+
+// ErrReplayCompacted: Config.ReplayFrom asks for entries, or filter state, that compaction discarded.
+var ErrReplayCompacted = errors.New("consensus: cannot replay: the raft log was compacted")
 
 func (c *Config) setDefaults() error {
 	if c.ID == 0 {
@@ -216,11 +225,14 @@ type Node struct {
 	snapNeeded atomic.Uint64
 
 	// Owned by the run goroutine.
-	seq           uint64
-	waiters       []*proposal // in seq order
-	confWaiter    *proposal
-	apply         applyState
-	applyDirty    bool
+	seq        uint64
+	waiters    []*proposal // in seq order
+	confWaiter *proposal
+	apply      applyState
+	applyDirty bool
+	// replayConf: during a replay (Config.ReplayFrom), configuration changes up to this index are already
+	// part of the restored configuration and are not applied to raft again.
+	replayConf    uint64
 	readSeq       uint64
 	pendingReads  map[uint64]*readReq // waiting for a ReadState
 	indexedReads  []*readReq          // waiting for applied >= index
@@ -245,6 +257,15 @@ func Start(cfg Config) (*Node, error) {
 	store, st, err := openLogStore(cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("consensus: %w", err)
+	}
+	replayConfIndex := st.confIndex
+	if cfg.ReplayFrom > 0 && cfg.ReplayFrom <= st.applied {
+		if err := store.rewind(&st, cfg.ReplayFrom); err != nil {
+			_ = store.close()
+			return nil, err
+		}
+	} else {
+		replayConfIndex = 0
 	}
 	epoch, err := store.nextEpoch()
 	if err != nil {
@@ -302,6 +323,7 @@ func Start(cfg Config) (*Node, error) {
 		pendingReads: map[uint64]*readReq{},
 		snapLogged:   map[uint64]uint64{},
 		hs:           hs,
+		replayConf:   replayConfIndex,
 	}
 	n.publishStatus()
 	go n.run()
@@ -936,6 +958,9 @@ func (n *Node) applyConf(e *pb.Entry) error {
 		if !n.admit(proposer, seq) {
 			cc.NodeId = new(uint64(raft.None)) // overtaken: apply as a no-op on every node
 		}
+	}
+	if e.GetIndex() <= n.replayConf {
+		return nil // replayed: the restored configuration already contains it
 	}
 	n.apply.conf = n.rn.ApplyConfChange(cc)
 	n.apply.confIndex = e.GetIndex()

@@ -53,12 +53,23 @@
 // grastate.dat (GALERA.md §5.5) holds the state UUID, seqno -1 while running and the last seqno after a
 // clean shutdown, and safe_to_bootstrap = 1 only for a one-voter cluster (views never shrink yet);
 // Bootstrap refuses with Galera's message when it says 0. replicator.state holds the FSM position (raft
-// index, seqno, certification index) and is written at Start (marked running) and by a clean Close.
-// consensus persists its own apply position independently and redelivers only the entries after it, while
-// the storage's durable position may lag behind (DB.Apply does not wait for the disk). Replaying the raft
-// log from storage.DB.DurableSeqno after a crash therefore needs a consensus hook (redeliver from a given
-// index, rebuilding its proposer filter from the retained log); until it exists a node that did not stop
-// cleanly refuses to start with ErrUnclean (wipe its data directory to rejoin from the log).
+// index, seqno, certification index) and is written at Start (marked running) and by a clean Close; a
+// clean restart resumes from it.
+//
+// # Crash restart
+//
+// consensus persists its own apply position independently, and the storage's durable position
+// (storage.DB.DurableSeqno) may lag behind it (DB.Apply does not wait for the disk). A node whose
+// replicator.state says running (or disagrees with the storage) therefore restarts consensus with
+// ReplayFrom 1: every committed entry is delivered again, through the same per-proposer filter, so the
+// FSM sees exactly the sequence of the first run. The certifier is rebuilt from scratch at the cluster
+// entry (certify.New at the cluster's base seqno — the only point where its state is known from the log
+// alone, since its window starts there) and every write-set is certified again in order, giving the same
+// verdicts and seqnos as the first time; seqnos at or below the storage's durable seqno are not applied
+// again, later ones are. No seqno→index map is kept: replaying from the log start needs none, at the cost
+// of reading the whole retained log once per crash. The log is never compacted by this package, which
+// keeps it retained below the storage's durable position; once anything compacts it, a crash restart
+// fails with ErrUnclean (the node needs a state transfer).
 //
 // # Not implemented (first cut)
 //
@@ -70,6 +81,6 @@
 //   - No state transfer beyond the raft log (no SST, no IST from a donor), no VIEW entries or dynamic
 //     membership (learner joins, graceful leave, eviction), no flow control (wsrep_flow_control_sent stays
 //     0), no desync, no Galera-strict whole-cluster outage mode (raft-natural: a majority of voters back
-//     is Primary again), no crash restart (ErrUnclean, see above).
+//     is Primary again). Crash restart needs the uncompacted raft log (see above).
 //   - wsrep_cluster_conf_id stays 1 while Primary; a minority reports wsrep_cluster_size 1.
 package replicator

@@ -34,10 +34,11 @@ var (
 	// deadline passed, while it was being ordered). Never report a rollback for it: the SQL layer must close
 	// the client connection, which clients treat as an indeterminate commit (GALERA.md §12.5).
 	ErrUnknownOutcome = errors.New("replicator: commit outcome unknown")
-	// ErrUnclean: the replication state was not saved by a clean shutdown, and replaying the raft log from the
-	// storage's durable position is not implemented: the node needs a state transfer.
-	ErrUnclean = errors.New("replicator: replication state was not saved by a clean shutdown; " +
-		"this node needs a state transfer (SST), which is not implemented: wipe its data directory to rejoin from the log")
+	// ErrUnclean: the replication state was not saved by a clean shutdown and cannot be rebuilt from the raft
+	// log (it was compacted): the node needs a state transfer.
+	ErrUnclean = errors.New("replicator: replication state was not saved by a clean shutdown and the raft log " +
+		"no longer holds the entries to rebuild it; this node needs a state transfer (SST), which is not " +
+		"implemented: wipe its data directory to rejoin from the log")
 )
 
 // Config configures a Replicator.
@@ -77,6 +78,8 @@ type Replicator struct {
 	seqno       uint64 // last seqno of the total order consumed
 	index       uint64 // last raft index consumed
 	skipThrough uint64 // raft indexes consumed before a clean restart
+	durable     uint64 // replay after a crash: seqnos the storage already holds are certified, not applied
+	replaying   bool   // replay after a crash: the certifier is rebuilt at the cluster entry
 	uuid        writeset.UUID
 	haveUUID    bool
 	confID      uint64
@@ -148,12 +151,15 @@ func (r *Replicator) Start(db *storage.DB) error {
 	case st == nil:
 		r.seqno = db.LastCommitted()
 		r.cert = certify.New(r.cfg.Certify, r.seqno)
-	case st.Running:
-		return ErrUnclean
+	case st.Running || db.LastCommitted() != st.Seqno:
+		// Not stopped cleanly (or the storage disagrees with the saved position): replay the whole raft log.
+		// The certifier's state is a function of the log from the cluster entry on (its window starts at the
+		// cluster's base seqno), so replaying from index 1 rebuilds it exactly as it was; seqnos the
+		// storage made durable are certified again but not applied. See doc.go, "Crash restart".
+		r.replaying, r.durable = true, db.DurableSeqno()
+		r.cert = certify.New(r.cfg.Certify, r.durable) // replaced at the cluster entry
+		r.log.Warn("replication state not saved cleanly; replaying the raft log", "storage_seqno", r.durable)
 	default:
-		if db.LastCommitted() != st.Seqno {
-			return fmt.Errorf("%w (storage at seqno %d, replication state at %d)", ErrUnclean, db.LastCommitted(), st.Seqno)
-		}
 		cert, err := certify.Restore(st.CertState)
 		if err != nil {
 			return fmt.Errorf("replicator: %w", err)
@@ -169,14 +175,21 @@ func (r *Replicator) Start(db *storage.DB) error {
 			r.haveUUID = true
 		}
 	}
+	var replayFrom uint64
+	if r.replaying {
+		replayFrom = 1
+	}
 	if err := r.saveState(true); err != nil {
 		return err
 	}
 	node, err := consensus.Start(consensus.Config{
 		ID: r.cfg.ID, DataDir: r.cfg.DataDir, Peers: r.cfg.Peers,
 		TickInterval: r.cfg.TickInterval, ElectionTick: r.cfg.ElectionTick,
-		Transport: r.cfg.Transport, FSM: r, Logger: r.cfg.Logger,
+		Transport: r.cfg.Transport, FSM: r, Logger: r.cfg.Logger, ReplayFrom: replayFrom,
 	})
+	if errors.Is(err, consensus.ErrReplayCompacted) {
+		return errors.Join(fmt.Errorf("%w: %w", ErrUnclean, err), r.saveState(true))
+	}
 	if err != nil {
 		// Nothing was applied: leave the saved position clean so the next start is not refused.
 		return errors.Join(fmt.Errorf("replicator: %w", err), r.saveState(false))
@@ -370,6 +383,15 @@ func (r *Replicator) applyCluster(index uint64, p []byte) {
 		r.log.Warn("ignoring a second cluster bootstrap entry", "index", index, "uuid", formatUUID(c.uuid))
 		return
 	}
+	if r.replaying {
+		if c.base > r.durable {
+			r.fatal = fmt.Errorf("replicator: cluster founded at seqno %d but this node's storage is at seqno %d; "+
+				"state transfer (SST) is not implemented", c.base, r.durable)
+			r.log.Error("cannot replay the raft log", "err", r.fatal)
+			return
+		}
+		r.seqno, r.cert = c.base, certify.New(r.cfg.Certify, c.base)
+	}
 	if c.base != r.seqno {
 		r.fatal = fmt.Errorf("replicator: cluster founded at seqno %d but this node's data is at seqno %d; "+
 			"state transfer (SST) is not implemented", c.base, r.seqno)
@@ -391,7 +413,14 @@ func (r *Replicator) consume(ws *storage.WriteSet) {
 			return
 		}
 	}
-	r.queue.push(applyItem{seqno: r.seqno, ws: ws})
+	r.enqueue(applyItem{seqno: r.seqno, ws: ws})
+}
+
+// enqueue hands a seqno to the apply goroutine unless the storage already holds it (crash replay).
+func (r *Replicator) enqueue(it applyItem) {
+	if it.seqno > r.durable {
+		r.queue.push(it)
+	}
 }
 
 func (r *Replicator) applyWriteSet(index uint64, p []byte) {
@@ -437,7 +466,7 @@ func (r *Replicator) applyWriteSet(index uint64, p []byte) {
 	if v.OK {
 		item.ws.Ops = ws.Ops
 	}
-	r.queue.push(item)
+	r.enqueue(item)
 }
 
 // applyLoop applies queued seqnos to the storage in order (remote write-sets BF-abort conflicting local
