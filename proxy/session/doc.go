@@ -111,7 +111,10 @@
 // Replay compares results, not isolation: a transaction whose reads
 // overlap writes that other sessions (or their replays) commit in the
 // meantime fails with a mismatch. Session commands run inside the
-// transaction are replayed from the history, before it, not in place.
+// transaction are replayed from the history, before it, not in place. A
+// transaction with LOAD DATA LOCAL INFILE or a server-side cursor
+// (COM_STMT_FETCH) is not replayable, nor one whose first statement was
+// not known to open it (and so not checksummed).
 //
 // # Connection ids and KILL
 //

@@ -36,8 +36,8 @@ const erWsrepNotReady = 1047
 // Deadlocks and Galera certification failures roll the transaction back.
 const erLockDeadlock = 1213
 
-// trxLog is the open transaction's statements, kept in one arena so that a
-// session that replays many transactions does not allocate per statement.
+// trxLog is the open transaction's statements, kept in one arena that
+// later transactions reuse: logging allocates nothing in a steady state.
 type trxLog struct {
 	buf  []byte
 	ends []int
@@ -344,7 +344,13 @@ func (s *Session) logStmt(cmd, prep []byte, c classify.Class, started, hashed bo
 	if started {
 		s.tlog.reset()
 	}
-	if !hashed {
+	if s.tlog.off {
+		return
+	}
+	if !hashed || c.Kind == classify.KindLoadData {
+		// Not checksummed (it was not known to open a transaction), or
+		// LOAD DATA LOCAL, whose file only the client can send again.
+		s.tlog.reset()
 		s.tlog.off = true
 		return
 	}
@@ -352,8 +358,17 @@ func (s *Session) logStmt(cmd, prep []byte, c classify.Class, started, hashed bo
 	if s.svc.checksum == sumNoInsertID && c.Flags.Any(classify.FlagLastInsertID) {
 		sum = [sumSize]byte{}
 	}
-	if !s.tlog.add(cmd, prep, sum, int(s.svc.cfg.TransactionReplayMaxSize)) && s.tlog.off {
+	if !s.tlog.add(cmd, prep, sum, int(s.svc.cfg.TransactionReplayMaxSize)) {
 		s.log.Debug("transaction too large to replay", "max", s.svc.cfg.TransactionReplayMaxSize)
+	}
+}
+
+// stopReplay makes the open transaction not replayable (a server-side
+// cursor: its FETCHes are not logged).
+func (s *Session) stopReplay() {
+	if s.trx != nil {
+		s.tlog.reset()
+		s.tlog.off = true
 	}
 }
 

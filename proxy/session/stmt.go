@@ -275,6 +275,9 @@ func (s *Session) execute(p []byte) error {
 			s.afterReply(bc, req, d, res.Reply)
 			s.causal(st.class, d, bc, res.Reply)
 			s.logStmt(s.replayBuf, st.prepare, st.class, started, hashed)
+			if res.Reply.CursorOpen {
+				s.stopReplay()
+			}
 			return res.ClientErr
 		}
 		again, err := s.recover(&rec, bc, st.class, inTrx, res, err)
