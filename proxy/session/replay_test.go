@@ -497,3 +497,40 @@ func TestTransactionReplayMaxSize(t *testing.T) {
 		t.Errorf("table = %s, want 100=1", got)
 	}
 }
+
+// TestNotReadyRead: an autocommit read that a reader refuses with 1047 is
+// retried elsewhere; the client sees the rows. The refusing "node" is one
+// backend connection, picked by its thread id in a view's function.
+func TestNotReadyRead(t *testing.T) {
+	e := newFailoverEnv(t, nil)
+	for _, q := range []string{
+		"CREATE OR REPLACE TABLE replaytest.refuse (thread BIGINT) ENGINE=Aria",
+		"INSERT INTO replaytest.refuse VALUES (0)",
+		`CREATE OR REPLACE FUNCTION replaytest.f() RETURNS INT READS SQL DATA
+BEGIN
+  IF CONNECTION_ID() = (SELECT thread FROM replaytest.refuse) THEN
+    SIGNAL SQLSTATE '08S01' SET MYSQL_ERRNO = 1047, MESSAGE_TEXT = 'WSREP has not yet prepared node for application use';
+  END IF;
+  RETURN 7;
+END`,
+		"CREATE OR REPLACE VIEW replaytest.v AS SELECT replaytest.f() AS x",
+	} {
+		if err := e.db.Exec(e.ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var x int
+	if err := e.c.QueryRowContext(e.ctx, "SELECT x FROM v").Scan(&x); err != nil || x != 7 {
+		t.Fatalf("read = %d, %v", x, err)
+	}
+	reader := e.thread(t, "b")
+	if err := e.db.Exec(e.ctx, "UPDATE replaytest.refuse SET thread = ?", reader); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.c.QueryRowContext(e.ctx, "SELECT x FROM v").Scan(&x); err != nil || x != 7 {
+		t.Fatalf("read refused by the reader with 1047: %d, %v; want it answered elsewhere", x, err)
+	}
+	if got := e.thread(t, "b"); got != reader {
+		t.Errorf("the refusing reader's connection was replaced (%d -> %d): a 1047 leaves it usable", reader, got)
+	}
+}
