@@ -51,13 +51,17 @@
 // # Plugging in maxnode and maxproxy
 //
 // Tests should be written against Cluster and Node, which say nothing
-// about what runs a node. A built-in cluster will be a type in this package
-// whose nodes are processes of bin/maxnode (RepoBinary, Scope.StartBinary
-// with a generated node.toml using Galera's option names and FreePorts),
-// with Start/Stop/Kill/Pause/Resume delegating to its Process and
-// Exec/Query/Status using a root DSN over TCP; because maxnode reports
-// Galera's status variables, WaitSynced works for it unchanged. A proxy is
-// one more StartBinary of bin/maxproxy with a maxproxy.toml listing the
-// nodes' Addr()s and a listener port from FreePorts, awaited with WaitTCP;
+// about what runs a node. NewMaxnodeCluster (StartMaxnodeCluster in a test)
+// is the built-in cluster: bin/maxnode processes with a generated node.toml
+// (cluster_name, cluster_address gcomm:// listing every replication port,
+// node_address), one datadir each, started together with node 1 given
+// --bootstrap, since a maxnode serves clients only once a raft majority has
+// formed the primary component. Its administrative connection is
+// root@127.0.0.1 over TCP with an empty password, and it creates
+// MaxnodeAccounts (DefaultAccounts without the SLAVE MONITOR privilege,
+// which maxnode does not know). Because maxnode reports Galera's status
+// variables, WaitSynced works for it unchanged. A proxy is one more
+// StartBinary of bin/maxproxy with a maxproxy.toml listing the nodes'
+// Addr()s and a listener port from FreePorts, awaited with WaitTCP;
 // tests then connect with TCPDSN to the proxy's address.
 package harness
