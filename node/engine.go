@@ -264,10 +264,14 @@ func (a *session) UseDB(name string) error { return clientError(a.s.UseDB(name))
 func (a *session) CurrentDB() string       { return a.s.CurrentDB() }
 func (a *session) Close()                  { a.s.Close() }
 
-// clientError gives the server the *mysql.MyError it sends unchanged.
+// clientError gives the server the *mysql.MyError it sends unchanged, or, for a commit whose outcome
+// is unknown, server.ErrOutcomeUnknown (the server closes the connection instead of answering).
 func clientError(err error) error {
 	if err == nil {
 		return nil
+	}
+	if errors.Is(err, replicator.ErrUnknownOutcome) {
+		return fmt.Errorf("%w: %w", server.ErrOutcomeUnknown, err)
 	}
 	var se *sql.Error
 	if errors.As(err, &se) {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 )
@@ -15,6 +16,13 @@ type Engine interface {
 	// NewSession starts the SQL session of an authenticated connection.
 	NewSession(connID uint32, user, host string) (Session, error)
 }
+
+// ErrOutcomeUnknown is returned, wrapped, by a Session when a statement's commit may or may not take
+// effect (a cluster node lost the primary component, or its deadline passed, while the write-set was being
+// ordered). The server then closes the connection without sending anything: clients report the lost
+// connection (2013), which they treat as an indeterminate commit, whereas any error packet would claim a
+// rollback (GALERA.md §12.5).
+var ErrOutcomeUnknown = errors.New("server: commit outcome unknown")
 
 // Account is the part of a mysql.user row the handshake needs.
 type Account struct {

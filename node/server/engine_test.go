@@ -18,11 +18,12 @@ type fakeEngine struct {
 	accounts map[string]Account // "user@host"; host "%" matches any
 	dbs      map[string]bool
 
-	mu       sync.Mutex
-	open     int           // sessions not yet closed
-	sleeping chan uint32   // receives the connection id when SLEEP() starts
-	release  chan struct{} // closing it ends every SLEEP() normally
-	sessions map[uint32]*fakeSession
+	mu        sync.Mutex
+	open      int           // sessions not yet closed
+	sleeping  chan uint32   // receives the connection id when SLEEP() starts
+	release   chan struct{} // closing it ends every SLEEP() normally
+	sessions  map[uint32]*fakeSession
+	commitErr error // what COMMIT returns, under mu
 }
 
 func newFakeEngine() *fakeEngine {
@@ -55,6 +56,12 @@ func (e *fakeEngine) NewSession(connID uint32, user, host string) (Session, erro
 	s := &fakeSession{e: e, connID: connID, user: user}
 	e.sessions[connID] = s
 	return s, nil
+}
+
+func (e *fakeEngine) failCommits(err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.commitErr = err
 }
 
 func (e *fakeEngine) openSessions() int {
@@ -150,6 +157,14 @@ func (s *fakeSession) Execute(ctx context.Context, stmt ast.StmtNode, sqlText st
 		return &Result{Status: s.status()}, nil
 	case *ast.CommitStmt, *ast.RollbackStmt:
 		s.inTxn = false
+		if _, ok := st.(*ast.CommitStmt); ok {
+			s.e.mu.Lock()
+			err := s.e.commitErr
+			s.e.mu.Unlock()
+			if err != nil {
+				return nil, err
+			}
+		}
 		return &Result{Status: s.status()}, nil
 	case *ast.UseStmt:
 		if err := s.UseDB(st.DBName); err != nil {

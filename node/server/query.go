@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"regexp"
 	"strconv"
 	"strings"
@@ -97,6 +99,11 @@ func (c *conn) runStatement(ctx context.Context, st ast.StmtNode, text string, p
 		return c.writeOK(0, 0, status, 0, "")
 	}
 	res, err := c.sess.Execute(ctx, st, text, params)
+	if errors.Is(err, ErrOutcomeUnknown) {
+		c.srv.log.LogAttrs(ctx, slog.LevelWarn, "commit outcome unknown; closing the connection without an error",
+			slog.Uint64("conn", uint64(c.id)), slog.Any("err", err))
+		return fmt.Errorf("statement outcome unknown: %w", err)
+	}
 	if err != nil {
 		return c.failStatement(c.statementError(ctx, err))
 	}

@@ -537,3 +537,27 @@ func TestExactMaxPayload(t *testing.T) {
 		t.Errorf("ping after a full-size packet: %x", p)
 	}
 }
+
+// A commit whose outcome is unknown ends the connection with no packet at all (the client sees 2013, an
+// indeterminate commit), never an error that would claim a rollback.
+func TestUnknownCommitOutcomeClosesWithoutError(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.eng.failCommits(fmt.Errorf("engine: %w", ErrOutcomeUnknown))
+	c := dialRaw(t, ts.addr)
+	c.mustLogin(baseClientCaps)
+	c.command(mysql.COM_QUERY, []byte("BEGIN"))
+	if p := c.read(); p[0] != 0x00 {
+		t.Fatalf("BEGIN: %q", p)
+	}
+	c.command(mysql.COM_QUERY, []byte("COMMIT"))
+	c.expectClosed()
+
+	// Any other error is still reported.
+	ts.eng.failCommits(&mysql.MyError{Code: 1213, State: "40001", Message: "Deadlock found when trying to get lock; try restarting transaction"})
+	c = dialRaw(t, ts.addr)
+	c.mustLogin(baseClientCaps)
+	c.command(mysql.COM_QUERY, []byte("COMMIT"))
+	if code, msg := errCode(c.read()); code != 1213 {
+		t.Fatalf("COMMIT: %d %s", code, msg)
+	}
+}
