@@ -133,10 +133,12 @@ func (s *Session) prepare(p []byte) error {
 	if err != nil && res.Forwarded == 0 && res.ClientErr == nil {
 		// A PREPARE changes nothing on the server: run it again on the
 		// transaction's new backend (after a replay) or the writer now.
+		inTrx := s.rs.InTransaction() && s.trx == bc
 		s.drop(bc, err)
-		inTrx := s.rs.InTransaction() && s.trx == nil && s.trxLost == bc.srv.Name
 		if inTrx {
-			if !s.canReplay(c, 0) {
+			// The prepared text does not matter (preparing a COMMIT commits
+			// nothing): only whether the transaction is replayable.
+			if !s.canReplay(classify.Class{}, 0) {
 				return s.lost(bc, res, true, err)
 			}
 			if rerr := s.replayTrx(bc.srv, true, nil); rerr != nil {
