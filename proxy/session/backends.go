@@ -447,16 +447,19 @@ func (s *Session) canRetry(c classify.Class, res backend.Result) bool {
 
 // routeStatement runs one statement where the router says and relays its
 // reply. An autocommit read that fails before anything reached the client
-// is retried on another server; any other failure is reported to the
-// client, and a transaction that lost its backend ends the session.
+// is retried on another server; a transaction that lost its backend is
+// replayed elsewhere when transaction_replay allows (see recover); any
+// other failure is reported to the client, and a transaction that lost
+// its backend ends the session.
 func (s *Session) routeStatement(p []byte, req router.Request) error {
 	var rec recovery
 	for {
 		d, bc, err := s.pick(req, rec.excluded)
 		if err != nil {
 			if held := rec.held; held != nil {
-				// A reader refused with 1047 and no other server can take
-				// the read: the client gets the refusal it would have got.
+				// A reader refused the read (1047, or ending the connection)
+				// and no other server can take it: the client gets the
+				// refusal it would have got.
 				return s.sendHeld(held)
 			}
 			return s.writeErr(err)
