@@ -83,7 +83,7 @@ func TestProxyFailoverInterruptedCommit(t *testing.T) {
 		t.Fatal("COMMIT still waiting")
 	}
 	var me *mysql.MySQLError
-	if !errors.As(err, &me) || me.Number != 1927 || !strings.Contains(me.Message, master) {
+	if !errors.As(err, &me) || me.Number != 1927 || !strings.Contains(me.Message, master) || !strings.Contains(me.Message, "while committing") {
 		t.Fatalf("interrupted COMMIT: %v; want 1927 naming %s (never replayed)", err, master)
 	}
 	if _, err := c.ExecContext(ctx, "DO 1"); err == nil {

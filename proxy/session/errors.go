@@ -43,6 +43,14 @@ func errBackendLost(server string, inTrx bool) *protocol.Error {
 	return &protocol.Error{Code: protocol.ERConnectionKilled, State: "70100", Message: msg}
 }
 
+// errCommitLost is ER_CONNECTION_KILLED for a COMMIT sent to a server
+// that failed before answering: it may have committed, so it is never
+// replayed (transaction_replay_safe_commit).
+func errCommitLost(server string) *protocol.Error {
+	return &protocol.Error{Code: protocol.ERConnectionKilled, State: "70100",
+		Message: fmt.Sprintf("maxproxy: lost connection to server %q while committing; the COMMIT's outcome is unknown, so it is not replayed, and the session is closed", server)}
+}
+
 func errUnknownStmt(id uint32, cmd string) *protocol.Error {
 	return &protocol.Error{Code: erUnknownStmtHandler, State: "HY000",
 		Message: fmt.Sprintf("Unknown prepared statement handler (%d) given to %s", id, cmd)}

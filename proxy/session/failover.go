@@ -78,6 +78,11 @@ func (s *Session) recover(rec *recovery, bc *backendConn, c classify.Class, inTr
 			rec.excluded.add(s.svc.index(bc.srv))
 			s.log.Info("retrying a read on another server", "failed", bc.srv.Name)
 			return true, nil
+		case inTrx && isCommit(c) && res.Forwarded == 0 && res.ClientErr == nil:
+			if werr := s.writeErr(errCommitLost(bc.srv.Name)); werr != nil {
+				return false, werr
+			}
+			return false, fmt.Errorf("backend %s failed under a COMMIT: %w", bc.srv.Name, err)
 		}
 		return false, s.lost(bc, res, inTrx, err)
 	}
