@@ -104,3 +104,54 @@ func TestNodeConfigUsers(t *testing.T) {
 		t.Errorf("after restart reader sees %s", got)
 	}
 }
+
+// TestNodeMaxConnections checks max_connections as MariaDB applies it: a
+// connection beyond the limit is refused with 1040, one more is kept for a
+// SUPER user, and a freed slot can be used again.
+func TestNodeMaxConnections(t *testing.T) {
+	requireMaxnodeBinary(t)
+	const limit = 3
+	n := startMaxnode(t, harness.TestScope(t), maxnodeOptions{
+		Settings: []string{"max_connections = 3"},
+		Tables:   []string{"[[user]]\nname = \"plain\"\npassword = \"plain\"\ngrants = [\"SELECT ON *.*\"]"},
+	})
+	ctx := t.Context()
+	plain := nodeDB(t, harness.TCPDSN(n.addr, "plain", "plain", ""))
+	// A released connection is closed, not kept idle: its slot must free.
+	plain.SetMaxIdleConns(0)
+	var held []*sql.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for range limit {
+		c, err := plain.Conn(ctx)
+		if err != nil {
+			t.Fatalf("connection %d of %d: %v", len(held)+1, limit, err)
+		}
+		held = append(held, c)
+	}
+	if _, err := plain.Conn(ctx); mysqlCode(err) != 1040 {
+		t.Fatalf("connection beyond max_connections: %v, want 1040", err)
+	}
+	root := nodeDB(t, harness.TCPDSN(n.addr, "root", "", ""))
+	rc, err := root.Conn(ctx)
+	if err != nil {
+		t.Fatalf("the extra connection for SUPER: %v", err)
+	}
+	rc.Close()
+	held[0].Close()
+	held = held[1:]
+	err = harness.Poll(ctx, "a freed connection slot", 20*time.Millisecond, func(ctx context.Context) error {
+		c, err := plain.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		held = append(held, c)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
