@@ -189,7 +189,7 @@ func (a *session) Execute(ctx context.Context, stmt ast.StmtNode, sqlText string
 	}
 	if res.Columns != nil {
 		out.Columns = a.columns(res.Columns)
-		a.rows = rows{cols: out.Columns, src: res.Rows, scratch: a.rows.scratch[:0]}
+		a.rows = rows{cols: res.Columns, src: res.Rows, scratch: a.rows.scratch[:0], ends: a.rows.ends[:0]}
 		out.Rows = &a.rows
 	}
 	return out, nil
@@ -264,6 +264,14 @@ func (a *session) UseDB(name string) error { return clientError(a.s.UseDB(name))
 func (a *session) CurrentDB() string       { return a.s.CurrentDB() }
 func (a *session) Close()                  { a.s.Close() }
 
+// SetClientCapabilities applies CLIENT_FOUND_ROWS: UPDATE then counts matched rows, as MariaDB does.
+func (a *session) SetClientCapabilities(caps uint32) {
+	a.s.SetClientFoundRows(caps&mysql.CLIENT_FOUND_ROWS != 0)
+}
+
+// Killed fires when node/sql executed KILL CONNECTION against this session.
+func (a *session) Killed() <-chan struct{} { return a.s.Killed() }
+
 // clientError gives the server the *mysql.MyError it sends unchanged, or, for a commit whose outcome
 // is unknown, server.ErrOutcomeUnknown (the server closes the connection instead of answering).
 func clientError(err error) error {
@@ -304,9 +312,12 @@ func toSQLValue(v *server.Value) sql.Value {
 	return types.Null
 }
 
-// rows streams a materialised sql result to the server, converting each row into reused buffers.
+// rows streams a materialised sql result to the server, converting each row into reused buffers. Values
+// other than integers and doubles are rendered as text by their result column (sql.Column.AppendText:
+// DATETIME(n)/TIMESTAMP(n) with n fractional digits); integers and doubles go to the server as numbers,
+// which prints doubles by the column as well (DOUBLE(M,D) with D decimals).
 type rows struct {
-	cols    []server.Column
+	cols    []sql.Column
 	src     [][]sql.Value
 	i       int
 	scratch []byte
@@ -333,14 +344,12 @@ func (r *rows) Next(dst []server.Value) bool {
 		case types.KindUint:
 			d.Kind, d.Int = server.KindUint, int64(v.Uint())
 		case types.KindFloat:
+			// The server prints it by the column too, fixed decimals included, and the binary protocol
+			// sends the double itself.
 			d.Kind, d.Float = server.KindFloat, v.Float()
 		default:
-			bits := 64
-			if r.cols[i].Type == mysql.MYSQL_TYPE_FLOAT {
-				bits = 32
-			}
 			d.Kind = server.KindBytes
-			r.scratch = v.AppendText(r.scratch, int(min(r.cols[i].Decimals, 6)), bits)
+			r.scratch = r.cols[i].AppendText(r.scratch, v)
 		}
 		r.ends = append(r.ends, len(r.scratch))
 	}

@@ -32,6 +32,8 @@ type conn struct {
 	user string
 	acct Account
 	sess Session
+	// unwatch stops the goroutine that closes the connection when the engine kills sess.
+	unwatch func()
 
 	parser     *parser.Parser
 	stmts      map[uint32]*stmt
@@ -101,6 +103,7 @@ func (c *conn) serve() {
 			c.closeStmt(st)
 		}
 		if c.sess != nil {
+			c.unwatch()
 			c.sess.Close()
 		}
 		c.nc.Close()
@@ -267,7 +270,7 @@ func (c *conn) handshake() error {
 		c.refuse(asMyError(err))
 		return fmt.Errorf("new session: %w", err)
 	}
-	c.sess = sess
+	c.setSession(sess)
 	if resp.db != "" {
 		if err := sess.UseDB(resp.db); err != nil {
 			c.refuse(asMyError(err))
@@ -278,6 +281,31 @@ func (c *conn) handshake() error {
 		return err
 	}
 	return c.pc.flush()
+}
+
+// setSession makes sess the connection's session: it learns the client's capabilities, and a KILL
+// CONNECTION the engine executes against it closes the connection as the server's own KILL does.
+func (c *conn) setSession(sess Session) {
+	c.sess = sess
+	sess.SetClientCapabilities(c.caps)
+	killed := sess.Killed()
+	if killed == nil {
+		c.unwatch = func() {}
+		return
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-killed:
+			c.kill(false)
+		case <-stop:
+		}
+	}()
+	c.unwatch = func() {
+		close(stop)
+		<-done
+	}
 }
 
 // authenticate checks resp's credentials, switching the client to mysql_native_password if it proposed
@@ -475,6 +503,7 @@ func (c *conn) replaceSession(user, db string) error {
 	for _, st := range c.stmts {
 		c.closeStmt(st)
 	}
+	c.unwatch()
 	c.sess.Close()
 	c.sess = nil
 	c.status = mysql.SERVER_STATUS_AUTOCOMMIT
@@ -486,7 +515,7 @@ func (c *conn) replaceSession(user, db string) error {
 		_ = c.writeErr(asMyError(err))
 		return fmt.Errorf("new session: %w", err)
 	}
-	c.sess = sess
+	c.setSession(sess)
 	if db != "" {
 		if err := sess.UseDB(db); err != nil {
 			_ = c.writeErr(asMyError(err))

@@ -52,6 +52,12 @@ type Session interface {
 	UseDB(name string) error
 	// CurrentDB is the default database, "" when none.
 	CurrentDB() string
+	// SetClientCapabilities passes the connection's negotiated CLIENT_* flags (CLIENT_FOUND_ROWS makes
+	// UPDATE report matched instead of changed rows). It is called once, before the first statement.
+	SetClientCapabilities(caps uint32)
+	// Killed is closed when the engine itself killed the session (KILL CONNECTION executed by the SQL
+	// layer); the server then closes the connection. Nil when the engine never does.
+	Killed() <-chan struct{}
 	// Close rolls back an open transaction and releases everything the session holds.
 	Close()
 }

@@ -53,7 +53,7 @@ func (e *fakeEngine) NewSession(connID uint32, user, host string) (Session, erro
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.open++
-	s := &fakeSession{e: e, connID: connID, user: user}
+	s := &fakeSession{e: e, connID: connID, user: user, killed: make(chan struct{})}
 	e.sessions[connID] = s
 	return s, nil
 }
@@ -77,6 +77,8 @@ type fakeSession struct {
 	db     string
 	inTxn  bool
 	closed bool
+	caps   uint32        // from SetClientCapabilities
+	killed chan struct{} // closed by fakeEngine.killSession
 }
 
 func (s *fakeSession) status() uint16 {
@@ -99,6 +101,17 @@ func (s *fakeSession) UseDB(name string) error {
 }
 
 func (s *fakeSession) CurrentDB() string { return s.db }
+
+func (s *fakeSession) SetClientCapabilities(caps uint32) { s.caps = caps }
+
+func (s *fakeSession) Killed() <-chan struct{} { return s.killed }
+
+// killSession kills connection id's session the way the SQL layer's own KILL CONNECTION does.
+func (e *fakeEngine) killSession(id uint32) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	close(e.sessions[id].killed)
+}
 
 func (s *fakeSession) Close() {
 	s.e.mu.Lock()
@@ -152,6 +165,12 @@ func (s *fakeSession) Execute(ctx context.Context, stmt ast.StmtNode, sqlText st
 		return &Result{Columns: cols, Rows: &sliceRows{rows: rows}, Status: s.status()}, nil
 	case *ast.InsertStmt:
 		return &Result{AffectedRows: uint64(len(st.Lists)), LastInsertID: 42, Status: s.status()}, nil
+	case *ast.UpdateStmt:
+		// Two rows match, one changes.
+		if s.caps&mysql.CLIENT_FOUND_ROWS != 0 {
+			return &Result{AffectedRows: 2, Status: s.status()}, nil
+		}
+		return &Result{AffectedRows: 1, Status: s.status()}, nil
 	case *ast.BeginStmt:
 		s.inTxn = true
 		return &Result{Status: s.status()}, nil

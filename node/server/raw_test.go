@@ -561,3 +561,38 @@ func TestUnknownCommitOutcomeClosesWithoutError(t *testing.T) {
 		t.Fatalf("COMMIT: %d %s", code, msg)
 	}
 }
+
+// CLIENT_FOUND_ROWS reaches the session: with it UPDATE reports matched rows, without it changed rows.
+func TestClientFoundRowsReachesSession(t *testing.T) {
+	ts := startServer(t, nil)
+	for _, tc := range []struct {
+		caps uint32
+		want byte
+	}{{baseClientCaps, 1}, {baseClientCaps | mysql.CLIENT_FOUND_ROWS, 2}} {
+		c := dialRaw(t, ts.addr)
+		c.mustLogin(tc.caps)
+		c.command(mysql.COM_QUERY, []byte("UPDATE t SET a = 1"))
+		if p := c.read(); p[0] != 0x00 || p[1] != tc.want {
+			t.Errorf("caps %#x: UPDATE answered %q, want OK with %d affected rows", tc.caps, p, tc.want)
+		}
+	}
+}
+
+// A KILL CONNECTION the engine executes itself closes the client connection, idle or not.
+func TestEngineKillClosesConnection(t *testing.T) {
+	ts := startServer(t, nil)
+	c := dialRaw(t, ts.addr)
+	c.mustLogin(baseClientCaps)
+	c.command(mysql.COM_PING, nil)
+	if p := c.read(); p[0] != 0x00 {
+		t.Fatalf("ping: %q", p)
+	}
+	ts.eng.mu.Lock()
+	var id uint32
+	for sid := range ts.eng.sessions {
+		id = sid
+	}
+	ts.eng.mu.Unlock()
+	ts.eng.killSession(id)
+	c.expectClosed()
+}
