@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -48,12 +49,20 @@ func restartAfter(t *testing.T, g *harness.Galera, name string, node *harness.Se
 }
 
 // TestProxyFailoverReplaySysbench runs sysbench oltp_read_write (4
-// threads, 20 s, prepared statements) through readwritesplit with
-// transaction_replay and SIGKILLs the writer node 5 s in. Transactions
-// interrupted on the writer are replayed on the new one, so sysbench must
-// exit 0: it met no error outside its ignore list (1213 deadlock, 1205
-// lock wait timeout, 1020 record changed), and the ignored ones, which
-// happen without any failover too, stay under 1 per 1000 queries. The
+// threads, 20 s, uniform keys) through readwritesplit with
+// transaction_replay and SIGKILLs the writer node 5 s in. The text
+// protocol is used: sysbench 1.0.20 crashes when it reconnects with
+// prepared statements (the prepared-statement replay is covered by
+// package session's tests).
+// Transactions interrupted on the writer are replayed on the new one.
+//
+// What sysbench may see, precisely: the errors it ignores without any
+// failover (1213 deadlock, 1205 lock wait timeout, 1020 record changed),
+// and, for a thread whose COMMIT was in flight at the kill, 1927 "while
+// committing" (the outcome is unknown, so it is never replayed:
+// transaction_replay_safe_commit) followed by the closed session's
+// 2013/2006/2055 and one reconnect. Any other error, an interrupted
+// statement other than a COMMIT, or a non-zero exit fails the test. The
 // write-unavailability window (kill to the first write through the proxy
 // that succeeds, from a fresh session each try) is logged.
 func TestProxyFailoverReplaySysbench(t *testing.T) {
@@ -73,7 +82,7 @@ func TestProxyFailoverReplaySysbench(t *testing.T) {
 	common := []string{
 		"--db-driver=mysql", "--mysql-host=" + host, "--mysql-port=" + port,
 		"--mysql-user=app", "--mysql-password=app", "--mysql-db=sbfo",
-		"--tables=2", "--table-size=10000", "--mysql-ignore-errors=1213,1205,1020",
+		"--tables=2", "--table-size=10000",
 	}
 	if out, err := exec.CommandContext(ctx, bin, append([]string{"oltp_read_write"}, append(common, "prepare")...)...).CombinedOutput(); err != nil {
 		t.Fatalf("sysbench prepare: %v\n%s", err, out)
@@ -81,7 +90,8 @@ func TestProxyFailoverReplaySysbench(t *testing.T) {
 
 	master, node := writerNode(t, g, p)
 	run := exec.CommandContext(ctx, bin, append([]string{"oltp_read_write"},
-		append(common, "--db-ps-mode=auto", "--rand-type=uniform", "--threads=4", "--time=20", "--report-interval=1", "run")...)...)
+		append(common, "--db-ps-mode=disable", "--rand-type=uniform", "--threads=4", "--time=20",
+			"--mysql-ignore-errors=1213,1205,1020,1927,2013,2006,2055", "--verbosity=5", "run")...)...)
 	var out strings.Builder
 	run.Stdout, run.Stderr = &out, &out
 	if err := run.Start(); err != nil {
@@ -137,13 +147,39 @@ func TestProxyFailoverReplaySysbench(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	if total == 0 || ignored > total/1000 {
-		t.Errorf("queries %d, ignored errors %d; want some queries and at most 1 ignored per 1000\n%s", total, ignored, out.String())
+	errs := ignoredErrors(out.String())
+	commits := errs[1927]
+	lost := errs[2013] + errs[2006] + errs[2055]
+	if total == 0 || errs[-1] > 0 || commits > 4 || lost > commits || errs[1213]+errs[1205]+errs[1020] > total/1000 ||
+		commits+lost+errs[1213]+errs[1205]+errs[1020] != ignored {
+		t.Errorf("queries %d, ignored errors %d %v: want only COMMITs interrupted by the kill (1927 while committing, at most one per thread, each followed by at most one lost-connection error) and under 1 deadlock or lock wait per 1000 queries\n%s",
+			total, ignored, errs, lastLines(out.String(), 60))
 	}
-	t.Logf("sysbench across the failover: %d queries, %d ignored errors (1213/1205/1020), exit 0", total, ignored)
-	if testing.Verbose() {
-		t.Log(lastLines(out.String(), 40))
+	t.Logf("sysbench across the failover: %d queries, exit 0; ignored errors %d: %d interrupted COMMITs (1927, not replayed), %d lost connections after them, %d deadlocks/lock waits",
+		total, ignored, commits, lost, errs[1213]+errs[1205]+errs[1020])
+}
+
+var sbIgnoring = regexp.MustCompile(`Ignoring error (\d+) ([^\n]*)`)
+
+// ignoredErrors counts the errors sysbench reports ignoring (debug
+// verbosity) by number; a 1927 that is not the proxy's "while committing"
+// (an interrupted statement that was not replayed) counts under -1.
+func ignoredErrors(out string) map[int]int {
+	counts := map[int]int{}
+	for _, m := range sbIgnoring.FindAllStringSubmatch(out, -1) {
+		code, _ := strconv.Atoi(m[1])
+		switch code {
+		case 1927:
+			if !strings.Contains(m[2], "while committing") {
+				code = -1
+			}
+		case 1213, 1205, 1020, 2013, 2006, 2055:
+		default:
+			code = -1
+		}
+		counts[code]++
 	}
+	return counts
 }
 
 func lastLines(s string, n int) string {
