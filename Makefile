@@ -12,7 +12,7 @@ BIN      := bin
 # runs under -race.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/integration')
 
-.PHONY: all build test test-unit test-integration test-long bench fuzz lint clean
+.PHONY: all build test test-unit test-integration test-long bench fuzz lint clean demo
 
 all: build
 
@@ -57,6 +57,13 @@ lint:
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./...
 	$(GO) test -run 'TestDependencyDirection' .
+
+# Three maxnode nodes behind maxproxy on 127.0.0.1 (see deploy/demo): data
+# in ./demo-data or $MAXPROXY_DEMO_DIR, reused by the next run; Ctrl-C stops
+# everything.
+demo: build
+	$(GO) build -o $(BIN)/maxproxy-demo ./deploy/demo
+	$(BIN)/maxproxy-demo -bin $(BIN)
 
 clean:
 	rm -rf $(BIN)
