@@ -136,6 +136,8 @@ func TestNodeMaxConnections(t *testing.T) {
 		t.Fatalf("connection beyond max_connections: %v, want 1040", err)
 	}
 	root := nodeDB(t, harness.TCPDSN(n.addr, "root", "", ""))
+	// Every open connection counts, SUPER or not: root's must really close.
+	root.SetMaxIdleConns(0)
 	rc, err := root.Conn(ctx)
 	if err != nil {
 		t.Fatalf("the extra connection for SUPER: %v", err)
@@ -143,7 +145,9 @@ func TestNodeMaxConnections(t *testing.T) {
 	rc.Close()
 	held[0].Close()
 	held = held[1:]
-	err = harness.Poll(ctx, "a freed connection slot", 20*time.Millisecond, func(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	err = harness.Poll(pctx, "a freed connection slot", 20*time.Millisecond, func(ctx context.Context) error {
 		c, err := plain.Conn(ctx)
 		if err != nil {
 			return err
