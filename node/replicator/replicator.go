@@ -158,6 +158,12 @@ func (r *Replicator) Start(db *storage.DB) error {
 		// storage made durable are certified again but not applied. See doc.go, "Crash restart".
 		r.replaying, r.durable = true, db.DurableSeqno()
 		r.cert = certify.New(r.cfg.Certify, r.durable) // replaced at the cluster entry
+		if st.UUID != "" {
+			// Only for grastate.dat until the cluster entry is replayed: operators keep seeing the cluster.
+			if r.uuid, err = parseUUID(st.UUID); err != nil {
+				return err
+			}
+		}
 		r.log.Warn("replication state not saved cleanly; replaying the raft log", "storage_seqno", r.durable)
 	default:
 		cert, err := certify.Restore(st.CertState)
@@ -458,7 +464,8 @@ func (r *Replicator) applyWriteSet(index uint64, p []byte) {
 			return
 		}
 		// The session gave up waiting (unknown outcome): apply the entry like any remote one.
-	} else {
+	} else if seqno > r.durable {
+		// Replayed entries the storage already holds were received in an earlier run.
 		r.received.Add(1)
 		r.receivedBytes.Add(uint64(len(p) + 1))
 	}
