@@ -172,3 +172,28 @@ func TestInitScript(t *testing.T) {
 		}
 	}
 }
+
+// TestSysusers: the sysusers.d entry parses and creates the accounts the
+// units run as (a dry run against an empty root).
+func TestSysusers(t *testing.T) {
+	sysusers := lookTool(t, "systemd-sysusers", "systemd")
+	conf, err := filepath.Abs("systemd/maxproxy.sysusers.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := run(t, sysusers, "--root="+root, "--dry-run", conf)
+	for _, unit := range []string{"maxproxy.service", "maxnode@.service"} {
+		users := unitFile(t, filepath.Join("systemd", unit))["User"]
+		if len(users) != 1 {
+			t.Errorf("%s: User = %q, want one unprivileged account", unit, users)
+			continue
+		}
+		if !strings.Contains(out, fmt.Sprintf("Creating user '%s'", users[0])) {
+			t.Errorf("%s runs as %s, which maxproxy.sysusers.conf does not create:\n%s", unit, users[0], out)
+		}
+	}
+}
