@@ -902,8 +902,10 @@ func (n *Node) applyEntries(ents []*pb.Entry) error {
 			if err := proto.Unmarshal(e.GetData(), cc); err != nil {
 				return fmt.Errorf("decode conf change v2 at %d: %w", e.GetIndex(), err)
 			}
-			n.apply.conf = n.rn.ApplyConfChange(cc)
-			n.apply.confIndex = e.GetIndex()
+			if e.GetIndex() > n.replayConf {
+				n.apply.conf = n.rn.ApplyConfChange(cc)
+				n.apply.confIndex = e.GetIndex()
+			}
 		}
 		n.apply.applied = e.GetIndex()
 		n.applyDirty = true

@@ -6,6 +6,9 @@ import (
 	"maps"
 	"slices"
 	"testing"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // A node whose FSM lost its tail (a crash before the FSM's own state was durable) restarts with
@@ -89,4 +92,51 @@ func sortedKeys(m map[uint64]string) []uint64 {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// rewind rebuilds the per-proposer filter exactly as the apply loop built it: overtaken entries do not
+// lower it, a normal entry carrying a conf envelope is ignored, a conf change's envelope counts.
+func TestRewindRebuildsFilter(t *testing.T) {
+	ls, st, err := openLogStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ls.close()
+	normal := func(i uint64, k entryKind, proposer, seq uint64) *pb.Entry {
+		return &pb.Entry{Index: new(i), Term: new(uint64(1)), Type: pb.EntryNormal.Enum(),
+			Data: appendEnvelope(nil, k, proposer, seq, []byte("x"))}
+	}
+	cc, err := proto.Marshal(&pb.ConfChange{Type: pb.ConfChangeAddLearnerNode.Enum(), NodeId: new(uint64(9)),
+		Context: appendEnvelope(nil, kindConf, 2, 7, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents := []*pb.Entry{
+		normal(1, kindProposal, 1, 5),
+		normal(2, kindProposal, 1, 3), // overtaken
+		normal(3, kindConf, 1, 9),     // malformed: skipped by applyNormal
+		{Index: new(uint64(4)), Term: new(uint64(1)), Type: pb.EntryConfChange.Enum(), Data: cc},
+		normal(5, kindBarrier, 1, 6),
+		{Index: new(uint64(6)), Term: new(uint64(1)), Type: pb.EntryNormal.Enum()}, // a leader's empty entry
+	}
+	if err := ls.save(nil, ents, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		from uint64
+		want map[uint64]uint64
+	}{
+		{1, map[uint64]uint64{}},
+		{3, map[uint64]uint64{1: 5}},
+		{5, map[uint64]uint64{1: 5, 2: 7}},
+		{7, map[uint64]uint64{1: 6, 2: 7}},
+	} {
+		st.lastSeq = map[uint64]uint64{1: 100}
+		if err := ls.rewind(&st, tc.from); err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(st.lastSeq, tc.want) || st.applied != tc.from-1 {
+			t.Errorf("rewind to %d: filter %v applied %d, want %v and %d", tc.from, st.lastSeq, st.applied, tc.want, tc.from-1)
+		}
+	}
 }
