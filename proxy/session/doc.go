@@ -42,7 +42,8 @@
 //     client gets the 1047.
 //   - A backend lost under a statement in a transaction ends the session
 //     after ER_CONNECTION_KILLED (1927, 70100) naming the server, unless
-//     transaction replay moves the transaction (below); outside a
+//     transaction replay moves the transaction or the statement was a
+//     COMMIT (below); outside a
 //     transaction the client gets that error and the session continues
 //     on a new connection (the statement's outcome is unknown and said
 //     so). An autocommit statement that was sent is never sent again, even
@@ -99,8 +100,10 @@
 //
 // A COMMIT (or DDL, which commits implicitly) interrupted after it was
 // sent is never replayed with transaction_replay_safe_commit (the
-// default): it may have committed, so the client gets 1927 ("outcome is
-// unknown") and the session is closed, as without replay. A COMMIT
+// default): it may have committed, so the client gets 1927 saying the
+// outcome is unknown (with or without replay). The transaction is over
+// either way, so the session continues outside it; the next statement
+// opens a connection as needed. A COMMIT
 // refused with 1047, or failed by a deadlock or a Galera certification
 // failure (1213, with retry_on_deadlock), committed nothing and is
 // replayed like any statement. With

@@ -48,7 +48,7 @@ func errBackendLost(server string, inTrx bool) *protocol.Error {
 // replayed (transaction_replay_safe_commit).
 func errCommitLost(server string) *protocol.Error {
 	return &protocol.Error{Code: protocol.ERConnectionKilled, State: "70100",
-		Message: fmt.Sprintf("maxproxy: lost connection to server %q while committing; the COMMIT's outcome is unknown, so it is not replayed, and the session is closed", server)}
+		Message: fmt.Sprintf("maxproxy: lost connection to server %q while committing; the COMMIT's outcome is unknown, so it is not replayed; the transaction is over and the session continues", server)}
 }
 
 func errUnknownStmt(id uint32, cmd string) *protocol.Error {

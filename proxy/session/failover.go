@@ -6,6 +6,7 @@ import (
 
 	"github.com/maxproxy/maxproxy/proxy/backend"
 	"github.com/maxproxy/maxproxy/proxy/protocol"
+	"github.com/maxproxy/maxproxy/router"
 	"github.com/maxproxy/maxproxy/router/classify"
 )
 
@@ -79,10 +80,15 @@ func (s *Session) recover(rec *recovery, bc *backendConn, c classify.Class, inTr
 			s.log.Info("retrying a read on another server", "failed", bc.srv.Name)
 			return true, nil
 		case inTrx && isCommit(c) && res.Forwarded == 0 && res.ClientErr == nil:
-			if werr := s.writeErr(errCommitLost(bc.srv.Name)); werr != nil {
-				return false, werr
-			}
-			return false, fmt.Errorf("backend %s failed under a COMMIT: %w", bc.srv.Name, err)
+			// Committed or not, the transaction is over: the client is told
+			// the outcome is unknown, and the session goes on outside it
+			// (nothing can silently continue the transaction elsewhere).
+			s.trxLost = ""
+			s.tlog.reset()
+			s.rs.Advance(router.Request{Cmd: router.CmdQuery, Class: classify.Class{Kind: classify.KindCommit}},
+				router.Decision{}, router.Reply{OK: true}, &s.svc.ropts)
+			s.log.Warn("COMMIT interrupted; its outcome is unknown and it is not replayed", "server", bc.srv.Name)
+			return false, s.writeErr(errCommitLost(bc.srv.Name))
 		}
 		return false, s.lost(bc, res, inTrx, err)
 	}

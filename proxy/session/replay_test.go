@@ -268,6 +268,13 @@ func TestInterruptedCommit(t *testing.T) {
 					!(strings.Contains(me.Message, "while committing") || strings.Contains(me.Message, "Connection was killed")) {
 					t.Fatalf("interrupted COMMIT: %v; want 1927 saying the outcome is unknown (not replayed)", err)
 				}
+				if strings.Contains(me.Message, "while committing") {
+					// The transaction is over: the session goes on.
+					var n int
+					if err := e.c.QueryRowContext(e.ctx, "SELECT COUNT(*) FROM t").Scan(&n); err != nil || n != 1 {
+						t.Errorf("after the interrupted COMMIT the session reads %d rows, %v; want 1 (100)", n, err)
+					}
+				}
 				if got := e.rows(t); got != "100=1" {
 					t.Errorf("table = %s, want 100=1 (the killed COMMIT rolled back, nothing replayed)", got)
 				}
