@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -497,5 +498,51 @@ func TestNodeKill(t *testing.T) {
 				t.Error("connection still usable after KILL")
 			}
 		})
+	}
+}
+
+// TestNodeMariaDBAdmin runs the mariadb-admin commands health checks and
+// operators use against bin/maxnode.
+func TestNodeMariaDBAdmin(t *testing.T) {
+	requireMaxnodeBinary(t)
+	tools := harness.RequireTools(t, harness.Client)
+	client, err := tools.Path(harness.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// mariadb-admin ships in the same package as the mariadb client.
+	admin := filepath.Join(filepath.Dir(client), "mariadb-admin")
+	n := startMaxnode(t, harness.TestScope(t), maxnodeOptions{})
+	host, port, _ := strings.Cut(n.addr, ":")
+	run := func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		argv := append([]string{"--no-defaults", "-h" + host, "-P" + port, "--protocol=TCP", "-uroot"}, args...)
+		out, err := exec.CommandContext(ctx, admin, argv...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("mariadb-admin %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ping"}, "mysqld is alive"},
+		{[]string{"status"}, "Uptime: "},
+		{[]string{"processlist"}, "| Id | User | Host"},
+		{[]string{"extended-status"}, "| Variable_name"},
+		{[]string{"variables"}, "| max_connections"},
+		{[]string{"create", "admindb"}, ""},
+		{[]string{"drop", "-f", "admindb"}, `Database "admindb" dropped`},
+		{[]string{"flush-privileges"}, ""},
+	} {
+		if out := run(tc.args...); !strings.Contains(out, tc.want) {
+			t.Errorf("mariadb-admin %s: output lacks %q:\n%s", strings.Join(tc.args, " "), tc.want, out)
+		}
+	}
+	if got := nodeQuery(t, nodeDB(t, n.dsn("")), "SHOW DATABASES LIKE 'admindb'"); len(got) != 0 {
+		t.Errorf("admindb still exists: %v", got)
 	}
 }
