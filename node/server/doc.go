@@ -22,7 +22,13 @@
 //     (COM_STMT_FETCH) answer ER_NOT_SUPPORTED_YET.
 //   - Connection ids from one counter per Server, handed to the engine so CONNECTION_ID() matches.
 //     KILL id closes a connection; KILL QUERY id cancels the context of its running statement, which
-//     then fails with 1317 "Query execution was interrupted".
+//     then fails with 1317 "Query execution was interrupted". A KILL the engine executes itself
+//     (Session.Killed) closes the connection the same way; a goroutine per connection watches for it.
+//   - A statement whose commit outcome is unknown (the Session returns ErrOutcomeUnknown) closes the
+//     connection without any packet: the client reports 2013, an indeterminate commit, never a
+//     rollback (GALERA.md §12.5).
+//   - The negotiated capability flags reach the session (Session.SetClientCapabilities); CLIENT_FOUND_ROWS
+//     is offered and makes UPDATE report matched rows.
 //   - Reads are bounded by max_allowed_packet (payloads over 16 MiB are reassembled); replies are
 //     buffered and flushed once per command. Idle connections close after Config.IdleTimeout
 //     (wait_timeout) and every write has a deadline (net_write_timeout), so a silent client cannot
