@@ -49,12 +49,10 @@ func restartAfter(t *testing.T, g *harness.Galera, name string, node *harness.Se
 }
 
 // TestProxyFailoverReplaySysbench runs sysbench oltp_read_write (4
-// threads, 20 s, uniform keys) through readwritesplit with
-// transaction_replay and SIGKILLs the writer node 5 s in. The text
-// protocol is used: sysbench 1.0.20 crashes when it reconnects with
-// prepared statements (the prepared-statement replay is covered by
-// package session's tests).
-// Transactions interrupted on the writer are replayed on the new one.
+// threads, 20 s, prepared statements, uniform keys over 2 x 50000 rows,
+// ranges of 10 rows) through readwritesplit with transaction_replay and
+// SIGKILLs the writer node 5 s in. Transactions interrupted on the writer
+// are replayed on the new one.
 //
 // What sysbench may see, precisely: the errors it ignores without any
 // failover (1213 deadlock, 1205 lock wait timeout, 1020 record changed),
@@ -62,9 +60,14 @@ func restartAfter(t *testing.T, g *harness.Galera, name string, node *harness.Se
 // committing": the outcome is unknown, so it is never replayed
 // (transaction_replay_safe_commit); the session continues and sysbench
 // runs its next transaction. Any other error, an interrupted statement
-// other than a COMMIT, or a non-zero exit fails the test. The
-// write-unavailability window (kill to the first write through the proxy
-// that succeeds, from a fresh session each try) is logged.
+// other than a COMMIT, or a non-zero exit fails the test.
+//
+// Replay compares results, so a transaction whose reads overlap what
+// another session commits before the replay fails with a checksum
+// mismatch (and its session ends): the key space is large and the reads
+// narrow so that this stays rare. The write-unavailability window (kill
+// to the first write through the proxy that succeeds, from a fresh
+// session each try) is logged.
 func TestProxyFailoverReplaySysbench(t *testing.T) {
 	tools := harness.RequireTools(t, harness.Sysbench)
 	bin, err := tools.Path(harness.Sysbench)
@@ -82,7 +85,7 @@ func TestProxyFailoverReplaySysbench(t *testing.T) {
 	common := []string{
 		"--db-driver=mysql", "--mysql-host=" + host, "--mysql-port=" + port,
 		"--mysql-user=app", "--mysql-password=app", "--mysql-db=sbfo",
-		"--tables=2", "--table-size=10000",
+		"--tables=2", "--table-size=50000", "--range_size=10",
 	}
 	if out, err := exec.CommandContext(ctx, bin, append([]string{"oltp_read_write"}, append(common, "prepare")...)...).CombinedOutput(); err != nil {
 		t.Fatalf("sysbench prepare: %v\n%s", err, out)
@@ -90,7 +93,7 @@ func TestProxyFailoverReplaySysbench(t *testing.T) {
 
 	master, node := writerNode(t, g, p)
 	run := exec.CommandContext(ctx, bin, append([]string{"oltp_read_write"},
-		append(common, "--db-ps-mode=disable", "--rand-type=uniform", "--threads=4", "--time=20",
+		append(common, "--db-ps-mode=auto", "--rand-type=uniform", "--threads=4", "--time=20",
 			"--mysql-ignore-errors=1213,1205,1020,1927", "--verbosity=5", "run")...)...)
 	var out strings.Builder
 	run.Stdout, run.Stderr = &out, &out
@@ -149,7 +152,9 @@ func TestProxyFailoverReplaySysbench(t *testing.T) {
 	}
 	errs := ignoredErrors(out.String())
 	commits, deadlocks := errs[1927], errs[1213]+errs[1205]+errs[1020]
-	if total == 0 || errs[-1] > 0 || commits > 4 || deadlocks > total/1000 || commits+deadlocks != ignored {
+	// sysbench counts an ignored error more than once (the query and the
+	// restarted event): its total only says whether any occurred.
+	if total == 0 || errs[-1] > 0 || commits > 4 || deadlocks > total/1000 || (ignored > 0) != (commits+deadlocks > 0) {
 		t.Errorf("queries %d, ignored errors %d %v: want only COMMITs interrupted by the kill (1927 while committing, at most one per thread) and under 1 deadlock or lock wait per 1000 queries\n%s",
 			total, ignored, errs, lastLines(out.String(), 60))
 	}
