@@ -50,7 +50,9 @@
 //     with transaction_replay (MaxScale 24.02.4's rule: it may have run);
 //     only one never sent (no writer yet) waits and runs. If part of the
 //     reply was already relayed the client connection is closed (the
-//     client reports 2013): never a silent loss.
+//     client reports 2013): never a silent loss. A BEGIN (no transaction
+//     being open) changes nothing, so it is sent again on a new
+//     connection instead.
 //   - With no master, a statement waits up to delayed_retry_timeout when
 //     delayed_retry is on, else fails at once, with error 2003 (HY000,
 //     CR_CONN_HOST_ERROR as MaxScale uses it) whose message names the

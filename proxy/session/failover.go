@@ -15,7 +15,11 @@ type recovery struct {
 	excluded serverSet // servers that failed this statement
 	deadline time.Time // bound of the wait for a ready writer after 1047
 	held     []byte    // a reader's 1047, answered if no other server can take the read
+	resent   int       // times a BEGIN was sent again after a lost connection
 }
+
+// maxResend bounds how often a BEGIN is sent again after lost connections.
+const maxResend = 2
 
 // holdFor says which single-ERR replies to a statement of class c the
 // session withholds from the client because it can recover from them:
@@ -78,6 +82,13 @@ func (s *Session) recover(rec *recovery, bc *backendConn, c classify.Class, inTr
 		case s.canRetry(c, res):
 			rec.excluded.add(s.svc.index(bc.srv))
 			s.log.Info("retrying a read on another server", "failed", bc.srv.Name)
+			return true, nil
+		case c.Kind == classify.KindBegin && !s.rs.InTransaction() && res.Forwarded == 0 && res.ClientErr == nil && rec.resent < maxResend:
+			// With no transaction open a BEGIN changes nothing: it starts
+			// the transaction on a new connection (to the writer the
+			// monitor names, waiting for one with delayed_retry).
+			rec.resent++
+			s.log.Info("starting the transaction again after a lost connection", "failed", bc.srv.Name)
 			return true, nil
 		case inTrx && isCommit(c) && res.Forwarded == 0 && res.ClientErr == nil:
 			// Committed or not, the transaction is over: the client is told

@@ -545,3 +545,23 @@ END`,
 		t.Errorf("the refusing reader's connection was replaced (%d -> %d): a 1047 leaves it usable", reader, got)
 	}
 }
+
+// TestBeginAfterLostWriter: a BEGIN whose connection turns out dead (it
+// was killed while the session was idle) starts the transaction on a new
+// connection instead of failing: with no transaction open it changed
+// nothing.
+func TestBeginAfterLostWriter(t *testing.T) {
+	e := newFailoverEnv(t, func(c *config.Service) { c.TransactionReplay = false })
+	mustExec(t, e.c, "INSERT INTO t VALUES (1, 10)")
+	// The connection dies (a server-side KILL, wait_timeout): the monitor
+	// sees nothing, "a" stays the master.
+	if err := e.db.Exec(e.ctx, fmt.Sprintf("KILL %d", e.thread(t, "a"))); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, e.c, "BEGIN")
+	mustExec(t, e.c, "INSERT INTO t VALUES (2, 20)")
+	mustExec(t, e.c, "COMMIT")
+	if got := e.rows(t); got != "1=10,2=20,100=1" {
+		t.Errorf("table = %s", got)
+	}
+}
