@@ -17,9 +17,10 @@
 // directory (or a node whose grastate.dat says safe_to_bootstrap: 1) is
 // started with --bootstrap: after a clean shutdown of a three-node cluster
 // no node is safe to bootstrap, and the nodes re-form the primary
-// component by themselves once a majority is back (node/replicator). A
-// node that did not stop cleanly is refused by maxnode; the launcher then
-// stops and prints that node's log.
+// component by themselves once a majority is back (node/replicator). How a
+// node that did not stop cleanly comes back is maxnode's crash-restart
+// rule (node/replicator); if maxnode refuses to start a node, the launcher
+// stops the others and prints that node's log.
 //
 // SIGINT or SIGTERM stops everything in order: the proxy first (no new
 // client work), then the nodes, each by PID with SIGTERM, waiting for each

@@ -224,8 +224,9 @@ func (m *Maxnode) index() int {
 }
 
 // Start restarts a stopped node and waits until it serves clients and is
-// Synced. maxnode refuses to restart after a crash (Kill) with a clear
-// error, which Start returns together with the log's tail.
+// Synced. Whether a crashed (Killed) node comes back is maxnode's
+// crash-restart rule (node/replicator); when it refuses, Start returns the
+// error with the log's tail.
 func (m *Maxnode) Start(ctx context.Context) error {
 	if err := m.start(ctx, false); err != nil {
 		return err
