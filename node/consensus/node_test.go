@@ -420,11 +420,16 @@ func TestConcurrentProposalsAreBatched(t *testing.T) {
 	after := n.Stats()
 	props, batches, syncs := after.Proposals-before.Proposals, after.Batches-before.Batches, after.Syncs-before.Syncs
 	t.Logf("%d proposals, %d batches, %d fsyncs on the leader", props, batches, syncs)
-	if props != k || batches != 1 {
-		t.Fatalf("%d proposals in %d batches, want %d in 1", props, batches, k)
+	// On a loaded machine the 400 may stay outstanding for an election
+	// timeout, and the node then proposes an empty barrier of its own (see
+	// doc.go), alone in its batch. Every proposal beyond k is such a
+	// barrier; the 400 themselves must still have gone out in one batch.
+	barriers := props - k
+	if props < k || barriers > 2 || batches != 1+barriers {
+		t.Fatalf("%d proposals in %d batches, want %d in 1 (plus at most 2 lone barriers)", props, batches, k)
 	}
-	if syncs > 2 {
-		t.Fatalf("%d fsyncs for one batch", syncs)
+	if syncs > 2*batches {
+		t.Fatalf("%d fsyncs for %d batches", syncs, batches)
 	}
 	c.converged(k, c.peers...)
 }
