@@ -61,6 +61,11 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("read back through the proxy: %v, want [[kept]]", got)
 	}
 	db.Close()
+	// The read-only port reaches a replica, which applies the write
+	// asynchronously.
+	ro := nodeDB(t, harness.TCPDSN(fmt.Sprintf("127.0.0.1:%d", ports[7]), "app", "app", "demo_it"))
+	waitValue(t, ro, 1, "kept")
+	ro.Close()
 	first.interrupt(t)
 
 	second := startDemo(t, launcher, dir, args, wantConnect)

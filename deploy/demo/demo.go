@@ -196,9 +196,13 @@ func (d *demo) proxyConfig() []byte {
 	}
 	fmt.Fprintf(&b, "[[monitor]]\nname = \"galera\"\ntype = \"galera\"\nservers = [%s]\nuser = %q\npassword = %q\nmonitor_interval = \"500ms\"\n\n",
 		strings.Join(names, ", "), monitorAccount.user, monitorAccount.password)
-	fmt.Fprintf(&b, "[[service]]\nname = \"rw\"\nrouter = \"readwritesplit\"\ncluster = \"galera\"\nuser = %q\npassword = %q\n\n",
+	// users_refresh_time = 0: a login naming a database the proxy has not
+	// seen yet reloads the accounts at once, so a database just created
+	// through one port can be used through the other without waiting for
+	// the default 30 s refresh.
+	fmt.Fprintf(&b, "[[service]]\nname = \"rw\"\nrouter = \"readwritesplit\"\ncluster = \"galera\"\nuser = %q\npassword = %q\nusers_refresh_time = \"0s\"\n\n",
 		serviceAccount.user, serviceAccount.password)
-	fmt.Fprintf(&b, "[[service]]\nname = \"ro\"\nrouter = \"readconnroute\"\nrouter_options = [\"slave\"]\ncluster = \"galera\"\nuser = %q\npassword = %q\n\n",
+	fmt.Fprintf(&b, "[[service]]\nname = \"ro\"\nrouter = \"readconnroute\"\nrouter_options = [\"slave\"]\ncluster = \"galera\"\nuser = %q\npassword = %q\nusers_refresh_time = \"0s\"\n\n",
 		serviceAccount.user, serviceAccount.password)
 	fmt.Fprintf(&b, "[[listener]]\nname = \"rw-port\"\nservice = \"rw\"\naddress = \"127.0.0.1\"\nport = %d\n\n", d.s.rwPort)
 	fmt.Fprintf(&b, "[[listener]]\nname = \"ro-port\"\nservice = \"ro\"\naddress = \"127.0.0.1\"\nport = %d\n", d.s.roPort)
@@ -324,11 +328,18 @@ func (d *demo) shutdown() error {
 	if d.proxy != nil {
 		errs = append(errs, d.proxy.stop())
 	}
+	// A node that had already exited was reported by whoever saw it go.
+	running := make([]*child, 0, len(d.nodes))
 	for _, n := range d.nodes {
+		if !n.hasExited() {
+			running = append(running, n)
+		}
+	}
+	for _, n := range running {
 		n.signal(syscall.SIGTERM)
 	}
-	for _, n := range d.nodes {
-		errs = append(errs, n.stop())
+	for _, n := range running {
+		errs = append(errs, n.stopSignalled())
 	}
 	return errors.Join(errs...)
 }
@@ -388,9 +399,18 @@ func (c *child) signal(sig syscall.Signal) {
 
 // stop sends SIGTERM to the child's PID and waits for it to exit; after
 // stopTimeout it kills the process group. A child that exited with a
-// non-zero status, or had to be killed, is an error.
+// non-zero status, or had to be killed, is an error. A child that had
+// already exited is not: whoever noticed its exit has reported it.
 func (c *child) stop() error {
+	if c.hasExited() {
+		return nil
+	}
 	c.signal(syscall.SIGTERM)
+	return c.stopSignalled()
+}
+
+// stopSignalled waits for a child that has been sent SIGTERM.
+func (c *child) stopSignalled() error {
 	t := time.NewTimer(stopTimeout)
 	defer t.Stop()
 	select {
