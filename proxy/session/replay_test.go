@@ -475,8 +475,11 @@ func TestReplayOnDeadlock(t *testing.T) {
 		}
 		otherDone <- err
 	}()
+	// The statement cannot finish while the proxy's transaction holds row
+	// 100, so once the server shows it running it is waiting for that lock.
+	// (innodb_lock_waits missed the wait on a loaded machine.)
 	waitFor(t, "the other transaction to wait for the row lock", func() bool {
-		n, err := e.db.QueryString(e.ctx, "SELECT COUNT(*) FROM information_schema.innodb_lock_waits")
+		n, err := e.db.QueryString(e.ctx, "SELECT COUNT(*) FROM information_schema.processlist WHERE info = 'UPDATE t SET v = v + 10 WHERE id = 100'")
 		return err == nil && n != "0"
 	})
 	// Closes the cycle: the proxy's transaction is rolled back with 1213,
