@@ -100,6 +100,9 @@ func (srv *Server) installDB(ctx context.Context, tools Tools) error {
 		Args: []string{
 			"--no-defaults",
 			"--datadir=" + srv.datadir,
+			// Passed on to the bootstrap mariadbd: its temporary files stay in
+			// this server's own directory, out of reach of whatever cleans /tmp.
+			"--tmpdir=" + filepath.Join(srv.dir, "tmp"),
 			"--auth-root-authentication-method=normal",
 		},
 		Dir:          srv.dir,
