@@ -76,6 +76,7 @@
 // # Tests
 //
 // testdata/*.slt is a logic-test corpus (format documented in logic_test.go) that TestLogic replays on
-// the engine and TestLogicAgainstMariaDB replays on a real server (MAXNODE_DIFF_DSN); *.maxnode.slt files
-// hold maxnode-specific answers (1235) and are not replayed against MariaDB.
+// the engine, and that integration/node_diff_test.go (TestNodeDifferential, part of make test) replays on
+// bin/maxnode and a real MariaDB side by side; *.maxnode.slt files hold maxnode-specific answers (1235)
+// and are not replayed against MariaDB.
 package sql
