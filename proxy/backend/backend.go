@@ -43,6 +43,13 @@ type Conn struct {
 	tracker protocol.Tracker
 	cmd     []byte
 	broken  bool
+
+	// watched is the deadline-free context whose cancellation currently
+	// interrupts this connection's I/O, and unwatch removes that hook. A
+	// session passes the same context with every command, so the hook is
+	// registered once instead of once per statement (see watch).
+	watched context.Context
+	unwatch func() bool
 }
 
 // Dial connects to addr over TCP, bounded by ctx and timeout (0: ctx only),
@@ -77,6 +84,10 @@ func (c *Conn) Broken() bool { return c.broken }
 
 // Close sends COM_QUIT (best effort, bounded) and closes the socket.
 func (c *Conn) Close() error {
+	if c.unwatch != nil {
+		c.unwatch()
+		c.unwatch, c.watched = nil, nil
+	}
 	if !c.broken {
 		_ = c.conn.SetDeadline(time.Now().Add(time.Second))
 		c.conn.ResetSequence()
@@ -300,10 +311,23 @@ func (c *Conn) send(cmd []byte) error {
 }
 
 // watch makes ctx cancellation interrupt blocked I/O on the backend socket.
-// It returns nil for contexts that can never end, which keeps the common
-// path free of allocations.
+// It returns the function that undoes it, or nil when nothing is left to
+// undo after the call: for contexts that can never end, and for a
+// deadline-free context such as a session's, whose hook stays registered
+// across commands until the context changes or Close. That keeps the
+// per-statement path free of allocations and of the context's lock.
 func (c *Conn) watch(ctx context.Context) func() {
 	if ctx.Done() == nil {
+		return nil
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		if ctx != c.watched {
+			if c.unwatch != nil {
+				c.unwatch()
+			}
+			c.watched = ctx
+			c.unwatch = context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(time.Unix(1, 0)) })
+		}
 		return nil
 	}
 	if d, ok := ctx.Deadline(); ok {

@@ -336,6 +336,22 @@ func TestPingAndResetConnection(t *testing.T) {
 	if err := c.Ping(ctx2); !errors.Is(err, context.Canceled) || c.Broken() {
 		t.Fatalf("ping with cancelled context: %v broken %v", err, c.Broken())
 	}
+	// A session's context has no deadline and is passed with every
+	// command: the hook that makes its cancellation interrupt I/O stays
+	// registered across commands, and still ends a waiting one.
+	sctx, scancel := context.WithCancel(ctx)
+	defer scancel()
+	if err := c.Ping(sctx); err != nil {
+		t.Fatalf("ping under a live session context: %v", err)
+	}
+	if err := c.Ping(sctx); err != nil {
+		t.Fatalf("second ping under the same context: %v", err)
+	}
+	c2 := dialApp(t, fullCaps)
+	time.AfterFunc(50*time.Millisecond, scancel)
+	if _, err := c2.Exec(sctx, "DO SLEEP(5)"); !errors.Is(err, context.Canceled) || !c2.Broken() {
+		t.Fatalf("exec when the session context is cancelled: %v broken %v", err, c2.Broken())
+	}
 	// A context ending while the command waits breaks the connection: the
 	// reply's position is unknown.
 	ctx3, cancel3 := context.WithTimeout(ctx, 50*time.Millisecond)
