@@ -170,7 +170,7 @@ const Off time.Duration = -1
 // is always the one written.
 type Service struct {
 	Name   string `toml:"name" reload:"hot" required:"true"`
-	Router string `toml:"router" reload:"restart" required:"true" enum:"readwritesplit|readconnroute"`
+	Router string `toml:"router" reload:"hot" required:"true" enum:"readwritesplit|readconnroute"`
 	// Servers lists the servers directly; Cluster names a monitor whose
 	// servers the service uses. Exactly one of the two is set.
 	Servers []string `toml:"servers" reload:"hot"`
@@ -234,22 +234,24 @@ type Service struct {
 // are refused with an error rather than silently weakened.
 var SupportedCausalReads = []string{"none", "local"}
 
-// Listener is a client-facing port bound to one service.
+// Listener is a client-facing port bound to one service. A reload that
+// changes its address or port binds the new socket and closes the old one;
+// sessions accepted on the old socket keep running.
 type Listener struct {
 	Name    string `toml:"name" reload:"hot" required:"true"`
 	Service string `toml:"service" reload:"hot" required:"true"`
 	// Address "0.0.0.0" (or "::") listens on every interface.
-	Address  string `toml:"address" reload:"restart" nonempty:"true"`
-	Port     int    `toml:"port" reload:"restart" required:"true" min:"1" max:"65535"`
+	Address  string `toml:"address" reload:"hot" nonempty:"true"`
+	Port     int    `toml:"port" reload:"hot" required:"true" min:"1" max:"65535"`
 	Protocol string `toml:"protocol" reload:"restart" enum:"mariadb"`
 
-	SSL     bool   `toml:"ssl" reload:"restart"`
-	SSLCert string `toml:"ssl_cert" reload:"restart"`
-	SSLKey  string `toml:"ssl_key" reload:"restart"`
-	SSLCA   string `toml:"ssl_ca" reload:"restart"`
+	SSL     bool   `toml:"ssl" reload:"hot"`
+	SSLCert string `toml:"ssl_cert" reload:"hot"`
+	SSLKey  string `toml:"ssl_key" reload:"hot"`
+	SSLCA   string `toml:"ssl_ca" reload:"hot"`
 	// SSLVersion is the lowest TLS version accepted; "MAX" accepts TLS 1.2
 	// and newer. Older versions are refused.
-	SSLVersion string `toml:"ssl_version" reload:"restart" enum:"MAX|TLSv12|TLSv13"`
+	SSLVersion string `toml:"ssl_version" reload:"hot" enum:"MAX|TLSv12|TLSv13"`
 }
 
 // ServiceServers returns the names of the servers a service routes to: its

@@ -54,11 +54,12 @@
 // # Reload
 //
 // Every field is tagged reload:"hot" or reload:"restart". Restart keys are
-// the ones fixed at start-up: sockets the process binds (listeners, admin,
-// metrics), process-wide structures (data directory, classifier cache, log
-// output) and the kind of an object (service.router, monitor.type). Hot keys
-// are applied by a reload to new sessions and connections and to the
-// monitor's next round; existing sessions keep what they have. Objects are
-// matched by name across a reload. RestartRequired applies this rule to two
-// configurations.
+// the ones fixed at start-up: sockets the process binds other than
+// listeners' (admin, metrics), process-wide structures (data directory,
+// classifier cache, log output) and the kind of an object (monitor.type,
+// listener.protocol). Hot keys are applied by a reload to new sessions and
+// connections and to the monitor's next round; existing sessions keep what
+// they have. A listener whose address or port changes is bound anew.
+// Objects are matched by name across a reload, and a reload adds and
+// removes them. Compare applies this rule to two configurations.
 package config
