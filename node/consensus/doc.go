@@ -38,7 +38,8 @@
 // before ReplayFrom in order, starting from the empty filter at index 0, so each replayed entry is admitted
 // or skipped exactly as the first time; that needs the log from index 1 (ErrReplayCompacted otherwise).
 // Replayed configuration changes are not applied to raft again (the restored configuration already holds
-// them) and are not reported to OnMembership.
+// them); they are reported to OnMembership marked Replayed, so an FSM rebuilding its view of the
+// membership from the log sees every change in order.
 //
 // The retained log is kept in memory and on disk until Compact discards a prefix (the gcache layer decides
 // when; Status.FirstIndex is the first retained index). Raft snapshots carry no data here: a leader never
@@ -68,6 +69,9 @@
 // ErrConfChangeInProgress (raft itself would also refuse it). A node started with no Peers and an empty data
 // dir waits to be added and then receives the log from the first index. OnMembership reports every applied
 // change with the meta its proposer supplied (e.g. the member's address, for TCPTransport.SetPeer).
+// A node outside the configuration has no leader to forward proposals to; ProposeVia hands one to a
+// member instead (fire and forget — the joiner repeats it until it is added), which is how a joiner
+// asks to be added.
 //
 // # Arbitrator (NonCandidate)
 //

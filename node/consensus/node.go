@@ -52,6 +52,10 @@ type MembershipChange struct {
 	Context  []byte // the meta given to AddLearner/AddVoter/RemoveNode
 	Voters   []uint64
 	Learners []uint64
+	// Replayed: the change was applied before (a replay after a crash, Config.ReplayFrom); raft's
+	// configuration already contains it, and Voters/Learners are the restored configuration, not the one
+	// at Index. It is reported so that an FSM rebuilding its state from the log sees every change.
+	Replayed bool
 }
 
 // Config configures Start. Zero values take the documented defaults.
@@ -392,6 +396,40 @@ func (n *Node) ReportUnreachable(id uint64) {
 // context's error) when ctx ended first; ErrClosed when the node stopped first.
 func (n *Node) Propose(ctx context.Context, data []byte) (Result, error) {
 	return n.submit(ctx, &proposal{kind: kindProposal, data: data, done: make(chan outcome, 1)})
+}
+
+// ProposeVia hands data, as a proposal of this node, to member to, which forwards it to its leader. It is
+// for a node outside the configuration (a joiner asking to be added): its own raft has no leader to
+// forward to. Nothing waits for the outcome: the message may be lost, so callers repeat it until its
+// effect shows (and the FSM must treat repeats as harmless). If the entry commits, every FSM, this
+// node's included once it receives the log, applies it like any proposal.
+func (n *Node) ProposeVia(ctx context.Context, to uint64, data []byte) error {
+	if to == 0 || to == n.cfg.ID {
+		return fmt.Errorf("consensus: cannot propose via node %d", to)
+	}
+	errc := make(chan error, 1)
+	f := func() {
+		if err := n.nextSeq(); err != nil {
+			errc <- err
+			return
+		}
+		ent := &pb.Entry{Data: appendEnvelope(make([]byte, 0, envelopeLen+len(data)), kindProposal, n.cfg.ID, n.seq, data)}
+		n.cfg.Transport.Send([]*pb.Message{{Type: pb.MsgProp.Enum(), From: new(n.cfg.ID), To: new(to), Entries: []*pb.Entry{ent}}})
+		errc <- nil
+	}
+	select {
+	case n.ctrl <- f:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrClosed
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-n.done:
+		return ErrClosed
+	}
 }
 
 // AddLearner adds a non-voting member that receives the log (a Galera joiner during catch-up). meta is
@@ -961,16 +999,20 @@ func (n *Node) applyConf(e *pb.Entry) error {
 			cc.NodeId = new(uint64(raft.None)) // overtaken: apply as a no-op on every node
 		}
 	}
-	if e.GetIndex() <= n.replayConf {
-		return nil // replayed: the restored configuration already contains it
+	replayed := e.GetIndex() <= n.replayConf // the restored configuration already contains it
+	if !replayed {
+		n.apply.conf = n.rn.ApplyConfChange(cc)
+		n.apply.confIndex = e.GetIndex()
 	}
-	n.apply.conf = n.rn.ApplyConfChange(cc)
-	n.apply.confIndex = e.GetIndex()
 	if cc.GetNodeId() != raft.None && n.cfg.OnMembership != nil {
 		n.cfg.OnMembership(MembershipChange{
 			Index: e.GetIndex(), Type: cc.GetType(), NodeID: cc.GetNodeId(), Context: userCtx,
 			Voters: slices.Clone(n.apply.conf.GetVoters()), Learners: slices.Clone(n.apply.conf.GetLearners()),
+			Replayed: replayed,
 		})
+	}
+	if replayed {
+		return nil
 	}
 	if enveloped && proposer == n.cfg.ID && cc.GetNodeId() != raft.None {
 		n.settle(seq, Result{Index: e.GetIndex()})
