@@ -37,7 +37,28 @@ type Config struct {
 	SkipNameResolve bool
 	// Resolver does the reverse lookups; nil means net.DefaultResolver.
 	Resolver Resolver
+	// Observer is told of refused logins and blocked hosts, for metrics;
+	// nil tells no one.
+	Observer Observer
 }
+
+// Observer counts authentication outcomes. Its methods are called on the
+// login path and must not block. (Package metrics' Auth implements it.)
+type Observer interface {
+	// LoginFailed: a login was refused (access denied, locked account,
+	// database not allowed or unknown).
+	LoginFailed()
+	// HostBlocked: a host reached MaxAuthErrorsUntilBlock failures.
+	HostBlocked()
+	// BlockedHostRefused: a connection from a blocked host was turned away.
+	BlockedHostRefused()
+}
+
+type nopObserver struct{}
+
+func (nopObserver) LoginFailed()        {}
+func (nopObserver) HostBlocked()        {}
+func (nopObserver) BlockedHostRefused() {}
 
 // DefaultConfig returns MaxScale's defaults.
 func DefaultConfig() Config {
@@ -112,6 +133,9 @@ func New(cfg Config, loader Loader, log *slog.Logger, clock Clock) *Manager {
 	}
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
 	}
 	return &Manager{cfg: cfg, loader: loader, log: log, clock: clock, hosts: map[netip.Addr]*hostState{}}
 }
@@ -219,6 +243,7 @@ func (m *Manager) Admit(_ context.Context, ip netip.Addr) error {
 	m.hostsMu.Lock()
 	defer m.hostsMu.Unlock()
 	if st := m.hosts[ip]; st != nil && m.clock.Now().Before(st.blockedUntil) {
+		m.cfg.Observer.BlockedHostRefused()
 		return protocol.ErrHostBlocked(m.peer(context.Background(), ip, nil, false).shown())
 	}
 	return nil
@@ -237,6 +262,7 @@ func (m *Manager) Authenticate(ctx context.Context, req *protocol.AuthRequest) (
 	}
 	var me *protocol.Error
 	if errors.As(err, &me) {
+		m.cfg.Observer.LoginFailed()
 		if me.Code == protocol.ERAccessDenied {
 			m.recordFailure(req.IP)
 		}
@@ -305,6 +331,7 @@ func (m *Manager) recordFailure(ip netip.Addr) {
 	if st.failures >= m.cfg.MaxAuthErrorsUntilBlock {
 		st.failures = 0
 		st.blockedUntil = m.clock.Now().Add(m.cfg.BlockDuration)
+		m.cfg.Observer.HostBlocked()
 		m.log.Warn("host blocked after repeated authentication failures",
 			"host", ip.String(), "failures", m.cfg.MaxAuthErrorsUntilBlock, "for", m.cfg.BlockDuration)
 	}

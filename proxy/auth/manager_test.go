@@ -280,6 +280,8 @@ func TestHostBlocking(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxAuthErrorsUntilBlock = 3
 	cfg.RefreshTime = time.Hour
+	obs := &countingObserver{}
+	cfg.Observer = obs
 	m, _, clk := newManager(t, cfg, baseData())
 	ctx := context.Background()
 	other := netip.MustParseAddr("10.0.0.9")
@@ -317,7 +319,20 @@ func TestHostBlocking(t *testing.T) {
 	if err := m.Admit(ctx, other); err != nil {
 		t.Fatalf("blocked for database errors: %v", err)
 	}
+	// Every refusal counts, database errors included; one block, refusing
+	// two connections.
+	if want := (countingObserver{failed: 10, blocked: 1, refused: 2}); *obs != want {
+		t.Errorf("observer saw %+v, want %+v", *obs, want)
+	}
 }
+
+// countingObserver counts what the manager reports; the tests call the
+// manager from one goroutine.
+type countingObserver struct{ failed, blocked, refused int }
+
+func (o *countingObserver) LoginFailed()        { o.failed++ }
+func (o *countingObserver) HostBlocked()        { o.blocked++ }
+func (o *countingObserver) BlockedHostRefused() { o.refused++ }
 
 func TestPeriodicReload(t *testing.T) {
 	cfg := DefaultConfig()

@@ -1,16 +1,25 @@
-// Package metrics holds the proxy runtime's Prometheus metrics: sessions per
-// service and, per service and server, routed statements by target kind,
-// backend connections and backend errors. Everything is registered on an
-// injected prometheus.Registerer; labels are bounded by the configuration
-// (service and server names) and by the fixed Target set, never by SQL.
+// Package metrics holds the proxy runtime's Prometheus metrics:
+//   - per service: client sessions, authentication failures and host blocks;
+//   - per service and server: routed statements by target kind, the
+//     response time of routed statements, backend connections and errors;
+//   - per listener: accepted connections and client bytes in each direction;
+//   - the statement classifier's cache (read from its own counters at
+//     scrape time), and the build.
 //
-// Hot paths use pre-resolved children (Server, Service): counting a routed
-// statement is one atomic add, without a label lookup.
+// Everything is registered on an injected prometheus.Registerer. Labels are
+// bounded by the configuration (service, server and listener names) and by
+// fixed sets (Target), never by SQL text, user names or client addresses.
+//
+// Hot paths use pre-resolved children (Service, Server, Listener): counting
+// a routed statement is one atomic add and timing it one histogram
+// observation, without a label lookup or an allocation.
 package metrics
 
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -45,11 +54,25 @@ type Metrics struct {
 	sessionsActive *prometheus.GaugeVec
 	sessionsTotal  *prometheus.CounterVec
 	routed         *prometheus.CounterVec
+	duration       *prometheus.HistogramVec
 	backendConns   *prometheus.GaugeVec
 	backendErrors  *prometheus.CounterVec
+	authFailures   *prometheus.CounterVec
+	authBlocks     *prometheus.CounterVec
+	authRefused    *prometheus.CounterVec
+	listenerOpen   *prometheus.GaugeVec
+	listenerTotal  *prometheus.CounterVec
+	bytesIn        *prometheus.CounterVec
+	bytesOut       *prometheus.CounterVec
+	buildInfo      *prometheus.GaugeVec
+	classifier     *classifierCollector
 	collectors     []prometheus.Collector
 	reg            prometheus.Registerer
 }
+
+// DurationBuckets are the upper bounds of maxproxy_query_duration_seconds:
+// from a cached point select on loopback (~100µs) to a report query.
+var DurationBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 
 // New creates the metrics and registers them on reg (nil: a private
 // registry, for callers that do not export metrics).
@@ -71,6 +94,11 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "maxproxy_queries_routed_total",
 			Help: "Client commands sent to a server, by service, server and routing target kind.",
 		}, []string{"service", "server", "target"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "maxproxy_query_duration_seconds",
+			Help:    "Time from sending a routed command to a server to the end of its reply, per service and server (commands whose connection failed are not observed).",
+			Buckets: DurationBuckets,
+		}, []string{"service", "server"}),
 		backendConns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "maxproxy_backend_connections",
 			Help: "Backend connections currently open by client sessions, per service and server.",
@@ -79,8 +107,43 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "maxproxy_backend_errors_total",
 			Help: "Backend connections that failed (connect, login, broken mid-reply, failed session command), per service and server.",
 		}, []string{"service", "server"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "maxproxy_auth_failures_total",
+			Help: "Client logins the proxy refused (wrong password, unknown or locked account, database not allowed), per service.",
+		}, []string{"service"}),
+		authBlocks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "maxproxy_auth_hosts_blocked_total",
+			Help: "Times a client host was blocked after max_auth_errors_until_block failed logins, per service.",
+		}, []string{"service"}),
+		authRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "maxproxy_auth_blocked_connections_total",
+			Help: "Client connections refused because their host was blocked, per service.",
+		}, []string{"service"}),
+		listenerOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "maxproxy_listener_connections",
+			Help: "Client connections currently open on a listener (including ones still in their handshake).",
+		}, []string{"listener", "service"}),
+		listenerTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "maxproxy_listener_connections_total",
+			Help: "Client connections a listener accepted.",
+		}, []string{"listener", "service"}),
+		bytesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "maxproxy_listener_received_bytes_total",
+			Help: "Bytes read from clients of a listener, as on the wire (TLS included).",
+		}, []string{"listener", "service"}),
+		bytesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "maxproxy_listener_sent_bytes_total",
+			Help: "Bytes written to clients of a listener, as on the wire (TLS included).",
+		}, []string{"listener", "service"}),
+		buildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "maxproxy_build_info",
+			Help: "Always 1; the labels name the maxproxy version and the Go version it was built with.",
+		}, []string{"version", "goversion"}),
+		classifier: newClassifierCollector(),
 	}
-	m.collectors = []prometheus.Collector{m.sessionsActive, m.sessionsTotal, m.routed, m.backendConns, m.backendErrors}
+	m.collectors = []prometheus.Collector{m.sessionsActive, m.sessionsTotal, m.routed, m.duration,
+		m.backendConns, m.backendErrors, m.authFailures, m.authBlocks, m.authRefused,
+		m.listenerOpen, m.listenerTotal, m.bytesIn, m.bytesOut, m.buildInfo, m.classifier}
 	for i, c := range m.collectors {
 		if err := reg.Register(c); err != nil {
 			for _, r := range m.collectors[:i] {
@@ -99,6 +162,16 @@ func (m *Metrics) Unregister() {
 	}
 }
 
+// SetBuildInfo publishes maxproxy_build_info for version (the caller
+// stamps it; this package must not know the build) and the running Go.
+func (m *Metrics) SetBuildInfo(version string) {
+	if version == "" {
+		version = "unknown"
+	}
+	m.buildInfo.Reset()
+	m.buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
+}
+
 // Service is the pre-resolved metric set of one service.
 type Service struct {
 	SessionsActive prometheus.Gauge
@@ -108,7 +181,8 @@ type Service struct {
 
 // Server is the pre-resolved metric set of one server of one service.
 type Server struct {
-	routed [numTargets]prometheus.Counter
+	routed   [numTargets]prometheus.Counter
+	duration prometheus.Observer
 	// Connections counts backend connections open to the server.
 	Connections prometheus.Gauge
 	// Errors counts failed backend connections.
@@ -117,6 +191,9 @@ type Server struct {
 
 // Routed counts one command sent to the server for target t.
 func (s *Server) Routed(t Target) { s.routed[t].Inc() }
+
+// Replied records how long the server took to answer a routed command.
+func (s *Server) Replied(d time.Duration) { s.duration.Observe(d.Seconds()) }
 
 // ErrUnknownServer is returned by Service.Server for a name the service was
 // not created with.
@@ -131,6 +208,7 @@ func (m *Metrics) Service(name string, servers []string) *Service {
 	}
 	for _, srv := range servers {
 		sm := &Server{
+			duration:    m.duration.WithLabelValues(name, srv),
 			Connections: m.backendConns.WithLabelValues(name, srv),
 			Errors:      m.backendErrors.WithLabelValues(name, srv),
 		}
@@ -150,3 +228,27 @@ func (s *Service) Server(name string) (*Server, error) {
 	}
 	return sm, nil
 }
+
+// Auth counts one service's authentication outcomes. It implements the
+// account manager's observer (package auth declares the interface).
+type Auth struct {
+	failures, blocks, refused prometheus.Counter
+}
+
+// Auth resolves the authentication counters of service name.
+func (m *Metrics) Auth(service string) *Auth {
+	return &Auth{
+		failures: m.authFailures.WithLabelValues(service),
+		blocks:   m.authBlocks.WithLabelValues(service),
+		refused:  m.authRefused.WithLabelValues(service),
+	}
+}
+
+// LoginFailed counts a refused login.
+func (a *Auth) LoginFailed() { a.failures.Inc() }
+
+// HostBlocked counts a host reaching the failure limit.
+func (a *Auth) HostBlocked() { a.blocks.Inc() }
+
+// BlockedHostRefused counts a connection refused from a blocked host.
+func (a *Auth) BlockedHostRefused() { a.refused.Inc() }
