@@ -33,11 +33,15 @@ func (discard) WritePacket([]byte) error    { return nil }
 func (discard) Flush() error                { return nil }
 
 // relay runs one command on bc, keeping the server's operation count for
-// least_current_operations and counting the command.
+// least_current_operations, counting the command and timing its reply.
 func (s *Session) relay(bc *backendConn, cmd []byte, client backend.Client, t metrics.Target) (backend.Result, error) {
 	bc.srv.metrics.Routed(t) // counted when sent: the client may look before Relay returns
 	bc.srv.active.Add(1)
+	start := time.Now()
 	res, err := bc.bc.Relay(s.ctx, client, cmd)
+	if err == nil { // a broken connection's time says nothing about the server's answers
+		bc.srv.metrics.Replied(time.Since(start))
+	}
 	bc.srv.active.Add(-1)
 	return res, err
 }
@@ -258,6 +262,10 @@ func (s *Session) pick(req router.Request, excluded serverSet) (router.Decision,
 			// has moved the master meanwhile.
 			d.Server = s.trx.srv.Name
 			return d, s.trx, nil
+		}
+		if s.keepWriter(d, snap) {
+			d.Server = s.writer.srv.Name
+			return d, s.writer, nil
 		}
 		if d.Target == router.TargetPrevious && s.prev != nil && s.prev.srv.Name == d.Server {
 			return d, s.prev, nil
