@@ -157,3 +157,37 @@ func byName(list reflect.Value, name string) (reflect.Value, bool) {
 	}
 	return reflect.Value{}, false
 }
+
+// Effective is the configuration a reload from old to next runs: next,
+// with every restart-only key as it is in old, so that a key waiting for a
+// restart is reported again by the next reload rather than forgotten.
+// Objects only next has keep their own values. next is not modified.
+func Effective(old, next *Config) *Config {
+	eff := *next
+	ov, ev := reflect.ValueOf(old).Elem(), reflect.ValueOf(&eff).Elem()
+	for _, sec := range sections() {
+		o, e := ov.Field(sec.index), ev.Field(sec.index)
+		if !sec.many {
+			keepRestart(&sec, o, e)
+			continue
+		}
+		copied := reflect.MakeSlice(e.Type(), e.Len(), e.Len())
+		reflect.Copy(copied, e)
+		e.Set(copied)
+		for i := 0; i < e.Len(); i++ {
+			if prev, found := byName(o, e.Index(i).FieldByName("Name").String()); found {
+				keepRestart(&sec, prev, e.Index(i))
+			}
+		}
+	}
+	return &eff
+}
+
+// keepRestart copies the restart-only fields of old into next.
+func keepRestart(sec *section, old, next reflect.Value) {
+	for _, f := range sec.fields {
+		if f.reload == "restart" {
+			next.Field(f.index).Set(old.Field(f.index))
+		}
+	}
+}

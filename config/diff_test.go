@@ -153,3 +153,32 @@ func TestCompareSeesEveryField(t *testing.T) {
 		}
 	}
 }
+
+func TestEffective(t *testing.T) {
+	old, err := Load(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, _ := Load(examplePath)
+	next.Proxy.DataDir = "/elsewhere"
+	next.Log.Level, next.Log.Format = "debug", "json"
+	next.Monitors[0].Type = "other"
+	next.Monitors[0].MonitorInterval *= 3
+	next.Listeners[0].Port = 7000
+	next.Servers = append(next.Servers, Server{Name: "node4", Port: 3310})
+	eff := Effective(old, next)
+	if eff.Proxy.DataDir != old.Proxy.DataDir || eff.Log.Format != old.Log.Format || eff.Monitors[0].Type != old.Monitors[0].Type {
+		t.Errorf("restart keys not kept from the running configuration: %+v %+v %q", eff.Proxy, eff.Log, eff.Monitors[0].Type)
+	}
+	if eff.Log.Level != "debug" || eff.Monitors[0].MonitorInterval != next.Monitors[0].MonitorInterval ||
+		eff.Listeners[0].Port != 7000 || len(eff.Servers) != 4 || eff.Servers[3].Port != 3310 {
+		t.Error("hot keys and new objects not taken from the new configuration")
+	}
+	if next.Monitors[0].Type != "other" || next.Proxy.DataDir != "/elsewhere" {
+		t.Error("Effective modified its argument")
+	}
+	d := Compare(eff, next)
+	if !slices.Equal(d.RestartRequired, []string{"proxy.datadir", "log.format", `monitor "galera-cluster".type`}) || len(d.Changes) != 0 {
+		t.Errorf("the next reload of the same file reports %+v", d)
+	}
+}
