@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"time"
@@ -48,6 +50,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	nodeAddress := fs.String("node-address", "", "this node's replication address host[:port] (overrides node_address)")
 	bootstrap := fs.Bool("bootstrap", false, "found a new cluster from this node (galera_new_cluster)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for benchmarking)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -101,6 +104,18 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "maxnode: %v\n", err)
+			return 2
+		}
+		defer func() {
+			if err := stopProfile(); err != nil {
+				log.Error("cpu profile", "err", err)
+			}
+		}()
+	}
 	n, err := start(cfg, log, startOptions{bootstrap: *bootstrap, ctx: ctx})
 	if err != nil {
 		log.Error("start failed", "err", err)
@@ -129,6 +144,23 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code = 1
 	}
 	return code
+}
+
+// startCPUProfile profiles the process into path until the returned function is called. A file rather than a
+// pprof listener: nothing is exposed on the network.
+func startCPUProfile(path string) (stop func() error, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 func logLevel(s string) slog.Level {
