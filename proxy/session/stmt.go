@@ -38,6 +38,9 @@ type stmt struct {
 	typesVer uint32
 	last     *backendConn // backend of the last EXECUTE
 	pinned   *backendConn // backend that received SEND_LONG_DATA
+	// cursor: the last EXECUTE opened a cursor on last, which FETCH may
+	// still read until the statement is executed again, reset or closed.
+	cursor bool
 }
 
 // stmtOn is the statement as prepared on one backend connection.
@@ -273,7 +276,7 @@ func (s *Session) execute(p []byte) error {
 		}
 		if err == nil && s.sum.held == nil {
 			started := s.trx == nil
-			st.last, st.pinned = bc, nil
+			st.last, st.pinned, st.cursor = bc, nil, res.Reply.CursorOpen
 			s.afterReply(bc, req, d, res.Reply)
 			s.causal(st.class, d, bc, res.Reply)
 			s.logStmt(s.replayBuf, st.prepare, st.class, started, hashed)
@@ -314,7 +317,7 @@ func (s *Session) resetStmt(p []byte) error {
 	if st == nil || len(st.on) == 0 {
 		return s.writeErr(errUnknownStmt(id, "mysqld_stmt_reset"))
 	}
-	st.pinned = nil
+	st.pinned, st.cursor = nil, false
 	primary := st.last
 	if primary == nil {
 		primary = st.on[0].bc
