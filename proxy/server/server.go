@@ -105,10 +105,11 @@ type serviceRuntime struct {
 }
 
 type listener struct {
-	name string
-	ln   net.Listener
-	svc  *serviceRuntime
-	tls  *tls.Config
+	name    string
+	ln      net.Listener
+	svc     *serviceRuntime
+	tls     *tls.Config
+	metrics *metrics.Listener
 }
 
 // Serve builds a Server from cfg and runs it until ctx ends.
@@ -150,6 +151,7 @@ func New(cfg *config.Config, opts Options) (_ *Server, err error) {
 	if s.metrics, err = metrics.New(opts.Registerer); err != nil {
 		return nil, err
 	}
+	s.metrics.SetBuildInfo(opts.Version)
 	servers := map[string]*config.Server{}
 	for i := range cfg.Servers {
 		servers[cfg.Servers[i].Name] = &cfg.Servers[i]
@@ -169,6 +171,7 @@ func New(cfg *config.Config, opts Options) (_ *Server, err error) {
 		}
 	}
 	cls := classify.New(cfg.Proxy.ClassifierCacheSize)
+	s.metrics.WatchClassifier(classifierStats(cls))
 	for i := range cfg.Services {
 		rt, err := s.newService(&cfg.Services[i], servers, feedOf, cls, opts.Logger)
 		if err != nil {
@@ -190,7 +193,8 @@ func New(cfg *config.Config, opts Options) (_ *Server, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
 		}
-		s.listeners = append(s.listeners, &listener{name: lc.Name, ln: ln, svc: rt, tls: t})
+		s.listeners = append(s.listeners, &listener{name: lc.Name, ln: ln, svc: rt, tls: t,
+			metrics: s.metrics.Listener(lc.Name, lc.Service)})
 	}
 	if cfg.Metrics.Enabled && opts.Gatherer != nil {
 		if s.metricsLn, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {
@@ -306,6 +310,7 @@ func (s *Server) newService(sc *config.Service, servers map[string]*config.Serve
 	ac.EnableRootUser = sc.EnableRootUser
 	ac.MaxAuthErrorsUntilBlock = s.cfg.Proxy.MaxAuthErrorsUntilBlock
 	ac.BlockDuration = s.cfg.Proxy.AuthBlockDuration
+	ac.Observer = s.metrics.Auth(sc.Name)
 	rt.auth = auth.New(ac, firstLoader(loaders), log.With("service", sc.Name), nil)
 	so := session.ServiceOptions{
 		Config:     *sc,
@@ -558,6 +563,7 @@ func (s *Server) accept(l *listener, ctx context.Context, sessions *sync.WaitGro
 			_ = tc.SetNoDelay(true)
 			_ = tc.SetKeepAlive(true)
 		}
+		nc = l.metrics.Conn(nc)
 		sessions.Go(func() { l.svc.svc.Serve(ctx, nc, l.tls) })
 	}
 }
