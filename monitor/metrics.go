@@ -4,11 +4,31 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/maxproxy/maxproxy/monitor/galera"
+	"github.com/maxproxy/maxproxy/monitor/topology"
 )
+
+// stateLabels name the state bits exported by maxproxy_monitor_server_state:
+// MaxScale's status words, in Prometheus label form.
+var stateLabels = []struct {
+	bit   topology.State
+	label string
+}{
+	{topology.Running, "running"},
+	{topology.Synced, "synced"},
+	{topology.Master, "master"},
+	{topology.Slave, "slave"},
+	{topology.Donor, "donor"},
+	{topology.Maintenance, "maintenance"},
+	{topology.Draining, "draining"},
+	{topology.AuthError, "auth_error"},
+	{topology.Sticky, "sticky"},
+	{topology.Lagging, "lagging"},
+}
 
 // metrics are registered on the injected registry, labelled with the
 // monitor's name; the other labels are bounded (server names from the
-// configuration, the ten event names, three script outcomes).
+// configuration, the ten event names, three script outcomes, the ten
+// state bits).
 type metrics struct {
 	reg           prometheus.Registerer
 	collectors    []prometheus.Collector
@@ -17,6 +37,8 @@ type metrics struct {
 	stateChanges  *prometheus.CounterVec
 	localState    *prometheus.GaugeVec
 	recvQueue     *prometheus.GaugeVec
+	fcSent        *prometheus.CounterVec
+	serverState   *prometheus.GaugeVec
 	rounds        prometheus.Counter
 	scriptRuns    *prometheus.CounterVec
 	scriptDropped prometheus.Counter
@@ -48,6 +70,14 @@ func newMetrics(reg prometheus.Registerer, monitor string) (*metrics, error) {
 			Name: "maxproxy_monitor_wsrep_local_recv_queue", ConstLabels: c,
 			Help: "wsrep_local_recv_queue as last read.",
 		}, []string{"server"}),
+		fcSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "maxproxy_monitor_wsrep_flow_control_sent_total", ConstLabels: c,
+			Help: "Growth of wsrep_flow_control_sent between probes (the node asked the cluster to pause); counted from the first probe, across node restarts.",
+		}, []string{"server"}),
+		serverState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "maxproxy_monitor_server_state", ConstLabels: c,
+			Help: "1 when the server's published state has the bit named by state (running, synced, master, slave, donor, maintenance, draining, auth_error, sticky, lagging), else 0.",
+		}, []string{"server", "state"}),
 		rounds: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "maxproxy_monitor_rounds_total", ConstLabels: c,
 			Help: "Published topology snapshots.",
@@ -66,7 +96,7 @@ func newMetrics(reg prometheus.Registerer, monitor string) (*metrics, error) {
 		}),
 	}
 	all := []prometheus.Collector{m.events, m.probeDuration, m.stateChanges, m.localState,
-		m.recvQueue, m.rounds, m.scriptRuns, m.scriptDropped, m.journalErrors}
+		m.recvQueue, m.fcSent, m.serverState, m.rounds, m.scriptRuns, m.scriptDropped, m.journalErrors}
 	for _, col := range all {
 		if err := reg.Register(col); err != nil {
 			m.unregister()
@@ -83,6 +113,17 @@ func newMetrics(reg prometheus.Registerer, monitor string) (*metrics, error) {
 		m.scriptRuns.WithLabelValues(r)
 	}
 	return m, nil
+}
+
+// setState publishes every state bit of server.
+func (m *metrics) setState(server string, st topology.State) {
+	for _, l := range stateLabels {
+		v := 0.0
+		if st&l.bit != 0 {
+			v = 1
+		}
+		m.serverState.WithLabelValues(server, l.label).Set(v)
+	}
 }
 
 // unregister removes the collectors so that a monitor recreated on reload

@@ -72,6 +72,10 @@ type Monitor struct {
 	results       chan probeResult
 	lastErr       []string
 	lastMarkerErr []string
+	// fcBase[i] is server i's wsrep_flow_control_sent at its last probe
+	// that read status, fcSeen[i] whether there was one.
+	fcBase        []uint64
+	fcSeen        []bool
 	savedWriter   string
 	writerSaved   time.Time
 	owner         string // names this instance in the writer marker
@@ -141,6 +145,8 @@ func New(opts Options, servers []Server, logger *slog.Logger, reg prometheus.Reg
 		markerStmts:   make([][]string, len(servers)),
 		lastErr:       make([]string, len(servers)),
 		lastMarkerErr: make([]string, len(servers)),
+		fcBase:        make([]uint64, len(servers)),
+		fcSeen:        make([]bool, len(servers)),
 		lastExecErr:   make([]string, len(servers)),
 		results:       make(chan probeResult, len(servers)),
 	}
@@ -485,9 +491,11 @@ func (m *Monitor) observe(prev, snap *topology.Snapshot, probes []galera.Probe, 
 			}
 			m.log.Info("server changed state", attrs...)
 		}
+		m.metrics.setState(s.Name, s.State)
 		if probes[i].HasStatus {
 			m.metrics.localState.WithLabelValues(s.Name).Set(float64(s.Galera.LocalState))
 			m.metrics.recvQueue.WithLabelValues(s.Name).Set(float64(s.Galera.RecvQueue))
+			m.countFlowControl(i, s.Name, s.Galera.FlowControlSent)
 		} else {
 			m.metrics.localState.WithLabelValues(s.Name).Set(-1)
 		}
@@ -506,6 +514,26 @@ func (m *Monitor) observe(prev, snap *topology.Snapshot, probes []galera.Probe, 
 			m.lastErr[i] = s.Err
 		}
 	}
+}
+
+// countFlowControl adds the growth of a server's wsrep_flow_control_sent
+// since its previous probe to the exported counter. The first reading is
+// only a baseline (the node's history before the monitor is not this
+// proxy's to report); a reading below the baseline means the node
+// restarted, and all of it is new.
+func (m *Monitor) countFlowControl(i int, server string, sent uint64) {
+	if m.fcSeen[i] {
+		delta := sent
+		if sent >= m.fcBase[i] {
+			delta = sent - m.fcBase[i]
+		}
+		if delta > 0 {
+			m.metrics.fcSent.WithLabelValues(server).Add(float64(delta))
+		}
+	} else {
+		m.metrics.fcSent.WithLabelValues(server) // export the 0
+	}
+	m.fcBase[i], m.fcSeen[i] = sent, true
 }
 
 // saveWriter journals the failback writer (only used with
