@@ -74,11 +74,11 @@ type Monitor struct {
 	lastMarkerErr []string
 	// fcBase[i] is server i's wsrep_flow_control_sent at its last probe
 	// that read status, fcSeen[i] whether there was one.
-	fcBase        []uint64
-	fcSeen        []bool
-	savedWriter   string
-	writerSaved   time.Time
-	owner         string // names this instance in the writer marker
+	fcBase      []uint64
+	fcSeen      []bool
+	savedWriter string
+	writerSaved time.Time
+	owner       string // names this instance in the writer marker
 	// lastMarkerMove keeps a failing marker update from being logged
 	// every round.
 	lastMarkerMove galera.MarkerUpdate
