@@ -217,6 +217,11 @@ type Service struct {
 	TransactionReplaySafeCommit      bool          `toml:"transaction_replay_safe_commit" reload:"hot" router:"readwritesplit"`
 	TransactionReplayRetryOnMismatch bool          `toml:"transaction_replay_retry_on_mismatch" reload:"hot" router:"readwritesplit"`
 	TransactionReplayChecksum        string        `toml:"transaction_replay_checksum" reload:"hot" router:"readwritesplit" enum:"full|result_only|no_insert_id"`
+	// TransactionReplayCommitCheck resolves a COMMIT interrupted by a
+	// failover with a marker row written in the same transaction (see
+	// package proxy/session): needs transaction_replay and the grant
+	// SELECT, INSERT, UPDATE, DELETE ON maxproxy.* for the client's user.
+	TransactionReplayCommitCheck bool `toml:"transaction_replay_commit_check" reload:"hot" router:"readwritesplit"`
 
 	// CausalReads: MaxScale's modes are all recognised, but only "none" and
 	// "local" are implemented (see SupportedCausalReads).

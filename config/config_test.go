@@ -155,6 +155,15 @@ func TestServiceNormalisation(t *testing.T) {
 		t.Errorf("transaction_replay with disable_sescmd_history: got %v", err)
 	}
 
+	_, err = parseService(t, "readwritesplit", "transaction_replay_commit_check = true\n")
+	if err == nil || !strings.Contains(err.Error(), "transaction_replay_commit_check: needs transaction_replay = true") {
+		t.Errorf("transaction_replay_commit_check without transaction_replay: got %v", err)
+	}
+	svc, err = parseService(t, "readwritesplit", "transaction_replay = true\ntransaction_replay_commit_check = true\n")
+	if err != nil || !svc.TransactionReplayCommitCheck {
+		t.Errorf("transaction_replay_commit_check with transaction_replay: %v, %+v", err, svc)
+	}
+
 	svc, err = parseService(t, "readconnroute", "")
 	if err != nil {
 		t.Fatal(err)

@@ -266,6 +266,9 @@ func (v *validator) checkReadWriteSplit(s site, svc *Service) {
 			v.errorf(s, "master_failure_mode", `must be "fail_on_write" when transaction_replay = true, got %q`, svc.MasterFailureMode)
 		}
 	}
+	if svc.TransactionReplayCommitCheck && !svc.TransactionReplay {
+		v.errorf(s, "transaction_replay_commit_check", "needs transaction_replay = true (a COMMIT found not to have committed is replayed)")
+	}
 	if svc.DisableSescmdHistory && svc.MasterReconnection {
 		v.errorf(s, "disable_sescmd_history", "cannot be true while master_reconnection is on (it is implied by transaction_replay): moving a session to a new primary replays its history")
 	}

@@ -481,11 +481,25 @@ func (s *Session) routeStatement(p []byte, req router.Request) error {
 			cmd = s.syncWrap(p)
 		}
 		inTrx := s.rs.InTransaction() && s.trx == bc
+		var held []byte
+		if inTrx && req.Class.Kind == classify.KindCommit && s.checkCommits() {
+			again, answered, h, merr := s.beforeCommit(&rec, bc)
+			switch {
+			case again:
+				continue
+			case answered:
+				return merr
+			}
+			held = h
+		}
 		hashed := s.hashReply(req.Class)
 		client := s.sum.start(bc, s.client, hashed, s.holdFor(req.Class, inTrx))
-		res, err := s.relay(bc, cmd, client, metricTarget(d))
+		res, err := s.relayUnlessHeld(bc, cmd, client, metricTarget(d), held)
 		if err == nil && s.sum.held == nil {
 			started := s.trx == nil
+			if req.Class.Kind == classify.KindCommit {
+				s.mk.pending, s.mk.unresolved = 0, 0
+			}
 			s.afterReply(bc, req, d, res.Reply)
 			s.causal(req.Class, d, bc, res.Reply)
 			s.logStmt(p, nil, req.Class, started, hashed)

@@ -101,9 +101,17 @@
 // statement then ends the session, since the transaction is gone.
 //
 // A COMMIT (or DDL, which commits implicitly) interrupted after it was
-// sent is never replayed with transaction_replay_safe_commit (the
-// default): it may have committed, so the client gets 1927 saying the
-// outcome is unknown (with or without replay). The transaction is over
+// sent is never replayed blindly with transaction_replay_safe_commit (the
+// default): it may have committed. With transaction_replay_commit_check
+// (commitcheck.go) the session settles it instead: the COMMIT of a
+// transaction that wrote is preceded by a marker row written in the same
+// transaction (maxproxy.trx_marker, one row per session, a number never
+// used before), and after the failover a causal read on the new writer
+// says whether that number committed: yes, the client gets OK; no, the
+// transaction is replayed and committed there. Only when the check cannot
+// be made (no writer in transaction_replay_timeout, no table or no
+// privilege on maxproxy.*), and always without the option, the client
+// gets 1927 saying the outcome is unknown. The transaction is over
 // either way, so the session continues outside it; the next statement
 // opens a connection as needed. A COMMIT
 // refused with 1047, or failed by a deadlock or a Galera certification

@@ -6,7 +6,6 @@ import (
 
 	"github.com/maxproxy/maxproxy/proxy/backend"
 	"github.com/maxproxy/maxproxy/proxy/protocol"
-	"github.com/maxproxy/maxproxy/router"
 	"github.com/maxproxy/maxproxy/router/classify"
 )
 
@@ -54,6 +53,15 @@ func (s *Session) holdFor(c classify.Class, inTrx bool) holdMask {
 		if s.canReplay(c, 0) {
 			h |= holdKilled
 		}
+		if c.Kind == classify.KindCommit && s.mk.pending != 0 {
+			// A marked COMMIT's outcome is checked (commitcheck.go); after
+			// a lost one, a deadlock on the replay's COMMIT may mean the
+			// lost one committed after all.
+			h |= holdKilled
+			if s.mk.unresolved != 0 {
+				h |= holdDeadlock
+			}
+		}
 		return h
 	case s.rs.InTransaction():
 		return 0 // the transaction has no backend yet: its first statement
@@ -73,6 +81,8 @@ func (s *Session) recover(rec *recovery, bc *backendConn, c classify.Class, inTr
 	if err != nil {
 		s.drop(bc, err)
 		switch {
+		case inTrx && c.Kind == classify.KindCommit && s.mk.pending != 0 && res.Forwarded == 0 && res.ClientErr == nil:
+			return s.resolveCommit(bc.srv, true)
 		case inTrx && s.canReplay(c, res.Forwarded):
 			if rerr := s.replayTrx(bc.srv, true, nil); rerr != nil {
 				_ = s.writeErr(errReplayFailed(rerr.Error()))
@@ -92,14 +102,9 @@ func (s *Session) recover(rec *recovery, bc *backendConn, c classify.Class, inTr
 			return true, nil
 		case inTrx && isCommit(c) && res.Forwarded == 0 && res.ClientErr == nil:
 			// Committed or not, the transaction is over: the client is told
-			// the outcome is unknown, and the session goes on outside it
-			// (nothing can silently continue the transaction elsewhere).
-			s.trxLost = ""
-			s.tlog.reset()
-			s.rs.Advance(router.Request{Cmd: router.CmdQuery, Class: classify.Class{Kind: classify.KindCommit}},
-				router.Decision{}, router.Reply{OK: true}, &s.svc.ropts)
+			// the outcome is unknown, and the session goes on outside it.
 			s.log.Warn("COMMIT interrupted; its outcome is unknown and it is not replayed", "server", bc.srv.Name)
-			return false, s.writeErr(errCommitLost(bc.srv.Name))
+			return false, s.commitLost(bc.srv.Name)
 		}
 		return false, s.lost(bc, res, inTrx, err)
 	}
@@ -110,7 +115,13 @@ func (s *Session) recover(rec *recovery, bc *backendConn, c classify.Class, inTr
 		// The server is closing the connection.
 		s.drop(bc, fmt.Errorf("server ended the connection with error %d", code))
 	}
+	marked := inTrx && c.Kind == classify.KindCommit && (s.mk.pending != 0 || s.mk.unresolved != 0)
 	switch {
+	case marked && (isKilled(code) || (s.mk.unresolved != 0 && code != erWsrepNotReady)):
+		// A marked COMMIT ended by the server, or a replayed one that
+		// failed certification: check whether it (or the lost one before
+		// it) committed.
+		return s.resolveCommit(bc.srv, true)
 	case inTrx && (code == erWsrepNotReady || isKilled(code)):
 		// The node left the primary component, or the connection is gone:
 		// the transaction went with it. A KILLed connection says nothing

@@ -47,13 +47,14 @@ type trxLog struct {
 	// the statement before the transaction ends.
 	preps [][]byte
 	off   bool // beyond transaction_replay_max_size (or not checksummed): no replay
+	wrote bool // a statement may have written (transaction_replay_commit_check)
 }
 
 const sumSize = 16
 
 func (l *trxLog) reset() {
 	clear(l.preps)
-	l.buf, l.ends, l.sums, l.preps, l.off = l.buf[:0], l.ends[:0], l.sums[:0], l.preps[:0], false
+	l.buf, l.ends, l.sums, l.preps, l.off, l.wrote = l.buf[:0], l.ends[:0], l.sums[:0], l.preps[:0], false, false
 	if cap(l.buf) > maxKeptBuffer {
 		l.buf = nil
 	}
@@ -360,7 +361,21 @@ func (s *Session) logStmt(cmd, prep []byte, c classify.Class, started, hashed bo
 	}
 	if !s.tlog.add(cmd, prep, sum, int(s.svc.cfg.TransactionReplayMaxSize)) {
 		s.log.Debug("transaction too large to replay", "max", s.svc.cfg.TransactionReplayMaxSize)
+		return
 	}
+	s.tlog.wrote = s.tlog.wrote || mayWrite(c)
+}
+
+// mayWrite reports whether a statement of class c may change data, so
+// that a transaction containing it has a COMMIT worth checking.
+func mayWrite(c classify.Class) bool {
+	switch c.Kind {
+	case classify.KindWrite, classify.KindCall, classify.KindOther, classify.KindUnknown, classify.KindExecute:
+		return true
+	case classify.KindRead:
+		return c.Flags.Any(classify.FlagUnknownFunc | classify.FlagSequence)
+	}
+	return false
 }
 
 // stopReplay makes the open transaction not replayable (a server-side

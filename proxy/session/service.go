@@ -92,6 +92,9 @@ type Service struct {
 	// causalLocal is causal_reads = "local" (see needsSync).
 	causalLocal bool
 	checksum    checksumMode // transaction_replay_checksum
+	// markerWarned is when a session last warned that it cannot write the
+	// commit marker (unix ns), to log that once a minute per service.
+	markerWarned atomic.Int64
 }
 
 // DefaultServerVersion is announced to clients until a backend's greeting

@@ -80,6 +80,7 @@ type Session struct {
 	tlog      trxLog
 	sum       replySummer
 	replayBuf []byte
+	mk        commitMarker // transaction_replay_commit_check
 }
 
 // threadRef names one backend connection of a session for KILL.
@@ -213,6 +214,7 @@ func (s *Session) abort() {
 }
 
 func (s *Session) closeAll() {
+	s.dropMarker()
 	s.releaseAll()
 	_ = s.nc.Close()
 }
