@@ -8,17 +8,22 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/maxproxy/maxproxy/monitor/galera"
+	"github.com/maxproxy/maxproxy/monitor/topology"
 )
 
-// The journal is a bbolt file with two buckets: "admin" maps a server name
-// to its operator state, and "writer" holds the failback writer with the
-// time it was saved. Operator state is written when it changes; the
-// writer when it changes and otherwise at most once a minute, so that its
-// age tells how long ago the monitor last stood behind it.
+// The journal is a bbolt file with three buckets: "admin" maps a server
+// name to its operator state, "writer" holds the failback writer with the
+// time it was saved, and "run" holds, while an operator has the monitor
+// stopped, the last snapshot it published. Operator state is written when
+// it changes; the writer when it changes and otherwise at most once a
+// minute, so that its age tells how long ago the monitor last stood behind
+// it.
 var (
 	bucketAdmin  = []byte("admin")
 	bucketWriter = []byte("writer")
+	bucketRun    = []byte("run")
 	keyWriter    = []byte("master")
+	keyStopped   = []byte("stopped")
 )
 
 type journal struct {
@@ -42,7 +47,7 @@ func openJournal(path string) (*journal, error) {
 		return nil, fmt.Errorf("open monitor journal %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketAdmin, bucketWriter} {
+		for _, b := range [][]byte{bucketAdmin, bucketWriter, bucketRun} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -119,6 +124,43 @@ func (j *journal) saveWriter(name string, now time.Time) error {
 		}
 		return b.Put(keyWriter, v)
 	})
+}
+
+// stoppedRecord says an operator stopped the monitor; Snapshot is what it
+// had last published (nil if nothing), for the next process to route by.
+type stoppedRecord struct {
+	Saved    time.Time          `json:"saved"`
+	Snapshot *topology.Snapshot `json:"snapshot,omitempty"`
+}
+
+func (j *journal) saveStopped(snap *topology.Snapshot, now time.Time) error {
+	v, err := json.Marshal(stoppedRecord{Saved: now, Snapshot: snap})
+	if err != nil {
+		return err
+	}
+	return j.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketRun).Put(keyStopped, v) })
+}
+
+func (j *journal) clearStopped() error {
+	return j.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketRun).Delete(keyStopped) })
+}
+
+// loadStopped returns the stop record, nil when the monitor was not left
+// stopped by an operator.
+func (j *journal) loadStopped() (*stoppedRecord, error) {
+	var r *stoppedRecord
+	err := j.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketRun).Get(keyStopped)
+		if v == nil {
+			return nil
+		}
+		r = new(stoppedRecord)
+		return json.Unmarshal(v, r)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read monitor journal: stop record: %w", err)
+	}
+	return r, nil
 }
 
 func (j *journal) close() error {

@@ -1,6 +1,8 @@
 package monitor
 
 import (
+	"errors"
+	"maps"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -96,4 +98,117 @@ func TestAdminChangeThatCannotBeSavedIsNotApplied(t *testing.T) {
 	if len(m.Admin()) != 0 {
 		t.Fatalf("unsaved change applied: %v", m.Admin())
 	}
+}
+
+// TestOperatorStopSurvivesARestart: a monitor an operator stopped comes
+// back stopped, routing by the snapshot it last published (maintenance
+// included), until it runs again; the first Run clears the record.
+func TestOperatorStopSurvivesARestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "monitor-galera.db")
+	h := newRig(t, Options{JournalPath: path}, 3, nil)
+	h.next()
+	if err := h.m.SetMaintenance("s3"); err != nil {
+		t.Fatal(err)
+	}
+	frozen := h.next()
+	if err := h.m.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if !h.m.Stopped() {
+		t.Error("Stopped() = false after Stop")
+	}
+	if err := h.m.Stop(); !errors.Is(err, ErrClosed) {
+		t.Errorf("second Stop: %v, want ErrClosed", err)
+	}
+
+	servers := []Server{{Name: "s1", Address: "127.0.0.1:3306"}, {Name: "s2", Address: "127.0.0.1:3307"}, {Name: "s3", Address: "127.0.0.1:3308"}}
+	// The next process: stopped, with the frozen states published and
+	// nothing probed.
+	calls := h.fakes["s1"].probes()
+	m2, err := New(Options{Name: "galera", JournalPath: path}, servers, nil, nil,
+		WithProberFactory(func(s Server) Prober { return h.fakes[s.Name] }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m2.Stopped() {
+		t.Error("restarted monitor is not stopped")
+	}
+	got := m2.Snapshot()
+	if got == nil || got.Generation != frozen.Generation || !maps.Equal(states(got), states(frozen)) {
+		t.Fatalf("restored snapshot %v, want %v", got, states(frozen))
+	}
+	if states(got)["s3"] != "Maintenance, Slave, Synced, Running" {
+		t.Errorf("s3 restored as %q", states(got)["s3"])
+	}
+	if h.fakes["s1"].probes() != calls {
+		t.Error("a stopped monitor probed")
+	}
+	if err := m2.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Starting it (Run) clears the record: the process after comes up
+	// running.
+	h3 := newRig(t, Options{JournalPath: path}, 3, nil)
+	// The restored snapshot may be replaced by the first round's before
+	// the test reads it; the round continues its generations.
+	s := h3.next()
+	if s.Generation == frozen.Generation {
+		s = h3.next()
+	}
+	if s.Generation != frozen.Generation+1 {
+		t.Errorf("first round: generation %d, want %d (continuing the restored one)", s.Generation, frozen.Generation+1)
+	}
+	if h3.m.Stopped() {
+		t.Error("monitor still stopped after Run")
+	}
+	h3.close()
+	m4, err := New(Options{Name: "galera", JournalPath: path}, servers, nil, nil,
+		WithProberFactory(func(s Server) Prober { return h.fakes[s.Name] }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m4.Close()
+	if m4.Stopped() || m4.Snapshot() != nil {
+		t.Errorf("after a run: stopped %v, snapshot %v", m4.Stopped(), m4.Snapshot())
+	}
+}
+
+// A stop record whose servers no longer match the configuration keeps the
+// monitor stopped but publishes nothing stale.
+func TestOperatorStopWithChangedServers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "monitor-galera.db")
+	h := newRig(t, Options{JournalPath: path}, 2, nil)
+	h.next()
+	if err := h.m.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(Options{Name: "galera", JournalPath: path}, []Server{{Name: "s1", Address: "127.0.0.1:1"}, {Name: "other", Address: "127.0.0.1:2"}}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if !m.Stopped() || m.Snapshot() != nil {
+		t.Errorf("stopped %v, snapshot %v; want stopped with no snapshot", m.Stopped(), m.Snapshot())
+	}
+}
+
+// A stop that cannot be recorded is refused and the monitor keeps running.
+func TestOperatorStopThatCannotBeSaved(t *testing.T) {
+	h := newRig(t, Options{JournalPath: filepath.Join(t.TempDir(), "j.db")}, 1, nil)
+	h.next()
+	h.m.journal.db.Close()
+	if err := h.m.Stop(); err == nil {
+		t.Fatal("unrecorded stop reported as done")
+	}
+	if h.m.Stopped() {
+		t.Error("Stopped() after a failed Stop")
+	}
+	h.round() // still probing
+}
+
+func (f *fakeProber) probes() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
 }

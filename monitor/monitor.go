@@ -33,13 +33,16 @@ const writerRefresh = time.Minute
 // whole topology snapshot per round. Create it with New, run it with Run,
 // stop it with Close. Its methods are safe for concurrent use.
 type Monitor struct {
-	opts      Options
-	gopts     galera.Options
-	servers   []Server
-	names     map[string]bool
-	log       *slog.Logger
-	metrics   *metrics
-	journal   *journal      // nil without Options.JournalPath
+	opts    Options
+	gopts   galera.Options
+	servers []Server
+	names   map[string]bool
+	log     *slog.Logger
+	metrics *metrics
+	journal *journal // nil without Options.JournalPath
+	// stopped: the journal says an operator stopped this monitor and no
+	// Run has started since (see Stop).
+	stopped   bool
 	script    *scriptRunner // nil without Options.Script
 	probers   []Prober
 	newProber ProberFactory
@@ -191,6 +194,11 @@ func New(opts Options, servers []Server, logger *slog.Logger, reg prometheus.Reg
 		if writer != "" || len(admin) > 0 {
 			m.log.Info("monitor state restored from journal", "writer", writer, "admin", admin)
 		}
+		if err := m.restoreStopped(); err != nil {
+			m.journal.close()
+			m.metrics.unregister()
+			return nil, err
+		}
 	}
 	for _, s := range m.servers {
 		m.probers = append(m.probers, m.newProber(s))
@@ -246,6 +254,15 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	m.running, m.active = true, true
 	m.wg.Add(1)
+	if m.stopped {
+		m.stopped = false
+		if err := m.journal.clearStopped(); err != nil {
+			// Probing matters more than the record: the cost is that a
+			// restart would come up stopped, which the log explains.
+			m.metrics.journalErrors.Inc()
+			m.log.Error("cannot clear the operator's stop from the monitor journal; a restart will find the monitor stopped", "err", err)
+		}
+	}
 	m.mu.Unlock()
 	defer m.wg.Done()
 	defer func() {
@@ -284,6 +301,76 @@ func (m *Monitor) Run(ctx context.Context) error {
 		case <-m.wake:
 		}
 	}
+}
+
+// Stop is Close for an operator's stop. With a journal it first records
+// that the monitor is stopped, together with the last published snapshot,
+// so that a restarted proxy keeps it stopped (Stopped reports it) and
+// routes by the states the operator froze until the monitor is started
+// again; the first Run of a monitor clears the record. If the record
+// cannot be written the monitor keeps running and the error is returned.
+func (m *Monitor) Stop() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	if m.journal != nil {
+		if err := m.journal.saveStopped(m.holder.Load(), m.now()); err != nil {
+			m.mu.Unlock()
+			m.metrics.journalErrors.Inc()
+			return fmt.Errorf("monitor %q: record the stop in the journal: %w", m.opts.Name, err)
+		}
+	}
+	m.stopped = true
+	m.mu.Unlock()
+	return m.Close()
+}
+
+// Stopped reports whether an operator stopped the monitor (Stop) and it
+// has not run since, in this process or, through the journal, before a
+// restart. The owner then should not Run it until an operator asks.
+func (m *Monitor) Stopped() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.stopped
+}
+
+// restoreStopped reads the journal's stop record. The snapshot it carries
+// is published when nothing is yet (a restarted process) and it describes
+// exactly the configured servers; otherwise routing waits for a probe.
+func (m *Monitor) restoreStopped() error {
+	r, err := m.journal.loadStopped()
+	if err != nil || r == nil {
+		return err
+	}
+	m.stopped = true
+	snap := r.Snapshot
+	if snap == nil || len(snap.Servers) != len(m.servers) {
+		m.log.Warn("monitor was stopped by an operator; it stays stopped with no topology to route by until started", "stopped_at", r.Saved)
+		return nil
+	}
+	for i := range snap.Servers {
+		if snap.Servers[i].Name != m.servers[i].Name {
+			m.log.Warn("monitor was stopped by an operator; its servers changed since, so it stays stopped with no topology to route by until started", "stopped_at", r.Saved)
+			return nil
+		}
+		snap.Servers[i].Address, snap.Servers[i].Priority = m.servers[i].Address, m.servers[i].Priority
+	}
+	if m.holder.Load() == nil {
+		m.holder.Store(snap)
+	}
+	m.log.Warn("monitor was stopped by an operator; it stays stopped and routing uses the states it last published until it is started",
+		"stopped_at", r.Saved, "states", snapStates(snap))
+	return nil
+}
+
+func snapStates(s *topology.Snapshot) map[string]string {
+	out := make(map[string]string, len(s.Servers))
+	for _, srv := range s.Servers {
+		out[srv.Name] = srv.State.String()
+	}
+	return out
 }
 
 // Close stops Run, waits for every goroutine the monitor started, and
