@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -219,17 +220,28 @@ func TestReloadFailureIs500(t *testing.T) {
 	}
 }
 
-func TestReloadReportsRestartKeys(t *testing.T) {
+func TestReloadReportsChanges(t *testing.T) {
 	rt := admintest.New()
-	rt.RestartRequired = []string{"admin.listen", `listener "rw-listener".port`}
+	rt.Reloaded = admintest.Reloaded
 	_, addr := admintest.Serve(t, rt, config.Admin{})
 	r := do(t, client(t, nil), "POST", "http://"+addr+"/v1/reload", admintest.User, admintest.Password)
 	var doc api.Document[api.ReloadResource]
 	if err := json.Unmarshal([]byte(r.body), &doc); err != nil {
 		t.Fatal(err)
 	}
-	if got := doc.Data.Attributes.RestartRequired; !slices.Equal(got, rt.RestartRequired) {
-		t.Errorf("restart_required %q, want %q", got, rt.RestartRequired)
+	if got := doc.Data.Attributes; !reflect.DeepEqual(got, admintest.Reloaded) {
+		t.Errorf("reload document %+v, want %+v", got, admintest.Reloaded)
+	}
+}
+
+// An invalid file is the operator's to fix: 400 with the file:line error.
+func TestReloadInvalidFileIs400(t *testing.T) {
+	rt := admintest.New()
+	rt.ReloadErr = admintest.ErrReloadInvalid
+	_, addr := admintest.Serve(t, rt, config.Admin{})
+	r := do(t, client(t, nil), "POST", "http://"+addr+"/v1/reload", admintest.User, admintest.Password)
+	if r.status != http.StatusBadRequest || !strings.Contains(r.body, `/etc/maxproxy.toml:12: server \"db4\".port`) {
+		t.Errorf("got %d %s, want 400 naming the file and line", r.status, r.body)
 	}
 }
 

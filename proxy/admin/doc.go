@@ -17,8 +17,10 @@
 //   - Failures are {"errors":[{"detail":...}]} with 400 (bad parameter), 401,
 //     404 (unknown object or path), 405 (with Allow), 409 (the object's state
 //     forbids the change, e.g. draining the writer) or 500.
-//   - Actions answer 204 No Content; POST /v1/reload answers the keys that
-//     need a restart.
+//   - Actions answer 204 No Content; POST /v1/reload answers what the reload
+//     applied and the changed keys that need a restart, or 400 with the
+//     file's problems (file:line: key: message) when the new file is
+//     refused and the running configuration stays.
 //   - The running proxy is reached only through Runtime, which this package
 //     declares; mutating requests are logged with the user who made them.
 package admin

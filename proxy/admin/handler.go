@@ -194,19 +194,22 @@ func (s *Server) getMaxProxy(w http.ResponseWriter, r *http.Request, _ []string)
 }
 
 func (s *Server) postReload(w http.ResponseWriter, r *http.Request, _ []string) {
-	restart, err := s.rt.Reload(r.Context())
+	res, err := s.rt.Reload(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if restart == nil {
-		restart = []string{}
+	if res.Changes == nil {
+		res.Changes = []api.ReloadChange{}
+	}
+	if res.RestartRequired == nil {
+		res.RestartRequired = []string{}
 	}
 	self := api.Path(api.TypeReload)
 	writeJSON(w, r, api.Document[api.ReloadResource]{
 		Data: api.ReloadResource{
 			ID: api.TypeReload, Type: api.TypeReload,
-			Attributes: api.ReloadAttributes{RestartRequired: restart},
+			Attributes: res,
 			Links:      api.Links{Self: self},
 		},
 		Links: api.Links{Self: self},

@@ -36,8 +36,9 @@ type Runtime interface {
 	// KillSession ends a client session, as KILL CONNECTION does.
 	KillSession(ctx context.Context, id uint64) error
 	// Reload reads the configuration file again and applies it, returning
-	// the changed keys that only a restart applies.
-	Reload(ctx context.Context) (restartRequired []string, err error)
+	// what it applied and the changed keys that only a restart applies. An
+	// invalid file wraps api.ErrInvalid and changes nothing.
+	Reload(ctx context.Context) (api.ReloadAttributes, error)
 }
 
 // ServerInfo is one backend and the objects that refer to it.

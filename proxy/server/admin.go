@@ -37,12 +37,6 @@ func apiError(kind error, format string, args ...any) error {
 	return classified{kind: kind, err: fmt.Errorf(format, args...)}
 }
 
-// errReloadUnsupported is what POST /v1/reload answers: the runtime cannot
-// swap services, monitors and listeners in place yet, and pretending it
-// did would leave the operator believing a change is live.
-var errReloadUnsupported = apiError(api.ErrNotImplemented,
-	"configuration reload is not implemented in this version of maxproxy: restart it to apply a changed configuration")
-
 // serverView is what the topology says of a server: the snapshot of the
 // monitor watching it, or of the static topology of a service using it.
 func (s *Server) serverView(name string) (topology.Server, bool) {
@@ -76,6 +70,13 @@ func (s *Server) monitorOf(server string) *monitorSlot {
 	return nil
 }
 
+// lookupMonitor is monitorNamed for callers that do not hold s.mu.
+func (s *Server) lookupMonitor(name string) *monitorSlot {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.monitorNamed(name)
+}
+
 func (s *Server) monitorNamed(name string) *monitorSlot {
 	for _, ms := range s.monitors {
 		if ms.cfg.Name == name {
@@ -87,6 +88,8 @@ func (s *Server) monitorNamed(name string) *monitorSlot {
 
 func (a adminRuntime) Servers() []admin.ServerInfo {
 	s := a.s
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	out := make([]admin.ServerInfo, 0, len(s.cfg.Servers))
 	for i := range s.cfg.Servers {
 		sc := &s.cfg.Servers[i]
@@ -97,7 +100,7 @@ func (a adminRuntime) Servers() []admin.ServerInfo {
 			ts.Galera.LocalIndex = -1
 		}
 		attrs := admin.ServerAttributes(ts)
-		st := s.ServerStats(sc.Name)
+		st := s.serverStats(sc.Name)
 		attrs.Statistics = api.ServerStatistics{Connections: int(st.Current), TotalConnections: st.Total}
 		info := admin.ServerInfo{Name: sc.Name, Attributes: attrs, Services: []string{}, Monitors: []string{}}
 		for j := range s.cfg.Services {
@@ -115,10 +118,12 @@ func (a adminRuntime) Servers() []admin.ServerInfo {
 
 func (a adminRuntime) Services() []admin.ServiceInfo {
 	s := a.s
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	out := make([]admin.ServiceInfo, 0, len(s.cfg.Services))
 	for i := range s.cfg.Services {
 		sc := &s.cfg.Services[i]
-		st, _ := s.ServiceStats(sc.Name)
+		st, _ := s.serviceStats(sc.Name)
 		info := admin.ServiceInfo{
 			Name: sc.Name,
 			Attributes: api.ServiceAttributes{
@@ -131,7 +136,7 @@ func (a adminRuntime) Services() []admin.ServiceInfo {
 			Listeners: []string{},
 		}
 		for _, l := range s.listeners {
-			if l.svc.cfg.Name == sc.Name {
+			if l.route.Load().svc.cfg.Name == sc.Name {
 				info.Listeners = append(info.Listeners, l.name)
 			}
 		}
@@ -141,6 +146,8 @@ func (a adminRuntime) Services() []admin.ServiceInfo {
 }
 
 func (a adminRuntime) Listeners() []admin.ListenerInfo {
+	a.s.mu.RLock()
+	defer a.s.mu.RUnlock()
 	out := make([]admin.ListenerInfo, 0, len(a.s.listeners))
 	for _, l := range a.s.listeners {
 		attrs := api.ListenerAttributes{Address: l.ln.Addr().String(), Protocol: "mariadb", State: "Running"}
@@ -148,12 +155,14 @@ func (a adminRuntime) Listeners() []admin.ListenerInfo {
 			attrs.Address = host
 			attrs.Port, _ = strconv.Atoi(port)
 		}
-		out = append(out, admin.ListenerInfo{Name: l.name, Attributes: attrs, Service: l.svc.cfg.Name})
+		out = append(out, admin.ListenerInfo{Name: l.name, Attributes: attrs, Service: l.route.Load().svc.cfg.Name})
 	}
 	return out
 }
 
 func (a adminRuntime) Monitors() []admin.MonitorInfo {
+	a.s.mu.RLock()
+	defer a.s.mu.RUnlock()
 	out := make([]admin.MonitorInfo, 0, len(a.s.monitors))
 	for _, ms := range a.s.monitors {
 		m, running := ms.monitor()
@@ -217,6 +226,8 @@ func (a adminRuntime) Info() api.MaxProxyAttributes {
 // serverMonitor returns the running monitor that owns a server's
 // operator state, or an error the API can report.
 func (s *Server) serverMonitor(server string) (*monitor.Monitor, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	if !slices.ContainsFunc(s.cfg.Servers, func(c config.Server) bool { return c.Name == server }) {
 		return nil, apiError(api.ErrNotFound, "server %q not found", server)
 	}
@@ -300,7 +311,7 @@ func (s *Server) killSessionsOn(server string) {
 }
 
 func (a adminRuntime) StopMonitor(_ context.Context, name string) error {
-	ms := a.s.monitorNamed(name)
+	ms := a.s.lookupMonitor(name)
 	if ms == nil {
 		return apiError(api.ErrNotFound, "monitor %q not found", name)
 	}
@@ -311,7 +322,7 @@ func (a adminRuntime) StopMonitor(_ context.Context, name string) error {
 }
 
 func (a adminRuntime) StartMonitor(_ context.Context, name string) error {
-	ms := a.s.monitorNamed(name)
+	ms := a.s.lookupMonitor(name)
 	if ms == nil {
 		return apiError(api.ErrNotFound, "monitor %q not found", name)
 	}
@@ -335,6 +346,20 @@ func (a adminRuntime) KillSession(_ context.Context, id uint64) error {
 	return err
 }
 
-func (a adminRuntime) Reload(context.Context) ([]string, error) {
-	return nil, errReloadUnsupported
+func (a adminRuntime) Reload(ctx context.Context) (api.ReloadAttributes, error) {
+	res, err := a.s.Reload(ctx)
+	switch {
+	case errors.Is(err, ErrConfig):
+		// The file's problems, each file:line: key: message.
+		return api.ReloadAttributes{}, classified{kind: api.ErrInvalid, err: err}
+	case errors.Is(err, errNotRunning), errors.Is(err, ErrNoConfigFile):
+		return api.ReloadAttributes{}, classified{kind: api.ErrConflict, err: err}
+	}
+	out := api.ReloadAttributes{RestartRequired: res.RestartRequired}
+	for _, c := range res.Changes {
+		out.Changes = append(out.Changes, api.ReloadChange{Action: string(c.Action), Section: c.Section, Name: c.Name, Keys: c.Keys})
+	}
+	// A reload that failed half-way reports the error; what it applied is
+	// in the log.
+	return out, err
 }

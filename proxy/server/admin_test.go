@@ -125,9 +125,9 @@ func TestAdminAPI(t *testing.T) {
 		t.Errorf("unknown server: %v, want 404", err)
 	}
 
-	// Reload is not implemented, and says so.
-	if _, err := c.Reload(ctx); !errors.Is(err, api.ErrNotImplemented) || !strings.Contains(err.Error(), "restart") {
-		t.Errorf("reload: %v, want 501", err)
+	// The configuration file is gone: the reload is refused and says why.
+	if _, err := c.Reload(ctx); !errors.Is(err, api.ErrInvalid) || !strings.Contains(err.Error(), "/etc/maxproxy-test.toml") {
+		t.Errorf("reload of a missing file: %v, want 400 naming the file", err)
 	}
 
 	listeners, err := c.Listeners(ctx)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"github.com/maxproxy/maxproxy/config"
@@ -123,11 +124,26 @@ func (ms *monitorSlot) start() error {
 	if ms.running {
 		return nil
 	}
+	if err := ms.restartLocked(); err != nil {
+		return err
+	}
+	ms.log.Info("monitor started by operator", "monitor", ms.cfg.Name)
+	return nil
+}
+
+// restartLocked builds a fresh monitor on the same holder and runs it.
+// Operator states (maintenance, drain) carry over: from the journal when
+// there is a data directory, and by copying them from the stopped monitor
+// otherwise; a server the new monitor does not watch drops its state.
+func (ms *monitorSlot) restartLocked() error {
 	m, err := ms.build(monitor.WithHolder(ms.holder))
 	if err != nil {
 		return fmt.Errorf("monitor %q: restart: %w", ms.cfg.Name, err)
 	}
 	for name, a := range ms.m.Admin() {
+		if !slices.Contains(ms.cfg.Servers, name) {
+			continue
+		}
 		var errs []error
 		if a.Maintenance {
 			errs = append(errs, m.SetMaintenance(name))
@@ -141,6 +157,37 @@ func (ms *monitorSlot) start() error {
 	}
 	ms.m = m
 	ms.startLocked()
-	ms.log.Info("monitor started by operator", "monitor", ms.cfg.Name)
+	return nil
+}
+
+// setConfig points the slot at a reloaded configuration; the monitor
+// running now keeps its own until replace. The caller holds Server.mu, so
+// readers of cfg under either lock see a consistent value.
+func (ms *monitorSlot) setConfig(cfg *config.Monitor, build func(...monitor.Option) (*monitor.Monitor, error)) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	ms.cfg, ms.build = cfg, build
+}
+
+// replace swaps the running monitor for one built from the slot's current
+// configuration, on the same holder: sessions keep the last snapshot until
+// the new monitor's first round, which diffs against it. The old monitor
+// is closed first because a monitor's journal and metrics are exclusive.
+// A stopped monitor stays stopped and starts with the new configuration.
+// If the build fails the monitor is left stopped and the error says so.
+func (ms *monitorSlot) replace() error {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	if ms.bg == nil {
+		return fmt.Errorf("monitor %q: %w", ms.cfg.Name, errNotRunning)
+	}
+	if !ms.running {
+		return nil
+	}
+	ms.closeLocked()
+	if err := ms.restartLocked(); err != nil {
+		return fmt.Errorf("%w; the monitor is stopped: fix the configuration and reload, or start it", err)
+	}
+	ms.log.Info("monitor restarted with its new configuration", "monitor", ms.cfg.Name)
 	return nil
 }

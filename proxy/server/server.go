@@ -20,7 +20,12 @@
 // watches refuses them with 409 rather than half-implementing them in the
 // static topology. An operator-stopped monitor leaves its last snapshot
 // published; starting it builds a new monitor on the same holder (a
-// monitor runs once). Reload is not implemented and answers 501.
+// monitor runs once).
+//
+// Reload (reload.go) re-reads the configuration file and applies it in
+// place. Only reloads and shutdown change the runtime's lists (monitors,
+// services, listeners, the configuration); they hold mu while they swap
+// them, and readers (the admin API, the getters below) hold it for reading.
 package server
 
 import (
@@ -35,6 +40,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,15 +74,21 @@ type Options struct {
 	// Version and ConfigFile are what the admin API reports as the
 	// process's version and configuration file; the caller knows them
 	// (package cli stamps the version) and this package must not import it.
+	// ConfigFile is also what Reload reads.
 	Version    string
 	ConfigFile string
+	// LogLevel, when set, is the level of Logger's handler; a reload sets
+	// it from log.level. Without it a changed log.level needs a restart.
+	LogLevel *slog.LevelVar
 }
 
 // Server is a configured proxy. New binds every listener, so port errors
 // surface before Run.
 type Server struct {
+	opts    Options
 	cfg     *config.Config
 	log     *slog.Logger
+	cls     *classify.Classifier // process-wide: classifier_cache_size needs a restart
 	timeout time.Duration
 	metrics *metrics.Metrics
 	reg     *session.Registry
@@ -93,7 +105,22 @@ type Server struct {
 	configFile string
 	started    time.Time
 
-	runOnce sync.Once
+	runOnce  sync.Once
+	reloadMu sync.Mutex   // one reload at a time; shutdown waits for it
+	mu       sync.RWMutex // guards cfg, monitors, services, listeners, live
+	live     *runState    // set while Run serves; nil before and after
+}
+
+// runState is what Run owns that a reload needs to start goroutines under
+// it: new accept loops, monitors and version probes.
+type runState struct {
+	ctx      context.Context // ends at shutdown
+	sessCtx  context.Context // aborts sessions (last resort)
+	bg       *sync.WaitGroup
+	accepts  *sync.WaitGroup
+	sessions *sync.WaitGroup
+	starts   *sync.WaitGroup // initial account loads
+	fail     func(error)
 }
 
 type serviceRuntime struct {
@@ -102,14 +129,63 @@ type serviceRuntime struct {
 	auth    *auth.Manager
 	cfg     config.Service
 	servers []*session.Server
+
+	// A runtime a reload replaced serves its sessions to the end and then
+	// closes its account manager.
+	mu       sync.Mutex
+	sessions int
+	retired  bool
+}
+
+// acquire counts a new session, unless the runtime was retired.
+func (rt *serviceRuntime) acquire() bool {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.retired {
+		return false
+	}
+	rt.sessions++
+	return true
+}
+
+func (rt *serviceRuntime) release() {
+	rt.mu.Lock()
+	rt.sessions--
+	last := rt.retired && rt.sessions == 0
+	rt.mu.Unlock()
+	if last {
+		rt.auth.Close()
+	}
+}
+
+// retire takes no more sessions and closes the account manager once the
+// last one ends.
+func (rt *serviceRuntime) retire() {
+	rt.mu.Lock()
+	rt.retired = true
+	idle := rt.sessions == 0
+	rt.mu.Unlock()
+	if idle {
+		rt.auth.Close()
+	}
 }
 
 type listener struct {
-	name    string
-	ln      net.Listener
+	name  string
+	addr  string // as configured, host:port
+	ln    net.Listener
+	route atomic.Pointer[listenerRoute] // a reload may swap it
+}
+
+// listenerRoute is where a listener sends the connections it accepts.
+type listenerRoute struct {
 	svc     *serviceRuntime
 	tls     *tls.Config
 	metrics *metrics.Listener
+}
+
+func (s *Server) newRoute(lc *config.Listener, rt *serviceRuntime, t *tls.Config) *listenerRoute {
+	return &listenerRoute{svc: rt, tls: t, metrics: s.metrics.Listener(lc.Name, lc.Service)}
 }
 
 // Serve builds a Server from cfg and runs it until ctx ends.
@@ -134,6 +210,7 @@ func New(cfg *config.Config, opts Options) (_ *Server, err error) {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
 	s := &Server{
+		opts:       opts,
 		cfg:        cfg,
 		log:        opts.Logger,
 		timeout:    opts.ShutdownTimeout,
@@ -157,7 +234,7 @@ func New(cfg *config.Config, opts Options) (_ *Server, err error) {
 		servers[cfg.Servers[i].Name] = &cfg.Servers[i]
 	}
 	// Monitors, and which monitor watches which server.
-	feedOf := map[string]int{} // server name -> index in s.monitors
+	feedOf := map[string]*monitorSlot{} // server name -> its monitor
 	for i := range cfg.Monitors {
 		mc := &cfg.Monitors[i]
 		build := func(o ...monitor.Option) (*monitor.Monitor, error) { return newMonitor(cfg, mc, servers, opts, o...) }
@@ -167,13 +244,13 @@ func New(cfg *config.Config, opts Options) (_ *Server, err error) {
 		}
 		s.monitors = append(s.monitors, ms)
 		for _, name := range mc.Servers {
-			feedOf[name] = i
+			feedOf[name] = ms
 		}
 	}
-	cls := classify.New(cfg.Proxy.ClassifierCacheSize)
-	s.metrics.WatchClassifier(classifierStats(cls))
+	s.cls = classify.New(cfg.Proxy.ClassifierCacheSize)
+	s.metrics.WatchClassifier(classifierStats(s.cls))
 	for i := range cfg.Services {
-		rt, err := s.newService(&cfg.Services[i], servers, feedOf, cls, opts.Logger)
+		rt, err := s.newService(cfg, &cfg.Services[i], servers, feedOf, s.cls, opts.Logger)
 		if err != nil {
 			return nil, err
 		}
@@ -189,12 +266,12 @@ func New(cfg *config.Config, opts Options) (_ *Server, err error) {
 		if err != nil {
 			return nil, err
 		}
-		ln, err := net.Listen("tcp", net.JoinHostPort(lc.Address, strconv.Itoa(lc.Port)))
-		if err != nil {
+		l := &listener{name: lc.Name, addr: listenAddr(lc)}
+		l.route.Store(s.newRoute(lc, rt, t))
+		if l.ln, err = net.Listen("tcp", l.addr); err != nil {
 			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
 		}
-		s.listeners = append(s.listeners, &listener{name: lc.Name, ln: ln, svc: rt, tls: t,
-			metrics: s.metrics.Listener(lc.Name, lc.Service)})
+		s.listeners = append(s.listeners, l)
 	}
 	if cfg.Metrics.Enabled && opts.Gatherer != nil {
 		if s.metricsLn, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {
@@ -264,13 +341,13 @@ func serverAddr(sc *config.Server) string {
 	return net.JoinHostPort(sc.Address, strconv.Itoa(sc.Port))
 }
 
-func (s *Server) newService(sc *config.Service, servers map[string]*config.Server, feedOf map[string]int,
-	cls *classify.Classifier, log *slog.Logger) (*serviceRuntime, error) {
-	names := s.cfg.ServiceServers(sc)
+func (s *Server) newService(cfg *config.Config, sc *config.Service, servers map[string]*config.Server,
+	feedOf map[string]*monitorSlot, cls *classify.Classifier, log *slog.Logger) (*serviceRuntime, error) {
+	names := cfg.ServiceServers(sc)
 	rt := &serviceRuntime{cfg: *sc}
 	var loaders []auth.Loader
 	var statics []topology.Server
-	monitored := map[int]bool{} // indexes into s.monitors of the monitors watching the servers
+	monitored := map[*monitorSlot]bool{} // the monitors watching the servers
 	unmonitored := 0
 	for _, name := range names {
 		cs := servers[name]
@@ -284,8 +361,8 @@ func (s *Server) newService(sc *config.Service, servers map[string]*config.Serve
 		rt.servers = append(rt.servers, &session.Server{Name: name, Address: serverAddr(cs), TLS: t})
 		loaders = append(loaders, &auth.ServerLoader{Addr: serverAddr(cs), User: sc.User, Password: sc.Password, TLS: t})
 		statics = append(statics, topology.Server{Name: name, Address: serverAddr(cs), Priority: cs.Priority})
-		if fi, ok := feedOf[name]; ok {
-			monitored[fi] = true
+		if ms, ok := feedOf[name]; ok {
+			monitored[ms] = true
 		} else {
 			unmonitored++
 		}
@@ -298,8 +375,8 @@ func (s *Server) newService(sc *config.Service, servers map[string]*config.Serve
 	case len(monitored) == 1 && unmonitored > 0:
 		return nil, fmt.Errorf("service %q: mixes monitored and unmonitored servers", sc.Name)
 	case len(monitored) == 1:
-		for fi := range monitored {
-			topo = s.monitors[fi].feed
+		for ms := range monitored {
+			topo = ms.feed
 		}
 	default:
 		topo = newStatic(statics)
@@ -308,8 +385,8 @@ func (s *Server) newService(sc *config.Service, servers map[string]*config.Serve
 	ac.RefreshTime = sc.UsersRefreshTime
 	ac.RefreshInterval = sc.UsersRefreshInterval
 	ac.EnableRootUser = sc.EnableRootUser
-	ac.MaxAuthErrorsUntilBlock = s.cfg.Proxy.MaxAuthErrorsUntilBlock
-	ac.BlockDuration = s.cfg.Proxy.AuthBlockDuration
+	ac.MaxAuthErrorsUntilBlock = cfg.Proxy.MaxAuthErrorsUntilBlock
+	ac.BlockDuration = cfg.Proxy.AuthBlockDuration
 	ac.Observer = s.metrics.Auth(sc.Name)
 	rt.auth = auth.New(ac, firstLoader(loaders), log.With("service", sc.Name), nil)
 	so := session.ServiceOptions{
@@ -351,6 +428,8 @@ func (l firstLoader) Load(ctx context.Context) (*auth.UserData, error) {
 
 // Addr returns the bound address of the named listener, or nil.
 func (s *Server) Addr(listener string) net.Addr {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	for _, l := range s.listeners {
 		if l.name == listener {
 			return l.ln.Addr()
@@ -379,6 +458,8 @@ func (s *Server) AdminAddr() net.Addr {
 // Topology returns the snapshot the named service routes by (nil for an
 // unknown service or before the monitor's first report).
 func (s *Server) Topology(service string) *topology.Snapshot {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	if rt := s.services[service]; rt != nil {
 		return rt.topo.Load()
 	}
@@ -400,6 +481,12 @@ func (s *Server) KillSession(id uint32) error {
 // ServiceStats counts a service's client sessions (false for an unknown
 // service).
 func (s *Server) ServiceStats(service string) (session.Stats, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.serviceStats(service)
+}
+
+func (s *Server) serviceStats(service string) (session.Stats, bool) {
 	rt := s.services[service]
 	if rt == nil {
 		return session.Stats{}, false
@@ -410,6 +497,12 @@ func (s *Server) ServiceStats(service string) (session.Stats, bool) {
 // ServerStats counts the backend connections client sessions of every
 // service have to a server.
 func (s *Server) ServerStats(server string) session.Stats {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.serverStats(server)
+}
+
+func (s *Server) serverStats(server string) session.Stats {
 	var st session.Stats
 	for _, rt := range s.services {
 		for _, srv := range rt.servers {
@@ -471,7 +564,7 @@ func (s *Server) run(ctx context.Context) error {
 	}
 	var accepts sync.WaitGroup // joined before sessions.Wait: accept loops add sessions
 	for _, l := range s.listeners {
-		s.log.Info("listening", "listener", l.name, "service", l.svc.cfg.Name, "addr", l.ln.Addr().String())
+		s.log.Info("listening", "listener", l.name, "service", l.route.Load().svc.cfg.Name, "addr", l.ln.Addr().String())
 		accepts.Go(func() {
 			if err := s.accept(l, sessCtx, &sessions); err != nil && ctx.Err() == nil {
 				fail(fmt.Errorf("listener %q: %w", l.name, err))
@@ -502,9 +595,18 @@ func (s *Server) run(ctx context.Context) error {
 		})
 	}
 	s.log.Info("maxproxy started", "services", len(s.services), "listeners", len(s.listeners), "monitors", len(s.monitors))
+	s.mu.Lock()
+	s.live = &runState{ctx: ctx, sessCtx: sessCtx, bg: &bg, accepts: &accepts, sessions: &sessions, starts: &starts, fail: fail}
+	s.mu.Unlock()
 
 	<-ctx.Done()
 	s.log.Info("shutting down", "sessions", s.reg.Len())
+	// A reload in flight finishes first; none starts after this.
+	s.reloadMu.Lock()
+	s.mu.Lock()
+	s.live = nil
+	s.mu.Unlock()
+	s.reloadMu.Unlock()
 	// 1. Stop accepting.
 	for _, l := range s.listeners {
 		_ = l.ln.Close()
@@ -563,8 +665,20 @@ func (s *Server) accept(l *listener, ctx context.Context, sessions *sync.WaitGro
 			_ = tc.SetNoDelay(true)
 			_ = tc.SetKeepAlive(true)
 		}
-		nc = l.metrics.Conn(nc)
-		sessions.Go(func() { l.svc.svc.Serve(ctx, nc, l.tls) })
+		r := l.route.Load()
+		if !r.svc.acquire() {
+			// A reload retired the service after this route was read: by
+			// now the listener routes elsewhere, or it is being closed.
+			if r = l.route.Load(); !r.svc.acquire() {
+				_ = nc.Close()
+				continue
+			}
+		}
+		nc = r.metrics.Conn(nc)
+		sessions.Go(func() {
+			defer r.svc.release()
+			r.svc.svc.Serve(ctx, nc, r.tls)
+		})
 	}
 }
 

@@ -6,17 +6,16 @@ package admintest
 
 import (
 	"context"
-	"log/slog"
-	"net"
-	"testing"
-
 	"errors"
 	"fmt"
-	"github.com/maxproxy/maxproxy/config"
+	"log/slog"
+	"net"
 	"slices"
 	"sync"
+	"testing"
 	"time"
 
+	"github.com/maxproxy/maxproxy/config"
 	"github.com/maxproxy/maxproxy/monitor/topology"
 	"github.com/maxproxy/maxproxy/proxy/admin"
 	"github.com/maxproxy/maxproxy/proxy/admin/api"
@@ -34,10 +33,10 @@ type Runtime struct {
 	sessions []admin.SessionInfo
 	calls    []string
 
-	// ReloadErr, when set, is what Reload returns; RestartRequired is what
-	// it reports otherwise. Set them before the runtime is in use.
-	ReloadErr       error
-	RestartRequired []string
+	// ReloadErr, when set, is what Reload returns; Reloaded is what it
+	// reports otherwise. Set them before the runtime is in use.
+	ReloadErr error
+	Reloaded  api.ReloadAttributes
 }
 
 // New returns the fake with its fixed cluster.
@@ -263,18 +262,38 @@ func (r *Runtime) KillSession(_ context.Context, id uint64) error {
 }
 
 // Reload implements admin.Runtime.
-func (r *Runtime) Reload(context.Context) ([]string, error) {
+func (r *Runtime) Reload(context.Context) (api.ReloadAttributes, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.record("reload")
 	if r.ReloadErr != nil {
-		return nil, r.ReloadErr
+		return api.ReloadAttributes{}, r.ReloadErr
 	}
-	return slices.Clone(r.RestartRequired), nil
+	return api.ReloadAttributes{
+		Changes:         slices.Clone(r.Reloaded.Changes),
+		RestartRequired: slices.Clone(r.Reloaded.RestartRequired),
+	}, nil
 }
 
 // ErrReload is a ready-made internal failure for ReloadErr.
 var ErrReload = errors.New("reload: open /etc/maxproxy.toml: permission denied")
+
+// ErrReloadInvalid is a ready-made invalid file for ReloadErr, as the
+// proxy reports one.
+var ErrReloadInvalid = fmt.Errorf("%w: /etc/maxproxy.toml:12: server \"db4\".port: must be at most 65535, got 70000", api.ErrInvalid)
+
+// Reloaded is a ready-made result for Runtime.Reloaded: a server added,
+// a service changed, a listener removed and a key that needs a restart.
+var Reloaded = api.ReloadAttributes{
+	Changes: []api.ReloadChange{
+		{Action: api.ReloadChanged, Section: "log", Keys: []string{"level"}},
+		{Action: api.ReloadAdded, Section: "server", Name: "db4"},
+		{Action: api.ReloadChanged, Section: "monitor", Name: "galera-monitor", Keys: []string{"servers"}},
+		{Action: api.ReloadChanged, Section: "service", Name: "rw-service", Keys: []string{"max_connections", "transaction_replay"}},
+		{Action: api.ReloadRemoved, Section: "listener", Name: "ro-listener"},
+	},
+	RestartRequired: []string{"admin.listen", "proxy.datadir"},
+}
 
 // User and Password are the credentials Serve configures.
 const (

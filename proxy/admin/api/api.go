@@ -62,8 +62,8 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrUnauthorized: missing or wrong credentials (401).
 	ErrUnauthorized = errors.New("unauthorized")
-	// ErrNotImplemented: this build of maxproxy cannot perform the request,
-	// e.g. a configuration reload (501).
+	// ErrNotImplemented: this build of maxproxy cannot perform the request
+	// (501).
 	ErrNotImplemented = errors.New("not implemented")
 )
 
@@ -276,9 +276,33 @@ type MaxProxyAttributes struct {
 
 // ReloadAttributes report what a reload applied.
 type ReloadAttributes struct {
+	// Changes lists what the reload applied, in file order; empty when the
+	// file did not change.
+	Changes []ReloadChange `json:"changes"`
 	// RestartRequired lists the changed keys a reload cannot apply, such as
-	// `admin.listen`; everything else in the new file is in effect.
+	// `admin.listen`; they keep their running values, and everything else
+	// in the new file is in effect.
 	RestartRequired []string `json:"restart_required"`
+}
+
+// Actions of a ReloadChange.
+const (
+	ReloadAdded   = "added"
+	ReloadRemoved = "removed"
+	ReloadChanged = "changed"
+)
+
+// ReloadChange is one difference a reload applied: an object added,
+// removed or changed, or a global table whose keys changed.
+type ReloadChange struct {
+	Action string `json:"action"`
+	// Section is the table's key in the configuration file: "server",
+	// "monitor", "service", "listener", or a global table such as "log".
+	Section string `json:"section"`
+	// Name is the object's name; empty for a global table.
+	Name string `json:"name,omitempty"`
+	// Keys are the changed keys of a changed object or table.
+	Keys []string `json:"keys,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as a Go duration
