@@ -326,7 +326,9 @@ func (s *Server) commit(live *runState, p *plan) error {
 	servers := serversByName(p.cfg)
 	for i, ms := range p.monitors {
 		mc := &p.cfg.Monitors[i]
-		ms.setConfig(mc, func(o ...monitor.Option) (*monitor.Monitor, error) { return newMonitor(p.cfg, mc, servers, s.opts, o...) })
+		ms.setConfig(mc, func(o ...monitor.Option) (*monitor.Monitor, error) {
+			return newMonitor(p.cfg, mc, servers, s.opts, o...)
+		})
 	}
 	s.cfg, s.monitors, s.services, s.listeners = p.cfg, p.monitors, p.services, p.listeners
 	s.mu.Unlock()
