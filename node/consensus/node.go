@@ -516,6 +516,25 @@ func (n *Node) TransferLeadership(ctx context.Context, id uint64) error {
 	}
 }
 
+// HandOff makes a leader transfer leadership to the best other voter (recently active, most caught up),
+// e.g. before it leaves the cluster. It returns once the request is queued; a node that does not lead
+// ignores it. Watch Status for the result.
+func (n *Node) HandOff(ctx context.Context) error {
+	f := func() {
+		if n.state == raft.StateLeader {
+			n.handOffLeadership()
+		}
+	}
+	select {
+	case n.ctrl <- f:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrClosed
+	}
+}
+
 // Campaign starts an election on this node now instead of after an election timeout (a freshly
 // bootstrapped node, an operator's choice). A non-candidate refuses.
 func (n *Node) Campaign(ctx context.Context) error {
@@ -1013,6 +1032,16 @@ func (n *Node) applyConf(e *pb.Entry) error {
 	}
 	if replayed {
 		return nil
+	}
+	// Make the change durable as committed and applied now, not with the next log write: a node that
+	// restarts with an older configuration may need a vote from a member that has since left (a last
+	// voter whose peers left gracefully could never be elected again).
+	if n.hs.GetCommit() < e.GetIndex() {
+		n.hs = &pb.HardState{Term: n.hs.Term, Vote: n.hs.Vote, Commit: new(e.GetIndex())}
+	}
+	n.applyDirty = false
+	if err := n.store.save(n.hs, nil, nil, &n.apply); err != nil {
+		return err
 	}
 	if enveloped && proposer == n.cfg.ID && cc.GetNodeId() != raft.None {
 		n.settle(seq, Result{Index: e.GetIndex()})

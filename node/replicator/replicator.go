@@ -43,12 +43,20 @@ var (
 
 // Config configures a Replicator.
 type Config struct {
-	ID      uint64   // raft id of this node: non-zero, unique in the cluster
-	Peers   []uint64 // the founding voters (cluster_address), this node included
-	DataDir string   // raft.db, replicator.state and grastate.dat live here
+	ID uint64 // raft id of this node: non-zero, unique in the cluster
+	// Peers are the members listed in cluster_address, this node included: a node outside the
+	// configuration asks them to add it.
+	Peers   []uint64
+	DataDir string // raft.db, replicator.state and grastate.dat live here
 	// Bootstrap founds a new cluster (--bootstrap, galera_new_cluster): this node proposes the cluster's state
-	// UUID. Refused when grastate.dat says safe_to_bootstrap: 0.
-	Bootstrap        bool
+	// UUID and, with no raft state yet, starts raft as the only voter; everyone else joins. Refused when
+	// grastate.dat says safe_to_bootstrap: 0.
+	Bootstrap bool
+	// NodeName and NodeAddress (replication address) are announced to the other members.
+	NodeName, NodeAddress string
+	// OnPeer, if set, is called (on the consensus goroutine; it must not block) when the log tells this node
+	// another member's replication address, e.g. TCPTransport.SetPeer for a joiner not in cluster_address.
+	OnPeer           func(id uint64, replAddr string)
 	Transport        consensus.Transport
 	TickInterval     time.Duration // consensus default when zero
 	ElectionTick     int           // consensus default when zero
@@ -83,6 +91,7 @@ type Replicator struct {
 	uuid        writeset.UUID
 	haveUUID    bool
 	confID      uint64
+	view        view // membership, from the log (view.go)
 	fatal       error
 	waiters     map[uint64]*waiter
 
@@ -90,6 +99,13 @@ type Replicator struct {
 	spaceFloor storage.SpaceID // apply goroutine: the storage has allocated every space id up to this one
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
+
+	// Membership protocol (view.go).
+	actions     chan memberAction
+	startCommit uint64 // commit index when consensus started: requests up to it are stale
+	incoming    atomic.Pointer[string]
+	left        atomic.Bool // Leave was called: do not ask to join again
+	catchingUp  atomic.Bool // added as learner: Joiner, then Joined until the receive queue first drains
 
 	certFailures, replicated, replicatedBytes, received, receivedBytes atomic.Uint64
 }
@@ -122,6 +138,7 @@ func New(cfg Config) (*Replicator, error) {
 		return nil, fmt.Errorf("replicator: node uuid: %w", err)
 	}
 	r.queue.signal = make(chan struct{}, 1)
+	r.actions = make(chan memberAction, 16)
 	return r, nil
 }
 
@@ -174,6 +191,7 @@ func (r *Replicator) Start(db *storage.DB) error {
 			return fmt.Errorf("replicator: saved certification config %+v differs from %+v", cert.Config(), r.cfg.Certify)
 		}
 		r.cert, r.seqno, r.index, r.skipThrough, r.confID = cert, st.Seqno, st.Index, st.Index, st.ConfID
+		r.view = st.View
 		if st.UUID != "" {
 			if r.uuid, err = parseUUID(st.UUID); err != nil {
 				return err
@@ -188,10 +206,14 @@ func (r *Replicator) Start(db *storage.DB) error {
 	if err := r.saveState(true); err != nil {
 		return err
 	}
+	var founders []uint64 // without raft state: the bootstrapper founds raft alone, the others join
+	if r.cfg.Bootstrap {
+		founders = []uint64{r.cfg.ID}
+	}
 	node, err := consensus.Start(consensus.Config{
-		ID: r.cfg.ID, DataDir: r.cfg.DataDir, Peers: r.cfg.Peers,
+		ID: r.cfg.ID, DataDir: r.cfg.DataDir, Peers: founders,
 		TickInterval: r.cfg.TickInterval, ElectionTick: r.cfg.ElectionTick,
-		Transport: r.cfg.Transport, FSM: r, Logger: r.cfg.Logger, ReplayFrom: replayFrom,
+		Transport: r.cfg.Transport, FSM: r, OnMembership: r.onMembership, Logger: r.cfg.Logger, ReplayFrom: replayFrom,
 	})
 	if errors.Is(err, consensus.ErrReplayCompacted) {
 		return errors.Join(fmt.Errorf("%w: %w", ErrUnclean, err), r.saveState(true))
@@ -201,10 +223,12 @@ func (r *Replicator) Start(db *storage.DB) error {
 		return errors.Join(fmt.Errorf("replicator: %w", err), r.saveState(false))
 	}
 	r.node = node
+	r.startCommit = node.Status().Commit
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	r.wg.Add(1)
+	r.wg.Add(2)
 	go r.applyLoop()
+	go r.membershipLoop(ctx)
 	if r.cfg.Bootstrap {
 		r.wg.Add(1)
 		go r.bootstrap(ctx, clusterEntry{uuid: newUUID(), base: r.seqno})
@@ -372,6 +396,10 @@ func (r *Replicator) Apply(index uint64, data []byte) any {
 		r.applyCluster(index, data[1:])
 	case kindWriteSet:
 		r.applyWriteSet(index, data[1:])
+	case kindMember:
+		r.applyMember(index, data[1:])
+	case kindPromote:
+		r.applyPromote(index, data[1:])
 	default:
 		// Every node sees the same bytes, so skipping is deterministic.
 		r.log.Error("skipping unknown log entry", "index", index, "kind", data[0])
@@ -560,14 +588,17 @@ func (r *Replicator) saveState(running bool) error {
 }
 
 func (r *Replicator) saveStateLocked(running bool) error {
-	st := &savedState{Running: running, Index: r.index, Seqno: r.seqno, ConfID: r.confID, CertState: r.cert.AppendState(nil)}
+	st := &savedState{Running: running, Index: r.index, Seqno: r.seqno, ConfID: r.confID, CertState: r.cert.AppendState(nil), View: r.view}
 	if r.haveUUID {
 		st.UUID = formatUUID(r.uuid)
 	}
 	if err := writeState(r.cfg.DataDir, st); err != nil {
 		return err
 	}
-	g := grastate{UUID: r.uuid, Seqno: -1, SafeToBootstrap: len(r.cfg.Peers) == 1}
+	// Galera recomputes safe_to_bootstrap on every primary view: 1 only while the node is its only member.
+	// A node that left, or was one of several voters when it stopped, is not safe to bootstrap from.
+	g := grastate{UUID: r.uuid, Seqno: -1,
+		SafeToBootstrap: r.view.LastPrimarySize == 1 && slices.Contains(r.view.Voters, r.cfg.ID)}
 	if !running {
 		g.Seqno = int64(r.seqno)
 	}

@@ -205,7 +205,8 @@ func TestWritesOnEveryNodeReadEverywhere(t *testing.T) {
 	for _, id := range c.peers {
 		st := c.nodes[id].r.Status()
 		if st.LastCommitted != 16 || st.Replicated != 5 || st.Received != 10 || !st.Primary ||
-			st.LocalState != StateSynced || st.ClusterSize != 3 || st.LocalIndex != int(id-1) || st.ClusterConfID != 1 {
+			st.LocalState != StateSynced || st.ClusterSize != 3 || st.LocalIndex != int(id-1) ||
+			st.ClusterConfID < 1 || st.ClusterConfID != c.nodes[1].r.Status().ClusterConfID {
 			t.Errorf("node %d status %+v", id, st)
 		}
 	}

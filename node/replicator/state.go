@@ -36,6 +36,7 @@ type savedState struct {
 	UUID      string `json:"uuid"`  // cluster state UUID, empty before the cluster entry
 	ConfID    uint64 `json:"conf_id"`
 	CertState []byte `json:"cert_state"` // certify.Certifier.AppendState
+	View      view   `json:"view"`       // membership (view.go)
 }
 
 func readState(dir string) (*savedState, error) {

@@ -7,10 +7,12 @@ import (
 	"github.com/maxproxy/maxproxy/node/consensus"
 )
 
-// Galera's wsrep_local_state values this layer reports (GALERA.md §1.1). Joiner, Donor and Joined need
-// state transfer and flow control, which are not implemented.
+// Galera's wsrep_local_state values this layer reports (GALERA.md §1.1). Donor/Desynced (2) needs SST or
+// desync, which are not implemented.
 const (
 	StateInitialized = 0
+	StateJoiner      = 1 // a learner receiving the log (IST)
+	StateJoined      = 3 // promoted to voter, still applying its backlog
 	StateSynced      = 4
 )
 
@@ -24,8 +26,9 @@ type Status struct {
 	LocalStateComment string
 	ClusterSize       int
 	ClusterStateUUID  string
-	ClusterConfID     int64 // -1 outside a primary component
-	LocalIndex        int   // position of this node in the sorted voter ids; -1 when not a member
+	ClusterConfID     int64  // -1 outside a primary component
+	LocalIndex        int    // position of this node in the view's sorted member ids; -1 when not a member
+	IncomingAddresses string // wsrep_incoming_addresses: the members' MySQL addresses, in view order
 	LastCommitted     uint64
 	LocalCertFailures uint64
 	LocalBFAborts     uint64
@@ -70,18 +73,31 @@ func (r *Replicator) Status() Status {
 		s.ClusterStateUUID = formatUUID([16]byte{})
 	}
 	confID := r.confID
+	members := r.view.ids()
+	if len(members) == 0 {
+		// A state saved by a version without views: the raft configuration is the view.
+		members = append(slices.Clone(cs.Voters), cs.Learners...)
+		slices.Sort(members)
+	}
+	s.IncomingAddresses = r.incomingAddresses(members)
 	r.mu.Unlock()
 	if r.db != nil {
 		s.LastCommitted = r.db.LastCommitted()
 		s.LocalBFAborts = r.db.Stats().BFAborts
 	}
 	s.LocalRecvQueue = r.queue.len()
-	voters := slices.Clone(cs.Voters)
-	slices.Sort(voters)
-	s.LocalIndex = slices.Index(voters, r.cfg.ID)
-	if primary {
+	s.LocalIndex = slices.Index(members, r.cfg.ID)
+	switch {
+	case primary && r.catchingUp.Load() && s.LocalRecvQueue > 0:
+		s.LocalState, s.LocalStateComment = StateJoined, "Joined"
+	case primary:
+		r.catchingUp.Store(false) // Joined ends when the backlog first drains
 		s.LocalState, s.LocalStateComment = StateSynced, "Synced"
-		s.ClusterSize = len(voters)
+	case slices.Contains(cs.Learners, r.cfg.ID):
+		s.LocalState, s.LocalStateComment = StateJoiner, "Joining: receiving State Transfer"
+	}
+	if primary {
+		s.ClusterSize = len(members)
 		s.ClusterConfID = int64(confID)
 	}
 	return s
@@ -128,6 +144,7 @@ func (s Status) Rows() []Row {
 		{"wsrep_cluster_status", cluster},
 		{"wsrep_connected", "ON"},
 		{"wsrep_local_index", i(s.LocalIndex)},
+		{"wsrep_incoming_addresses", s.IncomingAddresses},
 		{"wsrep_provider_name", ProviderName},
 		{"wsrep_ready", onOff(s.Primary)},
 	}

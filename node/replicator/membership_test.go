@@ -1,0 +1,195 @@
+package replicator
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+)
+
+// leave makes id leave the cluster gracefully and stops it.
+func (c *cluster) leave(id uint64) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.nodes[id].r.Leave(ctx); err != nil {
+		c.t.Fatalf("node %d leave: %v", id, err)
+	}
+	c.stop(id)
+}
+
+func grastateOf(t *testing.T, c *cluster, id uint64) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.dir(id), "cluster", GrastateFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// Galera's graceful leave: two of three nodes stop cleanly one after the other and the last one stays
+// Primary (raft quorum is computed over the shrunken voter set), every leave is a new view, only the
+// last member is safe to bootstrap from, and a node that left comes back by itself with what it missed
+// (IST from the retained log).
+func TestGracefulLeaveShrinksTheView(t *testing.T) {
+	c := newCluster(t, 3)
+	ctx := context.Background()
+	if err := put(ctx, c.nodes[1].db, "a", "1"); err != nil {
+		t.Fatal(err)
+	}
+	c.waitConverged()
+	conf := c.nodes[1].r.Status().ClusterConfID
+
+	c.leave(3)
+	eventually(t, "a 2-member view", func() bool { return c.nodes[1].r.Status().ClusterSize == 2 })
+	c.leave(2)
+	eventually(t, "a 1-member view", func() bool { return c.nodes[1].r.Status().ClusterSize == 1 })
+	st := c.nodes[1].r.Status()
+	if !st.Primary || st.LocalState != StateSynced || st.ClusterConfID != conf+2 || st.LocalIndex != 0 {
+		t.Fatalf("survivor status %+v, want Primary Synced conf_id %d", st, conf+2)
+	}
+	if err := put(ctx, c.nodes[1].db, "b", "2"); err != nil {
+		t.Fatalf("write on the last member: %v", err)
+	}
+	for _, id := range []uint64{2, 3} {
+		if g := grastateOf(t, c, id); !strings.Contains(g, "safe_to_bootstrap: 0") {
+			t.Errorf("node %d left, grastate:\n%s", id, g)
+		}
+	}
+	if err := c.nodes[1].r.Leave(ctx); err != ErrLastMember {
+		t.Errorf("leave of the only voter: %v, want ErrLastMember", err)
+	}
+
+	// Node 2 restarts from its data directory: it asks to join, receives what it missed, becomes a voter.
+	c.start(2, c.dir(2), false)
+	c.waitPrimary(2)
+	if err := put(ctx, c.nodes[2].db, "c", "3"); err != nil {
+		t.Fatalf("write on the rejoined node: %v", err)
+	}
+	c.waitConverged()
+	c.assertEqualContents(map[string]string{"a": "1", "b": "2", "c": "3"})
+	eventually(t, "a 2-member view on both", func() bool {
+		a, b := c.nodes[1].r.Status(), c.nodes[2].r.Status()
+		return a.ClusterSize == 2 && b.ClusterSize == 2 && a.ClusterConfID == conf+3 && b.ClusterConfID == conf+3
+	})
+
+	c.stop(2) // a stop without leaving (a crash as far as the view goes): node 1 alone is a minority
+	eventually(t, "node 1 non-Primary", func() bool { return !c.nodes[1].r.Primary() })
+	c.leaveLast(1)
+	if g := grastateOf(t, c, 1); !strings.Contains(g, "safe_to_bootstrap: 0") {
+		t.Errorf("node 1 stopped as one of two voters, grastate:\n%s", g)
+	}
+}
+
+// leaveLast stops a node that may not leave (outside the primary component, or the last voter).
+func (c *cluster) leaveLast(id uint64) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.nodes[id].r.Leave(ctx); err != nil && err != ErrLastMember {
+		c.t.Fatalf("node %d leave: %v", id, err)
+	}
+	c.stop(id)
+}
+
+// The last member's clean stop leaves safe_to_bootstrap: 1, and it can found the cluster again.
+func TestLastMemberIsSafeToBootstrap(t *testing.T) {
+	c := newCluster(t, 2)
+	c.leave(2)
+	eventually(t, "a 1-member view", func() bool { return c.nodes[1].r.Status().ClusterSize == 1 })
+	c.leaveLast(1)
+	if g := grastateOf(t, c, 1); !strings.Contains(g, "safe_to_bootstrap: 1") {
+		t.Fatalf("last member's grastate:\n%s", g)
+	}
+	c.start(1, c.dir(1), true)
+	c.waitPrimary(1)
+}
+
+// A node that is not in the configuration joins by itself: it is added as a learner (Galera's Joiner:
+// non-Primary, "Joining: receiving State Transfer") while it receives the log, then promoted to voter
+// once it has caught up; every member's view then lists it, with the MySQL address it announced.
+func TestJoinerBecomesLearnerThenVoter(t *testing.T) {
+	c := newClusterStarting(t, 4, 3, 30)
+	c.waitPrimary(1, 2, 3)
+	ctx := context.Background()
+	for i := range 20 {
+		if err := put(ctx, c.nodes[uint64(1+i%3)].db, fmt.Sprintf("k%d", i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range c.peers[:3] {
+		c.nodes[id].r.SetIncomingAddress(fmt.Sprintf("127.0.0.1:%d", 3300+id))
+	}
+	eventually(t, "every member's address announced", func() bool {
+		return c.nodes[1].r.Status().IncomingAddresses == "127.0.0.1:3301,127.0.0.1:3302,127.0.0.1:3303"
+	})
+	conf := c.nodes[1].r.Status().ClusterConfID
+
+	// Hold the joiner at the learner stage: drop its proposals (the promotion request) for a while.
+	hold := make(chan struct{})
+	c.net.Filter(func(m *pb.Message) bool {
+		select {
+		case <-hold:
+			return false
+		default:
+			return m.GetFrom() == 4 && m.GetType() == pb.MsgProp && len(m.GetEntries()) > 0 &&
+				strings.Contains(string(m.GetEntries()[0].GetData()), string([]byte{kindPromote}))
+		}
+	})
+	c.start(4, c.dir(4), false)
+	eventually(t, "node 4 Joiner", func() bool {
+		st := c.nodes[4].r.Status()
+		return st.LocalState == StateJoiner && st.LocalStateComment == "Joining: receiving State Transfer" && !st.Primary
+	})
+	eventually(t, "the joiner in every view", func() bool { return c.nodes[1].r.Status().ClusterSize == 4 })
+	close(hold)
+	c.waitPrimary(4)
+	c.nodes[4].r.SetIncomingAddress("127.0.0.1:3304")
+	c.waitConverged()
+	want := contents(t, c.nodes[1].db)
+	if len(want) != 20 {
+		t.Fatalf("node 1 has %d rows", len(want))
+	}
+	c.assertEqualContents(want)
+	eventually(t, "4-member views with every address", func() bool {
+		for _, id := range c.peers {
+			st := c.nodes[id].r.Status()
+			if st.ClusterSize != 4 || st.ClusterConfID != conf+1 || st.LocalIndex != int(id-1) || st.LocalState != StateSynced ||
+				st.IncomingAddresses != "127.0.0.1:3301,127.0.0.1:3302,127.0.0.1:3303,127.0.0.1:3304" {
+				return false
+			}
+		}
+		return true
+	})
+	// Four voters: two must be up. Stopping the joiner without leaving keeps the others Primary.
+	c.stop(4)
+	if err := put(ctx, c.nodes[1].db, "after", "v"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMemberEntryRoundTrip(t *testing.T) {
+	m := memberInfo{Name: "node1", Repl: "127.0.0.1:4567", Incoming: "127.0.0.1:3306"}
+	b := encodeMember(7, m, true)
+	id, got, join, err := decodeMember(b[1:])
+	if err != nil || id != 7 || got != m || !join {
+		t.Fatalf("decode: %d %+v %v %v", id, got, join, err)
+	}
+	for _, bad := range [][]byte{nil, {2}, {0}, {0, 0}, b[1 : len(b)-1], append(b[1:len(b):len(b)], 0)} {
+		if _, _, _, err := decodeMember(bad); err == nil {
+			t.Errorf("decodeMember(%x) accepted", bad)
+		}
+	}
+	p := encodePromote(9)
+	if id, err := decodePromote(p[1:]); err != nil || id != 9 {
+		t.Fatalf("promote: %d %v", id, err)
+	}
+	if _, err := decodePromote([]byte{0}); err == nil {
+		t.Error("promote of node 0 accepted")
+	}
+}

@@ -1,0 +1,369 @@
+package replicator
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/maxproxy/maxproxy/node/consensus"
+)
+
+// Membership log entries (see doc.go, "Views and membership").
+const (
+	// kindMember: flags [1] | node id uvarint | name | replication address | incoming address (each
+	// uvarint length + bytes). A node's announcement of itself; with flagJoin it is also a request to be
+	// added to the configuration (a joiner).
+	kindMember byte = 'M'
+	// kindPromote: node id uvarint. A learner that has caught up asks to become a voter.
+	kindPromote byte = 'P'
+)
+
+const flagJoin byte = 1
+
+// memberInfo is what a node announced about itself; the FSM keeps one per node id, in log order, so every
+// node has the same table.
+type memberInfo struct {
+	Name     string `json:"name,omitempty"`
+	Repl     string `json:"repl,omitempty"`     // replication address (wsrep_node_address)
+	Incoming string `json:"incoming,omitempty"` // MySQL address clients use (wsrep_incoming_addresses)
+}
+
+// view is the FSM's copy of the raft configuration, rebuilt from the configuration changes in the log.
+// Galera's view contains joiners too, so the members are voters and learners; only voters count for
+// quorum.
+type view struct {
+	Voters   []uint64              `json:"voters,omitempty"`
+	Learners []uint64              `json:"learners,omitempty"`
+	Members  map[uint64]memberInfo `json:"members,omitempty"`
+	// LastPrimarySize is the number of voters in the last view this node was a voter of: grastate.dat's
+	// safe_to_bootstrap is 1 only when it was alone (Galera recomputes it on every primary view).
+	LastPrimarySize int `json:"last_primary_size,omitempty"`
+}
+
+func (v *view) contains(id uint64) bool {
+	return slices.Contains(v.Voters, id) || slices.Contains(v.Learners, id)
+}
+
+// ids returns voters and learners in id order: the order of wsrep_local_index and
+// wsrep_incoming_addresses.
+func (v *view) ids() []uint64 {
+	ids := append(slices.Clone(v.Voters), v.Learners...)
+	slices.Sort(ids)
+	return ids
+}
+
+func (v *view) apply(t pb.ConfChangeType, id uint64) {
+	v.Voters = slices.DeleteFunc(v.Voters, func(x uint64) bool { return x == id })
+	v.Learners = slices.DeleteFunc(v.Learners, func(x uint64) bool { return x == id })
+	switch t {
+	case pb.ConfChangeAddNode:
+		v.Voters = append(v.Voters, id)
+		slices.Sort(v.Voters)
+	case pb.ConfChangeAddLearnerNode:
+		v.Learners = append(v.Learners, id)
+		slices.Sort(v.Learners)
+	}
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func readString(p []byte) (string, []byte, error) {
+	n, k := binary.Uvarint(p)
+	if k <= 0 || uint64(len(p)-k) < n {
+		return "", nil, errBadEntry
+	}
+	return string(p[k : k+int(n)]), p[k+int(n):], nil
+}
+
+func encodeMember(id uint64, m memberInfo, join bool) []byte {
+	b := make([]byte, 0, 2+binary.MaxVarintLen64+len(m.Name)+len(m.Repl)+len(m.Incoming)+3*binary.MaxVarintLen64)
+	b = append(b, kindMember, 0)
+	if join {
+		b[1] = flagJoin
+	}
+	b = binary.AppendUvarint(b, id)
+	b = appendString(b, m.Name)
+	b = appendString(b, m.Repl)
+	return appendString(b, m.Incoming)
+}
+
+func decodeMember(p []byte) (id uint64, m memberInfo, join bool, err error) {
+	if len(p) < 1 || p[0]&^flagJoin != 0 {
+		return 0, m, false, errBadEntry
+	}
+	join = p[0]&flagJoin != 0
+	id, k := binary.Uvarint(p[1:])
+	if k <= 0 || id == 0 {
+		return 0, m, false, errBadEntry
+	}
+	p = p[1+k:]
+	if m.Name, p, err = readString(p); err != nil {
+		return 0, m, false, err
+	}
+	if m.Repl, p, err = readString(p); err != nil {
+		return 0, m, false, err
+	}
+	if m.Incoming, p, err = readString(p); err != nil {
+		return 0, m, false, err
+	}
+	if len(p) != 0 {
+		return 0, m, false, errBadEntry
+	}
+	return id, m, join, nil
+}
+
+func encodePromote(id uint64) []byte {
+	return binary.AppendUvarint([]byte{kindPromote}, id)
+}
+
+func decodePromote(p []byte) (uint64, error) {
+	id, k := binary.Uvarint(p)
+	if k <= 0 || k != len(p) || id == 0 {
+		return 0, errBadEntry
+	}
+	return id, nil
+}
+
+// memberAction is work for the leader, derived from an applied entry: add a joiner as learner, or
+// promote a caught-up learner. Only the leader acts; the others drop it. The joiner repeats its requests,
+// so a lost action only delays it.
+type memberAction struct {
+	index   uint64 // raft index of the request
+	id      uint64
+	promote bool
+}
+
+// applyMember runs in Apply (r.mu held).
+func (r *Replicator) applyMember(index uint64, p []byte) {
+	id, m, join, err := decodeMember(p)
+	if err != nil {
+		r.log.Error("skipping malformed member entry", "index", index)
+		return
+	}
+	if r.view.Members == nil {
+		r.view.Members = map[uint64]memberInfo{}
+	}
+	r.view.Members[id] = m
+	if id != r.cfg.ID && m.Repl != "" && r.cfg.OnPeer != nil {
+		r.cfg.OnPeer(id, m.Repl)
+	}
+	if join && !r.view.contains(id) {
+		r.queueAction(memberAction{index: index, id: id})
+	}
+}
+
+// applyPromote runs in Apply (r.mu held).
+func (r *Replicator) applyPromote(index uint64, p []byte) {
+	id, err := decodePromote(p)
+	if err != nil {
+		r.log.Error("skipping malformed promote entry", "index", index)
+		return
+	}
+	if slices.Contains(r.view.Learners, id) {
+		r.queueAction(memberAction{index: index, id: id, promote: true})
+	}
+}
+
+func (r *Replicator) queueAction(a memberAction) {
+	select {
+	case r.actions <- a:
+	default: // the requester asks again
+	}
+}
+
+// onMembership is consensus's OnMembership: every applied (or replayed) configuration change, in log
+// order on the consensus owner goroutine. After the cluster entry each change of the member set is a new
+// view: conf_id + 1.
+func (r *Replicator) onMembership(ch consensus.MembershipChange) {
+	if ch.Index <= r.skipThrough {
+		return // consumed before the last clean shutdown
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	was := r.view.contains(ch.NodeID)
+	r.view.apply(ch.Type, ch.NodeID)
+	if slices.Contains(r.view.Voters, r.cfg.ID) {
+		r.view.LastPrimarySize = len(r.view.Voters)
+	}
+	if ch.NodeID == r.cfg.ID && ch.Type == pb.ConfChangeAddLearnerNode {
+		r.catchingUp.Store(true)
+	}
+	// Galera's view is its member set: a joiner enters it once; its promotion (Galera's JOINED/SYNCED) is
+	// a state change, not a view.
+	if r.haveUUID && was != r.view.contains(ch.NodeID) {
+		r.confID++
+	}
+	r.log.Info("view changed", "conf_id", r.confID, "change", ch.Type.String(), "node", ch.NodeID,
+		"voters", r.view.Voters, "learners", r.view.Learners, "replayed", ch.Replayed)
+}
+
+// SetIncomingAddress sets the MySQL address this node announces in wsrep_incoming_addresses (its
+// listener, known only once it serves).
+func (r *Replicator) SetIncomingAddress(addr string) { r.incoming.Store(&addr) }
+
+func (r *Replicator) self() memberInfo {
+	m := memberInfo{Name: r.cfg.NodeName, Repl: r.cfg.NodeAddress}
+	if a := r.incoming.Load(); a != nil {
+		m.Incoming = *a
+	}
+	return m
+}
+
+// membershipLoop runs the membership protocol of this node (see doc.go): every election timeout a node
+// outside the configuration asks the members to add it, a learner that has caught up asks to be
+// promoted, and a voter announces its addresses when the member table lacks them; as leader it serves
+// the actions the applied requests produce.
+func (r *Replicator) membershipLoop(ctx context.Context) {
+	defer r.wg.Done()
+	tick := time.NewTicker(r.electionTimeout())
+	defer tick.Stop()
+	r.selfCheck(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case a := <-r.actions:
+			r.serveAction(ctx, a)
+		case <-tick.C:
+			r.selfCheck(ctx)
+		}
+	}
+}
+
+func (r *Replicator) selfCheck(ctx context.Context) {
+	if r.left.Load() {
+		return // a node that left does not ask back in
+	}
+	st := r.node.Status()
+	ctx, cancel := context.WithTimeout(ctx, 3*r.electionTimeout())
+	defer cancel()
+	me := r.self()
+	switch {
+	case slices.Contains(st.Voters, r.cfg.ID):
+		r.mu.Lock()
+		known, ok := r.view.Members[r.cfg.ID]
+		r.mu.Unlock()
+		if (!ok || known != me) && r.Primary() {
+			if _, err := r.node.Propose(ctx, encodeMember(r.cfg.ID, me, false)); err != nil {
+				r.log.Debug("announcing this member", "err", err)
+			}
+		}
+	case slices.Contains(st.Learners, r.cfg.ID):
+		r.mu.Lock()
+		ready := r.haveUUID && r.fatal == nil
+		r.mu.Unlock()
+		if ready && st.Commit > 0 && st.Applied >= st.Commit && r.queue.len() == 0 {
+			if _, err := r.node.Propose(ctx, encodePromote(r.cfg.ID)); err != nil {
+				r.log.Debug("asking to be promoted to voter", "err", err)
+			}
+		}
+	default:
+		req := encodeMember(r.cfg.ID, me, true)
+		for _, id := range r.cfg.Peers {
+			if id == r.cfg.ID {
+				continue
+			}
+			if err := r.node.ProposeVia(ctx, id, req); err != nil {
+				r.log.Debug("asking to join", "via", id, "err", err)
+			}
+		}
+	}
+}
+
+// serveAction adds a joiner as learner or promotes a learner, if this node leads. Requests replayed at
+// start (index at or below the commit index at start) are stale and dropped.
+func (r *Replicator) serveAction(ctx context.Context, a memberAction) {
+	st := r.node.Status()
+	if st.State != "StateLeader" || a.index <= r.startCommit {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*r.electionTimeout())
+	defer cancel()
+	var err error
+	switch {
+	case a.promote && slices.Contains(st.Learners, a.id):
+		r.log.Info("promoting caught-up learner to voter", "node", a.id)
+		err = r.node.AddVoter(ctx, a.id, nil)
+	case !a.promote && !slices.Contains(st.Voters, a.id) && !slices.Contains(st.Learners, a.id):
+		r.log.Info("adding joiner as learner", "node", a.id)
+		err = r.node.AddLearner(ctx, a.id, nil)
+	}
+	if err != nil {
+		r.log.Info("membership change not made; the node will ask again", "node", a.id, "promote", a.promote, "err", err)
+	}
+}
+
+// ErrLastMember: Leave on the only voter — there is nobody to leave to; the node stops as the last
+// member (safe_to_bootstrap: 1).
+var ErrLastMember = errors.New("replicator: this node is the cluster's only voter")
+
+// Leave removes this node from the cluster's configuration: Galera's graceful leave, done before a clean
+// shutdown so that the others' quorum is computed without it (3 → 2 → 1 by clean stops stays Primary).
+// A leader first hands leadership to another voter (so the removal is committed and learned by a leader
+// that stays), then the node proposes its own removal and waits until it has applied it. Outside the
+// primary component there is nobody to tell: Leave returns nil and the node stops as if it crashed.
+func (r *Replicator) Leave(ctx context.Context) error {
+	if r.node == nil || !r.Primary() {
+		return nil
+	}
+	st := r.node.Status()
+	if len(st.Voters) == 1 && st.Voters[0] == r.cfg.ID {
+		return ErrLastMember
+	}
+	r.left.Store(true)
+	tick := time.NewTicker(r.cfg.tick())
+	defer tick.Stop()
+	// A leader that cannot hand off (the others are down or slow) removes itself after this many ticks:
+	// raft commits the removal with the old configuration's majority and the leader then steps down.
+	handOffTicks := 2 * r.electionTicks()
+	for led := 0; ; {
+		st = r.node.Status()
+		if !slices.Contains(st.Voters, r.cfg.ID) && !slices.Contains(st.Learners, r.cfg.ID) {
+			r.log.Info("left the cluster")
+			return nil
+		}
+		var err error
+		switch {
+		case st.State == "StateLeader" && led < handOffTicks:
+			led++
+			err = r.node.HandOff(ctx)
+		case st.Lead != 0:
+			err = r.node.RemoveNode(ctx, r.cfg.ID, nil)
+		}
+		if err != nil && !errors.Is(err, consensus.ErrNotCommitted) && !errors.Is(err, consensus.ErrConfChangeInProgress) {
+			return fmt.Errorf("replicator: leave: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("replicator: leave: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// incomingAddresses is wsrep_incoming_addresses: the members' MySQL addresses in view order (r.mu held).
+func (r *Replicator) incomingAddresses(ids []uint64) string {
+	addrs := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if m := r.view.Members[id]; m.Incoming != "" {
+			addrs = append(addrs, m.Incoming)
+		}
+	}
+	return strings.Join(addrs, ",")
+}
+
+func (r *Replicator) electionTicks() int {
+	if r.cfg.ElectionTick == 0 {
+		return 10 // consensus's default
+	}
+	return r.cfg.ElectionTick
+}
