@@ -47,11 +47,18 @@ func newMonitorSlot(cfg *config.Monitor, build func(...monitor.Option) (*monitor
 	return &monitorSlot{cfg: cfg, build: build, holder: holder, feed: newFeed(holder), log: log, m: m}, nil
 }
 
-// attach starts the monitor under Run's context; goroutines go to bg.
+// attach starts the monitor under Run's context; goroutines go to bg. A
+// monitor an operator left stopped before a restart stays stopped (its
+// journal restored the states it had published) until started.
 func (ms *monitorSlot) attach(ctx context.Context, bg *sync.WaitGroup, fail func(error)) {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	ms.ctx, ms.bg, ms.fail = ctx, bg, fail
+	if ms.m.Stopped() {
+		ms.log.Warn("monitor stays stopped, as an operator left it; start it with `maxproxy ctl start monitor`", "monitor", ms.cfg.Name)
+		ms.closeLocked() // releases the journal for the monitor a start builds
+		return
+	}
 	ms.startLocked()
 }
 
@@ -96,8 +103,9 @@ func (ms *monitorSlot) monitor() (*monitor.Monitor, bool) {
 	return ms.m, ms.running
 }
 
-// stop ends probing and releases the monitor's connections and journal.
-// Stopping a stopped monitor is not an error, as in MaxScale.
+// stop ends probing and releases the monitor's connections and journal;
+// the journal remembers the stop across a restart (monitor.Stop). Stopping
+// a stopped monitor is not an error, as in MaxScale.
 func (ms *monitorSlot) stop() error {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
@@ -106,6 +114,12 @@ func (ms *monitorSlot) stop() error {
 	}
 	if !ms.running {
 		return nil
+	}
+	if err := ms.m.Stop(); err != nil {
+		if !ms.m.Stopped() {
+			return err // not recorded, so not stopped
+		}
+		ms.log.Warn("stopping monitor", "monitor", ms.cfg.Name, "err", err)
 	}
 	ms.closeLocked()
 	ms.log.Info("monitor stopped by operator", "monitor", ms.cfg.Name)
