@@ -67,6 +67,7 @@ func TestGolden(t *testing.T) {
 		name  string
 		args  string
 		calls []string
+		setup func(*admintest.Runtime)
 	}{
 		{name: "list_servers", args: "list servers"},
 		{name: "list_services", args: "list services"},
@@ -87,6 +88,9 @@ func TestGolden(t *testing.T) {
 		{name: "start_monitor", args: "start monitor galera-monitor", calls: []string{"monitor galera-monitor Running"}},
 		{name: "kill_session", args: "kill session 12", calls: []string{"kill 12"}},
 		{name: "reload", args: "reload", calls: []string{"reload"}},
+		{name: "reload_changes", args: "reload", calls: []string{"reload"}, setup: func(rt *admintest.Runtime) { rt.Reloaded = admintest.Reloaded }},
+		{name: "json_reload_changes", args: "--json reload", calls: []string{"reload"}, setup: func(rt *admintest.Runtime) { rt.Reloaded = admintest.Reloaded }},
+		{name: "err_reload_invalid", args: "reload", calls: []string{"reload"}, setup: func(rt *admintest.Runtime) { rt.ReloadErr = admintest.ErrReloadInvalid }},
 		{name: "json_show_listener", args: "--json show listener rw-listener"},
 
 		{name: "err_show_unknown", args: "show server nope"},
@@ -105,6 +109,9 @@ func TestGolden(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rt := admintest.New()
+			if tc.setup != nil {
+				tc.setup(rt)
+			}
 			_, addr := admintest.Serve(t, rt, config.Admin{})
 			r := run(t, append(creds(addr), strings.Fields(tc.args)...)...)
 			golden(t, tc.name, fmt.Sprintf("$ maxproxy ctl %s\nexit %d\n--- stdout\n%s--- stderr\n%s", tc.args, r.code, r.stdout, r.stderr))

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -237,13 +238,30 @@ func printMaxProxy(w io.Writer, m api.MaxProxyResource) error {
 	return d.t.flush()
 }
 
+// printReload says OK, then lists what the reload applied, one row per
+// object, and the changed keys that wait for a restart.
 func printReload(w io.Writer, r api.ReloadAttributes) error {
-	if len(r.RestartRequired) == 0 {
-		_, err := fmt.Fprintln(w, "OK")
+	if _, err := fmt.Fprintln(w, "OK"); err != nil {
 		return err
 	}
+	if len(r.Changes) > 0 {
+		t := newTable(w, "Applied", "Object", "Keys")
+		for _, c := range r.Changes {
+			obj := c.Section
+			if c.Name != "" {
+				obj += " " + strconv.Quote(c.Name)
+			}
+			t.row(c.Action, obj, orDash(strings.Join(c.Keys, ", ")))
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+	}
+	if len(r.RestartRequired) == 0 {
+		return nil
+	}
 	var b strings.Builder
-	b.WriteString("OK, but these changes take effect only after a restart:\n")
+	b.WriteString("These changes take effect only after a restart (the running values stay):\n")
 	for _, k := range r.RestartRequired {
 		b.WriteString("  " + k + "\n")
 	}
