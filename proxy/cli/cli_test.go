@@ -3,10 +3,15 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/maxproxy/maxproxy/proxy/server"
 )
 
 func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -98,5 +103,33 @@ func TestNoCommandServesTheDefaultConfig(t *testing.T) {
 	code, _, errs := run(t)
 	if code != 1 || !strings.Contains(errs, DefaultConfigPath) {
 		t.Fatalf("maxproxy with no arguments and no config file: exit %d, stderr %q; want exit 1 naming %s", code, errs, DefaultConfigPath)
+	}
+}
+
+// Each SIGHUP reloads once; a failed reload is logged and the loop goes
+// on; the loop ends with its context.
+func TestReloadOnSignal(t *testing.T) {
+	sig := make(chan os.Signal)
+	calls := make(chan struct{})
+	reload := func(context.Context) (server.ReloadResult, error) {
+		calls <- struct{}{}
+		return server.ReloadResult{}, errors.New("maxproxy.toml:3: bad")
+	}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { reloadOnSignal(ctx, sig, reload, log); close(done) }()
+	for range 2 {
+		sig <- syscall.SIGHUP
+		<-calls
+	}
+	cancel()
+	<-done
+	if n := strings.Count(logs.String(), "reload on signal failed"); n != 2 {
+		t.Errorf("logged %d failures, want 2:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "maxproxy.toml:3: bad") {
+		t.Errorf("the failure's reason is not logged:\n%s", logs.String())
 	}
 }

@@ -4,6 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -13,7 +18,8 @@ import (
 )
 
 // serve loads the configuration and runs the proxy until ctx ends (SIGINT,
-// SIGTERM), then shuts down gracefully. It is also what `maxproxy -c FILE`
+// SIGTERM), then shuts down gracefully. SIGHUP reloads the configuration
+// file, as `maxproxy ctl reload` does. It is also what `maxproxy -c FILE`
 // runs.
 func serve(ctx context.Context, args []string, _, stderr io.Writer) int {
 	fs := newFlagSet("serve", stderr)
@@ -21,6 +27,10 @@ func serve(ctx context.Context, args []string, _, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
+	// Caught from the start: SIGHUP's default action ends the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	cfg, err := config.Load(*path)
 	if err != nil {
 		for _, line := range config.ErrorLines(err) {
@@ -28,7 +38,8 @@ func serve(ctx context.Context, args []string, _, stderr io.Writer) int {
 		}
 		return exitFail
 	}
-	log, closeLog, err := server.NewLogger(cfg.Log, stderr)
+	level := new(slog.LevelVar)
+	log, closeLog, err := server.NewLogger(cfg.Log, level, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "maxproxy: %v\n", err)
 		return exitFail
@@ -37,10 +48,43 @@ func serve(ctx context.Context, args []string, _, stderr io.Writer) int {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	log.Info("starting maxproxy", "version", Version, "config", *path)
-	if err := server.Serve(ctx, cfg, server.Options{Logger: log, Registerer: reg, Gatherer: reg, Version: Version, ConfigFile: *path}); err != nil {
+	srv, err := server.New(cfg, server.Options{Logger: log, Registerer: reg, Gatherer: reg, Version: Version, ConfigFile: *path, LogLevel: level})
+	if err == nil {
+		err = runWithReloads(ctx, srv, hup, log)
+	}
+	if err != nil {
 		log.Error("maxproxy failed", "err", err)
 		fmt.Fprintf(stderr, "maxproxy: %v\n", err)
 		return exitFail
 	}
 	return exitOK
+}
+
+// runWithReloads runs srv until ctx ends, reloading on every signal from
+// hup.
+func runWithReloads(ctx context.Context, srv *server.Server, hup <-chan os.Signal, log *slog.Logger) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { reloadOnSignal(ctx, hup, srv.Reload, log) })
+	err := srv.Run(ctx)
+	cancel()
+	wg.Wait()
+	return err
+}
+
+// reloadOnSignal calls reload for each signal until ctx ends. Reload logs
+// what it applied and refused; a failure leaves the proxy running with
+// the configuration it had, so it is logged, not fatal.
+func reloadOnSignal(ctx context.Context, sig <-chan os.Signal, reload func(context.Context) (server.ReloadResult, error), log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case s := <-sig:
+			log.Info("reloading the configuration", "signal", s.String())
+			if _, err := reload(ctx); err != nil {
+				log.Error("reload on signal failed; the proxy keeps its configuration", "signal", s.String(), "err", err)
+			}
+		}
+	}
 }
