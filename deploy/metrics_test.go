@@ -36,9 +36,9 @@ var syntheticLabels = []string{"instance", "job", "le"}
 // gatherExported builds the registry the way `maxproxy serve` does (Go and
 // process collectors, the proxy's metrics, one monitor per [[monitor]]) and
 // drives a real monitor through a failover so that every labelled series
-// exists, then gathers it. It also checks the two behaviours the alert rules
-// rely on: an unreachable server reads -1, and a failover counts one lost
-// and one new writer.
+// exists, then gathers it. It also checks the behaviours the alert rules
+// rely on: an unreachable server reads -1, and after a failover exactly one
+// server holds the master state bit.
 func gatherExported(t *testing.T) exported {
 	t.Helper()
 	reg := prometheus.NewRegistry()
@@ -49,9 +49,15 @@ func gatherExported(t *testing.T) exported {
 		t.Fatal(err)
 	}
 	t.Cleanup(pm.Unregister)
-	// Resolving a service creates its series, as the server does for
-	// every [[service]] at start.
+	// Resolving a service, its account manager's counters and a listener
+	// creates their series, as the server does for every [[service]] and
+	// [[listener]] at start; the classifier and the build are reported
+	// from the start too.
 	pm.Service("rw", []string{"s1", "s2"})
+	pm.Auth("rw")
+	pm.Listener("rw-port", "rw")
+	pm.WatchClassifier(func() metrics.ClassifierStats { return metrics.ClassifierStats{Capacity: 256} })
+	pm.SetBuildInfo("test")
 
 	c := monitortest.NewCluster("s1", "s2")
 	m, err := monitor.New(monitor.Options{Name: "galera", MonitorInterval: 100 * time.Millisecond},
@@ -104,7 +110,12 @@ func gatherExported(t *testing.T) exported {
 	}
 	for _, ev := range []string{"master_down", "new_master"} {
 		if v := sample(t, families, "maxproxy_monitor_events_total", "event", ev); v != 1 {
-			t.Errorf("%s events after one failover = %v; MaxproxyWriterLost expects 1", ev, v)
+			t.Errorf("%s events after one failover = %v; the dashboard's events panel expects 1", ev, v)
+		}
+	}
+	for server, want := range map[string]float64{"s1": 0, "s2": 1} {
+		if v := sampleLabels(t, families, "maxproxy_monitor_server_state", map[string]string{"server": server, "state": "master"}); v != want {
+			t.Errorf("master bit of %s after the failover = %v, want %v; MaxproxyWriterLost reads it", server, v, want)
 		}
 	}
 	return e
@@ -150,6 +161,32 @@ func sample(t *testing.T, families []*dto.MetricFamily, name, label, value strin
 		}
 	}
 	t.Fatalf("no %s{%s=%q} gathered", name, label, value)
+	return 0
+}
+
+// sampleLabels returns the value of the gauge of family name carrying
+// every label in want.
+func sampleLabels(t *testing.T, families []*dto.MetricFamily, name string, want map[string]string) float64 {
+	t.Helper()
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			match := true
+			for k, v := range want {
+				match = match && have[k] == v
+			}
+			if match {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no %s%v gathered", name, want)
 	return 0
 }
 
