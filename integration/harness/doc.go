@@ -46,7 +46,10 @@
 // Server.Start restarts a stopped or killed node; after a crash it first
 // recovers the position from InnoDB (mariadbd --wsrep-recover, as the
 // galera_recovery script of the service unit does), so the node rejoins by
-// IST like a production node would. StartArbitrator adds a garbd.
+// IST like a production node would. StartWith adds mariadbd options for
+// one start (e.g. --wsrep-sst-donor to choose a joiner's donor); WipeData
+// empties a stopped node's datadir, so that it rejoins by full SST.
+// StartArbitrator adds a garbd.
 //
 // # Plugging in maxnode and maxproxy
 //

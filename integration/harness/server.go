@@ -164,6 +164,13 @@ func (srv *Server) Process() *Process {
 // unit does, so it can rejoin by IST.
 func (srv *Server) Start(ctx context.Context) error { return srv.start(ctx, false) }
 
+// StartWith is Start with extra mariadbd options for this start only,
+// after every other one, e.g. "--wsrep-sst-donor=node2" to choose the
+// donor of a joiner's state transfer.
+func (srv *Server) StartWith(ctx context.Context, extra ...string) error {
+	return srv.start(ctx, false, extra...)
+}
+
 // Bootstrap starts a Galera node as a new primary component
 // (--wsrep-new-cluster), as after a whole-cluster shutdown. Galera refuses
 // when grastate.dat says safe_to_bootstrap: 0.
@@ -174,7 +181,7 @@ func (srv *Server) Bootstrap(ctx context.Context) error {
 	return srv.start(ctx, true)
 }
 
-func (srv *Server) start(ctx context.Context, bootstrap bool) error {
+func (srv *Server) start(ctx context.Context, bootstrap bool, extra ...string) error {
 	if srv.PID() != 0 {
 		return fmt.Errorf("%s: already running (pid %d)", srv.name, srv.PID())
 	}
@@ -191,6 +198,7 @@ func (srv *Server) start(ctx context.Context, bootstrap bool) error {
 			args = append(args, "--wsrep-start-position="+pos)
 		}
 	}
+	args = append(args, extra...)
 	proc, err := srv.scope.StartProcess(ProcessSpec{
 		Name:         srv.name,
 		Path:         srv.bin,
@@ -238,6 +246,24 @@ func (srv *Server) waitReady(ctx context.Context, proc *Process) error {
 	})
 	if err != nil {
 		return fmt.Errorf("%w\n--- last %d lines of %s ---\n%s", err, tailLines, proc.LogPath(), proc.Tail(tailLines))
+	}
+	return nil
+}
+
+// WipeData empties the datadir of a stopped server, as a node whose disk
+// was replaced: a Galera node then rejoins by full state transfer (SST).
+func (srv *Server) WipeData() error {
+	if pid := srv.PID(); pid != 0 {
+		return fmt.Errorf("%s: wipe data: running (pid %d)", srv.name, pid)
+	}
+	entries, err := os.ReadDir(srv.datadir)
+	if err != nil {
+		return fmt.Errorf("%s: wipe data: %w", srv.name, err)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(srv.datadir, e.Name())); err != nil {
+			return fmt.Errorf("%s: wipe data: %w", srv.name, err)
+		}
 	}
 	return nil
 }
