@@ -36,6 +36,11 @@ const ServerVersion = "10.11.99-MariaDB-maxnode"
 // shutdownGrace is how long running statements may finish after a stop is requested.
 const shutdownGrace = 5 * time.Second
 
+// leaveTimeout bounds a clean stop's graceful leave (replicator.Leave). A leave that does not finish in
+// time — the cluster lost its primary component meanwhile — ends like a crash as far as the others'
+// view goes, which is safe.
+const leaveTimeout = 10 * time.Second
+
 // Main runs maxnode with command-line args (without the program name) until ctx is cancelled, and
 // returns the process exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -183,6 +188,7 @@ type Node struct {
 	tr   *consensus.TCPTransport // nil for a standalone node
 	srv  *server.Server
 	ln   net.Listener
+	log  *slog.Logger
 
 	// catalogChanged is signalled when a replicated write-set changed the catalog; a goroutine reloads the
 	// engine's schema (not the apply goroutine itself: a local DDL holds the engine's DDL lock while it
@@ -235,7 +241,7 @@ func start(cfg config.Config, log *slog.Logger, opts startOptions) (_ *Node, err
 	if err := cfg.ValidateDataDir(); err != nil {
 		return nil, err
 	}
-	n := &Node{served: make(chan struct{}), catalogChanged: make(chan struct{}, 1)}
+	n := &Node{served: make(chan struct{}), catalogChanged: make(chan struct{}, 1), log: log}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, n.closeCluster())
@@ -300,6 +306,9 @@ func (n *Node) startCluster(cfg config.Config, log *slog.Logger, opts startOptio
 	}
 	n.repl, err = replicator.New(replicator.Config{
 		ID: id, Peers: ids, DataDir: cfg.DataDir, Bootstrap: opts.bootstrap, Transport: n.tr, Logger: log,
+		NodeName: cfg.NodeName, NodeAddress: members[self],
+		// A joiner that is not in this node's cluster_address announces its replication address in the log.
+		OnPeer: n.tr.SetPeer,
 		OnApply: func(ws *storage.WriteSet) {
 			for i := range ws.Ops {
 				if ws.Ops[i].Space == catalog.Space {
@@ -385,6 +394,9 @@ func (n *Node) serve(cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	n.srv, n.ln = srv, ln
+	if n.repl != nil {
+		n.repl.SetIncomingAddress(ln.Addr().String()) // wsrep_incoming_addresses
+	}
 	go func() {
 		n.serveErr = srv.Serve(ln)
 		close(n.served)
@@ -462,14 +474,29 @@ func flushPolicy(v int) int {
 func (n *Node) Addr() net.Addr { return n.ln.Addr() }
 
 // Close shuts the node down gracefully: no new connections, running statements get until ctx is done,
-// every session is closed (rolled back), then storage is closed durably. Later calls return the first
-// call's result.
-func (n *Node) Close(ctx context.Context) error {
+// every session is closed (rolled back), a cluster member leaves the cluster (Galera's graceful leave:
+// the others' view shrinks without losing quorum), then storage is closed durably. Later calls return
+// the first call's result.
+func (n *Node) Close(ctx context.Context) error { return n.close(ctx, true) }
+
+// close is Close; without leave a cluster member stops without telling the others (as if it crashed,
+// but with its state saved cleanly).
+func (n *Node) close(ctx context.Context, leave bool) error {
 	n.closeOnce.Do(func() {
 		err := n.srv.Shutdown(ctx)
 		<-n.served
 		if !errors.Is(n.serveErr, server.ErrServerClosed) {
 			err = errors.Join(err, n.serveErr)
+		}
+		if leave && n.repl != nil {
+			lctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+			switch lerr := n.repl.Leave(lctx); {
+			case errors.Is(lerr, replicator.ErrLastMember):
+				n.log.Info("last member of the cluster stops (safe_to_bootstrap: 1)")
+			case lerr != nil:
+				n.log.Warn("could not leave the cluster gracefully; the others see a crash", "err", lerr)
+			}
+			cancel()
 		}
 		// Sessions are closed, so no commit is in flight: the replicator can save a clean position.
 		err = errors.Join(err, n.closeCluster())
