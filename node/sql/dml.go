@@ -530,10 +530,11 @@ func (s *Session) insertOne(ctx context.Context, t *storage.Txn, tbl *catalog.Ta
 			}
 			dupCP.insertValues = nil
 			if rowsEqual(oldRow, newRow) {
+				// MariaDB reports the row's id only when the update changed it: a no-op reports 0.
 				if s.clientFoundRows {
-					return 1, outcomeUpdated, autoIncValue(tbl, oldRow), nil
+					return 1, outcomeUpdated, 0, nil
 				}
-				return 0, outcomeUpdated, autoIncValue(tbl, oldRow), nil
+				return 0, outcomeUpdated, 0, nil
 			}
 			s.touchOnUpdate(tbl, newRow, dupCols)
 			if _, err := s.updateRow(ctx, t, tbl, oldRow, newRow, cf.rowKey, old); err != nil {

@@ -18,6 +18,8 @@ import (
 type exprType struct {
 	ft      types.FieldType
 	notNull bool
+	// explicitColl: ft.Coll comes from a COLLATE clause, which wins over every other operand's collation.
+	explicitColl bool
 }
 
 // expr is a compiled expression.
@@ -192,6 +194,9 @@ func (cp *compiler) compile(n ast.ExprNode) (expr, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := explicitCollConflict("in", append([]expr{e}, list...)...); err != nil {
+			return nil, err
+		}
 		return &inExpr{e: e, list: list, not: x.Not, coll: collOf(append([]expr{e}, list...)...)}, nil
 	case *ast.BetweenExpr:
 		e, err := cp.compile(x.Expr)
@@ -206,6 +211,9 @@ func (cp *compiler) compile(n ast.ExprNode) (expr, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := explicitCollConflict("between", e, lo, hi); err != nil {
+			return nil, err
+		}
 		return &betweenExpr{e: e, lo: lo, hi: hi, not: x.Not, coll: collOf(e, lo, hi)}, nil
 	case *ast.PatternLikeOrIlikeExpr:
 		e, err := cp.compile(x.Expr)
@@ -214,6 +222,9 @@ func (cp *compiler) compile(n ast.ExprNode) (expr, error) {
 		}
 		p, err := cp.compile(x.Pattern)
 		if err != nil {
+			return nil, err
+		}
+		if err := explicitCollConflict("like", e, p); err != nil {
 			return nil, err
 		}
 		coll := collOf(e, p)
@@ -250,6 +261,8 @@ func (cp *compiler) compile(n ast.ExprNode) (expr, error) {
 		return nil, errNotSupported("ANY/ALL subqueries")
 	case *ast.RowExpr:
 		return nil, errNotSupported("row constructors")
+	case *ast.SetCollationExpr:
+		return cp.collate(x)
 	case *ast.WindowFuncExpr:
 		return nil, errNotSupported("window functions")
 	case *ast.TimeUnitExpr:
@@ -277,6 +290,11 @@ func (cp *compiler) compileList(ns []ast.ExprNode) ([]expr, error) {
 // collOf picks the collation for comparing expressions: binary if any string operand is binary.
 func collOf(es ...expr) types.Collation {
 	coll := types.CollationGeneralCI
+	for _, e := range es {
+		if et := e.typ(); et.explicitColl {
+			return et.ft.Coll
+		}
+	}
 	for _, e := range es {
 		ft := &e.typ().ft
 		if ft.Tp == mysql.TypeNull {
@@ -828,4 +846,74 @@ func (cp *compiler) valuesExpr(x *ast.ValuesExpr) (expr, error) {
 		return nil, errUnknownColumn(x.Column.Name.Name.O, cp.clause)
 	}
 	return &valuesExpr{idx: c.col.Offset, et: c.et, cp: cp}, nil
+}
+
+// explicitCollConflict is MariaDB's 1267 for operands with different COLLATE clauses.
+func explicitCollConflict(op string, es ...expr) error {
+	var first *exprType
+	for _, e := range es {
+		et := e.typ()
+		if !et.explicitColl {
+			continue
+		}
+		if first == nil {
+			first = et
+			continue
+		}
+		if et.ft.Coll != first.ft.Coll {
+			return newErr(ErCantAggregate2Collations, "Illegal mix of collations (%s,EXPLICIT) and (%s,EXPLICIT) for operation '%s'",
+				first.ft.Coll.Name(), et.ft.Coll.Name(), op)
+		}
+	}
+	return nil
+}
+
+// collateExpr is "expr COLLATE name": the value as a string of the connection's character set (utf8mb4)
+// compared under the named collation.
+type collateExpr struct {
+	e  expr
+	et exprType
+}
+
+func (x *collateExpr) typ() *exprType { return &x.et }
+func (x *collateExpr) eval(c *evalCtx) (types.Value, error) {
+	v, err := x.e.eval(c)
+	if err != nil || v.IsNull() || v.Kind() == types.KindString {
+		return v, err
+	}
+	return types.NewString(types.ToText(v)), nil
+}
+
+func (cp *compiler) collate(x *ast.SetCollationExpr) (expr, error) {
+	e, err := cp.compile(x.Expr)
+	if err != nil {
+		return nil, err
+	}
+	name := strings.ToLower(x.Collate)
+	var coll types.Collation
+	switch name {
+	case "utf8mb4_general_ci":
+		coll = types.CollationGeneralCI
+	case "utf8mb4_bin":
+		coll = types.CollationBin
+	default:
+		if strings.HasPrefix(name, "utf8mb4_") {
+			return nil, errNotSupported("COLLATE " + name)
+		}
+		cs, _, _ := strings.Cut(name, "_")
+		if cs == "utf8" {
+			cs = "utf8mb3"
+			name = "utf8mb3" + strings.TrimPrefix(name, "utf8")
+		}
+		return nil, newErr(ErCollationCharsetMismatch, "COLLATION '%s' is not valid for CHARACTER SET '%s'", name, "utf8mb4")
+	}
+	if ft := &e.typ().ft; ft.Class() == types.ClassString && ft.Coll == types.CollationBinary {
+		return nil, newErr(ErCollationCharsetMismatch, "COLLATION '%s' is not valid for CHARACTER SET 'binary'", name)
+	}
+	et := exprType{ft: types.FieldType{Tp: mysql.TypeVarString, Flen: e.typ().ft.Flen, Coll: coll}, notNull: e.typ().notNull, explicitColl: true}
+	if ft := &e.typ().ft; ft.Class() == types.ClassString {
+		et.ft = *ft
+		et.ft.Coll = coll
+	}
+	return &collateExpr{e: e, et: et}, nil
 }

@@ -113,7 +113,39 @@ func argCount(name string, n, min, max int) error {
 	return nil
 }
 
+// collationFuncs return a string in the collation of their string arguments, so an argument's COLLATE
+// clause carries over to the result (CONCAT('a', 'B' COLLATE utf8mb4_bin) compares in utf8mb4_bin).
+var collationFuncs = map[string]bool{"concat": true, "concat_ws": true, "lower": true, "lcase": true, "upper": true,
+	"ucase": true, "substring": true, "substr": true, "mid": true, "left": true, "right": true, "trim": true,
+	"ltrim": true, "rtrim": true, "replace": true, "repeat": true, "lpad": true, "rpad": true, "reverse": true,
+	"substring_index": true, "if": true, "ifnull": true, "nvl": true, "coalesce": true, "nullif": true,
+	"greatest": true, "least": true}
+
 func (cp *compiler) funcCall(x *ast.FuncCallExpr) (expr, error) {
+	e, err := cp.funcCallTyped(x)
+	if err != nil || !collationFuncs[x.FnName.L] {
+		return e, err
+	}
+	f, ok := e.(*funcExpr)
+	if !ok || f.et.ft.Class() != types.ClassString {
+		return e, nil
+	}
+	args := f.args
+	if x.FnName.L == "if" && len(args) == 3 {
+		args = args[1:]
+	}
+	if err := explicitCollConflict(x.FnName.L, args...); err != nil {
+		return nil, err
+	}
+	for _, a := range args {
+		if et := a.typ(); et.explicitColl {
+			f.et.ft.Coll, f.et.explicitColl = et.ft.Coll, true
+		}
+	}
+	return f, nil
+}
+
+func (cp *compiler) funcCallTyped(x *ast.FuncCallExpr) (expr, error) {
 	name := x.FnName.L
 	switch name {
 	case "date_add", "adddate":
@@ -768,7 +800,8 @@ func (x *castExpr) eval(c *evalCtx) (types.Value, error) {
 		if x.et.ft.Class() == types.ClassDate {
 			return types.NewDate(t), nil
 		}
-		return types.NewDatetime(t), nil
+		// MariaDB truncates to the target's fractional digits (no TIME_ROUND_FRACTIONAL).
+		return types.NewDatetime(truncMicro(t, x.et.ft.Decimals)), nil
 	case types.ClassString:
 		s := types.ToText(v)
 		if v.Kind() == types.KindFloat {
@@ -816,6 +849,12 @@ func (cp *compiler) cast(x *ast.FuncCastExpr) (expr, error) {
 	case mysql.TypeDatetime:
 		ce.et.ft = dtNN.ft
 		ce.et.notNull = false
+		if fsp := tp.GetDecimal(); fsp > 0 {
+			if fsp > 6 {
+				return nil, newErr(1426, "Too big precision specified for '%s'. Maximum is 6", restoreText(x.Expr))
+			}
+			ce.et.ft.Decimals, ce.et.ft.Flen = fsp, 20+fsp
+		}
 	case mysql.TypeVarString, mysql.TypeString, mysql.TypeVarchar:
 		coll := types.CollationGeneralCI
 		if tp.GetCharset() == "binary" {
@@ -826,6 +865,15 @@ func (cp *compiler) cast(x *ast.FuncCastExpr) (expr, error) {
 		return nil, errNotSupported("CAST to " + tp.String())
 	}
 	return ce, nil
+}
+
+// truncMicro drops the fractional digits beyond fsp.
+func truncMicro(t types.Time, fsp int) types.Time {
+	if fsp >= 6 || fsp < 0 {
+		return t
+	}
+	div := int(math.Pow10(6 - fsp))
+	return t - types.Time(t.Micro()) + types.Time(t.Micro()/div*div)
 }
 
 // intPrefix parses the leading integer of s (after spaces and a sign), saturating at 64 bits.

@@ -120,6 +120,19 @@ func (cp *compiler) dateArith(x *ast.FuncCallExpr, sub bool) (expr, error) {
 	return f, nil
 }
 
+// dayNumber counts days from 0000-01-01 (MySQL's calc_daynr), so differences span the whole DATE range
+// (a time.Duration only spans 292 years).
+func dayNumber(t types.Time) int64 {
+	y, m, d := int64(t.Year()), int64(t.Month()), int64(t.Day())
+	n := 365*y + 31*(m-1) + d
+	if m <= 2 {
+		y--
+	} else {
+		n -= (4*m + 23) / 10
+	}
+	return n + y/4 - (y/100+1)*3/4
+}
+
 var monthNames = []string{"January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"}
 
 // dateFormat implements DATE_FORMAT's specifiers.
@@ -263,8 +276,7 @@ func (cp *compiler) moreFuncs(x *ast.FuncCallExpr, name string, args []expr) (ex
 			if s1 != types.OK || s2 != types.OK || t1.Month() == 0 || t2.Month() == 0 {
 				return types.Null
 			}
-			d := t1.DateOnly().GoTime(time.UTC).Sub(t2.DateOnly().GoTime(time.UTC))
-			return types.NewInt(int64(d / (24 * time.Hour)))
+			return types.NewInt(dayNumber(t1) - dayNumber(t2))
 		})
 	case "from_unixtime":
 		err = check(1, 1)

@@ -14,6 +14,9 @@ import (
 type virtualTable struct {
 	cols []virtCol
 	rows func(s *Session) ([][]types.Value, error)
+	// view: MariaDB implements the table as a view, whose result columns carry the view's column names
+	// whatever the query spells (SELECT user FROM mysql.user names its column User).
+	view bool
 }
 
 type virtCol struct {
@@ -453,7 +456,7 @@ func (s *Session) mysqlUserTable() *virtualTable {
 		catalog.PrivCreateTmpTable, catalog.PrivLockTables, catalog.PrivExecute, catalog.PrivReplSlave, catalog.PrivReplClient,
 		catalog.PrivCreateView, catalog.PrivShowView, catalog.PrivCreateRoutine, catalog.PrivAlterRoutine,
 		catalog.PrivCreateUser, catalog.PrivEvent, catalog.PrivTrigger, catalog.PrivCreateTablespace, catalog.PrivDeleteHistory}
-	return &virtualTable{cols: cols, rows: func(s *Session) ([][]types.Value, error) {
+	return &virtualTable{cols: cols, view: true, rows: func(s *Session) ([][]types.Value, error) {
 		var out [][]types.Value
 		for _, u := range s.e.schema.Load().Users {
 			r := []types.Value{str(u.Host), str(u.User), str(u.AuthString)}

@@ -3,6 +3,7 @@ package sql
 import (
 	"math"
 	"math/bits"
+	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/mysql"
@@ -505,6 +506,11 @@ func toBits(v types.Value) uint64 {
 }
 
 func (cp *compiler) binary(x *ast.BinaryOperationExpr) (expr, error) {
+	lr, lrow := x.L.(*ast.RowExpr)
+	rr, rrow := x.R.(*ast.RowExpr)
+	if lrow || rrow {
+		return cp.rowOperation(x, lr, rr)
+	}
 	l, err := cp.compile(x.L)
 	if err != nil {
 		return nil, err
@@ -517,6 +523,9 @@ func (cp *compiler) binary(x *ast.BinaryOperationExpr) (expr, error) {
 	case opcode.LogicAnd, opcode.LogicOr, opcode.LogicXor:
 		return &logicExpr{op: x.Op, l: l, r: r}, nil
 	case opcode.EQ, opcode.NE, opcode.LT, opcode.LE, opcode.GT, opcode.GE, opcode.NullEQ:
+		if err := explicitCollConflict(opText(x.Op), l, r); err != nil {
+			return nil, err
+		}
 		return &cmpExpr{op: x.Op, l: l, r: r, coll: collOf(l, r)}, nil
 	case opcode.Plus, opcode.Minus, opcode.Mul, opcode.Div, opcode.Mod, opcode.IntDiv:
 		a := newArith(x.Op, l, r)
@@ -629,4 +638,117 @@ func fixedDecimals(et *exprType) int {
 		}
 	}
 	return 31
+}
+
+// rowOperation compiles an operator with a row constructor operand: comparisons of two rows of the same
+// arity expand into their elements ((a, b) < (c, d) is a < c OR (a = c AND b < d), which keeps MariaDB's
+// NULL outcomes); a row against a scalar, or in any other operator, is MariaDB's 4078.
+func (cp *compiler) rowOperation(x *ast.BinaryOperationExpr, lr, rr *ast.RowExpr) (expr, error) {
+	if lr == nil || rr == nil || !isComparison(x.Op) {
+		return nil, cp.illegalRowOperand(x, lr, rr)
+	}
+	if len(lr.Values) != len(rr.Values) {
+		return nil, newErr(ErOperandColumns, "Operand should contain %d column(s)", len(lr.Values))
+	}
+	l, err := cp.compileList(lr.Values)
+	if err != nil {
+		return nil, err
+	}
+	r, err := cp.compileList(rr.Values)
+	if err != nil {
+		return nil, err
+	}
+	cmp := func(op opcode.Op, i int) expr { return &cmpExpr{op: op, l: l[i], r: r[i], coll: collOf(l[i], r[i])} }
+	switch x.Op {
+	case opcode.EQ, opcode.NullEQ:
+		e := cmp(x.Op, 0)
+		for i := 1; i < len(l); i++ {
+			e = &logicExpr{op: opcode.LogicAnd, l: e, r: cmp(x.Op, i)}
+		}
+		return e, nil
+	case opcode.NE:
+		e := cmp(opcode.EQ, 0)
+		for i := 1; i < len(l); i++ {
+			e = &logicExpr{op: opcode.LogicAnd, l: e, r: cmp(opcode.EQ, i)}
+		}
+		return &notExpr{e: e}, nil
+	}
+	// Lexicographic: the strict operator on every element but the last, which uses x.Op itself.
+	strict := x.Op
+	switch x.Op {
+	case opcode.LE:
+		strict = opcode.LT
+	case opcode.GE:
+		strict = opcode.GT
+	}
+	last := len(l) - 1
+	e := cmp(x.Op, last)
+	for i := last - 1; i >= 0; i-- {
+		e = &logicExpr{op: opcode.LogicOr, l: cmp(strict, i), r: &logicExpr{op: opcode.LogicAnd, l: cmp(opcode.EQ, i), r: e}}
+	}
+	return e, nil
+}
+
+func isComparison(op opcode.Op) bool {
+	switch op {
+	case opcode.EQ, opcode.NE, opcode.LT, opcode.LE, opcode.GT, opcode.GE, opcode.NullEQ:
+		return true
+	}
+	return false
+}
+
+// illegalRowOperand is MariaDB's 4078 for a row where a scalar is required.
+func (cp *compiler) illegalRowOperand(x *ast.BinaryOperationExpr, lr, rr *ast.RowExpr) error {
+	name := func(n ast.ExprNode, row bool) (string, error) {
+		if row {
+			return "row", nil
+		}
+		e, err := cp.compile(n)
+		if err != nil {
+			return "", err
+		}
+		return strings.ToLower(e.typ().ft.DataTypeName()), nil
+	}
+	ln, err := name(x.L, lr != nil)
+	if err != nil {
+		return err
+	}
+	rn, err := name(x.R, rr != nil)
+	if err != nil {
+		return err
+	}
+	return newErr(ErIllegalParamTypes, "Illegal parameter data types %s and %s for operation '%s'", ln, rn, opText(x.Op))
+}
+
+// opText is an operator as MariaDB's messages spell it.
+func opText(op opcode.Op) string {
+	switch op {
+	case opcode.EQ:
+		return "="
+	case opcode.NE:
+		return "<>"
+	case opcode.LT:
+		return "<"
+	case opcode.LE:
+		return "<="
+	case opcode.GT:
+		return ">"
+	case opcode.GE:
+		return ">="
+	case opcode.NullEQ:
+		return "<=>"
+	case opcode.Plus:
+		return "+"
+	case opcode.Minus:
+		return "-"
+	case opcode.Mul:
+		return "*"
+	case opcode.Div:
+		return "/"
+	case opcode.IntDiv:
+		return "DIV"
+	case opcode.Mod:
+		return "MOD"
+	}
+	return strings.ToLower(op.String())
 }

@@ -21,7 +21,7 @@ import (
 type accessPlan struct {
 	ix     *catalog.Index // nil: full scan of the primary space
 	eq     [][]expr       // per leading index column: the values it must equal (one, or an IN list)
-	isNull []bool         // per eq column: the condition is IS NULL (eq holds a NULL constant)
+	isNull []bool         // per eq column: a NULL value matches NULL keys (IS NULL, or <=>)
 	lo, hi expr
 	loIncl bool
 	hiIncl bool
@@ -89,6 +89,8 @@ func exprRefs(e expr, fn func(idx int)) {
 		}
 	case *castExpr:
 		exprRefs(x.e, fn)
+	case *collateExpr:
+		exprRefs(x.e, fn)
 	case *userVarAssign:
 		exprRefs(x.e, fn)
 		fn(-2) // a side effect: evaluated per row, never a key bound
@@ -129,13 +131,15 @@ func splitAnd(e expr, out []expr) []expr {
 }
 
 type colCond struct {
-	eq      []expr // equality values (IN list) — nil if none
-	isNull  bool
-	lo, hi  expr
-	loIncl  bool
-	hiIncl  bool
-	hasLoHi bool
-	or      []bound
+	eq     []expr // equality values (IN list) — nil if none
+	isNull bool
+	// nullSafe: eq came from <=>, so a NULL value finds the NULL keys instead of nothing.
+	nullSafe bool
+	lo, hi   expr
+	loIncl   bool
+	hiIncl   bool
+	hasLoHi  bool
+	or       []bound
 }
 
 // bound is one range on a column; nil lo/hi are open ends.
@@ -144,8 +148,11 @@ type bound struct {
 	loIncl, hiIncl bool
 }
 
+// anyCollation marks a condition whose outcome does not depend on a collation (IS NULL).
+const anyCollation = types.Collation(255)
+
 // orBounds turns a disjunction of simple conditions on one column of the table into ranges.
-func orBounds(e expr, isMyCol func(expr) (int, bool), off int) (int, []bound, bool) {
+func orBounds(e expr, isMyCol func(expr, types.Collation) (int, bool), off int) (int, []bound, bool) {
 	var leaves []expr
 	var flatten func(e expr)
 	flatten = func(e expr) {
@@ -168,13 +175,13 @@ func orBounds(e expr, isMyCol func(expr) (int, bool), off int) (int, []bound, bo
 	for _, leaf := range leaves {
 		switch x := leaf.(type) {
 		case *betweenExpr:
-			c, ok := isMyCol(x.e)
+			c, ok := isMyCol(x.e, x.coll)
 			if !ok || x.not || !same(c) || !boundBefore(x.lo, off) || !boundBefore(x.hi, off) {
 				return 0, nil, false
 			}
 			out = append(out, bound{lo: x.lo, hi: x.hi, loIncl: true, hiIncl: true})
 		case *inExpr:
-			c, ok := isMyCol(x.e)
+			c, ok := isMyCol(x.e, x.coll)
 			if !ok || x.not || !same(c) {
 				return 0, nil, false
 			}
@@ -185,10 +192,10 @@ func orBounds(e expr, isMyCol func(expr) (int, bool), off int) (int, []bound, bo
 				out = append(out, bound{lo: v, hi: v, loIncl: true, hiIncl: true})
 			}
 		case *cmpExpr:
-			c, ok := isMyCol(x.l)
+			c, ok := isMyCol(x.l, x.coll)
 			other, op := x.r, x.op
 			if !ok {
-				c, ok = isMyCol(x.r)
+				c, ok = isMyCol(x.r, x.coll)
 				other, op = x.l, flipOp(op)
 			}
 			if !ok || !same(c) || !boundBefore(other, off) {
@@ -225,9 +232,14 @@ func planAccess(tbl *catalog.Table, off int, conds []expr) *accessPlan {
 		}
 		return c
 	}
-	isMyCol := func(e expr) (int, bool) {
+	// isMyCol reports a column of this table compared under coll. String keys are ordered by the column's
+	// collation, so a comparison under another one (COLLATE, a binary operand) cannot use its index.
+	isMyCol := func(e expr, coll types.Collation) (int, bool) {
 		r, ok := e.(*colRef)
 		if !ok || r.idx < off || r.idx >= off+len(tbl.Columns) {
+			return 0, false
+		}
+		if ft := &tbl.Columns[r.idx-off].Type; coll != anyCollation && ft.Class() == types.ClassString && ft.Coll != coll {
 			return 0, false
 		}
 		return r.idx - off, true
@@ -235,10 +247,10 @@ func planAccess(tbl *catalog.Table, off int, conds []expr) *accessPlan {
 	for _, c := range conds {
 		switch x := c.(type) {
 		case *cmpExpr:
-			col, ok := isMyCol(x.l)
+			col, ok := isMyCol(x.l, x.coll)
 			other, op := x.r, x.op
 			if !ok {
-				col, ok = isMyCol(x.r)
+				col, ok = isMyCol(x.r, x.coll)
 				other = x.l
 				op = flipOp(op)
 			}
@@ -250,6 +262,7 @@ func planAccess(tbl *catalog.Table, off int, conds []expr) *accessPlan {
 			case opcode.EQ, opcode.NullEQ:
 				if cc.eq == nil && !cc.isNull {
 					cc.eq = []expr{other}
+					cc.nullSafe = op == opcode.NullEQ
 				}
 			case opcode.GT, opcode.GE:
 				if cc.lo == nil {
@@ -261,7 +274,7 @@ func planAccess(tbl *catalog.Table, off int, conds []expr) *accessPlan {
 				}
 			}
 		case *inExpr:
-			col, ok := isMyCol(x.e)
+			col, ok := isMyCol(x.e, x.coll)
 			if !ok || x.not {
 				continue
 			}
@@ -275,7 +288,7 @@ func planAccess(tbl *catalog.Table, off int, conds []expr) *accessPlan {
 				get(col).eq = x.list
 			}
 		case *betweenExpr:
-			col, ok := isMyCol(x.e)
+			col, ok := isMyCol(x.e, x.coll)
 			if !ok || x.not || !boundBefore(x.lo, off) || !boundBefore(x.hi, off) {
 				continue
 			}
@@ -284,7 +297,7 @@ func planAccess(tbl *catalog.Table, off int, conds []expr) *accessPlan {
 				cc.lo, cc.hi, cc.loIncl, cc.hiIncl, cc.hasLoHi = x.lo, x.hi, true, true, true
 			}
 		case *isNullExpr:
-			col, ok := isMyCol(x.e)
+			col, ok := isMyCol(x.e, anyCollation)
 			if ok && !x.not && get(col).eq == nil {
 				get(col).isNull = true
 			}
@@ -315,7 +328,7 @@ func planAccess(tbl *catalog.Table, off int, conds []expr) *accessPlan {
 				p.isNull = append(p.isNull, true)
 			} else if cc.eq != nil {
 				p.eq = append(p.eq, cc.eq)
-				p.isNull = append(p.isNull, false)
+				p.isNull = append(p.isNull, cc.nullSafe)
 			} else {
 				if cc.hasLoHi && ix.Columns[i].Length == 0 {
 					p.lo, p.hi, p.loIncl, p.hiIncl = cc.lo, cc.hi, cc.loIncl, cc.hiIncl

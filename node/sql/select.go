@@ -185,6 +185,9 @@ func (s *Session) compileSelectIn(x *ast.SelectStmt, sqlText string, params []Va
 			src, _ = sc.resolve(cn.Name.Schema.O, cn.Name.Table.O, cn.Name.Name.O, "SELECT")
 			if name == "" {
 				name = cn.Name.Name.O
+				if src != nil && qp.viewColumn(src.idx) {
+					name = src.name
+				}
 			}
 		}
 		if name == "" {
@@ -376,7 +379,12 @@ func exprName(f *ast.SelectField, sqlText string) string {
 			return "NULL"
 		}
 	}
-	t := fieldText(sqlText, f.Offset)
+	// The parser records each unaliased field's own text (up to the next token); its offsets are
+	// relative to the whole COM_QUERY, which in a multi-statement query is not sqlText.
+	t := fieldText(f.Text(), 0)
+	if t == "" {
+		t = fieldText(sqlText, f.Offset)
+	}
 	if t == "" {
 		return restoreText(f.Expr)
 	}
@@ -517,6 +525,16 @@ func (s *Session) buildFromIn(n ast.ResultSetNode, qp *queryPlan, sc *scope, out
 		return errNotSupported("derived tables")
 	}
 	return errNotSupported("this FROM clause")
+}
+
+// viewColumn reports whether flat-row column idx belongs to a table MariaDB implements as a view.
+func (qp *queryPlan) viewColumn(idx int) bool {
+	for _, ft := range qp.tables {
+		if idx >= ft.off && idx < ft.off+ft.ncols {
+			return ft.virt != nil && ft.virt.view
+		}
+	}
+	return false
 }
 
 // openTable resolves a table name and checks the SELECT privilege.

@@ -70,6 +70,24 @@ func (s *Session) showResult(cols []virtCol, rows [][]types.Value, x *ast.ShowSt
 	return res, nil
 }
 
+// likeColumnName is the first column's name of SHOW DATABASES / SHOW TABLES: MariaDB appends a LIKE
+// pattern in parentheses ("Database (sess)").
+func (s *Session) likeColumnName(base string, x *ast.ShowStmt, params []Value) (string, error) {
+	if x.Pattern == nil {
+		return base, nil
+	}
+	cp := &compiler{s: s, sc: &scope{}, params: params}
+	pe, err := cp.compile(x.Pattern.Pattern)
+	if err != nil {
+		return "", err
+	}
+	pv, err := pe.eval(&evalCtx{s: s})
+	if err != nil {
+		return "", err
+	}
+	return base + " (" + types.ToText(pv) + ")", nil
+}
+
 func (s *Session) execShow(ctx context.Context, x *ast.ShowStmt, params []Value) (*Result, error) {
 	s.e.status.incCom("Com_show")
 	switch x.Tp {
@@ -78,7 +96,11 @@ func (s *Session) execShow(ctx context.Context, x *ast.ShowStmt, params []Value)
 		for _, d := range s.visibleDBs() {
 			rows = append(rows, []types.Value{str(d)})
 		}
-		return s.showResult([]virtCol{vstrNN("Database", 64)}, rows, x, params)
+		name, err := s.likeColumnName("Database", x, params)
+		if err != nil {
+			return nil, err
+		}
+		return s.showResult([]virtCol{vstrNN(name, 64)}, rows, x, params)
 	case ast.ShowTables:
 		db, err := s.dbOrCurrent(x.DBName)
 		if err != nil {
@@ -111,7 +133,11 @@ func (s *Session) execShow(ctx context.Context, x *ast.ShowStmt, params []Value)
 			}
 			rows = append(rows, r)
 		}
-		cols := []virtCol{vstrNN("Tables_in_"+db, 64)}
+		name, err := s.likeColumnName("Tables_in_"+db, x, params)
+		if err != nil {
+			return nil, err
+		}
+		cols := []virtCol{vstrNN(name, 64)}
 		if x.Full {
 			cols = append(cols, vstrNN("Table_type", 64))
 		}
@@ -127,11 +153,9 @@ func (s *Session) execShow(ctx context.Context, x *ast.ShowStmt, params []Value)
 			if c.NotNull {
 				null = "NO"
 			}
+			// Unlike information_schema.COLUMNS ('NULL'), SHOW COLUMNS sends a NULL default as SQL NULL.
 			d, ok := columnDefaultText(c)
 			def := strOrNull(d, ok)
-			if c.HasDefault && c.DefaultNull {
-				def = str("NULL")
-			}
 			if x.Full {
 				coll := types.Null
 				if c.Type.Class() == types.ClassString && c.Type.Coll != types.CollationBinary {
@@ -196,6 +220,19 @@ func (s *Session) execShow(ctx context.Context, x *ast.ShowStmt, params []Value)
 			{name: "Progress", et: exprType{ft: types.FieldType{Tp: mysql.TypeNewDecimal, Flen: 7, Decimals: 3, Coll: types.CollationBinary}, notNull: true}}}
 		return s.showResult(cols, s.processRows(x.Full), nil, nil)
 	case ast.ShowWarnings, ast.ShowErrors:
+		if x.CountWarningsOrErrors {
+			// MariaDB answers SHOW COUNT(*) WARNINGS as SELECT @@session.warning_count.
+			name := "warning_count"
+			if x.Tp == ast.ShowErrors {
+				name = "error_count"
+			}
+			v, err := s.getSysVar(name, scopeSession)
+			if err != nil {
+				return nil, err
+			}
+			et := typeOfValue(v)
+			return s.showResult([]virtCol{{name: "@@session." + name, et: et}}, [][]types.Value{{v}}, nil, nil)
+		}
 		var rows [][]types.Value
 		for _, w := range s.warnings {
 			if x.Tp == ast.ShowErrors && w.Level != "Error" {

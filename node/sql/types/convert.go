@@ -273,15 +273,41 @@ func ToTime(v Value) (Time, Status) {
 			return 0, Invalid
 		}
 		return t, OK
-	case KindDecimal, KindFloat:
-		i, _ := ToInt(v)
-		t, err := TimeFromInt(i)
-		if err != nil {
+	case KindFloat:
+		f := v.Float()
+		if f < 0 || f >= 1e15 || math.IsNaN(f) {
 			return 0, Invalid
 		}
-		return t, OK
+		// As MariaDB's Sec6 from a double: the fraction's nanoseconds, rounded to microseconds.
+		whole := math.Floor(f)
+		ns := int64((f - whole) * 1e9)
+		return numberTime(int64(whole), int((ns+500)/1000))
+	case KindDecimal:
+		d := v.Decimal()
+		if d.Sign() < 0 {
+			return 0, Invalid
+		}
+		whole, ok := d.Truncate(0).Int64()
+		if !ok {
+			return 0, Invalid
+		}
+		// Digits beyond microseconds are truncated.
+		frac := d.Sub(DecimalFromInt(whole)).Mul(DecimalFromInt(1000000)).Truncate(0)
+		us, _ := frac.Int64()
+		return numberTime(whole, int(us))
 	}
 	return 0, Invalid
+}
+
+// numberTime is the date/time a number like 20240102030405.5 denotes: the integer part as
+// TimeFromInt reads it, plus micro microseconds.
+func numberTime(whole int64, micro int) (Time, Status) {
+	t, err := TimeFromInt(whole)
+	if err != nil {
+		return 0, Invalid
+	}
+	micro = min(micro, 999999)
+	return t + Time(micro), OK
 }
 
 // Truth evaluates v as a condition: NULL is unknown (ok=false).
