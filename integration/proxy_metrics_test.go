@@ -166,7 +166,9 @@ func TestProxyMetrics(t *testing.T) {
 	ctx := ctxFor(t, 3*time.Minute)
 	admin := sqlOpen(t, harness.TCPDSN(p.rw, "app", "app", ""))
 	mustExec(t, admin, "CREATE DATABASE IF NOT EXISTS sbmetrics")
-	t.Cleanup(func() { mustExec(t, sqlOpen(t, harness.TCPDSN(p.rw, "app", "app", "")), "DROP DATABASE IF EXISTS sbmetrics") })
+	t.Cleanup(func() {
+		mustExec(t, sqlOpen(t, harness.TCPDSN(p.rw, "app", "app", "")), "DROP DATABASE IF EXISTS sbmetrics")
+	})
 
 	// One refused login.
 	bad := sqlOpen(t, harness.TCPDSN(p.rw, "app", "not-the-password", ""))
