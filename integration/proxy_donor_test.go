@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,21 +47,36 @@ esac
 exec wsrep_sst_rsync "$@"
 `
 
-// startProxyOn runs an in-process proxy for g until the test ends, with
-// monitorExtra appended to the [[monitor]] table, and waits until it runs
-// a statement.
-func startProxyOn(t *testing.T, g *harness.Galera, monitorExtra string) *runningProxy {
+// startProxyOn runs an in-process proxy in front of nodes until the test
+// ends (a readwritesplit listener rw and a readconnroute one ro, like
+// proxyConfig's), with monitorExtra added to the [[monitor]] table, and
+// waits until it runs a statement.
+func startProxyOn(t *testing.T, nodes []harness.Node, monitorExtra string) *runningProxy {
 	t.Helper()
 	ports, err := harness.FreePorts(2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := proxyConfig(t, g, ports[0], ports[1], "")
-	const anchor = "monitor_interval = \"200ms\"\n"
-	if !strings.Contains(text, anchor) {
-		t.Fatalf("proxyConfig changed; no %q to extend", anchor)
+	var b strings.Builder
+	fmt.Fprintf(&b, "[proxy]\ndatadir = %q\n\n[admin]\nenabled = false\n\n[metrics]\nenabled = false\n\n", t.TempDir())
+	var names []string
+	for _, n := range nodes {
+		host, port, err := net.SplitHostPort(n.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, fmt.Sprintf("%q", n.Name()))
+		fmt.Fprintf(&b, "[[server]]\nname = %q\naddress = %q\nport = %s\n\n", n.Name(), host, port)
 	}
-	text = strings.Replace(text, anchor, anchor+monitorExtra+"\n", 1)
+	fmt.Fprintf(&b, "[[monitor]]\nname = \"galera\"\ntype = \"galera\"\nservers = [%s]\nuser = %q\npassword = %q\nmonitor_interval = \"200ms\"\n%s\n\n",
+		strings.Join(names, ", "), harness.MonitorAccount.User, harness.MonitorAccount.Password, monitorExtra)
+	for _, svc := range []struct{ name, router string }{{"rw", "readwritesplit"}, {"ro", "readconnroute"}} {
+		fmt.Fprintf(&b, "[[service]]\nname = %q\nrouter = %q\ncluster = \"galera\"\nuser = %q\npassword = %q\nusers_refresh_time = \"0s\"\n\n",
+			svc.name, svc.router, harness.ServiceAccount.User, harness.ServiceAccount.Password)
+	}
+	fmt.Fprintf(&b, "[[listener]]\nname = \"rw-port\"\nservice = \"rw\"\naddress = \"127.0.0.1\"\nport = %d\n\n", ports[0])
+	fmt.Fprintf(&b, "[[listener]]\nname = \"ro-port\"\nservice = \"ro\"\naddress = \"127.0.0.1\"\nport = %d\n", ports[1])
+	text := b.String()
 	cfg, err := config.Parse("maxproxy.toml", []byte(text))
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, text)
@@ -143,8 +159,8 @@ func TestProxyDonorLeavesRouting(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	strict := startProxyOn(t, g, "")
-	avail := startProxyOn(t, g, "available_when_donor = true")
+	strict := startProxyOn(t, g.Nodes(), "")
+	avail := startProxyOn(t, g.Nodes(), "available_when_donor = true")
 	master, slaves := roles(t, strict)
 	if len(slaves) != 2 {
 		t.Fatalf("readers %v, want 2", slaves)
