@@ -32,7 +32,16 @@
 // (ErrDrainWriter), as in galeramon; maintenance moves the writer. The
 // operator state and the disable_master_failback writer live in a bbolt
 // journal, restored by New; a writer older than journal_max_age is
-// ignored, operator state never expires.
+// ignored, operator state never expires. An operator's Stop is journaled
+// too, with the last published snapshot: New restores it (Stopped reports
+// it) so that the owner can keep a restarted monitor stopped while routing
+// by the states the operator froze; the first Run clears it.
+//
+// Metrics, labelled by monitor and bounded by the configured servers:
+// probe duration, state changes, every state bit of every server
+// (maxproxy_monitor_server_state{state}), wsrep_local_state,
+// wsrep_local_recv_queue, the growth of wsrep_flow_control_sent between
+// probes, rounds, script runs and journal errors.
 //
 // With sticky_writer, every probe of a ready node also reads the writer
 // marker (one row of maxproxy.writer, see sticky.go) and the writer it

@@ -19,7 +19,8 @@
 // users_refresh_interval reloads periodically, and a host with
 // max_auth_errors_until_block consecutive authentication failures is
 // refused with ER_HOST_IS_BLOCKED for the block duration (a success resets
-// the count).
+// the count). Refused logins, blocks and connections refused from blocked
+// hosts are reported to Config.Observer (the proxy's metrics).
 //
 // Not supported: accounts using other plugins (ed25519, unix_socket,
 // caching_sha2_password) are refused with 1045 and logged; accounts
