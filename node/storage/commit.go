@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -140,29 +141,50 @@ func (db *DB) Apply(ctx context.Context, ws *WriteSet, seqno uint64) error {
 	return nil
 }
 
-// batch is a group of consecutive commits written in one bbolt transaction.
+// batch is a group of consecutive commits written as one log record.
 type batch struct {
 	ops   []Op
-	seqno uint64
+	first uint64 // seqno of the batch's first commit
+	seqno uint64 // seqno of its last
 	done  chan struct{}
 	err   error
 }
 
-// flusher owns the goroutine that writes batches to bbolt in seqno order (group commit) and, with policy 2,
-// fsyncs once a second.
+// flusher owns the goroutine that appends batches to the write-ahead log in seqno order (group commit),
+// fsyncs per the policy, and hands the logged commits to the checkpoint goroutine, which copies them into
+// bbolt and then deletes the log segments that held them.
 type flusher struct {
 	db      *DB
 	mu      sync.Mutex
 	pending *batch
 	wake    chan struct{}
 	quit    chan struct{}
+
+	// Owned by the flusher goroutine.
+	wal       walWriter
+	ckpt      [][]Op // ops of the commits logged since the last hand-off, in seqno order
+	ckptSeqno uint64 // last seqno in ckpt
+	lastCkpt  time.Time
+	jobs      chan checkpointJob
 }
 
-func (f *flusher) init(db *DB) {
+// checkpointJob is one checkpoint: commits up to seqno (a record boundary) and the segments that become
+// unnecessary once they are in bbolt.
+type checkpointJob struct {
+	batches  [][]Op
+	seqno    uint64
+	write    bool // false: nothing new to copy, only segments to delete
+	segments []string
+}
+
+func (f *flusher) init(db *DB, walDir string) {
 	f.db = db
 	f.wake = make(chan struct{}, 1)
 	f.quit = make(chan struct{})
 	f.pending = &batch{done: make(chan struct{})}
+	f.wal.dir = walDir
+	f.jobs = make(chan checkpointJob, 1)
+	f.lastCkpt = time.Now()
 }
 
 // enqueue adds one commit's ops to the pending batch. Called in seqno order (under applyMu).
@@ -170,6 +192,9 @@ func (f *flusher) enqueue(ops []Op, seqno uint64) *batch {
 	f.mu.Lock()
 	b := f.pending
 	b.ops = append(b.ops, ops...)
+	if b.first == 0 {
+		b.first = seqno
+	}
 	b.seqno = seqno
 	f.mu.Unlock()
 	select {
@@ -183,34 +208,41 @@ func (f *flusher) stop() { close(f.quit) }
 
 func (f *flusher) run() {
 	defer f.db.bgWG.Done()
-	var tick <-chan time.Time
-	if f.db.policy == 2 {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		tick = t.C
-	}
-	dirty := false
+	// Once a second: policy 2's fsync of the log, and the checkpoint interval.
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	unsynced := false
 	for {
 		select {
 		case <-f.wake:
 			// Let committers that are runnable (typically the ones the last batch just released) reach the
-			// queue first: a bigger batch costs about the same bbolt transaction and fsync as a small one.
+			// queue first: a bigger batch costs about the same write (and fsync) as a small one.
 			runtime.Gosched()
-			dirty = f.writePending() || dirty
-		case <-tick:
-			if dirty {
-				f.sync()
-				dirty = false
+			if f.writePending() && f.db.policy == 2 {
+				unsynced = true
 			}
+			f.maybeCheckpoint(false)
+		case <-tick.C:
+			if unsynced {
+				f.sync()
+				unsynced = false
+			}
+			f.maybeCheckpoint(false)
 		case <-f.quit:
-			// Close waited for every commit, so this drains the last batch.
+			// Close waited for every commit, so this drains the last batch; the final checkpoint leaves bbolt
+			// complete and the log empty.
 			f.writePending()
+			f.maybeCheckpoint(true)
+			if err := f.wal.close(); err != nil {
+				f.fail(fmt.Errorf("storage: close log segment: %w", err))
+			}
+			close(f.jobs)
 			return
 		}
 	}
 }
 
-// writePending writes the pending batch, if any, and wakes its committers.
+// writePending appends the pending batch, if any, to the log and wakes its committers.
 func (f *flusher) writePending() bool {
 	f.mu.Lock()
 	b := f.pending
@@ -222,25 +254,79 @@ func (f *flusher) writePending() bool {
 	f.mu.Unlock()
 	if p := f.db.fatal.Load(); p != nil {
 		b.err = *p
-	} else if err := writeBatch(f.db.bolt, b.ops, b.seqno); err != nil {
+	} else if err := f.wal.append(b.first, b.seqno, b.ops, f.db.policy == 1); err != nil {
 		// The commits are already visible in memory but not on disk: refuse everything from now on rather than
 		// acknowledge commits that a restart would lose.
-		err = fmt.Errorf("storage: write commits up to seqno %d: %w", b.seqno, err)
-		f.db.log.Error("storage write failed; refusing further commits", "err", err)
-		f.db.fatal.CompareAndSwap(nil, &err)
-		b.err = err
+		b.err = f.fail(fmt.Errorf("storage: write commits %d..%d to the log: %w", b.first, b.seqno, err))
 	} else {
 		f.db.durable.Store(b.seqno)
 		f.db.stats.flushes.Add(1)
+		f.ckpt = append(f.ckpt, b.ops)
+		f.ckptSeqno = b.seqno
 	}
 	close(b.done)
 	return true
 }
 
-func (f *flusher) sync() {
-	if err := f.db.bolt.Sync(); err != nil {
-		err = fmt.Errorf("storage: background fsync: %w", err)
-		f.db.log.Error("storage fsync failed; refusing further commits", "err", err)
-		f.db.fatal.CompareAndSwap(nil, &err)
+// maybeCheckpoint hands the logged commits to the checkpoint goroutine when enough log has accumulated or
+// enough time has passed, and always when final. A checkpoint still queued makes it wait for the next call
+// (the commits keep accumulating), so at most two are in flight and commits never wait for one.
+func (f *flusher) maybeCheckpoint(final bool) {
+	if f.db.fatal.Load() != nil {
+		return
 	}
+	dirty := len(f.ckpt) > 0
+	if !final && (!dirty || len(f.jobs) > 0 ||
+		(f.wal.bytes < f.db.ckptBytes && time.Since(f.lastCkpt) < checkpointInterval)) {
+		return
+	}
+	if err := f.wal.rotate(f.ckptSeqno, final); err != nil {
+		f.fail(fmt.Errorf("storage: start a log segment: %w", err))
+		return
+	}
+	job := checkpointJob{batches: f.ckpt, seqno: f.ckptSeqno, write: dirty, segments: f.wal.closed}
+	f.ckpt, f.wal.closed = nil, nil
+	f.lastCkpt = time.Now()
+	f.jobs <- job
+}
+
+// runCheckpoints copies handed-off commits into bbolt (each checkpoint one fsynced bbolt transaction) and
+// then deletes the log segments they came from. After a failure nothing more is deleted: the log is what a
+// restart replays.
+func (f *flusher) runCheckpoints() {
+	defer f.db.bgWG.Done()
+	for job := range f.jobs {
+		if f.db.fatal.Load() != nil {
+			continue
+		}
+		if job.write {
+			if err := writeBatch(f.db.bolt, job.batches, job.seqno); err != nil {
+				f.fail(fmt.Errorf("storage: checkpoint commits up to seqno %d: %w", job.seqno, err))
+				continue
+			}
+		}
+		for _, path := range job.segments {
+			if err := os.Remove(path); err != nil {
+				// Harmless for correctness: replay skips records bbolt already holds.
+				f.db.log.Warn("storage: could not delete a checkpointed log segment", "segment", path, "err", err)
+			}
+		}
+		f.db.stats.checkpoints.Add(1)
+	}
+}
+
+func (f *flusher) sync() {
+	if f.wal.f == nil {
+		return
+	}
+	if err := f.wal.f.Sync(); err != nil {
+		f.fail(fmt.Errorf("storage: background fsync of the log: %w", err))
+	}
+}
+
+// fail makes err the store's fatal error: it refuses every later commit.
+func (f *flusher) fail(err error) error {
+	f.db.log.Error("storage write failed; refusing further commits", "err", err)
+	f.db.fatal.CompareAndSwap(nil, &err)
+	return err
 }

@@ -12,7 +12,7 @@ import (
 	"testing"
 )
 
-const crashHelperEnv = "STORAGE_CRASH_HELPER" // "<dir>:<policy>:<round>"
+const crashHelperEnv = "STORAGE_CRASH_HELPER" // "<dir>:<policy>:<round>:<checkpoint bytes>"
 
 // helperMain runs the crash helper when the test binary is re-executed by TestKill9KeepsAcknowledgedCommits.
 // It commits from four goroutines forever and prints "<writer> <seq> <counter>" after each acknowledged commit.
@@ -22,13 +22,14 @@ func helperMain() bool {
 		return false
 	}
 	parts := strings.Split(spec, ":")
-	if len(parts) != 3 {
+	if len(parts) != 4 {
 		fmt.Fprintln(os.Stderr, "helper: bad spec", spec)
 		os.Exit(2)
 	}
 	dir, round := parts[0], parts[2]
 	policy, _ := strconv.Atoi(parts[1])
-	db, err := Open(dir, Options{FlushPolicy: policy})
+	ckpt, _ := strconv.ParseInt(parts[3], 10, 64)
+	db, err := Open(dir, Options{FlushPolicy: policy, checkpointBytes: ckpt})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper open:", err)
 		os.Exit(2)
@@ -65,16 +66,23 @@ func helperMain() bool {
 	return true
 }
 
+// TestKill9KeepsAcknowledgedCommits kills a committing process twice and checks every acknowledged commit
+// survived, with the default checkpoint size (the commits are replayed from the log) and with tiny
+// checkpoints (killed while checkpoints copy the log into bbolt and delete segments).
 func TestKill9KeepsAcknowledgedCommits(t *testing.T) {
-	for _, policy := range []int{1, 2} {
-		t.Run(fmt.Sprint("policy", policy), func(t *testing.T) {
+	for _, tc := range []struct {
+		policy int
+		ckpt   int64
+	}{{1, 0}, {2, 0}, {1, 2048}, {2, 2048}} {
+		policy := tc.policy
+		t.Run(fmt.Sprintf("policy%d/checkpoint%d", policy, tc.ckpt), func(t *testing.T) {
 			dir := t.TempDir()
 			acked := map[string]uint64{}
 			var maxCtr uint64
 			// Two crash rounds: the second starts from a store recovered after a kill.
 			for round := range 2 {
 				cmd := exec.Command(os.Args[0], "-test.run=^$")
-				cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s:%d:%d", crashHelperEnv, dir, policy, round))
+				cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s:%d:%d:%d", crashHelperEnv, dir, policy, round, tc.ckpt))
 				var stderr strings.Builder
 				cmd.Stderr = &stderr
 				out, err := cmd.StdoutPipe()

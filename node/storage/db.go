@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -46,6 +47,8 @@ type Options struct {
 	Logger      *slog.Logger
 	// Replicator orders and certifies write-sets; nil means a single node that accepts every write-set.
 	Replicator Replicator
+
+	checkpointBytes int64 // tests: log bytes that trigger a checkpoint (0: defaultCheckpointBytes)
 }
 
 // WriteSet is what a commit hands to replication: the keys it wrote with full row images.
@@ -87,15 +90,17 @@ type Stats struct {
 	LockWaitTimeouts uint64
 	BFAborts         uint64
 	Applied          uint64 // write-sets applied through Apply
-	Flushes          uint64 // bbolt write transactions (group commits)
+	Flushes          uint64 // log writes (group commits)
+	Checkpoints      uint64 // copies of logged commits into bbolt
 }
 
 // DB is an open storage directory. All methods are safe for concurrent use.
 type DB struct {
-	log    *slog.Logger
-	policy int
-	repl   Replicator
-	bolt   *bolt.DB
+	log       *slog.Logger
+	policy    int
+	repl      Replicator
+	ckptBytes int64
+	bolt      *bolt.DB
 
 	spacesMu sync.Mutex                         // serialises creation of spaces
 	spaces   atomic.Pointer[map[SpaceID]*space] // copy-on-write: readers never lock
@@ -112,7 +117,7 @@ type DB struct {
 	turns       map[uint64]chan struct{} // guarded by applyMu: commits waiting for the seqno before theirs
 	lastApplied uint64                   // guarded by applyMu
 	visible     atomic.Uint64            // last published seqno; snapshots read it
-	durable     atomic.Uint64            // last seqno written to bbolt
+	durable     atomic.Uint64            // last seqno written to the log
 
 	flush flusher
 	gc    collector
@@ -128,10 +133,10 @@ type DB struct {
 	inflight sync.WaitGroup // commits and applies in progress
 	bgWG     sync.WaitGroup // background goroutines
 
-	fatal atomic.Pointer[error] // a failed bbolt write: the store refuses further commits
+	fatal atomic.Pointer[error] // a failed log or checkpoint write: the store refuses further commits
 
 	stats struct {
-		commits, rollbacks, lockWaits, deadlocks, timeouts, bfAborts, applied, flushes atomic.Uint64
+		commits, rollbacks, lockWaits, deadlocks, timeouts, bfAborts, applied, flushes, checkpoints atomic.Uint64
 	}
 }
 
@@ -174,14 +179,16 @@ func Open(dir string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", filepath.Join(dir, dataFile), err)
 	}
-	bdb.NoSync = policy == 2
+	// bbolt is written only by checkpoints, space-id and counter updates, all off the commit path: always
+	// fsynced, so the image a checkpoint leaves is consistent whatever the policy.
 	db := &DB{
-		log:      log,
-		policy:   policy,
-		repl:     opts.Replicator,
-		bolt:     bdb,
-		counters: map[string]*counter{},
-		closing:  make(chan struct{}),
+		log:       log,
+		policy:    policy,
+		repl:      opts.Replicator,
+		ckptBytes: cmp.Or(opts.checkpointBytes, defaultCheckpointBytes),
+		bolt:      bdb,
+		counters:  map[string]*counter{},
+		closing:   make(chan struct{}),
 	}
 	db.turns = map[uint64]chan struct{}{}
 	for i := range db.txns {
@@ -202,6 +209,18 @@ func Open(dir string, opts Options) (*DB, error) {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("storage: %s is damaged (restore it by state transfer): %w", path, err)
 	}
+	walDir := filepath.Join(dir, walDirName)
+	replayed, err := replayWAL(bdb, walDir, log)
+	if err == nil {
+		err = os.MkdirAll(walDir, 0o750)
+	}
+	if err != nil {
+		_ = bdb.Close()
+		return nil, fmt.Errorf("storage: replay the log in %s: %w", walDir, err)
+	}
+	if replayed > 0 {
+		log.Info("storage replayed commits from the log", "commits", replayed)
+	}
 	st, err := load(bdb, db)
 	if err == nil {
 		err = db.persistMeta(keyOpen, []byte{1})
@@ -210,15 +229,20 @@ func Open(dir string, opts Options) (*DB, error) {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("storage: load %s: %w", path, err)
 	}
+	db.flush.init(db, walDir)
+	if err := db.flush.wal.open(st.seqno); err != nil {
+		_ = bdb.Close()
+		return nil, fmt.Errorf("storage: start the log: %w", err)
+	}
 	db.lastApplied = st.seqno
 	db.visible.Store(st.seqno)
 	db.durable.Store(st.seqno)
 	db.horizon.Store(st.seqno)
 	db.nextSpace = st.nextSpace
-	db.flush.init(db)
 	db.gc.init(db)
-	db.bgWG.Add(2)
+	db.bgWG.Add(3)
 	go db.flush.run()
+	go db.flush.runCheckpoints()
 	go db.gc.run()
 	log.Info("storage opened", "dir", dir, "seqno", st.seqno, "spaces", st.spaces, "keys", st.keys, "flush_policy", policy)
 	return db, nil
@@ -296,6 +320,7 @@ func (db *DB) Stats() Stats {
 		BFAborts:         db.stats.bfAborts.Load(),
 		Applied:          db.stats.applied.Load(),
 		Flushes:          db.stats.flushes.Load(),
+		Checkpoints:      db.stats.checkpoints.Load(),
 	}
 }
 

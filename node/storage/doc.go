@@ -49,19 +49,26 @@
 // that is already replicating is not aborted here: replication decides (a certified write-set is applied,
 // which is Galera's replay).
 //
-// Durability follows Options.FlushPolicy, like innodb_flush_log_at_trx_commit:
-//   - 1: group commit. Commit returns after one bbolt transaction covering its batch (and any concurrent
-//     commits) is written and fsynced.
-//   - 2: Commit returns after its batch is written to the bbolt file without fsync, which survives a process
-//     crash (kill -9); a background goroutine fsyncs at least every second. An OS crash or power failure can
-//     lose about the last second of commits, and because bbolt without fsync does not order its page writes
-//     it can also leave the file damaged. Use 1 where the host itself may crash.
+// Durability follows Options.FlushPolicy, like innodb_flush_log_at_trx_commit. Every group of concurrent
+// commits is appended to a write-ahead log under dir/wal as one record in one write:
+//   - 1: group commit. Commit returns after its record is written and fsynced.
+//   - 2: Commit returns after its record is written without fsync, which survives a process crash
+//     (kill -9); the log is fsynced at least every second, so an OS crash or power failure can lose about the
+//     last second of commits.
+//
+// A background checkpoint copies the logged commits into the bbolt file (storage.db) in one fsynced bbolt
+// transaction once 32 MiB of log or 10 seconds have accumulated, then deletes the log segments it covered;
+// Close checkpoints everything, leaving an empty log. So bbolt is always a consistent, synced image up to its
+// meta seqno, and changed rows cost bbolt page writes once per checkpoint rather than once per commit. Open
+// replays the log into bbolt before loading. Only the end of the last segment may hold an incomplete
+// record (a write cut off by a crash, never acknowledged); damage before it or a gap in the seqnos makes
+// Open fail rather than start without acknowledged commits.
 //
 // A store that was not closed cleanly (a marker in the file says so) gets bbolt's full consistency check on
 // Open; damage, found there or while loading, makes Open fail with an error rather than serve broken data
 // (restore such a node by state transfer).
 //
-// DB.Apply returns once the write-set is applied in memory and queued; it does not wait for the bbolt write,
+// DB.Apply returns once the write-set is applied in memory and queued; it does not wait for the log write,
 // because a replicated node re-applies from its durable log after DB.DurableSeqno on restart.
 //
 // The last applied seqno is stored in the same bbolt transaction as the data it covers. Space ids are

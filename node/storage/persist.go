@@ -162,59 +162,39 @@ func load(bdb *bolt.DB, db *DB) (st loadStats, err error) {
 	return st, err
 }
 
-// sync forces the file to disk after a write made with NoSync (policy 2), for writes that must be durable
-// regardless of the policy (space ids, counter ceilings).
-func (db *DB) syncIfNoSync() error {
-	if db.bolt.NoSync {
-		return db.bolt.Sync()
-	}
-	return nil
-}
-
 func (db *DB) persistMeta(key, val []byte) error {
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
 			return err
 		}
 		return b.Put(key, val)
 	})
-	if err != nil {
-		return err
-	}
-	return db.syncIfNoSync()
 }
 
 func (db *DB) deleteMeta(key []byte) error {
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
 			return err
 		}
 		return b.Delete(key)
 	})
-	if err != nil {
-		return err
-	}
-	return db.syncIfNoSync()
 }
 
 func (db *DB) persistCounter(name []byte, ceiling uint64) error {
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketCounters)
 		if err != nil {
 			return err
 		}
 		return b.Put(name, encodeUint64(ceiling))
 	})
-	if err != nil {
-		return err
-	}
-	return db.syncIfNoSync()
 }
 
-// writeBatch stores the ops of consecutive write-sets and the last seqno they reach in one bbolt transaction.
-func writeBatch(bdb *bolt.DB, ops []Op, seqno uint64) error {
+// writeBatch stores the ops of consecutive write-sets (batches in seqno order) and the last seqno they reach
+// in one bbolt transaction.
+func writeBatch(bdb *bolt.DB, batches [][]Op, seqno uint64) error {
 	return bdb.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
@@ -227,30 +207,39 @@ func writeBatch(bdb *bolt.DB, ops []Op, seqno uint64) error {
 			cur   *bolt.Bucket
 			curID SpaceID
 		)
-		for i := range ops {
-			op := &ops[i]
-			if op.DropSpace {
-				if err := tx.DeleteBucket(spaceBucket(op.Space)); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
-					return fmt.Errorf("drop space %d: %w", op.Space, err)
+		for _, ops := range batches {
+			for i := range ops {
+				if err := writeOp(tx, &ops[i], &cur, &curID); err != nil {
+					return err
 				}
-				cur = nil
-				continue
-			}
-			if cur == nil || curID != op.Space {
-				if cur, err = tx.CreateBucketIfNotExists(spaceBucket(op.Space)); err != nil {
-					return fmt.Errorf("space %d: %w", op.Space, err)
-				}
-				curID = op.Space
-			}
-			if op.Delete {
-				err = cur.Delete(op.Key)
-			} else {
-				err = cur.Put(op.Key, op.Value)
-			}
-			if err != nil {
-				return fmt.Errorf("space %d: %w", op.Space, err)
 			}
 		}
 		return nil
 	})
+}
+
+// writeOp applies one op in a bbolt transaction; cur caches the bucket of space curID.
+func writeOp(tx *bolt.Tx, op *Op, cur **bolt.Bucket, curID *SpaceID) (err error) {
+	if op.DropSpace {
+		if err := tx.DeleteBucket(spaceBucket(op.Space)); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+			return fmt.Errorf("drop space %d: %w", op.Space, err)
+		}
+		*cur = nil
+		return nil
+	}
+	if *cur == nil || *curID != op.Space {
+		if *cur, err = tx.CreateBucketIfNotExists(spaceBucket(op.Space)); err != nil {
+			return fmt.Errorf("space %d: %w", op.Space, err)
+		}
+		*curID = op.Space
+	}
+	if op.Delete {
+		err = (*cur).Delete(op.Key)
+	} else {
+		err = (*cur).Put(op.Key, op.Value)
+	}
+	if err != nil {
+		return fmt.Errorf("space %d: %w", op.Space, err)
+	}
+	return nil
 }

@@ -133,6 +133,15 @@ func restoreSnapshot(ctx context.Context, dir string, r io.Reader) (seqno uint64
 	if _, err := os.Stat(path); err == nil {
 		return 0, fmt.Errorf("%s already exists", path)
 	}
+	walDir := filepath.Join(dir, walDirName)
+	segs, err := listWAL(walDir)
+	if err != nil {
+		return 0, err
+	}
+	if len(segs) > 0 {
+		// Left by an earlier store: replaying it over the snapshot would mix two histories.
+		return 0, fmt.Errorf("%s holds the log of an earlier store", walDir)
+	}
 	tmp := path + ".restore"
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return 0, err // a leftover of an interrupted restore
