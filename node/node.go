@@ -261,6 +261,13 @@ func start(cfg config.Config, log *slog.Logger, opts startOptions) (_ *Node, err
 		return nil, fmt.Errorf("open storage: %w", err)
 	}
 	if n.repl != nil {
+		// DDL runs in total order (TOI) on an applier engine of its own; it must be in place before the
+		// replicator applies anything.
+		applier, err := sql.NewTOIApplier(n.db, log)
+		if err != nil {
+			return nil, fmt.Errorf("sql TOI applier: %w", err)
+		}
+		n.repl.SetTOIExecutor(toiExecutor{applier})
 		if err := n.repl.Start(n.db); err != nil {
 			n.repl = nil // never started: nothing to close
 			return nil, err
@@ -309,6 +316,7 @@ func (n *Node) startCluster(cfg config.Config, log *slog.Logger, opts startOptio
 		NodeName: cfg.NodeName, NodeAddress: members[self],
 		// A joiner that is not in this node's cluster_address announces its replication address in the log.
 		OnPeer: n.tr.SetPeer,
+		FlowControl: replicator.FlowControlConfig{Limit: cfg.GCS.FCLimit, Factor: cfg.GCS.FCFactor, SinglePrimary: cfg.GCS.FCSinglePrimary},
 		OnApply: func(ws *storage.WriteSet) {
 			for i := range ws.Ops {
 				if ws.Ops[i].Space == catalog.Space {
@@ -355,6 +363,13 @@ func (n *Node) serve(cfg config.Config, log *slog.Logger) error {
 		gate = n.repl
 		eopts.ExtraStatus = func() []sql.NameValue { return statusRows(n.repl.Status()) }
 		eopts.ExtraVariables = clusterVariables(cfg)
+		eopts.TOI = func(ctx context.Context, req sql.TOIRequest) error {
+			return n.repl.ReplicateTOI(ctx, replicator.TOIRequest(req))
+		}
+		eopts.SetDesync = func(on bool) error {
+			n.repl.SetDesync(on)
+			return nil
+		}
 	}
 	// In a cluster the first start of several nodes can write the same accounts concurrently: the loser
 	// of certification (1213) retries and then finds the winner's rows.
@@ -453,12 +468,18 @@ func clusterVariables(cfg config.Config) func() []sql.NameValue {
 		{Name: "wsrep_node_address", Value: cfg.NodeAddress},
 		{Name: "wsrep_node_name", Value: cfg.NodeName},
 		{Name: "wsrep_provider", Value: "maxnode raft replicator"},
-		// Desync, query rejection and SST are not implemented: these report what the node actually does.
-		{Name: "wsrep_desync", Value: "OFF"},
+		// Query rejection and SST are not implemented: these report what the node actually does.
 		{Name: "wsrep_reject_queries", Value: "NONE"},
 		{Name: "wsrep_sst_donor_rejects_queries", Value: "OFF"},
 	}
 	return func() []sql.NameValue { return vars }
+}
+
+// toiExecutor runs the replicator's TOI entries on the SQL layer's applier.
+type toiExecutor struct{ a *sql.TOIApplier }
+
+func (x toiExecutor) ExecTOI(ctx context.Context, req replicator.TOIRequest, spaces func() (storage.SpaceID, error)) error {
+	return x.a.ExecTOI(ctx, sql.TOIRequest(req), spaces)
 }
 
 // flushPolicy maps innodb_flush_log_at_trx_commit onto the storage's policies: 1 is durable per commit;

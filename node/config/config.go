@@ -3,8 +3,10 @@
 // Decoding is strict: a key the schema does not know is an error naming the file, the line and the key,
 // so a typo never silently falls back to a default. Setting names follow MariaDB's (and, for cluster
 // settings, Galera's) where one exists: cluster_name, cluster_address ("gcomm://host:port,...") and
-// node_address are wsrep_cluster_name, wsrep_cluster_address and wsrep_node_address. Galera provider
-// options (wsrep_provider_options) are not part of this schema and are rejected like any other unknown key.
+// node_address are wsrep_cluster_name, wsrep_cluster_address and wsrep_node_address. Of Galera's provider
+// options (wsrep_provider_options) only the flow-control ones are supported, under their own names:
+// gcs.fc_limit, gcs.fc_factor and gcs.fc_single_primary (a [gcs] table, or dotted keys); any other is
+// rejected like every unknown key.
 package config
 
 import (
@@ -39,6 +41,9 @@ const (
 	nativeHashLen                 = 41                 // "*" + 40 hex digits
 	DefaultClusterName            = "my_wsrep_cluster" // wsrep_cluster_name's default
 	DefaultReplicationPort        = "4567"             // Galera's group communication port
+	DefaultFCLimit                = 16                 // gcs.fc_limit
+	DefaultFCFactor               = 1.0                // gcs.fc_factor
+	maxFCLimit                    = 1 << 31
 	gcommScheme                   = "gcomm://"
 )
 
@@ -74,8 +79,21 @@ type Config struct {
 	// NodeAddress is wsrep_node_address: this node's replication listen address, one of ClusterAddress's
 	// members. Required with ClusterAddress.
 	NodeAddress string `toml:"node_address"`
+	// GCS holds the flow-control provider options (gcs.fc_limit, gcs.fc_factor, gcs.fc_single_primary).
+	GCS GCS `toml:"gcs"`
 	// Users are created (or brought up to date) at every start, after the built-in root accounts.
 	Users []User `toml:"user"`
+}
+
+// GCS is Galera's gcs.* flow-control options (GALERA.md §7).
+type GCS struct {
+	// FCLimit is gcs.fc_limit: a node whose receive queue grows above FCLimit × √(cluster size) pauses
+	// replication in the whole cluster.
+	FCLimit int `toml:"fc_limit"`
+	// FCFactor is gcs.fc_factor: replication resumes once the queue is at or below the limit × FCFactor.
+	FCFactor float64 `toml:"fc_factor"`
+	// FCSinglePrimary is gcs.fc_single_primary: the limit does not grow with the cluster size.
+	FCSinglePrimary bool `toml:"fc_single_primary"`
 }
 
 // User is one [[user]] table.
@@ -110,6 +128,7 @@ func Default() Config {
 		WaitTimeout:         DefaultWaitTimeoutSeconds,
 		NetWriteTimeout:     DefaultNetWriteTimeoutSeconds,
 		ClusterName:         DefaultClusterName,
+		GCS:                 GCS{FCLimit: DefaultFCLimit, FCFactor: DefaultFCFactor},
 	}
 }
 
@@ -204,6 +223,12 @@ func (c *Config) Validate() error {
 		}
 	} else if c.NodeAddress != "" {
 		return keyErr("needs cluster_address", "node_address")
+	}
+	if c.GCS.FCLimit < 0 || c.GCS.FCLimit > maxFCLimit {
+		return keyErr(fmt.Sprintf("must be between 0 and %d, got %d", maxFCLimit, c.GCS.FCLimit), "gcs", "fc_limit")
+	}
+	if !(c.GCS.FCFactor >= 0 && c.GCS.FCFactor <= 1) {
+		return keyErr(fmt.Sprintf("must be between 0.0 and 1.0, got %v", c.GCS.FCFactor), "gcs", "fc_factor")
 	}
 	seen := make(map[string]bool, len(c.Users))
 	for i := range c.Users {

@@ -25,6 +25,9 @@ func TestParseGood(t *testing.T) {
 		len(cfg.Users[0].Grants) != 2 {
 		t.Errorf("users: %+v", cfg.Users)
 	}
+	if cfg.GCS != (GCS{FCLimit: 32, FCFactor: 0.5}) {
+		t.Errorf("gcs: %+v", cfg.GCS)
+	}
 	if cfg.WaitTimeout != 600 {
 		t.Errorf("wait_timeout %d", cfg.WaitTimeout)
 	}
@@ -39,7 +42,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Listen != "127.0.0.1:3306" || cfg.MaxConnections != 151 || cfg.LockWaitTimeout != 50 ||
-		cfg.FlushLogAtTrxCommit != 1 || cfg.NodeName == "" {
+		cfg.FlushLogAtTrxCommit != 1 || cfg.NodeName == "" || cfg.GCS != (GCS{FCLimit: 16, FCFactor: 1}) {
 		t.Errorf("defaults: %+v", cfg)
 	}
 	if err := cfg.ValidateDataDir(); err == nil {
@@ -66,6 +69,9 @@ func TestParseBad(t *testing.T) {
 		{"bad hash", "[[user]]\nname = \"a\"\npassword_hash = \"abc\"\n", `bad.toml:3: user.password_hash: want "*" followed by 40 hex digits`},
 		{"quote in name", "[[user]]\nname = \"a'b\"\n", `bad.toml:2: user.name: invalid user name "a'b"`},
 		{"bad grant", "[[user]]\nname = \"a\"\ngrants = [\"ALL\"]\n", `bad.toml:3: user.grants: want "<privileges> ON <db>.<table>", got "ALL"`},
+		{"fc limit", "gcs.fc_limit = -1\n", `bad.toml:1: gcs.fc_limit: must be between 0 and`},
+		{"fc factor", "[gcs]\nfc_factor = 1.5\n", `bad.toml:2: gcs.fc_factor: must be between 0.0 and 1.0, got 1.5`},
+		{"other provider option", "gcs.fc_debug = 1\n", `bad.toml:1: unknown key "gcs.fc_debug"`},
 		{"duplicate account", "[[user]]\nname = \"a\"\n[[user]]\nname = \"a\"\nhost = \"%\"\n", `account 'a'@'%' is listed twice`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

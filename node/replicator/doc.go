@@ -71,16 +71,44 @@
 // keeps it retained below the storage's durable position; once anything compacts it, a crash restart
 // fails with ErrUnclean (the node needs a state transfer).
 //
+// # DDL: total order isolation (toi.go)
+//
+// node/sql hands a DDL statement (text, default schema, sql_mode, and the storage spaces of the tables it
+// changes, as the origin sees them) to ReplicateTOI after validating it locally. It is proposed as a TOI
+// entry: it consumes a seqno, passes certification (TOI skips the key checks) and puts EXCLUSIVE keys on
+// those spaces, so write-sets that read them before the DDL fail certification on every node. The apply
+// goroutine waits until the storage holds every lower seqno, BF-aborts local transactions holding locks
+// in those spaces (storage.DB.AbortSpaceHolders), and runs the statement through the TOIExecutor
+// (SetTOIExecutor: node/sql's TOIApplier, an engine of its own) with a context that makes its storage
+// commit land exactly at the TOI's seqno (Replicate recognises it). A statement that commits nothing (it
+// failed, or changed nothing) consumes its seqno empty. The origin's ReplicateTOI returns the statement's
+// own result once its node has run it; every node gets the same one, so a CREATE TABLE that lost a race
+// answers 1050 on its origin and changes nothing anywhere. Space ids: the n-th TOI of the log (counted
+// from the cluster entry, saved in replicator.state and recounted by a crash replay) allocates from
+// [TOISpaceBase + n·TOISpaces, +TOISpaces); the storage's local allocator stays below TOISpaceBase. So
+// tables created concurrently on different nodes never share a space, and every node uses the same ids.
+//
+// # Flow control and desync (flowcontrol.go)
+//
+// gcs.fc_limit / gcs.fc_factor / gcs.fc_single_primary give Galera's interval [lower, upper]. A node whose
+// receive queue exceeds upper (while nobody pauses) proposes an FC entry "stop" (it consumes no seqno);
+// while any member's stop is in effect Replicate and ReplicateTOI wait before proposing
+// (wsrep_local_send_queue counts them; a deadline reached while paused is a plain rollback). The node
+// proposes "continue" once its queue is at or below lower. Requests are idempotent per node, and each is a
+// lease of FCLease (evs.suspect_timeout, 5 s) that the paused node renews while behind, so a node that
+// dies holding a pause releases the cluster after the lease (Galera's view change does it there).
+// Status: wsrep_flow_control_sent (stops this node sent), _recv (stops applied, own included), _paused_ns,
+// _paused (fraction since start or ResetFlowControlStats), _active, _requested. SetDesync (SET GLOBAL
+// wsrep_desync) takes the node out of flow control and reports Donor/Desynced (2); unlike Galera the
+// desync is local to the node, not ordered through the group.
+//
 // # Not implemented (first cut)
 //
-//   - DDL is replicated as ordinary write-sets (catalog rows and data), not TOI. Storage allocates space
-//     ids locally; the apply goroutine keeps the allocator above every space a replicated write-set used,
-//     so DDL on one node after another's has replicated is safe, but CREATE TABLE on two nodes at once can
-//     pick the same space id: run DDL on one node at a time. Receivers reload their SQL catalog after the
-//     catalog write-set is applied (Config.OnApply), asynchronously.
+//   - Account statements (CREATE USER, GRANT, ...) replicate as ordinary write-sets, not TOI; receivers
+//     reload their SQL catalog after such a write-set is applied (Config.OnApply), asynchronously. RSU
+//     (wsrep_OSU_method) and non-blocking DDL are not implemented: all DDL is TOI.
 //   - No state transfer beyond the raft log (no SST, no IST from a donor), no VIEW entries or dynamic
-//     membership (learner joins, graceful leave, eviction), no flow control (wsrep_flow_control_sent stays
-//     0), no desync, no Galera-strict whole-cluster outage mode (raft-natural: a majority of voters back
-//     is Primary again). Crash restart needs the uncompacted raft log (see above).
+//     membership (learner joins, graceful leave, eviction), no Galera-strict
+//     whole-cluster outage mode (raft-natural: a majority of voters back is Primary again). Crash restart needs the uncompacted raft log (see above).
 //   - wsrep_cluster_conf_id stays 1 while Primary; a minority reports wsrep_cluster_size 1.
 package replicator

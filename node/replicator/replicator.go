@@ -66,7 +66,9 @@ type Config struct {
 	// abandoned local commit) made is applied to the storage — e.g. to reload the SQL catalog. It must not
 	// block on anything that waits for the total order to advance (a local commit).
 	OnApply func(ws *storage.WriteSet)
-	Logger  *slog.Logger
+	// FlowControl holds gcs.fc_limit, gcs.fc_factor and gcs.fc_single_primary (flowcontrol.go).
+	FlowControl FlowControlConfig
+	Logger      *slog.Logger
 }
 
 // Replicator is the Galera layer of a node: it implements storage.Replicator over consensus and is the
@@ -97,8 +99,15 @@ type Replicator struct {
 
 	queue      applyQueue
 	spaceFloor storage.SpaceID // apply goroutine: the storage has allocated every space id up to this one
-	cancel     context.CancelFunc
-	wg         sync.WaitGroup
+	toiCount   uint64          // FSM: TOI entries certified since the cluster entry (toi.go)
+	toiExec    TOIExecutor
+	fc         *flowControl
+	stopCtx    context.Context // ends when Close starts
+	// applyHook, when set (tests), runs on the apply goroutine before each item: a deliberately slow
+	// applier for flow-control tests.
+	applyHook func()
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 
 	// Membership protocol (view.go).
 	actions     chan memberAction
@@ -115,6 +124,9 @@ type waiter struct {
 	settled bool
 	seqno   uint64 // 0: not ordered (proposed before the cluster existed)
 	ok      bool
+	// TOI only: done is closed by the apply goroutine once the statement ran at seqno, with its error.
+	done chan struct{}
+	err  error
 }
 
 // New returns a replicator for cfg; it does nothing until Start.
@@ -138,6 +150,11 @@ func New(cfg Config) (*Replicator, error) {
 		return nil, fmt.Errorf("replicator: node uuid: %w", err)
 	}
 	r.queue.signal = make(chan struct{}, 1)
+	if err := cfg.FlowControl.Validate(); err != nil {
+		return nil, fmt.Errorf("replicator: %w", err)
+	}
+	r.fc = newFlowControl(cfg.FlowControl, cfg.ID)
+	r.queue.onPush = r.fc.poke
 	r.actions = make(chan memberAction, 16)
 	return r, nil
 }
@@ -191,6 +208,7 @@ func (r *Replicator) Start(db *storage.DB) error {
 			return fmt.Errorf("replicator: saved certification config %+v differs from %+v", cert.Config(), r.cfg.Certify)
 		}
 		r.cert, r.seqno, r.index, r.skipThrough, r.confID = cert, st.Seqno, st.Index, st.Index, st.ConfID
+		r.toiCount = st.TOICount
 		r.view = st.View
 		if st.UUID != "" {
 			if r.uuid, err = parseUUID(st.UUID); err != nil {
@@ -226,6 +244,9 @@ func (r *Replicator) Start(db *storage.DB) error {
 	r.startCommit = node.Status().Commit
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
+	r.stopCtx = ctx
+	r.wg.Add(1)
+	go r.runFlowControl(ctx)
 	r.wg.Add(2)
 	go r.applyLoop()
 	go r.membershipLoop(ctx)
@@ -303,11 +324,17 @@ func (r *Replicator) electionTimeout() time.Duration {
 // proposed again while the node stays in the primary component and time remains: it was never ordered,
 // the transaction still holds its locks, so this is only a later commit, invisible to the client.
 func (r *Replicator) Replicate(ctx context.Context, sws *storage.WriteSet) error {
+	if tc, ok := ctx.Value(toiCommitKey{}).(*toiCommit); ok {
+		return tc.commit(sws) // a TOI statement's commit, already ordered (toi.go)
+	}
 	if !r.Primary() {
 		return ErrNotPrimary
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.ReplicateTimeout)
 	defer cancel()
+	if err := r.fc.wait(ctx); err != nil {
+		return err
+	}
 	ws := writeset.WriteSet{
 		Source:   r.source,
 		LastSeen: r.cfg.Certify.Policy.LastSeen(sws.Snapshot, r.db.LastCommitted()),
@@ -396,6 +423,10 @@ func (r *Replicator) Apply(index uint64, data []byte) any {
 		r.applyCluster(index, data[1:])
 	case kindWriteSet:
 		r.applyWriteSet(index, data[1:])
+	case kindTOI:
+		r.applyTOIEntry(index, data[1:])
+	case kindFC:
+		r.applyFC(index, data[1:])
 	case kindMember:
 		r.applyMember(index, data[1:])
 	case kindPromote:
@@ -425,6 +456,7 @@ func (r *Replicator) applyCluster(index uint64, p []byte) {
 			return
 		}
 		r.seqno, r.cert = c.base, certify.New(r.cfg.Certify, c.base)
+		r.toiCount = 0
 	}
 	if c.base != r.seqno {
 		r.fatal = fmt.Errorf("replicator: cluster founded at seqno %d but this node's data is at seqno %d; "+
@@ -514,6 +546,17 @@ func (r *Replicator) applyLoop() {
 		if !ok {
 			return
 		}
+		r.fc.poke()
+		if r.applyHook != nil {
+			r.applyHook()
+		}
+		if it.toi != nil {
+			if err := r.execTOI(it.seqno, it.toi); err != nil {
+				r.stopApplying(it.seqno, err)
+				return
+			}
+			continue
+		}
 		ws := it.ws
 		if ws == nil {
 			ws = &storage.WriteSet{}
@@ -544,7 +587,9 @@ const maxSpaceBurn = 1 << 16
 func (r *Replicator) reserveSpaces(ws *storage.WriteSet) {
 	var top storage.SpaceID
 	for i := range ws.Ops {
-		top = max(top, ws.Ops[i].Space)
+		if sp := ws.Ops[i].Space; sp < TOISpaceBase { // TOI spaces never come from the local allocator
+			top = max(top, sp)
+		}
 	}
 	for burned := 0; top > r.spaceFloor; burned++ {
 		if burned == maxSpaceBurn {
@@ -592,6 +637,7 @@ func (r *Replicator) saveStateLocked(running bool) error {
 	if r.haveUUID {
 		st.UUID = formatUUID(r.uuid)
 	}
+	st.TOICount = r.toiCount
 	if err := writeState(r.cfg.DataDir, st); err != nil {
 		return err
 	}
@@ -671,6 +717,7 @@ func (r *Replicator) LastSeqno() uint64 {
 type applyItem struct {
 	seqno uint64
 	ws    *storage.WriteSet // nil or empty: only advances the position
+	toi   *toiItem          // a DDL to execute at seqno (toi.go)
 }
 
 // applyQueue is the receive queue between the FSM and the apply goroutine (wsrep_local_recv_queue). It is
@@ -680,12 +727,16 @@ type applyQueue struct {
 	items  []applyItem
 	closed bool
 	signal chan struct{}
+	onPush func() // flow control looks at the new length; never blocks
 }
 
 func (q *applyQueue) push(it applyItem) {
 	q.mu.Lock()
 	q.items = append(q.items, it)
 	q.mu.Unlock()
+	if q.onPush != nil {
+		q.onPush()
+	}
 	select {
 	case q.signal <- struct{}{}:
 	default:

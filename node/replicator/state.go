@@ -35,6 +35,7 @@ type savedState struct {
 	Seqno     uint64 `json:"seqno"` // last seqno of the total order
 	UUID      string `json:"uuid"`  // cluster state UUID, empty before the cluster entry
 	ConfID    uint64 `json:"conf_id"`
+	TOICount  uint64 `json:"toi_count"`  // TOI entries since the cluster entry: the next TOI's space range
 	CertState []byte `json:"cert_state"` // certify.Certifier.AppendState
 	View      view   `json:"view"`       // membership (view.go)
 }

@@ -37,6 +37,7 @@ type Status struct {
 	Received          uint64
 	ReceivedBytes     uint64
 	LocalRecvQueue    int
+	FlowControl       FlowControlStatus // wsrep_flow_control_*, wsrep_desync (flowcontrol.go)
 	CertIndexSize     int
 	CertDepsDistance  float64
 }
@@ -86,6 +87,7 @@ func (r *Replicator) Status() Status {
 		s.LocalBFAborts = r.db.Stats().BFAborts
 	}
 	s.LocalRecvQueue = r.queue.len()
+	s.FlowControl = r.fc.status(max(len(cs.Voters), 1))
 	s.LocalIndex = slices.Index(members, r.cfg.ID)
 	switch {
 	case primary && r.catchingUp.Load() && s.LocalRecvQueue > 0:
@@ -99,6 +101,9 @@ func (r *Replicator) Status() Status {
 	if primary {
 		s.ClusterSize = len(members)
 		s.ClusterConfID = int64(confID)
+	}
+	if primary && s.FlowControl.Desync {
+		s.LocalState, s.LocalStateComment = StateDonor, "Donor/Desynced"
 	}
 	return s
 }
@@ -132,8 +137,14 @@ func (s Status) Rows() []Row {
 		{"wsrep_local_cert_failures", u(s.LocalCertFailures)},
 		{"wsrep_local_bf_aborts", u(s.LocalBFAborts)},
 		{"wsrep_local_recv_queue", i(s.LocalRecvQueue)},
-		// Flow control is not implemented, so this node never sends a pause: the count is truthfully zero.
-		{"wsrep_flow_control_sent", "0"},
+		{"wsrep_local_send_queue", i(s.FlowControl.SendQueue)},
+		{"wsrep_flow_control_paused_ns", u(s.FlowControl.PausedNs)},
+		{"wsrep_flow_control_paused", strconv.FormatFloat(s.FlowControl.Paused, 'f', 6, 64)},
+		{"wsrep_flow_control_sent", u(s.FlowControl.Sent)},
+		{"wsrep_flow_control_recv", u(s.FlowControl.Recv)},
+		{"wsrep_flow_control_active", strconv.FormatBool(s.FlowControl.Active)},
+		{"wsrep_flow_control_requested", strconv.FormatBool(s.FlowControl.Requested)},
+		{"wsrep_desync_count", u(desyncCount(s.FlowControl.Desync))},
 		{"wsrep_cert_deps_distance", strconv.FormatFloat(s.CertDepsDistance, 'f', 6, 64)},
 		{"wsrep_local_state", i(s.LocalState)},
 		{"wsrep_local_state_comment", s.LocalStateComment},

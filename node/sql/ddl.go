@@ -23,6 +23,12 @@ func (s *Session) ddlTxn(ctx context.Context, keys []string, fn func(t *storage.
 	if err := s.commitTxn(ctx); err != nil {
 		return err
 	}
+	switch {
+	case s.toiApply:
+		return s.ddlTxnApply(ctx, fn)
+	case s.toiStmt && s.e.opts.TOI != nil:
+		return s.ddlTOI(ctx, keys, fn)
+	}
 	if len(keys) > 0 {
 		return s.exclusiveTables(ctx, keys, func() error { return s.ddlTxnLocked(ctx, fn) })
 	}
@@ -63,6 +69,8 @@ func putDef(ctx context.Context, t *storage.Txn, key []byte, v any) error {
 }
 
 func (s *Session) execDDL(ctx context.Context, stmt ast.StmtNode) (*Result, error) {
+	s.toiStmt = true // in a cluster, ddlTxn orders the statement (toi.go)
+	defer func() { s.toiStmt = false }()
 	switch x := stmt.(type) {
 	case *ast.CreateDatabaseStmt:
 		s.e.status.incCom("Com_create_db")
@@ -702,13 +710,13 @@ func (s *Session) createTable(ctx context.Context, x *ast.CreateTableStmt) (*Res
 		if s.e.schema.Load().Table(db, name) != nil {
 			return newErr(ErTableExists, "Table '%s' already exists", name)
 		}
-		sp, err := s.e.db.AllocSpaceID()
+		sp, err := s.allocSpace()
 		if err != nil {
 			return err
 		}
 		tbl.Space = sp
 		for _, spec := range specs {
-			if _, err := addIndex(tbl, spec, s.e.db.AllocSpaceID, s.noteWarn); err != nil {
+			if _, err := addIndex(tbl, spec, s.allocSpace, s.noteWarn); err != nil {
 				return err
 			}
 		}
@@ -830,7 +838,7 @@ func (s *Session) createIndex(ctx context.Context, x *ast.CreateIndexStmt) (*Res
 			return newErr(ErDupKeyName, "Duplicate key name '%s'", x.IndexName)
 		}
 		nt := tbl.Clone()
-		ix, err := addIndex(nt, spec, s.e.db.AllocSpaceID, s.noteWarn)
+		ix, err := addIndex(nt, spec, s.allocSpace, s.noteWarn)
 		if err != nil {
 			return err
 		}
@@ -1036,7 +1044,7 @@ func (s *Session) alterTable(ctx context.Context, x *ast.AlterTableStmt) (*Resul
 						return err
 					}
 					if uniq {
-						ix, err := addIndex(nt, &indexSpec{unique: true, parts: []*ast.IndexPartSpecification{{Column: def.Name}}}, s.e.db.AllocSpaceID, s.noteWarn)
+						ix, err := addIndex(nt, &indexSpec{unique: true, parts: []*ast.IndexPartSpecification{{Column: def.Name}}}, s.allocSpace, s.noteWarn)
 						if err != nil {
 							return err
 						}
@@ -1087,7 +1095,7 @@ func (s *Session) alterTable(ctx context.Context, x *ast.AlterTableStmt) (*Resul
 				if is.primary {
 					return errNotSupported("ADD PRIMARY KEY")
 				}
-				ix, err := addIndex(nt, is, s.e.db.AllocSpaceID, s.noteWarn)
+				ix, err := addIndex(nt, is, s.allocSpace, s.noteWarn)
 				if err != nil {
 					return err
 				}

@@ -34,6 +34,11 @@ type EngineOptions struct {
 	ExtraStatus func() []NameValue
 	// ExtraVariables, when set, adds read-only rows to SHOW VARIABLES / @@ lookups (e.g. wsrep_* settings).
 	ExtraVariables func() []NameValue
+	// TOI, when set (a cluster), orders DDL statements and returns once they ran at their position on this
+	// node: see toi.go. It returns the statement's own error when the ordered execution failed.
+	TOI func(ctx context.Context, req TOIRequest) error
+	// SetDesync, when set (a cluster), is called by SET GLOBAL wsrep_desync.
+	SetDesync func(on bool) error
 }
 
 // NameValue is one SHOW STATUS / SHOW VARIABLES row.
@@ -46,9 +51,10 @@ type Engine struct {
 	log     *slog.Logger
 	started time.Time
 
-	schema atomic.Pointer[catalog.Schema]
-	ddlMu  sync.Mutex // serialises DDL and account changes
-	mdl    metadataLocks
+	schema   atomic.Pointer[catalog.Schema]
+	schemaMu sync.Mutex // serialises reloadSchema
+	ddlMu    sync.Mutex // serialises DDL and account changes
+	mdl      metadataLocks
 
 	globalsMu sync.RWMutex
 	globals   map[string]types.Value
@@ -87,8 +93,11 @@ func NewEngine(db *storage.DB, opts EngineOptions) (*Engine, error) {
 	return e, nil
 }
 
-// reloadSchema reads the catalog from storage and publishes it.
+// reloadSchema reads the catalog from storage and publishes it. Reloads from different goroutines (a DDL
+// session, the replicated-catalog reloader) are serialised so an older snapshot never replaces a newer one.
 func (e *Engine) reloadSchema() error {
+	e.schemaMu.Lock()
+	defer e.schemaMu.Unlock()
 	t := e.db.Begin(storage.TxOptions{ReadOnly: true})
 	defer t.Rollback()
 	var version uint64

@@ -92,6 +92,12 @@ type Session struct {
 
 	parser *parser.Parser // for Prepare
 
+	// TOI (toi.go): toiStmt is set while a DDL statement runs; toiApply marks a TOIApplier's session;
+	// spaceAlloc, when set, allocates the spaces of new tables and indexes.
+	toiStmt    bool
+	toiApply   bool
+	spaceAlloc func() (storage.SpaceID, error)
+
 	// curTxn/curCtx are the running statement's transaction and context, for subqueries.
 	curTxn *storage.Txn
 	curCtx context.Context
@@ -399,22 +405,39 @@ func (s *Session) inStatement(ctx context.Context, readOnly bool, run func(t *st
 		}
 		return res, nil
 	}
-	t := s.beginTxn(readOnly)
-	s.undo = s.undo[:0]
-	s.stmtStart = 0
-	s.curTxn, s.curCtx = t, ctx
 	defer s.releaseTableLocks()
-	res, err := run(t)
-	s.curTxn, s.curCtx = nil, nil
-	s.undo = s.undo[:0]
-	if err != nil {
-		t.Rollback()
-		return nil, err
+	for retries := s.retryAutocommit(); ; retries-- {
+		t := s.beginTxn(readOnly)
+		s.undo = s.undo[:0]
+		s.stmtStart = 0
+		s.curTxn, s.curCtx = t, ctx
+		res, err := run(t)
+		s.curTxn, s.curCtx = nil, nil
+		s.undo = s.undo[:0]
+		if err != nil {
+			t.Rollback()
+			return nil, err
+		}
+		err = t.Commit(ctx)
+		if err == nil {
+			return res, nil
+		}
+		// wsrep_retry_autocommit: a statement that failed certification changed nothing anywhere, so it
+		// runs again, on a new snapshot, before the client sees 1213.
+		if retries <= 0 || !errors.Is(err, storage.ErrCertification) || ctx.Err() != nil {
+			return nil, err
+		}
+		s.warnings, s.warnCount = s.warnings[:0], 0
+		s.stmtInsertID, s.stmtSetLID, s.stmtRow = 0, false, 1
 	}
-	if err := t.Commit(ctx); err != nil {
-		return nil, err
-	}
-	return res, nil
+}
+
+// retryAutocommit is wsrep_retry_autocommit: how many times an autocommit statement that failed
+// certification is run again.
+func (s *Session) retryAutocommit() int64 {
+	v, _ := s.getSysVar("wsrep_retry_autocommit", scopeSession)
+	n, _ := types.ToInt(v)
+	return max(n, 0)
 }
 
 // abortStatement undoes the failed statement's writes, or the whole transaction for deadlocks.
@@ -621,7 +644,7 @@ func (c *Column) AppendText(dst []byte, v Value) []byte {
 		return strconv.AppendFloat(dst, v.Float(), 'f', int(c.Decimals), bits)
 	}
 	fsp := 0
-	if c.Type == mysql.TypeDatetime || c.Type == mysql.TypeTimestamp {
+	if c.Type == mysql.TypeDatetime || c.Type == mysql.TypeTimestamp || c.Type == mysql.TypeDuration {
 		fsp = int(min(c.Decimals, 6))
 	}
 	return v.AppendText(dst, fsp, bits)

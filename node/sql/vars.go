@@ -177,6 +177,8 @@ func init() {
 	defVar("wsrep_on", varBool, flagGlobal|flagReadOnly, "OFF")
 	defVar("wsrep_sync_wait", varInt, both, "0")
 	defVar("wsrep_causal_reads", varBool, both, "OFF")
+	defVar("wsrep_retry_autocommit", varInt, both, "1")
+	defVar("wsrep_desync", varBool, flagGlobal, "OFF")
 	defVar("transaction_alloc_block_size", varInt, both, "8192")
 	defVar("table_open_cache", varInt, flagGlobal, "2000")
 	defVar("open_files_limit", varInt, flagGlobal|flagReadOnly, "32768")
@@ -461,6 +463,12 @@ func (s *Session) setOne(ctx context.Context, a *ast.VariableAssignment, params 
 		u, _ := types.ToUint(val)
 		s.lastInsertID = u
 		return nil
+	}
+	if global && name == "wsrep_desync" && s.e.opts.SetDesync != nil {
+		on, _ := types.Truth(val)
+		if err := s.e.opts.SetDesync(on); err != nil {
+			return err
+		}
 	}
 	if global {
 		s.e.globalsMu.Lock()

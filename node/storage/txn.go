@@ -103,6 +103,22 @@ func (db *DB) AbortTxn(id uint64) bool {
 	return t != nil && t.abort(true)
 }
 
+// AbortSpaceHolders BF-aborts every local transaction that holds a lock in one of spaces and has not
+// started committing, as a TOI DDL on those tables does in Galera; it returns how many it aborted.
+func (db *DB) AbortSpaceHolders(spaces []SpaceID) int {
+	var buf []*Txn
+	n := 0
+	for _, sp := range spaces {
+		buf = db.locks.spaceHolders(sp, buf[:0])
+		for _, t := range buf {
+			if t.abort(true) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // abortLockHolders BF-aborts local transactions holding locks on ws's keys. Called with applyMu held.
 func (db *DB) abortLockHolders(ws *WriteSet) {
 	var buf []*Txn
