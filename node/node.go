@@ -315,7 +315,7 @@ func (n *Node) startCluster(cfg config.Config, log *slog.Logger, opts startOptio
 		ID: id, Peers: ids, DataDir: cfg.DataDir, Bootstrap: opts.bootstrap, Transport: n.tr, Logger: log,
 		NodeName: cfg.NodeName, NodeAddress: members[self],
 		// A joiner that is not in this node's cluster_address announces its replication address in the log.
-		OnPeer: n.tr.SetPeer,
+		OnPeer:      n.tr.SetPeer,
 		FlowControl: replicator.FlowControlConfig{Limit: cfg.GCS.FCLimit, Factor: cfg.GCS.FCFactor, SinglePrimary: cfg.GCS.FCSinglePrimary},
 		OnApply: func(ws *storage.WriteSet) {
 			for i := range ws.Ops {

@@ -31,7 +31,7 @@ func catalogAndData(db *sql.DB) (string, error) {
 	var b strings.Builder
 	for _, tbl := range tables {
 		var name, ddl string
-		if err := db.QueryRow("SHOW CREATE TABLE d." + tbl).Scan(&name, &ddl); err != nil {
+		if err := db.QueryRow("SHOW CREATE TABLE d."+tbl).Scan(&name, &ddl); err != nil {
 			return "", err
 		}
 		fmt.Fprintf(&b, "%s\n", ddl)
