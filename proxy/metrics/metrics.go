@@ -109,7 +109,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"service", "server"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "maxproxy_auth_failures_total",
-			Help: "Client logins the proxy refused (wrong password, unknown or locked account, database not allowed), per service.",
+			Help: "Client logins the proxy refused (wrong password, unknown or locked account, database not allowed or unknown), per service.",
 		}, []string{"service"}),
 		authBlocks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "maxproxy_auth_hosts_blocked_total",

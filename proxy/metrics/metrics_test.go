@@ -146,7 +146,7 @@ func TestAuth(t *testing.T) {
 	a.BlockedHostRefused()
 	a.BlockedHostRefused()
 	want := `
-# HELP maxproxy_auth_failures_total Client logins the proxy refused (wrong password, unknown or locked account, database not allowed), per service.
+# HELP maxproxy_auth_failures_total Client logins the proxy refused (wrong password, unknown or locked account, database not allowed or unknown), per service.
 # TYPE maxproxy_auth_failures_total counter
 maxproxy_auth_failures_total{service="ro"} 0
 maxproxy_auth_failures_total{service="rw"} 2
