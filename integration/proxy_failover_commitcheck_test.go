@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -559,14 +560,32 @@ func (l oltpLoad) run(ctx context.Context, db *sql.DB) oltpResult {
 				case isDeadlock(err):
 					res.deadlocks++
 				default:
-					res.errs[err.Error()]++
+					res.errs[errorKey(err)]++
 				}
 				mu.Unlock()
+				if err != nil {
+					// Pace retries after a failure, as a client would.
+					select {
+					case <-ctx.Done():
+					case <-time.After(50 * time.Millisecond):
+					}
+				}
 			}
 		})
 	}
 	wg.Wait()
 	return res
+}
+
+// errorKey groups a client's error: the MariaDB error number and what
+// the client was doing, or the text of another error.
+func errorKey(err error) string {
+	var me *mysqldrv.MySQLError
+	if errors.As(err, &me) {
+		step, _, _ := strings.Cut(err.Error(), ":")
+		return fmt.Sprintf("%s %d", step, me.Number)
+	}
+	return err.Error()
 }
 
 func isDeadlock(err error) bool {
@@ -630,4 +649,137 @@ func (l oltpLoad) trx(ctx context.Context, db *sql.DB, next func(int) int) (err 
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// fastEviction are Galera provider options that evict a crashed node in
+// about a second instead of evs.suspect_timeout's default 5 s (keepalives
+// and inactivity checks must run more often than the suspect timeout).
+var fastEviction = []string{
+	"evs.keepalive_period=PT0.3S", "evs.inactive_check_period=PT0.3S",
+	"evs.suspect_timeout=PT1S", "evs.inactive_timeout=PT2S",
+}
+
+// noReplayConfig differs from commitCheckConfig only in what replay
+// does: statements still wait for a new writer (delayed_retry), but a
+// transaction that loses its writer ends its session with 1927.
+const noReplayConfig = `delayed_retry = true
+delayed_retry_timeout = "30s"`
+
+// TestProxyWriterKillSeries is the writer-kill benchmark (make test-long,
+// MAXPROXY_TEST_LONG=1): for each cluster (real Galera with the default
+// eviction and with fastEviction, maxnode) and each mode (transaction
+// replay with the commit check, no replay), MAXPROXY_KILL_ROUNDS (10)
+// rounds of the oltp_read_write transaction (oltpLoad, 4 threads over
+// 4 x 100000 rows) through the proxy with the writer SIGKILLed 3 s in and
+// restarted after the round. It logs the median and worst write gap seen
+// by a probe client writing every 20 ms and the transactions the clients
+// saw fail, and fails if any failed with replay and the commit check. A
+// round without a kill measures what the marker costs: transactions per
+// second with the check on and off, alternating.
+func TestProxyWriterKillSeries(t *testing.T) {
+	if os.Getenv("MAXPROXY_TEST_LONG") != "1" {
+		t.Skip("a fault benchmark: make test-long (MAXPROXY_TEST_LONG=1) runs it")
+	}
+	rounds := 10
+	if v := os.Getenv("MAXPROXY_KILL_ROUNDS"); v != "" {
+		if _, err := fmt.Sscan(v, &rounds); err != nil || rounds < 1 {
+			t.Fatalf("MAXPROXY_KILL_ROUNDS=%q: want a positive number", v)
+		}
+	}
+	var report []string
+	t.Cleanup(func() {
+		t.Logf("writer kills through the proxy (%d rounds each):\n%s", rounds, strings.Join(report, "\n"))
+	})
+	series := func(t *testing.T, c *killCluster) {
+		ctx := ctxFor(t, 90*time.Minute)
+		for _, mode := range []struct{ name, cfg string }{
+			{"replay+commit_check", commitCheckConfig},
+			{"no replay", noReplayConfig},
+		} {
+			p := startProxyNodes(t, c.nodes, mode.cfg)
+			l := oltpLoad{addr: p.rw, db: "sbkill", tables: 4, size: 100000, threads: 4}
+			if mode.cfg == commitCheckConfig {
+				l.prepare(t, ctx)
+				dropAfter(t, p, l.db)
+				report = append(report, commitCheckCost(t, ctx, c, l))
+			}
+			var gaps []time.Duration
+			failed, trx, probeErrs := 0, 0, 0
+			for r := range rounds {
+				o := runKill(t, ctx, c, p, l.db, 3*time.Second, oltpRun(t, ctx, l, 8*time.Second))
+				t.Logf("%s %s round %d: killed %s, gap %v, %d trx, %d deadlocks, errors %v",
+					c.name, mode.name, r+1, o.killed, o.gap.Round(time.Millisecond), o.count, o.deadlocks, o.errs)
+				if o.gap < 0 {
+					t.Fatalf("round %d: no write succeeded after the kill", r+1)
+				}
+				gaps = append(gaps, o.gap)
+				failed += o.clientErrors()
+				trx += o.count
+				probeErrs += o.probeErrs
+				if mode.cfg == commitCheckConfig && o.clientErrors() > 0 {
+					t.Errorf("round %d with replay and the commit check: clients saw %v", r+1, o.errs)
+				}
+			}
+			slices.Sort(gaps)
+			line := fmt.Sprintf("%-22s %-20s write gap median %v worst %v; failed transactions %d of %d (probe autocommit writes lost in flight: %d)",
+				c.name, mode.name, gaps[len(gaps)/2].Round(time.Millisecond), gaps[len(gaps)-1].Round(time.Millisecond), failed, trx+failed, probeErrs)
+			report = append(report, line)
+			t.Log(line)
+		}
+	}
+	restartGalera := func(g *harness.Galera) func(context.Context, harness.Node) error {
+		return func(ctx context.Context, n harness.Node) error {
+			if err := n.Start(ctx); err != nil {
+				return err
+			}
+			return g.WaitSynced(ctx)
+		}
+	}
+	t.Run("galera default eviction", func(t *testing.T) {
+		g := galera3.Get(t)
+		series(t, &killCluster{name: "galera (suspect 5s)", nodes: g.Nodes(), restart: restartGalera(g)})
+	})
+	t.Run("galera fast eviction", func(t *testing.T) {
+		g := harness.StartGalera(t, 3, harness.GaleraOptions{ProviderOptions: fastEviction})
+		series(t, &killCluster{name: "galera (suspect 1s)", nodes: g.Nodes(), restart: restartGalera(g)})
+	})
+	t.Run("maxnode", func(t *testing.T) {
+		requireMaxnodeBinary(t)
+		m := harness.StartMaxnodeCluster(t, 3, harness.MaxnodeOptions{Settings: []string{"max_connections = 500"}})
+		series(t, &killCluster{name: "maxnode", nodes: m.Nodes(), restart: func(ctx context.Context, n harness.Node) error {
+			if err := n.Start(ctx); err != nil {
+				return err
+			}
+			return harness.WaitSynced(ctx, m.Nodes(), 3)
+		}})
+	})
+}
+
+// commitCheckCost runs the load without faults through two proxies that
+// differ only in transaction_replay_commit_check, alternating 3 times
+// 5 s, and returns the transactions per second of each.
+func commitCheckCost(t *testing.T, ctx context.Context, c *killCluster, l oltpLoad) string {
+	t.Helper()
+	on := startProxyNodes(t, c.nodes, commitCheckConfig)
+	off := startProxyNodes(t, c.nodes, replayConfig)
+	var trx [2]int
+	var took [2]time.Duration
+	for range 3 {
+		for i, p := range []*runningProxy{on, off} {
+			lp := l
+			lp.addr = p.rw
+			start := time.Now()
+			o := <-oltpRun(t, ctx, lp, 5*time.Second)
+			took[i] += time.Since(start)
+			trx[i] += o.count
+			if o.clientErrors() > 0 {
+				t.Errorf("errors without a fault: %v", o.errs)
+			}
+		}
+	}
+	tps := func(i int) float64 { return float64(trx[i]) / took[i].Seconds() }
+	line := fmt.Sprintf("%-22s commit check cost: %.1f trx/s with the marker, %.1f without (%+.1f%%)",
+		c.name, tps(0), tps(1), 100*(tps(0)-tps(1))/tps(1))
+	t.Log(line)
+	return line
 }
