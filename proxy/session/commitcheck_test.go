@@ -302,3 +302,32 @@ func TestCommitCheckDenied(t *testing.T) {
 		t.Fatalf("lost COMMIT without a usable marker: %v; want 1927", err)
 	}
 }
+
+// TestCommitCheckMarkerDeadlock: a deadlock on the marker write rolls the
+// transaction back on a real server, so the COMMIT must not be sent
+// after it (it would commit nothing and answer OK): the client gets the
+// deadlock as the COMMIT's answer. A trigger raises the 1213 here.
+func TestCommitCheckMarkerDeadlock(t *testing.T) {
+	e := newCommitEnv(t, true)
+	for _, q := range []string{
+		"CREATE DATABASE maxproxy",
+		"CREATE TABLE maxproxy.trx_marker (id VARCHAR(64) NOT NULL PRIMARY KEY, seq BIGINT UNSIGNED NOT NULL)",
+		`CREATE TRIGGER maxproxy.deadlock BEFORE INSERT ON maxproxy.trx_marker FOR EACH ROW
+		 SIGNAL SQLSTATE '40001' SET MYSQL_ERRNO = 1213, MESSAGE_TEXT = 'Deadlock found when trying to get lock; try restarting transaction'`,
+	} {
+		if err := e.db.Exec(e.ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustExec(t, e.c, "BEGIN")
+	mustExec(t, e.c, "INSERT INTO t VALUES (3, 30)")
+	_, err := e.c.ExecContext(e.ctx, "COMMIT")
+	var me *driver.MySQLError
+	if !errors.As(err, &me) || me.Number != 1213 {
+		t.Fatalf("COMMIT after a deadlock on the marker: %v; want 1213", err)
+	}
+	mustExec(t, e.c, "ROLLBACK")
+	if got := e.rows(t); got != "100=1" {
+		t.Errorf("table = %s, want 100=1 (nothing committed)", got)
+	}
+}
