@@ -428,6 +428,54 @@ func TestRealGalera(t *testing.T) {
 		resumed = true
 		waitFor(t, snaps, 50, "a healthy cluster after resuming", healthy)
 	})
+
+	// A partition as Galera sees it: node 1's two peers stop answering, so
+	// it is alone in a component of 1 of 3 members, without quorum.
+	t.Run("a node whose peers are frozen is non-Primary and has no role", func(t *testing.T) {
+		_, snaps := startRealMonitor(t, g, Options{})
+		waitFor(t, snaps, 50, "a healthy cluster", healthy)
+		survivor := g.Node(1)
+		peers := []harness.Node{g.Node(2), g.Node(3)}
+		for _, n := range peers {
+			if err := n.Pause(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		resumed := false
+		resume := func() {
+			if resumed {
+				return
+			}
+			resumed = true
+			for _, n := range peers {
+				if err := n.Resume(); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		defer resume()
+		// evs.suspect_timeout (5 s by default) passes before the survivor
+		// drops its peers; a round lasts up to the 1 s read timeout while
+		// they are frozen.
+		s := waitFor(t, snaps, 100, survivor.Name()+" non-Primary", func(s *topology.Snapshot) bool {
+			return s.Server(survivor.Name()).Galera.ClusterStatus == "non-Primary"
+		})
+		got := s.Server(survivor.Name())
+		if got.State != topology.Running || got.Galera.Ready || got.Galera.LocalState != 0 {
+			t.Errorf("non-Primary %s: state %q, wsrep_ready %v, wsrep_local_state %d; want only Running, OFF, 0",
+				survivor.Name(), got.State, got.Galera.Ready, got.Galera.LocalState)
+		}
+		if m := s.Master(); m != nil {
+			t.Errorf("writer %s while no node is in a primary component: %s", m.Name, describe(s))
+		}
+		resume()
+		waitFor(t, snaps, 150, "a healthy cluster after the peers return", healthy)
+		wctx, wcancel := context.WithTimeout(context.Background(), time.Minute)
+		defer wcancel()
+		if err := g.WaitSynced(wctx); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestRealPlainMariaDB(t *testing.T) {
