@@ -112,9 +112,6 @@ func (s *Server) apply(ctx context.Context, next *config.Config) (ReloadResult, 
 	if live == nil {
 		return ReloadResult{}, errNotRunning
 	}
-	// A service's first account load must end before a reload may retire
-	// (close) its account manager.
-	live.starts.Wait()
 	diff := config.Compare(old, next)
 	if s.opts.LogLevel == nil {
 		// The logger was not built with a level this package can change.
@@ -132,9 +129,23 @@ func (s *Server) apply(ctx context.Context, next *config.Config) (ReloadResult, 
 		return res, nil
 	}
 	eff := config.Effective(old, next)
-	p, err := s.prepare(ctx, live, old, eff, diff)
+	p, err := s.prepare(old, eff, diff)
 	if err != nil {
 		return ReloadResult{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		// The caller gave up: apply nothing rather than something it
+		// will not hear about.
+		p.undo()
+		return ReloadResult{}, err
+	}
+	// The admin API's new credentials go first: they can be refused, and
+	// once accepted cannot be undone.
+	if p.credentials && s.admin != nil {
+		if err := s.admin.SetCredentials(eff.Admin.User, eff.Admin.Password); err != nil {
+			p.undo()
+			return ReloadResult{}, fmt.Errorf("admin: %w", err)
+		}
 	}
 	if err := s.commit(live, p); err != nil {
 		return res, err
@@ -147,7 +158,7 @@ func (s *Server) apply(ctx context.Context, next *config.Config) (ReloadResult, 
 
 // prepare builds everything the new configuration needs that the running
 // one lacks. On error it releases what it built and nothing has changed.
-func (s *Server) prepare(ctx context.Context, live *runState, old, eff *config.Config, diff config.Diff) (_ *plan, err error) {
+func (s *Server) prepare(old, eff *config.Config, diff config.Diff) (_ *plan, err error) {
 	p := &plan{cfg: eff, services: map[string]*serviceRuntime{}, routes: map[*listener]*listenerRoute{}}
 	defer func() {
 		if err != nil {
@@ -204,11 +215,6 @@ func (s *Server) prepare(ctx context.Context, live *runState, old, eff *config.C
 		}
 		p.built = append(p.built, rt)
 		p.services[sc.Name] = rt
-		// Load the accounts before the first client can reach the new
-		// runtime; a failed load is retried by logins, as at start-up.
-		if err := rt.auth.Start(ctx); err != nil {
-			s.log.Warn("reload: user load failed; logins will retry it", "service", sc.Name, "err", err)
-		}
 	}
 	for name, rt := range s.services {
 		if p.services[name] != rt {
@@ -260,12 +266,6 @@ func (s *Server) prepare(ctx context.Context, live *runState, old, eff *config.C
 			p.closed = append(p.closed, l)
 		}
 	}
-	// Last, since it cannot be undone: the admin API's new credentials.
-	if p.credentials && s.admin != nil {
-		if err := s.admin.SetCredentials(eff.Admin.User, eff.Admin.Password); err != nil {
-			return nil, fmt.Errorf("admin: %w", err)
-		}
-	}
 	return p, nil
 }
 
@@ -290,6 +290,11 @@ func (p *plan) undo() {
 func (s *Server) commit(live *runState, p *plan) error {
 	if p.levelChanged {
 		s.opts.LogLevel.Set(p.cfg.Log.SlogLevel())
+	}
+	// New services load their accounts before clients can reach them;
+	// logins that arrive before the load ends wait for it.
+	for _, rt := range p.built {
+		live.starts.Go(func() { rt.startAuth(live.ctx, s.log) })
 	}
 	var errs []error
 	s.mu.Lock()

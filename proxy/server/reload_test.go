@@ -267,3 +267,124 @@ func TestReload(t *testing.T) {
 	works(t, ctx, clientSession(t, ctx, "127.0.0.1:"+strconv.Itoa(ports[2])), "a session on the moved listener")
 	works(t, ctx, onTwo, "a session of the listener's old port")
 }
+
+// A reload that cannot bind a new listener changes nothing, not even the
+// parts of the file that could have been applied; once the port is free
+// the same file applies.
+func TestReloadRefusedChangesNothing(t *testing.T) {
+	db := mariadb.Get(t)
+	_, portStr, _ := net.SplitHostPort(db.Addr())
+	dbPort, _ := strconv.Atoi(portStr)
+	spec := reloadSpec{datadir: t.TempDir(), dbPort: dbPort, servers: []string{"db1"}, level: "info", listeners: []reloadListener{{"one", freePort(t)}}}
+	p := startFromFile(t, spec)
+	ctx := ctxFor(t, time.Minute)
+	onOne := clientSession(t, ctx, p.srv.Addr("one").String())
+
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	spec.servers = append(spec.servers, "db2")
+	spec.level = "debug"
+	spec.listeners = append(spec.listeners, reloadListener{"two", busy.Addr().(*net.TCPAddr).Port})
+	p.write(t, spec.text())
+	res, err := p.srv.Reload(ctx)
+	if err == nil || errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), `listener "two"`) {
+		t.Fatalf("reload onto a busy port: %+v, %v; want the listener's bind error", res, err)
+	}
+	p.srv.mu.RLock()
+	servers := len(p.srv.cfg.Servers)
+	p.srv.mu.RUnlock()
+	if p.srv.Addr("two") != nil || servers != 1 || p.level.Level() != slog.LevelInfo {
+		t.Errorf("a refused reload applied something: listener two %v, %d servers, level %v", p.srv.Addr("two"), servers, p.level.Level())
+	}
+	works(t, ctx, onOne, "a session after the refused reload")
+
+	busy.Close()
+	if res, err = p.srv.Reload(ctx); err != nil || len(res.Changes) != 4 {
+		t.Fatalf("the same file once the port is free: %q, %v", changeStrings(res), err)
+	}
+	works(t, ctx, clientSession(t, ctx, p.srv.Addr("two").String()), "a session on the listener added")
+}
+
+// Reload needs a running proxy started from a file.
+func TestReloadNeedsRunningProxyAndFile(t *testing.T) {
+	cfg := config.Default()
+	cfg.Proxy.DataDir = t.TempDir()
+	cfg.Metrics.Enabled = false
+	srv, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if _, err := srv.Reload(context.Background()); !errors.Is(err, ErrNoConfigFile) {
+		t.Errorf("reload without a file: %v, want ErrNoConfigFile", err)
+	}
+	path := filepath.Join(t.TempDir(), "maxproxy.toml")
+	if err := os.WriteFile(path, []byte("[log]\nlevel = \"debug\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv.configFile = path
+	if _, err := srv.Reload(context.Background()); !errors.Is(err, errNotRunning) {
+		t.Errorf("reload before Run: %v, want errNotRunning", err)
+	}
+}
+
+// Clients connecting while the service they reach is rebuilt again and
+// again are never refused, and a session opened before keeps working.
+func TestReloadKeepsAccepting(t *testing.T) {
+	db := mariadb.Get(t)
+	_, portStr, _ := net.SplitHostPort(db.Addr())
+	dbPort, _ := strconv.Atoi(portStr)
+	spec := reloadSpec{datadir: t.TempDir(), dbPort: dbPort, servers: []string{"db1"}, level: "info", listeners: []reloadListener{{"one", freePort(t)}}}
+	p := startFromFile(t, spec)
+	ctx := ctxFor(t, time.Minute)
+	addr := p.srv.Addr("one").String()
+	before := clientSession(t, ctx, addr)
+
+	stop := make(chan struct{})
+	failed := make(chan error, 1)
+	connects := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { connects <- n }()
+		c, _ := driver.ParseDSN(harness.TCPDSN(addr, "app", "app", ""))
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			sdb, err := sql.Open("mysql", c.FormatDSN())
+			if err == nil {
+				err = sdb.PingContext(ctx)
+				sdb.Close()
+			}
+			if err != nil {
+				failed <- err
+				return
+			}
+			n++
+		}
+	}()
+	for i := range 6 {
+		spec.maxConns = 100 + i // a changed service: a new runtime each time
+		p.write(t, spec.text())
+		if _, err := p.srv.Reload(ctx); err != nil {
+			t.Fatal(err)
+		}
+		works(t, ctx, before, "a session opened before the reloads")
+	}
+	close(stop)
+	n := <-connects // sent last, so a failure is already in failed
+	select {
+	case err := <-failed:
+		t.Fatalf("a client connecting during the reloads failed after %d connections: %v", n, err)
+	default:
+	}
+	if n == 0 {
+		t.Fatal("no client connected during the reloads")
+	}
+	t.Logf("%d connections during 6 reloads", n)
+}

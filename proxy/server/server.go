@@ -130,11 +130,23 @@ type serviceRuntime struct {
 	cfg     config.Service
 	servers []*session.Server
 
+	// loaded is closed when the first account load has returned; the
+	// manager may be closed only after that.
+	loaded chan struct{}
 	// A runtime a reload replaced serves its sessions to the end and then
 	// closes its account manager.
 	mu       sync.Mutex
 	sessions int
 	retired  bool
+}
+
+// startAuth loads the accounts and starts their periodic refresh. A
+// failed load is retried by logins, which wait for it meanwhile.
+func (rt *serviceRuntime) startAuth(ctx context.Context, log *slog.Logger) {
+	defer close(rt.loaded)
+	if err := rt.auth.Start(ctx); err != nil {
+		log.Warn("initial user load failed; logins will retry it", "service", rt.cfg.Name, "err", err)
+	}
 }
 
 // acquire counts a new session, unless the runtime was retired.
@@ -154,6 +166,7 @@ func (rt *serviceRuntime) release() {
 	last := rt.retired && rt.sessions == 0
 	rt.mu.Unlock()
 	if last {
+		<-rt.loaded
 		rt.auth.Close()
 	}
 }
@@ -166,6 +179,7 @@ func (rt *serviceRuntime) retire() {
 	idle := rt.sessions == 0
 	rt.mu.Unlock()
 	if idle {
+		<-rt.loaded
 		rt.auth.Close()
 	}
 }
@@ -344,7 +358,7 @@ func serverAddr(sc *config.Server) string {
 func (s *Server) newService(cfg *config.Config, sc *config.Service, servers map[string]*config.Server,
 	feedOf map[string]*monitorSlot, cls *classify.Classifier, log *slog.Logger) (*serviceRuntime, error) {
 	names := cfg.ServiceServers(sc)
-	rt := &serviceRuntime{cfg: *sc}
+	rt := &serviceRuntime{cfg: *sc, loaded: make(chan struct{})}
 	var loaders []auth.Loader
 	var statics []topology.Server
 	monitored := map[*monitorSlot]bool{} // the monitors watching the servers
@@ -555,11 +569,7 @@ func (s *Server) run(ctx context.Context) error {
 	// inside the account manager rather than in the listen backlog.
 	var starts sync.WaitGroup
 	for _, rt := range s.services {
-		starts.Go(func() {
-			if err := rt.auth.Start(ctx); err != nil {
-				s.log.Warn("initial user load failed; logins will retry it", "service", rt.cfg.Name, "err", err)
-			}
-		})
+		starts.Go(func() { rt.startAuth(ctx, s.log) })
 		bg.Go(func() { s.probeVersion(ctx, rt) })
 	}
 	var accepts sync.WaitGroup // joined before sessions.Wait: accept loops add sessions
