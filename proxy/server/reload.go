@@ -129,6 +129,9 @@ func (s *Server) apply(ctx context.Context, next *config.Config) (ReloadResult, 
 		return res, nil
 	}
 	eff := config.Effective(old, next)
+	if s.opts.LogLevel == nil {
+		eff.Log.Level = old.Log.Level // reported as needing a restart
+	}
 	p, err := s.prepare(old, eff, diff)
 	if err != nil {
 		return ReloadResult{}, err
@@ -147,13 +150,13 @@ func (s *Server) apply(ctx context.Context, next *config.Config) (ReloadResult, 
 			return ReloadResult{}, fmt.Errorf("admin: %w", err)
 		}
 	}
-	if err := s.commit(live, p); err != nil {
-		return res, err
-	}
+	err = s.commit(live, p)
 	for _, c := range res.Changes {
 		s.log.Info("reload: applied", "change", c.String())
 	}
-	return res, nil
+	// A commit error (a socket another process took meanwhile, a monitor
+	// that could not be rebuilt) leaves the rest applied.
+	return res, err
 }
 
 // prepare builds everything the new configuration needs that the running
