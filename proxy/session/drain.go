@@ -1,9 +1,11 @@
 package session
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/maxproxy/maxproxy/monitor/topology"
+	"github.com/maxproxy/maxproxy/proxy/protocol"
 	"github.com/maxproxy/maxproxy/router"
 )
 
@@ -29,6 +31,8 @@ import (
 //
 // An idle session keeps its connection until its next command, as in
 // MaxScale; `set server NAME maintenance --force` closes such sessions.
+// A readconnroute session has one connection and no history to rebuild
+// another, so it is closed instead (leaveFixed).
 
 // binding is a set of reasons a connection must stay open for now.
 type binding uint8
@@ -125,14 +129,18 @@ func leftRouting(ts *topology.Server) bool {
 
 // leaveStale closes, at the start of a command, the session's connections
 // to servers that left routing and are at a safe point. It allocates
-// nothing unless it closes a connection.
-func (s *Session) leaveStale() {
-	if len(s.conns) == 0 || s.fixed != nil {
-		return
+// nothing unless it closes a connection. A non-nil error ends the session
+// (readconnroute, see leaveFixed); the client has been told why.
+func (s *Session) leaveStale() error {
+	if len(s.conns) == 0 {
+		return nil
 	}
 	snap := s.svc.topo.Load()
 	if snap == nil {
-		return
+		return nil
+	}
+	if s.fixed != nil {
+		return s.leaveFixed(snap)
 	}
 	for i := len(s.conns) - 1; i >= 0; i-- {
 		c := s.conns[i]
@@ -147,6 +155,41 @@ func (s *Session) leaveStale() {
 		s.log.Info("closing a connection to a server that left routing", "server", c.srv.Name, "state", state)
 		s.release(c) // removes s.conns[i]; the lower indexes stay valid
 	}
+	return nil
+}
+
+// leaveFixed ends a readconnroute session whose server went into
+// maintenance or down, at its first command outside a transaction: the
+// session's state lives on that one connection (readconnroute keeps no
+// session command history), so it cannot move, and a client that
+// reconnects is given a server that takes work. MaxScale's readconnroute
+// ends such sessions too, without waiting for the transaction. A server
+// that merely changed role keeps its sessions.
+func (s *Session) leaveFixed(snap *topology.Snapshot) error {
+	name := s.fixed.srv.Name
+	ts := snap.Server(name)
+	if ts != nil && ts.State.Has(topology.Running) && !ts.State.Has(topology.Maintenance) {
+		return nil
+	}
+	if s.trx == s.fixed && s.rs.InTransaction() {
+		return nil // the transaction finishes first
+	}
+	state := "not monitored"
+	if ts != nil {
+		state = ts.State.String()
+	}
+	s.log.Info("closing a readconnroute session: its server left routing", "server", name, "state", state)
+	if err := s.writeErr(errLeftRouting(name, state)); err != nil {
+		return err
+	}
+	return fmt.Errorf("server %s left routing (%s)", name, state)
+}
+
+// errLeftRouting is ER_CONNECTION_KILLED for a readconnroute session
+// closed because its server left routing.
+func errLeftRouting(server, state string) *protocol.Error {
+	return &protocol.Error{Code: protocol.ERConnectionKilled, State: "70100",
+		Message: fmt.Sprintf("maxproxy: server %q left routing (%s); this readconnroute session cannot move to another server and is closed, reconnect to continue", server, state)}
 }
 
 // keepWriter reports whether a statement for the master stays on the

@@ -1,10 +1,19 @@
 package session_test
 
 import (
+	"context"
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 
+	driver "github.com/go-sql-driver/mysql"
+
+	"github.com/maxproxy/maxproxy/config"
 	"github.com/maxproxy/maxproxy/monitor/topology"
+	"github.com/maxproxy/maxproxy/proxy/metrics"
+	"github.com/maxproxy/maxproxy/proxy/session"
+	"github.com/maxproxy/maxproxy/router/classify"
 )
 
 // backendsOf lists the servers the test's session has connections to.
@@ -97,4 +106,49 @@ func TestMaintenanceWriter(t *testing.T) {
 			t.Errorf("table = %s", got)
 		}
 	})
+}
+
+// TestMaintenanceReadConnRoute: a readconnroute session cannot move (its
+// state is on its one connection), so when its server goes into
+// maintenance the session ends at its first command outside a
+// transaction, with 1927 saying why; an open transaction finishes first.
+func TestMaintenanceReadConnRoute(t *testing.T) {
+	db := mariadb.Get(t)
+	m, err := metrics.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.DefaultService(config.ReadConnRoute)
+	cfg.Name, cfg.RouterOptions = "ro", []string{"slave"}
+	topo := newFakeTopology(twoNames(master, slave))
+	reg := session.NewRegistry()
+	svc, err := session.NewService(session.ServiceOptions{
+		Config:     cfg,
+		Servers:    []*session.Server{{Name: "a", Address: db.Addr()}, {Name: "b", Address: db.Addr()}},
+		Topology:   topo,
+		Auth:       appAuth{},
+		Classifier: classify.New(100),
+		Metrics:    m,
+		Registry:   reg,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := serve(t, svc)
+	e := &failoverEnv{reg: reg, ctx: context.Background()}
+	mustExec(t, c, "BEGIN")
+	mustExec(t, c, "SELECT 1")
+	e.expectBackends(t, "readconnroute with router_options slave", "b")
+
+	topo.publish(twoNames(master, slave|topology.Maintenance))
+	mustExec(t, c, "SELECT 2")
+	mustExec(t, c, "COMMIT")
+	_, err = c.ExecContext(e.ctx, "SELECT 3")
+	var me *driver.MySQLError
+	if !errors.As(err, &me) || me.Number != 1927 || !strings.Contains(me.Message, "left routing") {
+		t.Fatalf("first statement after the transaction: %v; want 1927 saying b left routing", err)
+	}
+	if err := c.PingContext(e.ctx); err == nil {
+		t.Error("the session is still open")
+	}
 }

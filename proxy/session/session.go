@@ -233,7 +233,9 @@ func (s *Session) dispatch(p []byte) error {
 		_ = s.writeErr(errBackendLost(s.trxLost, true))
 		return fmt.Errorf("transaction lost with server %s", s.trxLost)
 	}
-	s.leaveStale()
+	if err := s.leaveStale(); err != nil {
+		return err
+	}
 	switch p[0] {
 	case mysql.COM_QUERY:
 		return s.query(p)
