@@ -159,16 +159,18 @@ func (s *Session) leaveStale() error {
 }
 
 // leaveFixed ends a readconnroute session whose server went into
-// maintenance or down, at its first command outside a transaction: the
+// maintenance, at its first command outside a transaction: the
 // session's state lives on that one connection (readconnroute keeps no
 // session command history), so it cannot move, and a client that
 // reconnects is given a server that takes work. MaxScale's readconnroute
 // ends such sessions too, without waiting for the transaction. A server
-// that merely changed role keeps its sessions.
+// that changed role keeps its sessions, and so does one the monitor failed
+// to reach: if it is really gone the connection fails on its own, and a
+// single failed probe must not end every session on a working server.
 func (s *Session) leaveFixed(snap *topology.Snapshot) error {
 	name := s.fixed.srv.Name
 	ts := snap.Server(name)
-	if ts != nil && ts.State.Has(topology.Running) && !ts.State.Has(topology.Maintenance) {
+	if ts != nil && !ts.State.Has(topology.Maintenance) {
 		return nil
 	}
 	if s.trx == s.fixed && s.rs.InTransaction() {
