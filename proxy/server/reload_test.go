@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/maxproxy/maxproxy/config"
 	"github.com/maxproxy/maxproxy/integration/harness"
+	"github.com/maxproxy/maxproxy/proxy/admin/api"
 )
 
 // reloadSpec renders a configuration file over the shared MariaDB. A
@@ -34,6 +36,9 @@ type reloadSpec struct {
 	level     string
 	cacheSize int
 	maxConns  int
+	// adminPort, when set, enables the admin API as ops/adminPassword.
+	adminPort     int
+	adminPassword string
 }
 
 type reloadListener struct {
@@ -43,8 +48,13 @@ type reloadListener struct {
 
 func (r reloadSpec) text() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[proxy]\ndatadir = %q\nclassifier_cache_size = %d\n\n[log]\nlevel = %q\n\n[admin]\nenabled = false\n\n[metrics]\nenabled = false\n\n",
+	fmt.Fprintf(&b, "[proxy]\ndatadir = %q\nclassifier_cache_size = %d\n\n[log]\nlevel = %q\n\n[metrics]\nenabled = false\n\n",
 		r.datadir, r.cacheSize, r.level)
+	if r.adminPort == 0 {
+		b.WriteString("[admin]\nenabled = false\n\n")
+	} else {
+		fmt.Fprintf(&b, "[admin]\nenabled = true\nlisten = \"127.0.0.1:%d\"\nuser = \"ops\"\npassword = %q\n\n", r.adminPort, r.adminPassword)
+	}
 	var quoted []string
 	for _, s := range r.servers {
 		fmt.Fprintf(&b, "[[server]]\nname = %q\naddress = \"127.0.0.1\"\nport = %d\n\n", s, r.dbPort)
@@ -387,4 +397,44 @@ func TestReloadKeepsAccepting(t *testing.T) {
 		t.Fatal("no client connected during the reloads")
 	}
 	t.Logf("%d connections during 6 reloads", n)
+}
+
+// POST /v1/reload applies the file and answers what it did; a reloaded
+// admin password is the one the API accepts from then on.
+func TestReloadThroughAdminAPI(t *testing.T) {
+	db := mariadb.Get(t)
+	_, portStr, _ := net.SplitHostPort(db.Addr())
+	dbPort, _ := strconv.Atoi(portStr)
+	spec := reloadSpec{datadir: t.TempDir(), dbPort: dbPort, servers: []string{"db1"}, level: "info",
+		listeners: []reloadListener{{"one", freePort(t)}}, adminPort: freePort(t), adminPassword: adminPassword}
+	p := startFromFile(t, spec)
+	ctx := ctxFor(t, time.Minute)
+	c := adminClient(t, p.testProxy, adminPassword)
+
+	spec.adminPassword, spec.cacheSize = "rotated-secret", 7
+	p.write(t, spec.text())
+	res, err := c.Reload(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := api.ReloadAttributes{
+		Changes:         []api.ReloadChange{{Action: "changed", Section: "admin", Keys: []string{"password"}}},
+		RestartRequired: []string{"proxy.classifier_cache_size"},
+	}
+	if !reflect.DeepEqual(res, want) {
+		t.Errorf("reload answered %+v, want %+v", res, want)
+	}
+	if _, err := adminClient(t, p.testProxy, adminPassword).Servers(ctx); !errors.Is(err, api.ErrUnauthorized) {
+		t.Errorf("the old password after the reload: %v, want 401", err)
+	}
+	if _, err := adminClient(t, p.testProxy, "rotated-secret").Servers(ctx); err != nil {
+		t.Errorf("the new password after the reload: %v", err)
+	}
+
+	// A refused file: 400 with the file and line, and nothing changes.
+	p.write(t, spec.text()+"\n[[listener]]\nname = \"broken\"\n")
+	_, err = adminClient(t, p.testProxy, "rotated-secret").Reload(ctx)
+	if !errors.Is(err, api.ErrInvalid) || !strings.Contains(err.Error(), p.path+":") {
+		t.Errorf("reload of an invalid file: %v, want 400 naming %s:line", err, p.path)
+	}
 }
