@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -118,6 +119,9 @@ type flowControl struct {
 	waiting      int  // commits waiting for a pause to end (wsrep_local_send_queue)
 
 	signal chan struct{} // the queue length changed, or desync did
+	// anyPause mirrors len(pauses) > 0 (possibly with an expired lease) so that commits check it without
+	// taking mu while nobody pauses.
+	anyPause atomic.Bool
 }
 
 func newFlowControl(cfg FlowControlConfig, self uint64) *flowControl {
@@ -182,6 +186,7 @@ func (fc *flowControl) expireLocked(now time.Time) {
 // updateLocked keeps the paused-time accounting and wakes waiters when the state changes.
 func (fc *flowControl) updateLocked(now time.Time) {
 	paused := len(fc.pauses) > 0
+	fc.anyPause.Store(paused)
 	switch {
 	case paused && fc.pausedSince.IsZero():
 		fc.pausedSince = now
@@ -196,6 +201,9 @@ func (fc *flowControl) updateLocked(now time.Time) {
 // wait blocks while the cluster is paused. A deadline reached while paused is a plain rollback: nothing
 // was proposed.
 func (fc *flowControl) wait(ctx context.Context) error {
+	if !fc.anyPause.Load() {
+		return nil
+	}
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
