@@ -152,6 +152,10 @@ func (cp *compiler) funcCallTyped(x *ast.FuncCallExpr) (expr, error) {
 		return cp.dateArith(x, false)
 	case "date_sub", "subdate":
 		return cp.dateArith(x, true)
+	case "timestampdiff":
+		return cp.timestampDiff(x)
+	case "timestampadd":
+		return cp.timestampAdd(x)
 	}
 	args, err := cp.compileList(x.Args)
 	if err != nil {
@@ -629,7 +633,11 @@ func (cp *compiler) funcCallTyped(x *ast.FuncCallExpr) (expr, error) {
 		strictNull(strType, func(c *evalCtx, a []types.Value) (types.Value, error) {
 			if a[0].IsNumeric() {
 				u := toBits(a[0])
-				return types.NewString(strings.ToUpper(strings.TrimLeft(hex.EncodeToString([]byte{byte(u >> 56), byte(u >> 48), byte(u >> 40), byte(u >> 32), byte(u >> 24), byte(u >> 16), byte(u >> 8), byte(u)}), "0"))), nil
+				h := strings.ToUpper(strings.TrimLeft(hex.EncodeToString([]byte{byte(u >> 56), byte(u >> 48), byte(u >> 40), byte(u >> 32), byte(u >> 24), byte(u >> 16), byte(u >> 8), byte(u)}), "0"))
+				if h == "" {
+					h = "0"
+				}
+				return types.NewString(h), nil
 			}
 			return types.NewString(strings.ToUpper(hex.EncodeToString([]byte(types.ToText(a[0]))))), nil
 		})
@@ -645,7 +653,35 @@ func (cp *compiler) funcCallTyped(x *ast.FuncCallExpr) (expr, error) {
 			return types.NewDate(t), nil
 		})
 		f.et.notNull = false
-	case "year", "month", "day", "dayofmonth", "hour", "minute", "second":
+	case "hour", "minute", "second":
+		if err := check(1, 1); err != nil {
+			return nil, err
+		}
+		// Time parts read the argument as a TIME when it is one ('10:11:12', HHMMSS numbers, TIME values):
+		// HOUR('100:00:00') is 100.
+		strictNull(intType, func(c *evalCtx, a []types.Value) (types.Value, error) {
+			tv, ok := asTemporal(a[0])
+			if !ok {
+				return types.Null, nil
+			}
+			us := tv.us
+			if tv.datetime {
+				us = timeOfDay(tv.t)
+			}
+			if us < 0 {
+				us = -us
+			}
+			sec := us / 1000000
+			switch name {
+			case "hour":
+				return types.NewInt(sec / 3600), nil
+			case "minute":
+				return types.NewInt(sec / 60 % 60), nil
+			}
+			return types.NewInt(sec % 60), nil
+		})
+		f.et.notNull = false
+	case "year", "month", "day", "dayofmonth":
 		if err := check(1, 1); err != nil {
 			return nil, err
 		}

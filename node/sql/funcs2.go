@@ -451,7 +451,7 @@ func (cp *compiler) moreFuncs(x *ast.FuncCallExpr, name string, args []expr) (ex
 	case "get_lock", "release_lock", "is_free_lock", "is_used_lock", "release_all_locks":
 		return nil, true, errNotSupported(strings.ToUpper(name))
 	default:
-		return nil, false, nil
+		return cp.timeFuncs(x, name, args)
 	}
 	if err != nil {
 		return nil, true, err

@@ -143,6 +143,12 @@ func classOf(et *exprType) arithClass {
 		return arithDecimal
 	case types.ClassDate, types.ClassDatetime:
 		return arithInt
+	case types.ClassTime:
+		// TIME in arithmetic is the number HHMMSS[.ffffff].
+		if et.ft.Decimals > 0 {
+			return arithDecimal
+		}
+		return arithInt
 	}
 	if et.ft.Tp == mysql.TypeNull {
 		return arithInt
@@ -206,7 +212,7 @@ func newArith(op opcode.Op, l, r expr) *arithExpr {
 }
 
 func decScale(et *exprType) int {
-	if et.ft.Class() == types.ClassDecimal {
+	if c := et.ft.Class(); c == types.ClassDecimal || c == types.ClassTime {
 		return et.ft.Decimals
 	}
 	return 0

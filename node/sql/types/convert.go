@@ -92,6 +92,8 @@ func ToFloat(v Value) (float64, Status) {
 		return parseNumberPrefix(v.s)
 	case KindDate, KindDatetime:
 		return float64(timeNumber(v)), OK
+	case KindTime:
+		return durationDecimal(v.Duration()).Float(), OK
 	}
 	return 0, OK
 }
@@ -129,6 +131,9 @@ func ToInt(v Value) (int64, Status) {
 		return stringToInt(v.s)
 	case KindDate, KindDatetime:
 		return timeNumber(v), OK
+	case KindTime:
+		i, _ := durationDecimal(v.Duration()).Round(0).Int64()
+		return i, OK
 	}
 	return 0, OK
 }
@@ -241,6 +246,8 @@ func ToDecimal(v Value) (Decimal, Status) {
 		return d, OK
 	case KindDate, KindDatetime:
 		return DecimalFromInt(timeNumber(v)), OK
+	case KindTime:
+		return durationDecimal(v.Duration()), OK
 	}
 	return Decimal{}, OK
 }
@@ -321,7 +328,7 @@ func Truth(v Value) (truth bool, ok bool) {
 		return v.Float() != 0, true
 	case KindDecimal:
 		return v.d.Sign() != 0, true
-	case KindDate, KindDatetime:
+	case KindDate, KindDatetime, KindTime:
 		return v.n != 0, true
 	}
 	f, _ := parseNumberPrefix(v.s)
@@ -350,6 +357,10 @@ func Compare(a, b Value, coll Collation) int {
 		return coll.Compare(a.s, b.s)
 	case (ak == KindInt || ak == KindUint) && (bk == KindInt || bk == KindUint):
 		return compareInts(a, b)
+	case ak == KindTime || bk == KindTime:
+		if c, ok := compareDurations(a, b); ok {
+			return c
+		}
 	case a.IsTemporal() && b.IsTemporal():
 		return cmpU(a.n, b.n)
 	case a.IsTemporal() && b.IsStringish():
@@ -374,6 +385,40 @@ func Compare(a, b Value, coll Collation) int {
 		return 1
 	}
 	return 0
+}
+
+// compareDurations compares a TIME with another TIME or a string (read as TIME); other operands compare as
+// numbers (HHMMSS).
+func compareDurations(a, b Value) (int, bool) {
+	ad, bd := a, b
+	if a.kind != KindTime {
+		if !a.IsStringish() {
+			return 0, false
+		}
+		us, st := ToDuration(a)
+		if st == Invalid {
+			return 0, false
+		}
+		ad = NewDuration(us)
+	}
+	if b.kind != KindTime {
+		if !b.IsStringish() {
+			return 0, false
+		}
+		us, st := ToDuration(b)
+		if st == Invalid {
+			return 0, false
+		}
+		bd = NewDuration(us)
+	}
+	x, y := ad.Duration(), bd.Duration()
+	switch {
+	case x < y:
+		return -1, true
+	case x > y:
+		return 1, true
+	}
+	return 0, true
 }
 
 func compareInts(a, b Value) int {

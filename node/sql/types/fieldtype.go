@@ -26,6 +26,7 @@ const (
 	ClassString
 	ClassDate
 	ClassDatetime
+	ClassTime // TIME results of expressions (TIME columns are not supported)
 )
 
 // Class of the field type.
@@ -41,6 +42,8 @@ func (ft *FieldType) Class() Class {
 		return ClassDate
 	case mysql.TypeDatetime, mysql.TypeTimestamp:
 		return ClassDatetime
+	case mysql.TypeDuration:
+		return ClassTime
 	}
 	return ClassString
 }

@@ -25,6 +25,7 @@ const (
 	KindBytes  // binary string
 	KindDate
 	KindDatetime
+	KindTime // TIME: signed microseconds (only computed by expressions; no column stores it)
 )
 
 // Value is one SQL value.
@@ -84,6 +85,8 @@ func (v Value) AppendText(b []byte, fsp int, floatBits int) []byte {
 		return Time(v.n).AppendDate(b)
 	case KindDatetime:
 		return Time(v.n).AppendDatetime(b, fsp)
+	case KindTime:
+		return AppendDuration(b, int64(v.n), fsp)
 	}
 	return append(b, "NULL"...)
 }
@@ -91,7 +94,7 @@ func (v Value) AppendText(b []byte, fsp int, floatBits int) []byte {
 // String is the text form (NULL as "NULL"), with datetimes at second precision unless they carry micros.
 func (v Value) String() string {
 	fsp := 0
-	if v.kind == KindDatetime && Time(v.n).Micro() != 0 {
+	if (v.kind == KindDatetime && Time(v.n).Micro() != 0) || (v.kind == KindTime && int64(v.n)%1000000 != 0) {
 		fsp = 6
 	}
 	return string(v.AppendText(nil, fsp, 64))
