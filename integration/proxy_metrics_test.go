@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
@@ -166,6 +167,7 @@ func TestProxyMetrics(t *testing.T) {
 	ctx := ctxFor(t, 3*time.Minute)
 	admin := sqlOpen(t, harness.TCPDSN(p.rw, "app", "app", ""))
 	mustExec(t, admin, "CREATE DATABASE IF NOT EXISTS sbmetrics")
+	admin.Close() // no idle session left behind: see the wait below
 	t.Cleanup(func() {
 		mustExec(t, sqlOpen(t, harness.TCPDSN(p.rw, "app", "app", "")), "DROP DATABASE IF EXISTS sbmetrics")
 	})
@@ -190,7 +192,20 @@ func TestProxyMetrics(t *testing.T) {
 		}
 	}
 
-	s, body := p.scrape(t)
+	// Wait for every session to end: the last relays of a session (its
+	// COM_QUIT) are counted after sysbench has exited.
+	var s scraped
+	var body []byte
+	err = harness.Poll(ctx, "the rw sessions to end", 20*time.Millisecond, func(context.Context) error {
+		s, body = p.scrape(t)
+		if n := s.sum("maxproxy_sessions", map[string]string{"service": "rw"}); n != 0 {
+			return fmt.Errorf("%v sessions open", n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Run("promtool", func(t *testing.T) {
 		promtool, err := exec.LookPath("promtool")
 		if err != nil {
@@ -263,14 +278,24 @@ func TestProxyMetrics(t *testing.T) {
 		t.Errorf("no autocommit read reached a reader: %v", v)
 	}
 
-	// One response time per routed statement that got its reply.
+	// One response time per routed statement that got its reply, under
+	// the same server and target.
 	routed := s.sum("maxproxy_queries_routed_total", map[string]string{"service": "rw"})
 	timed := s.sum("maxproxy_query_duration_seconds", map[string]string{"service": "rw"})
 	errs := s.sum("maxproxy_backend_errors_total", map[string]string{"service": "rw"})
 	if timed > routed || timed < routed-errs || timed < 1000 {
 		t.Errorf("response times %v for %v routed statements (%v backend errors)", timed, routed, errs)
 	}
-	for _, m := range s.series("maxproxy_query_duration_seconds", map[string]string{"service": "rw", "server": writer}) {
+	for _, n := range nodes {
+		for _, target := range []string{"master", "slave", "previous", "all"} {
+			labels := map[string]string{"service": "rw", "server": n, "target": target}
+			r, h := s.sum("maxproxy_queries_routed_total", labels), s.sum("maxproxy_query_duration_seconds", labels)
+			if h > r || h < r-errs {
+				t.Errorf("%s %s: %v response times for %v routed statements", n, target, h, r)
+			}
+		}
+	}
+	for _, m := range s.series("maxproxy_query_duration_seconds", map[string]string{"service": "rw", "server": writer, "target": "master"}) {
 		h := m.GetHistogram()
 		if mean := h.GetSampleSum() / float64(h.GetSampleCount()); mean <= 0 || mean > 1 {
 			t.Errorf("mean response time of %s: %vs", writer, mean)

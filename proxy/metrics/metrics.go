@@ -1,7 +1,7 @@
 // Package metrics holds the proxy runtime's Prometheus metrics:
 //   - per service: client sessions, authentication failures and host blocks;
-//   - per service and server: routed statements by target kind, the
-//     response time of routed statements, backend connections and errors;
+//   - per service and server: routed statements and their response times
+//     by target kind, backend connections and errors;
 //   - per listener: accepted connections and client bytes in each direction;
 //   - the statement classifier's cache (read from its own counters at
 //     scrape time), and the build.
@@ -96,9 +96,9 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"service", "server", "target"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "maxproxy_query_duration_seconds",
-			Help:    "Time from sending a routed command to a server to the end of its reply, per service and server (commands whose connection failed are not observed).",
+			Help:    "Time from sending a routed command to a server to the end of its reply, by service, server and routing target kind (commands whose connection failed are not observed).",
 			Buckets: DurationBuckets,
-		}, []string{"service", "server"}),
+		}, []string{"service", "server", "target"}),
 		backendConns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "maxproxy_backend_connections",
 			Help: "Backend connections currently open by client sessions, per service and server.",
@@ -182,7 +182,7 @@ type Service struct {
 // Server is the pre-resolved metric set of one server of one service.
 type Server struct {
 	routed   [numTargets]prometheus.Counter
-	duration prometheus.Observer
+	duration [numTargets]prometheus.Observer
 	// Connections counts backend connections open to the server.
 	Connections prometheus.Gauge
 	// Errors counts failed backend connections.
@@ -192,8 +192,9 @@ type Server struct {
 // Routed counts one command sent to the server for target t.
 func (s *Server) Routed(t Target) { s.routed[t].Inc() }
 
-// Replied records how long the server took to answer a routed command.
-func (s *Server) Replied(d time.Duration) { s.duration.Observe(d.Seconds()) }
+// Replied records how long the server took to answer a command routed for
+// target t.
+func (s *Server) Replied(t Target, d time.Duration) { s.duration[t].Observe(d.Seconds()) }
 
 // ErrUnknownServer is returned by Service.Server for a name the service was
 // not created with.
@@ -208,12 +209,12 @@ func (m *Metrics) Service(name string, servers []string) *Service {
 	}
 	for _, srv := range servers {
 		sm := &Server{
-			duration:    m.duration.WithLabelValues(name, srv),
 			Connections: m.backendConns.WithLabelValues(name, srv),
 			Errors:      m.backendErrors.WithLabelValues(name, srv),
 		}
 		for t := range numTargets {
 			sm.routed[t] = m.routed.WithLabelValues(name, srv, t.String())
+			sm.duration[t] = m.duration.WithLabelValues(name, srv, t.String())
 		}
 		s.servers[srv] = sm
 	}

@@ -89,10 +89,11 @@ func TestQueryDuration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n1.Replied(200 * time.Microsecond)
-	n1.Replied(3 * time.Millisecond)
-	n1.Replied(40 * time.Second) // beyond the last bucket: only +Inf
-	h := histogram(t, reg, "maxproxy_query_duration_seconds", "node1")
+	n1.Replied(TargetSlave, 200*time.Microsecond)
+	n1.Replied(TargetSlave, 3*time.Millisecond)
+	n1.Replied(TargetSlave, 40*time.Second) // beyond the last bucket: only +Inf
+	n1.Replied(TargetMaster, time.Millisecond)
+	h := histogram(t, reg, "maxproxy_query_duration_seconds", "node1", "slave")
 	if got := h.GetSampleCount(); got != 3 {
 		t.Errorf("count = %d, want 3", got)
 	}
@@ -125,7 +126,7 @@ func TestRoutedAndRepliedDoNotAllocate(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() {
 		srv.Routed(TargetSlave)
-		srv.Replied(time.Millisecond)
+		srv.Replied(TargetSlave, time.Millisecond)
 	}); n != 0 {
 		t.Errorf("%v allocations per routed statement", n)
 	}
@@ -300,7 +301,7 @@ func populate(t *testing.T, m *Metrics) {
 		t.Fatal(err)
 	}
 	srv.Routed(TargetMaster)
-	srv.Replied(time.Millisecond)
+	srv.Replied(TargetSlave, time.Millisecond)
 	m.Auth("rw").LoginFailed()
 	c1, c2 := net.Pipe()
 	defer c2.Close()
@@ -309,7 +310,7 @@ func populate(t *testing.T, m *Metrics) {
 	m.SetBuildInfo("test")
 }
 
-func histogram(t *testing.T, g prometheus.Gatherer, name, server string) *dto.Histogram {
+func histogram(t *testing.T, g prometheus.Gatherer, name, server, target string) *dto.Histogram {
 	t.Helper()
 	families, err := g.Gather()
 	if err != nil {
@@ -320,14 +321,16 @@ func histogram(t *testing.T, g prometheus.Gatherer, name, server string) *dto.Hi
 			continue
 		}
 		for _, s := range f.GetMetric() {
+			labels := map[string]string{}
 			for _, l := range s.GetLabel() {
-				if l.GetName() == "server" && l.GetValue() == server {
-					return s.GetHistogram()
-				}
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["server"] == server && labels["target"] == target {
+				return s.GetHistogram()
 			}
 		}
 	}
-	t.Fatalf("no %s{server=%q}", name, server)
+	t.Fatalf("no %s{server=%q,target=%q}", name, server, target)
 	return nil
 }
 
@@ -347,7 +350,7 @@ func BenchmarkRoutedStatement(b *testing.B) {
 	for b.Loop() {
 		srv.Routed(TargetSlave)
 		start := time.Now()
-		srv.Replied(time.Since(start))
+		srv.Replied(TargetSlave, time.Since(start))
 	}
 }
 

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"database/sql"
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
@@ -39,7 +41,24 @@ func TestMetricsWiring(t *testing.T) {
 	}
 	mustExec(t, ctx, c, "SET @x = 1")
 
-	got := gatherValues(t, reg)
+	// A reply reaches the client before its relay returns and is timed,
+	// and a session command's copies to the other backends run after the
+	// client has its answer: the counts agree once the session is idle.
+	var got gathered
+	err = harness.Poll(ctx, "every routed command timed", 10*time.Millisecond, func(context.Context) error {
+		got = gatherValues(t, reg)
+		var routed float64
+		for _, srv := range []string{"writer", "reader"} {
+			routed += got.sum("maxproxy_queries_routed_total", srv)
+		}
+		if h := got.histCount("maxproxy_query_duration_seconds"); h != routed {
+			return fmt.Errorf("%v timed, %v routed", h, routed)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
 	if v := got.value("maxproxy_auth_failures_total", "rw"); v != 1 {
 		t.Errorf("auth failures = %v, want 1", v)
 	}
@@ -59,6 +78,11 @@ func TestMetricsWiring(t *testing.T) {
 	}
 	if hist := got.histCount("maxproxy_query_duration_seconds"); routed < 6 || hist != routed {
 		t.Errorf("response-time observations %v, routed commands %v: want equal and at least 6", hist, routed)
+	}
+	// The reads were timed as slave reads on the reader.
+	if r, h := got.labelled("maxproxy_queries_routed_total", map[string]string{"server": "reader", "target": "slave"}),
+		got.histCountOf("maxproxy_query_duration_seconds", map[string]string{"server": "reader", "target": "slave"}); r < 5 || h != r {
+		t.Errorf("reads on the reader: %v routed, %v timed", r, h)
 	}
 	if hits, misses := got.value("maxproxy_classifier_cache_hits_total", ""), got.value("maxproxy_classifier_cache_misses_total", ""); hits < 4 || misses < 1 {
 		t.Errorf("classifier hits %v misses %v: want 4 repeats of SELECT 1 to hit", hits, misses)
@@ -133,10 +157,24 @@ func (g gathered) sum(name, server string) float64 {
 	return g.labelled(name, map[string]string{"server": server})
 }
 
-func (g gathered) histCount(name string) float64 {
+func (g gathered) histCount(name string) float64 { return g.histCountOf(name, nil) }
+
+// histCountOf adds the observation counts of the histograms of family name
+// carrying every label in want.
+func (g gathered) histCountOf(name string, want map[string]string) float64 {
 	var n uint64
 	for _, m := range g[name].GetMetric() {
-		n += m.GetHistogram().GetSampleCount()
+		labels := map[string]string{}
+		for _, lp := range m.GetLabel() {
+			labels[lp.GetName()] = lp.GetValue()
+		}
+		match := true
+		for k, v := range want {
+			match = match && labels[k] == v
+		}
+		if match {
+			n += m.GetHistogram().GetSampleCount()
+		}
 	}
 	return float64(n)
 }

@@ -40,7 +40,7 @@ func (s *Session) relay(bc *backendConn, cmd []byte, client backend.Client, t me
 	start := time.Now()
 	res, err := bc.bc.Relay(s.ctx, client, cmd)
 	if err == nil { // a broken connection's time says nothing about the server's answers
-		bc.srv.metrics.Replied(time.Since(start))
+		bc.srv.metrics.Replied(t, time.Since(start))
 	}
 	bc.srv.active.Add(-1)
 	return res, err
