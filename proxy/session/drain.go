@@ -148,6 +148,12 @@ func (s *Session) leaveStale() error {
 		if !leftRouting(ts) || s.bindings(c) != 0 {
 			continue
 		}
+		if c == s.writer && ts != nil && !ts.State.Has(topology.Maintenance) {
+			// The writer's connection goes only when the operator says so:
+			// after a probe that merely failed, the session would need
+			// master_reconnection to get back to the same server.
+			continue
+		}
 		state := "not monitored"
 		if ts != nil {
 			state = ts.State.String()

@@ -108,6 +108,25 @@ func TestMaintenanceWriter(t *testing.T) {
 	})
 }
 
+// TestWriterMissedOnce: a writer the monitor failed to reach for a while
+// keeps the session's connection (readers' connections go), so that a
+// session without master_reconnection goes on writing when it is back.
+func TestWriterMissedOnce(t *testing.T) {
+	e := newFailoverEnv(t, func(c *config.Service) { c.TransactionReplay, c.MasterReconnection = false, false })
+	mustExec(t, e.c, "INSERT INTO t VALUES (1, 1)")
+	mustExec(t, e.c, "SELECT COUNT(*) FROM t")
+	e.expectBackends(t, "after a write and a read", "a", "b")
+	e.topo.publish(twoNames(0, slave)) // a: a failed probe
+	mustExec(t, e.c, "SELECT 1")
+	mustExec(t, e.c, "SELECT 2")
+	e.expectBackends(t, "while the monitor misses the writer", "a", "b")
+	e.topo.publish(twoNames(master, slave))
+	mustExec(t, e.c, "INSERT INTO t VALUES (2, 2)")
+	if got := e.rows(t); got != "1=1,2=2,100=1" {
+		t.Errorf("table = %s", got)
+	}
+}
+
 // TestMaintenanceReadConnRoute: a readconnroute session cannot move (its
 // state is on its one connection), so when its server goes into
 // maintenance the session ends at its first command outside a
