@@ -42,8 +42,9 @@ type reloadSpec struct {
 }
 
 type reloadListener struct {
-	name string
-	port int
+	name      string
+	port      int
+	cert, key string // set: ssl = true
 }
 
 func (r reloadSpec) text() string {
@@ -65,7 +66,11 @@ func (r reloadSpec) text() string {
 	fmt.Fprintf(&b, "[[service]]\nname = \"svc\"\nrouter = \"readconnroute\"\nrouter_options = [\"running\"]\ncluster = \"mon\"\nuser = %q\npassword = %q\nusers_refresh_time = \"0s\"\nmax_connections = %d\n\n",
 		harness.ServiceAccount.User, harness.ServiceAccount.Password, r.maxConns)
 	for _, l := range r.listeners {
-		fmt.Fprintf(&b, "[[listener]]\nname = %q\nservice = \"svc\"\naddress = \"127.0.0.1\"\nport = %d\n\n", l.name, l.port)
+		fmt.Fprintf(&b, "[[listener]]\nname = %q\nservice = \"svc\"\naddress = \"127.0.0.1\"\nport = %d\n", l.name, l.port)
+		if l.cert != "" {
+			fmt.Fprintf(&b, "ssl = true\nssl_cert = %q\nssl_key = %q\n", l.cert, l.key)
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }
@@ -179,7 +184,7 @@ func TestReload(t *testing.T) {
 	}
 	spec := reloadSpec{
 		datadir: t.TempDir(), dbPort: dbPort, servers: []string{"db1"}, level: "info", cacheSize: 1000,
-		listeners: []reloadListener{{"one", ports[0]}},
+		listeners: []reloadListener{{name: "one", port: ports[0]}},
 	}
 	p := startFromFile(t, spec)
 	ctx := ctxFor(t, 2*time.Minute)
@@ -194,7 +199,7 @@ func TestReload(t *testing.T) {
 
 	// A server and a listener added.
 	spec.servers = append(spec.servers, "db2")
-	spec.listeners = append(spec.listeners, reloadListener{"two", ports[1]})
+	spec.listeners = append(spec.listeners, reloadListener{name: "two", port: ports[1]})
 	p.write(t, spec.text())
 	res, err = p.srv.Reload(ctx)
 	want := []string{`added server "db2"`, `changed monitor "mon" (servers)`, `added listener "two"`}
@@ -285,7 +290,7 @@ func TestReloadRefusedChangesNothing(t *testing.T) {
 	db := mariadb.Get(t)
 	_, portStr, _ := net.SplitHostPort(db.Addr())
 	dbPort, _ := strconv.Atoi(portStr)
-	spec := reloadSpec{datadir: t.TempDir(), dbPort: dbPort, servers: []string{"db1"}, level: "info", listeners: []reloadListener{{"one", freePort(t)}}}
+	spec := reloadSpec{datadir: t.TempDir(), dbPort: dbPort, servers: []string{"db1"}, level: "info", listeners: []reloadListener{{name: "one", port: freePort(t)}}}
 	p := startFromFile(t, spec)
 	ctx := ctxFor(t, time.Minute)
 	onOne := clientSession(t, ctx, p.srv.Addr("one").String())
@@ -297,7 +302,7 @@ func TestReloadRefusedChangesNothing(t *testing.T) {
 	defer busy.Close()
 	spec.servers = append(spec.servers, "db2")
 	spec.level = "debug"
-	spec.listeners = append(spec.listeners, reloadListener{"two", busy.Addr().(*net.TCPAddr).Port})
+	spec.listeners = append(spec.listeners, reloadListener{name: "two", port: busy.Addr().(*net.TCPAddr).Port})
 	p.write(t, spec.text())
 	res, err := p.srv.Reload(ctx)
 	if err == nil || errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), `listener "two"`) {
@@ -347,7 +352,7 @@ func TestReloadKeepsAccepting(t *testing.T) {
 	db := mariadb.Get(t)
 	_, portStr, _ := net.SplitHostPort(db.Addr())
 	dbPort, _ := strconv.Atoi(portStr)
-	spec := reloadSpec{datadir: t.TempDir(), dbPort: dbPort, servers: []string{"db1"}, level: "info", listeners: []reloadListener{{"one", freePort(t)}}}
+	spec := reloadSpec{datadir: t.TempDir(), dbPort: dbPort, servers: []string{"db1"}, level: "info", listeners: []reloadListener{{name: "one", port: freePort(t)}}}
 	p := startFromFile(t, spec)
 	ctx := ctxFor(t, time.Minute)
 	addr := p.srv.Addr("one").String()
@@ -406,7 +411,7 @@ func TestReloadThroughAdminAPI(t *testing.T) {
 	_, portStr, _ := net.SplitHostPort(db.Addr())
 	dbPort, _ := strconv.Atoi(portStr)
 	spec := reloadSpec{datadir: t.TempDir(), dbPort: dbPort, servers: []string{"db1"}, level: "info",
-		listeners: []reloadListener{{"one", freePort(t)}}, adminPort: freePort(t), adminPassword: adminPassword}
+		listeners: []reloadListener{{name: "one", port: freePort(t)}}, adminPort: freePort(t), adminPassword: adminPassword}
 	p := startFromFile(t, spec)
 	ctx := ctxFor(t, time.Minute)
 	c := adminClient(t, p.testProxy, adminPassword)
@@ -437,4 +442,47 @@ func TestReloadThroughAdminAPI(t *testing.T) {
 	if !errors.Is(err, api.ErrInvalid) || !strings.Contains(err.Error(), p.path+":") {
 		t.Errorf("reload of an invalid file: %v, want 400 naming %s:line", err, p.path)
 	}
+}
+
+// Turning TLS on for a listener is a reload: the next client may use TLS,
+// on the same port, and a plain session opened before keeps working.
+func TestReloadListenerTLS(t *testing.T) {
+	db := mariadb.Get(t)
+	_, portStr, _ := net.SplitHostPort(db.Addr())
+	dbPort, _ := strconv.Atoi(portStr)
+	spec := reloadSpec{datadir: t.TempDir(), dbPort: dbPort, servers: []string{"db1"}, level: "info", listeners: []reloadListener{{name: "one", port: freePort(t)}}}
+	p := startFromFile(t, spec)
+	ctx := ctxFor(t, time.Minute)
+	addr := p.srv.Addr("one").String()
+	plain := clientSession(t, ctx, addr)
+	tlsPing := func() error {
+		dc, err := driver.ParseDSN(harness.TCPDSN(addr, "app", "app", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dc.TLSConfig = "skip-verify"
+		sdb, err := sql.Open("mysql", dc.FormatDSN())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sdb.Close()
+		return sdb.PingContext(ctx)
+	}
+	if err := tlsPing(); err == nil {
+		t.Fatal("a TLS client was accepted before ssl was turned on")
+	}
+
+	spec.listeners[0].cert, spec.listeners[0].key = selfSigned(t, t.TempDir())
+	p.write(t, spec.text())
+	res, err := p.srv.Reload(ctx)
+	if err != nil || !slices.Equal(changeStrings(res), []string{`changed listener "one" (ssl, ssl_cert, ssl_key)`}) {
+		t.Fatalf("turning TLS on: %q, %v", changeStrings(res), err)
+	}
+	if p.srv.Addr("one").String() != addr {
+		t.Errorf("the listener moved from %s to %s; a TLS change keeps the socket", addr, p.srv.Addr("one"))
+	}
+	if err := tlsPing(); err != nil {
+		t.Errorf("a TLS client after the reload: %v", err)
+	}
+	works(t, ctx, plain, "a plain session opened before TLS was turned on")
 }
