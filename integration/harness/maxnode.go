@@ -234,6 +234,17 @@ func (m *Maxnode) Start(ctx context.Context) error {
 	return checkSynced(ctx, m, "")
 }
 
+// StartBootstrap restarts a stopped node with --bootstrap (galera_new_cluster)
+// and waits until it serves clients and is Synced. maxnode refuses when the
+// node's grastate.dat says safe_to_bootstrap: 0; the error then carries the
+// log's tail.
+func (m *Maxnode) StartBootstrap(ctx context.Context) error {
+	if err := m.start(ctx, true); err != nil {
+		return err
+	}
+	return checkSynced(ctx, m, "")
+}
+
 func (m *Maxnode) start(ctx context.Context, bootstrap bool) error {
 	if pid := m.PID(); pid != 0 {
 		return fmt.Errorf("%s: already running (pid %d)", m.name, pid)

@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -95,4 +96,21 @@ func TestReplayReportsMembershipChanges(t *testing.T) {
 			t.Errorf("replayed change %d: %+v, first run %+v", i, ch, first[i])
 		}
 	}
+}
+
+// Members that leave at the same time may each propose their own removal; the one that would remove the
+// last voter is refused on every node (raft itself would panic applying it) and the node keeps working.
+func TestRemovingTheLastVoterIsRefused(t *testing.T) {
+	c := newCluster(t, 33, 1, nil)
+	c.mustPropose(1, "a")
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := c.nodes[1].RemoveNode(ctx, 1, nil); !errors.Is(err, ErrLastVoter) {
+		t.Fatalf("removing the only voter: %v, want ErrLastVoter", err)
+	}
+	if st := c.nodes[1].Status(); !slices.Equal(st.Voters, []uint64{1}) {
+		t.Fatalf("voters %v after the refused removal", st.Voters)
+	}
+	c.mustPropose(1, "b")
+	c.converged(2, 1)
 }

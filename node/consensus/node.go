@@ -26,6 +26,8 @@ var (
 	ErrClosed = errors.New("consensus: node closed")
 	// ErrConfChangeInProgress: membership changes are made one at a time.
 	ErrConfChangeInProgress = errors.New("consensus: another membership change is in progress")
+	// ErrLastVoter: the change would remove the configuration's only voter; it was applied as a no-op.
+	ErrLastVoter = errors.New("consensus: cannot remove the only voter")
 	// ErrSnapshotUnsupported: the leader sent a raft snapshot; state transfer is done outside raft (SST).
 	ErrSnapshotUnsupported = errors.New("consensus: raft snapshots are not supported (log was compacted below this node's position)")
 )
@@ -775,7 +777,7 @@ func (n *Node) handOffLeadership() {
 		}
 	}
 	if best != 0 {
-		n.log.Info("non-candidate node is leader; transferring leadership", "node", n.cfg.ID, "to", best)
+		n.log.Info("transferring leadership", "node", n.cfg.ID, "to", best, "non_candidate", n.cfg.NonCandidate)
 		n.rn.TransferLeader(best)
 	}
 }
@@ -1000,7 +1002,7 @@ func (n *Node) applyNormal(e *pb.Entry) {
 		n.appliedCnt.Add(1)
 	}
 	if proposer == n.cfg.ID {
-		n.settle(seq, Result{Index: e.GetIndex(), Value: val})
+		n.settle(seq, Result{Index: e.GetIndex(), Value: val}, nil)
 	}
 }
 
@@ -1019,6 +1021,15 @@ func (n *Node) applyConf(e *pb.Entry) error {
 		}
 	}
 	replayed := e.GetIndex() <= n.replayConf // the restored configuration already contains it
+	var refused bool
+	if v := n.apply.conf.GetVoters(); !replayed && cc.GetType() == pb.ConfChangeRemoveNode && len(v) == 1 && v[0] == cc.GetNodeId() {
+		// Members leaving at the same time can each propose their own removal while there were still
+		// others; raft would panic applying the one that removes the last voter. The configuration is
+		// log-derived, so every node refuses the same change.
+		n.log.Warn("refusing to remove the only voter", "node", cc.GetNodeId(), "index", e.GetIndex())
+		cc.NodeId = new(uint64(raft.None))
+		refused = true
+	}
 	if !replayed {
 		n.apply.conf = n.rn.ApplyConfChange(cc)
 		n.apply.confIndex = e.GetIndex()
@@ -1043,14 +1054,18 @@ func (n *Node) applyConf(e *pb.Entry) error {
 	if err := n.store.save(n.hs, nil, nil, &n.apply); err != nil {
 		return err
 	}
-	if enveloped && proposer == n.cfg.ID && cc.GetNodeId() != raft.None {
-		n.settle(seq, Result{Index: e.GetIndex()})
+	if enveloped && proposer == n.cfg.ID && (cc.GetNodeId() != raft.None || refused) {
+		var err error
+		if refused {
+			err = ErrLastVoter
+		}
+		n.settle(seq, Result{Index: e.GetIndex()}, err)
 	}
 	return nil
 }
 
-// settle resolves the waiter for seq as committed and every earlier waiter as not committed.
-func (n *Node) settle(seq uint64, res Result) {
+// settle resolves the waiter for seq with (res, err) and every earlier waiter as not committed.
+func (n *Node) settle(seq uint64, res Result, err error) {
 	i := 0
 	for ; i < len(n.waiters) && n.waiters[i].seq <= seq; i++ {
 		p := n.waiters[i]
@@ -1058,7 +1073,7 @@ func (n *Node) settle(seq uint64, res Result) {
 			n.confWaiter = nil
 		}
 		if p.seq == seq {
-			p.resolve(res, nil)
+			p.resolve(res, err)
 		} else {
 			p.resolve(Result{}, ErrNotCommitted)
 		}

@@ -2,10 +2,12 @@ package replicator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -192,4 +194,55 @@ func TestMemberEntryRoundTrip(t *testing.T) {
 	if _, err := decodePromote([]byte{0}); err == nil {
 		t.Error("promote of node 0 accepted")
 	}
+}
+
+// Every member stopping cleanly at the same time (a whole-cluster shutdown): the leaves race, but the
+// configuration never loses its last voter, exactly one node ends as the last member and only it is
+// safe to bootstrap from; it founds the cluster again and the others rejoin.
+func TestConcurrentLeavesKeepOneMember(t *testing.T) {
+	c := newCluster(t, 3)
+	if err := put(context.Background(), c.nodes[2].db, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	c.waitConverged()
+	errs := make([]error, 4)
+	var wg sync.WaitGroup
+	for _, id := range c.peers {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			errs[id] = c.nodes[id].r.Leave(ctx)
+		})
+	}
+	wg.Wait()
+	var last []uint64
+	for _, id := range c.peers {
+		switch {
+		case errors.Is(errs[id], ErrLastMember):
+			last = append(last, id)
+		case errs[id] != nil:
+			t.Errorf("node %d leave: %v", id, errs[id])
+		}
+	}
+	if len(last) != 1 {
+		t.Fatalf("nodes that stayed the last member: %v, want exactly one", last)
+	}
+	for _, id := range c.peers {
+		c.stop(id)
+	}
+	for _, id := range c.peers {
+		want := "safe_to_bootstrap: 0"
+		if id == last[0] {
+			want = "safe_to_bootstrap: 1"
+		}
+		if g := grastateOf(t, c, id); !strings.Contains(g, want) {
+			t.Errorf("node %d grastate (last member %d):\n%s", id, last[0], g)
+		}
+	}
+	for _, id := range c.peers {
+		c.start(id, c.dir(id), id == last[0])
+	}
+	c.waitPrimary(c.peers...)
+	c.waitConverged()
+	c.assertEqualContents(map[string]string{"k": "v"})
 }

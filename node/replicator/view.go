@@ -59,6 +59,9 @@ func (v *view) ids() []uint64 {
 }
 
 func (v *view) apply(t pb.ConfChangeType, id uint64) {
+	if t == pb.ConfChangeRemoveNode && len(v.Voters) == 1 && v.Voters[0] == id {
+		return // consensus refuses to remove the only voter (consensus.ErrLastVoter); a replay reports it
+	}
 	v.Voters = slices.DeleteFunc(v.Voters, func(x uint64) bool { return x == id })
 	v.Learners = slices.DeleteFunc(v.Learners, func(x uint64) bool { return x == id })
 	switch t {
@@ -140,6 +143,8 @@ type memberAction struct {
 	index   uint64 // raft index of the request
 	id      uint64
 	promote bool
+	// announce: not a leader action; this node's own addresses changed, check them now.
+	announce bool
 }
 
 // applyMember runs in Apply (r.mu held).
@@ -208,7 +213,10 @@ func (r *Replicator) onMembership(ch consensus.MembershipChange) {
 
 // SetIncomingAddress sets the MySQL address this node announces in wsrep_incoming_addresses (its
 // listener, known only once it serves).
-func (r *Replicator) SetIncomingAddress(addr string) { r.incoming.Store(&addr) }
+func (r *Replicator) SetIncomingAddress(addr string) {
+	r.incoming.Store(&addr)
+	r.queueAction(memberAction{announce: true})
+}
 
 func (r *Replicator) self() memberInfo {
 	m := memberInfo{Name: r.cfg.NodeName, Repl: r.cfg.NodeAddress}
@@ -232,7 +240,11 @@ func (r *Replicator) membershipLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case a := <-r.actions:
-			r.serveAction(ctx, a)
+			if a.announce {
+				r.selfCheck(ctx)
+			} else {
+				r.serveAction(ctx, a)
+			}
 		case <-tick.C:
 			r.selfCheck(ctx)
 		}
@@ -338,6 +350,9 @@ func (r *Replicator) Leave(ctx context.Context) error {
 			err = r.node.HandOff(ctx)
 		case st.Lead != 0:
 			err = r.node.RemoveNode(ctx, r.cfg.ID, nil)
+			if errors.Is(err, consensus.ErrLastVoter) {
+				return ErrLastMember // the others left at the same time
+			}
 		}
 		if err != nil && !errors.Is(err, consensus.ErrNotCommitted) && !errors.Is(err, consensus.ErrConfChangeInProgress) {
 			return fmt.Errorf("replicator: leave: %w", err)
