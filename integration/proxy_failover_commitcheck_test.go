@@ -255,17 +255,25 @@ func runKill(tb testing.TB, ctx context.Context, c *killCluster, p *runningProxy
 	pctx, stopProbe := context.WithCancel(ctx)
 	var mu sync.Mutex
 	var oks []time.Time
+	var killed time.Time              // under mu
+	wroteAfter := make(chan struct{}) // closed at the first write after the kill
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
+		after := false
 		for id := time.Now().UnixNano(); ; id++ {
 			wctx, cancel := context.WithTimeout(pctx, 40*time.Second)
 			_, err := probe.ExecContext(wctx, "INSERT INTO probe VALUES (?)", id)
 			cancel()
 			mu.Lock()
 			if err == nil {
-				oks = append(oks, time.Now())
+				now := time.Now()
+				oks = append(oks, now)
+				if !after && !killed.IsZero() && now.After(killed) {
+					after = true
+					close(wroteAfter)
+				}
 			} else if pctx.Err() == nil {
 				o.probeErrs++
 			}
@@ -289,14 +297,32 @@ func runKill(tb testing.TB, ctx context.Context, c *killCluster, p *runningProxy
 	}
 	o.killed = writerName(tb, p)
 	node := c.node(tb, o.killed)
-	killed := time.Now()
+	mu.Lock()
+	killed = time.Now()
+	mu.Unlock()
 	if err := node.Kill(); err != nil {
 		tb.Fatal(err)
+	}
+	if c.restart != nil {
+		// Deferred, so that a failed round leaves the cluster whole too.
+		defer func() {
+			rctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			if err := c.restart(rctx, node); err != nil {
+				tb.Errorf("restart %s: %v", o.killed, err)
+			}
+		}()
 	}
 	select {
 	case o.loadOutcome = <-load:
 	case <-ctx.Done():
 		tb.Fatal("the load is still running")
+	}
+	// The gap ends with the probe's first write after the kill, which may
+	// come after the load.
+	select {
+	case <-wroteAfter:
+	case <-ctx.Done():
 	}
 	stopProbe()
 	wg.Wait()
@@ -304,13 +330,6 @@ func runKill(tb testing.TB, ctx context.Context, c *killCluster, p *runningProxy
 	for i := 1; i < len(oks); i++ {
 		if oks[i].After(killed) {
 			o.gap = max(o.gap, oks[i].Sub(oks[i-1]))
-		}
-	}
-	if c.restart != nil {
-		rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-		defer cancel()
-		if err := c.restart(rctx, node); err != nil {
-			tb.Fatalf("restart %s: %v", o.killed, err)
 		}
 	}
 	return o
@@ -655,8 +674,11 @@ func (l oltpLoad) trx(ctx context.Context, db *sql.DB, next func(int) int) (err 
 // about a second instead of evs.suspect_timeout's default 5 s (keepalives
 // and inactivity checks must run more often than the suspect timeout).
 var fastEviction = []string{
-	"evs.keepalive_period=PT0.3S", "evs.inactive_check_period=PT0.3S",
+	"evs.keepalive_period=PT0.3S", "evs.inactive_check_period=PT0.3S", "evs.join_retrans_period=PT0.3S",
 	"evs.suspect_timeout=PT1S", "evs.inactive_timeout=PT2S",
+	// A view install must not outlast the inactivity timeout: with the
+	// default PT7.5S joiners never reach a primary view.
+	"evs.install_timeout=PT2S",
 }
 
 // noReplayConfig differs from commitCheckConfig only in what replay
@@ -706,7 +728,7 @@ func TestProxyWriterKillSeries(t *testing.T) {
 			var gaps []time.Duration
 			failed, trx, probeErrs := 0, 0, 0
 			for r := range rounds {
-				o := runKill(t, ctx, c, p, l.db, 3*time.Second, oltpRun(t, ctx, l, 8*time.Second))
+				o := runKill(t, ctx, c, p, l.db, 3*time.Second, oltpRun(t, ctx, l, 15*time.Second))
 				t.Logf("%s %s round %d: killed %s, gap %v, %d trx, %d deadlocks, errors %v",
 					c.name, mode.name, r+1, o.killed, o.gap.Round(time.Millisecond), o.count, o.deadlocks, o.errs)
 				if o.gap < 0 {
