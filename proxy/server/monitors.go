@@ -126,9 +126,7 @@ func (ms *monitorSlot) stop() error {
 	return nil
 }
 
-// start builds a fresh monitor on the same holder and runs it. Operator
-// states (maintenance, drain) carry over: from the journal when there is a
-// data directory, and by copying them from the stopped monitor otherwise.
+// start runs a fresh monitor after an operator's stop (restartLocked).
 func (ms *monitorSlot) start() error {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
