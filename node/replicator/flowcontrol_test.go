@@ -3,6 +3,7 @@ package replicator
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -71,22 +72,32 @@ func TestFlowControlLeaseExpires(t *testing.T) {
 	}
 }
 
-// startFC starts node id of c like c.start, with flow control settings and an apply hook.
-func (c *cluster) startFC(id uint64, fc FlowControlConfig, hook func()) {
+// nodeOptions are the settings startWith adds to c.start's.
+type nodeOptions struct {
+	fc        FlowControlConfig
+	applyHook func()
+	toi       func(db *storage.DB) TOIExecutor
+}
+
+// startWith starts node id of c like c.start (node 1 bootstraps on its first start), with opts.
+func (c *cluster) startWith(id uint64, opts nodeOptions) {
 	c.t.Helper()
 	dir := c.dir(id)
 	r, err := New(Config{
-		ID: id, Peers: c.peers, DataDir: filepath.Join(dir, "cluster"), Bootstrap: id == 1,
+		ID: id, Peers: c.peers, DataDir: filepath.Join(dir, "cluster"), Bootstrap: id == 1 && !c.started(id),
 		Transport: c.net.Endpoint(id), TickInterval: 10 * time.Millisecond, ElectionTick: c.electionTick,
-		FlowControl: fc,
+		FlowControl: opts.fc,
 	})
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	r.applyHook = hook
+	r.applyHook = opts.applyHook
 	db, err := storage.Open(filepath.Join(dir, "data"), storage.Options{Replicator: r, FlushPolicy: 2})
 	if err != nil {
 		c.t.Fatal(err)
+	}
+	if opts.toi != nil {
+		r.SetTOIExecutor(opts.toi(db))
 	}
 	if err := r.Start(db); err != nil {
 		_ = db.Close()
@@ -94,6 +105,12 @@ func (c *cluster) startFC(id uint64, fc FlowControlConfig, hook func()) {
 	}
 	c.net.Endpoint(id).Handle(r.Node().Step)
 	c.nodes[id] = &member{id: id, dir: dir, r: r, db: db}
+}
+
+// started reports whether node id has run before (its data directory exists).
+func (c *cluster) started(id uint64) bool {
+	_, err := os.Stat(filepath.Join(c.dir(id), "cluster", StateFileName))
+	return err == nil
 }
 
 // slowApplier is an apply hook that holds every item while the node is "slow".
@@ -143,7 +160,7 @@ func newFCCluster(t *testing.T, slow *slowApplier) *cluster {
 		if id == 3 {
 			hook = slow.hook
 		}
-		c.startFC(id, cfg, hook)
+		c.startWith(id, nodeOptions{fc: cfg, applyHook: hook})
 	}
 	c.waitPrimary(c.peers...)
 	return c
