@@ -187,30 +187,34 @@ func (s *Session) checkCommits() bool {
 }
 
 // markCommit runs before a COMMIT of a marked transaction on bc, the
-// transaction's connection. answered: the client has its reply (the
-// earlier, lost COMMIT of a replayed transaction turned out to have
-// committed), err its error. held: a deadlock rolled the transaction back
-// under the marker; the ERR packet is the COMMIT's answer. Otherwise a
-// non-nil err is bc's failure: the COMMIT was never sent.
+// transaction's connection. answered: the client has its reply, err the
+// session's error: OK when the earlier, lost COMMIT of a replayed
+// transaction turned out to have committed after all, 1927 when that can
+// no longer be read. held: a deadlock rolled the transaction back under
+// the marker; the ERR packet is the COMMIT's answer. Otherwise a non-nil
+// err is bc's failure: the COMMIT was never sent.
 func (s *Session) markCommit(bc *backendConn) (answered bool, held []byte, err error) {
 	m := &s.mk
 	if m.unresolved != 0 {
 		r, err := bc.bc.Exec(s.ctx, m.probeSQL(m.unresolved, true))
 		var pe *protocol.Error
 		switch {
+		case errors.As(err, &pe) && markerWriteStep(pe) == markerRolledBack:
+			// The replay was rolled back: check again, as after a
+			// deadlock on its COMMIT.
+			return false, protocol.AppendERR(nil, pe, s.info.Capabilities), nil
 		case errors.As(err, &pe):
-			// The row was readable before: something changed under the
-			// session (grant, table). Commit unchecked, as without the
-			// option; the earlier attempt is the check's to have found.
+			// The row was readable moments ago (grant or table changed):
+			// neither outcome can be told, so the replay is abandoned and
+			// the client told the outcome is unknown, as without the check.
 			s.markerOff(bc.srv, pe)
-			return false, nil, nil
+			s.rollbackReplay(bc)
+			return true, nil, s.commitLost(bc.srv.Name)
 		case err != nil:
 			return false, nil, err
 		case r.Rows > 0:
 			s.log.Info("the interrupted COMMIT had committed after all; the replay is rolled back", "server", bc.srv.Name)
-			if _, err := bc.bc.Exec(s.ctx, "ROLLBACK"); err != nil {
-				s.drop(bc, fmt.Errorf("rollback of a replay: %w", err))
-			}
+			s.rollbackReplay(bc)
 			s.endTrx()
 			return true, nil, s.writeOK()
 		}
@@ -242,6 +246,13 @@ func (s *Session) markCommit(bc *backendConn) (answered bool, held []byte, err e
 			s.markerOff(bc.srv, pe)
 		}
 		return false, nil, nil
+	}
+}
+
+// rollbackReplay abandons a replayed transaction on bc.
+func (s *Session) rollbackReplay(bc *backendConn) {
+	if _, err := bc.bc.Exec(s.ctx, "ROLLBACK"); err != nil {
+		s.drop(bc, fmt.Errorf("rollback of a replay: %w", err))
 	}
 }
 
