@@ -1,14 +1,15 @@
 package replicator
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 
 	"github.com/maxproxy/maxproxy/node/consensus"
 )
 
-// Galera's wsrep_local_state values this layer reports (GALERA.md §1.1). Donor/Desynced (2) needs SST or
-// desync, which are not implemented.
+// Galera's wsrep_local_state values this layer reports (GALERA.md §1.1). Donor/Desynced (StateDonor,
+// flowcontrol.go) is reported for wsrep_desync=ON; SST donors are not implemented.
 const (
 	StateInitialized = 0
 	StateJoiner      = 1 // a learner receiving the log (IST)
@@ -144,6 +145,9 @@ func (s Status) Rows() []Row {
 		{"wsrep_flow_control_recv", u(s.FlowControl.Recv)},
 		{"wsrep_flow_control_active", strconv.FormatBool(s.FlowControl.Active)},
 		{"wsrep_flow_control_requested", strconv.FormatBool(s.FlowControl.Requested)},
+		{"wsrep_flow_control_interval", fmt.Sprintf("[ %d, %d ]", s.FlowControl.Lower, s.FlowControl.Upper)},
+		{"wsrep_flow_control_interval_low", i(s.FlowControl.Lower)},
+		{"wsrep_flow_control_interval_high", i(s.FlowControl.Upper)},
 		{"wsrep_desync_count", u(desyncCount(s.FlowControl.Desync))},
 		{"wsrep_cert_deps_distance", strconv.FormatFloat(s.CertDepsDistance, 'f', 6, 64)},
 		{"wsrep_local_state", i(s.LocalState)},
