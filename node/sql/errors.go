@@ -90,6 +90,8 @@ const (
 	ErQueryInterrupted         = 1317
 	ErOperandColumns           = 1241
 	ErIllegalParamTypes        = 4078
+	ErTableNotLocked           = 1100
+	ErTableNotLockedForWrite   = 1099
 	ErCantAggregate2Collations = 1267
 	ErCollationCharsetMismatch = 1253
 	ErSubqueryNo1Row           = 1242

@@ -12,9 +12,14 @@ import (
 // wrote to a table holds a shared lock on it until it ends, and DDL that changes or removes the table
 // (CREATE/DROP INDEX, ALTER, TRUNCATE, RENAME, DROP) takes the lock exclusively. Without it an index could
 // be built from a snapshot that misses rows a still-open transaction commits later.
+//
+// LOCK TABLES locks (locktables.go) live in the same state: a READ lock keeps writers and DDL of other
+// sessions out, a WRITE lock keeps every other session out, and both wait for open writing transactions.
 type metadataLocks struct {
 	mu     sync.Mutex
 	tables map[string]*mdlState
+	// owned is each session's LOCK TABLES set.
+	owned map[*Session]map[string]tableLockMode
 }
 
 type mdlState struct {
@@ -22,6 +27,18 @@ type mdlState struct {
 	exclusive bool
 	waitingX  int           // exclusive requests waiting: new shared requests queue behind them
 	changed   chan struct{} // closed and replaced whenever the state loosens
+	// readLocks counts sessions holding LOCK TABLES ... READ; writeOwner holds LOCK TABLES ... WRITE.
+	readLocks  int
+	writeOwner *Session
+}
+
+// blocksOthers reports a LOCK TABLES lock that keeps session s from writing (READ or WRITE held by
+// another session) or, with reads, from reading (WRITE held by another session).
+func (st *mdlState) blocksOthers(s *Session, reads bool) bool {
+	if st.writeOwner != nil && st.writeOwner != s {
+		return true
+	}
+	return !reads && st.readLocks > 0
 }
 
 func mdlKey(db, table string) string { return db + "\x00" + table }
@@ -41,7 +58,7 @@ func (m *metadataLocks) state(key string) *mdlState {
 func (m *metadataLocks) wake(key string, st *mdlState) {
 	close(st.changed)
 	st.changed = make(chan struct{})
-	if st.shared == 0 && !st.exclusive && st.waitingX == 0 {
+	if st.shared == 0 && !st.exclusive && st.waitingX == 0 && st.readLocks == 0 && st.writeOwner == nil {
 		delete(m.tables, key)
 	}
 }
@@ -60,12 +77,12 @@ func waitChange(ctx context.Context, ch <-chan struct{}, deadline *time.Timer) e
 	}
 }
 
-func (m *metadataLocks) acquireShared(ctx context.Context, key string, timeout time.Duration) error {
+func (m *metadataLocks) acquireShared(ctx context.Context, s *Session, key string, timeout time.Duration) error {
 	var deadline *time.Timer
 	m.mu.Lock()
 	for {
 		st := m.state(key)
-		if !st.exclusive && st.waitingX == 0 {
+		if !st.exclusive && st.waitingX == 0 && !st.blocksOthers(s, false) {
 			st.shared++
 			m.mu.Unlock()
 			if deadline != nil {
@@ -94,13 +111,13 @@ func (m *metadataLocks) releaseShared(key string) {
 	m.wake(key, st)
 }
 
-func (m *metadataLocks) acquireExclusive(ctx context.Context, key string, timeout time.Duration) error {
+func (m *metadataLocks) acquireExclusive(ctx context.Context, s *Session, key string, timeout time.Duration) error {
 	var deadline *time.Timer
 	m.mu.Lock()
 	st := m.state(key)
 	st.waitingX++
 	for {
-		if !st.exclusive && st.shared == 0 {
+		if !st.exclusive && st.shared == 0 && !st.blocksOthers(s, false) {
 			st.waitingX--
 			st.exclusive = true
 			m.mu.Unlock()
@@ -144,10 +161,13 @@ func (s *Session) mdlTimeout() time.Duration {
 // lockTableForWrite takes the shared metadata lock on a table the transaction writes, once per transaction.
 func (s *Session) lockTableForWrite(ctx context.Context, db, table string) error {
 	key := mdlKey(db, table)
+	if err := s.checkTableLock(key, lockWrite); err != nil {
+		return err
+	}
 	if s.mdlHeld[key] {
 		return nil
 	}
-	if err := s.e.mdl.acquireShared(ctx, key, s.mdlTimeout()); err != nil {
+	if err := s.e.mdl.acquireShared(ctx, s, key, s.mdlTimeout()); err != nil {
 		return err
 	}
 	if s.mdlHeld == nil {
@@ -178,7 +198,10 @@ func (s *Session) exclusiveTables(ctx context.Context, keys []string, fn func() 
 		}
 	}()
 	for _, k := range keys {
-		if err := s.e.mdl.acquireExclusive(ctx, k, s.mdlTimeout()); err != nil {
+		if err := s.checkTableLock(k, lockWrite); err != nil {
+			return err
+		}
+		if err := s.e.mdl.acquireExclusive(ctx, s, k, s.mdlTimeout()); err != nil {
 			return err
 		}
 		held = append(held, k)
