@@ -324,6 +324,16 @@ func (m *Monitor) Stop() error {
 	}
 	m.stopped = true
 	m.mu.Unlock()
+	// A round in flight may still publish before Run sees the cancel:
+	// once Run has returned, record what it published last.
+	m.cancel()
+	m.wg.Wait()
+	if m.journal != nil {
+		if err := m.journal.saveStopped(m.holder.Load(), m.now()); err != nil {
+			m.metrics.journalErrors.Inc()
+			m.log.Warn("cannot record the monitor's last snapshot in the journal; a restart restores the one before it", "err", err)
+		}
+	}
 	return m.Close()
 }
 

@@ -103,6 +103,7 @@ func TestOperatorStateSurvivesRestart(t *testing.T) {
 
 	// Started before this restart: running again, maintenance kept.
 	_, c3 := start()
+	waitGeneration(c3, 0)
 	if st, _ := monitorState(c3); st != "Running" {
 		t.Errorf("a started monitor came back %s", st)
 	}
