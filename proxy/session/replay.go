@@ -2,6 +2,7 @@ package session
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -510,15 +511,42 @@ func (s *Session) waitWriter(failed *Server, sameOK bool, deadline time.Time) (*
 // committed before the replay reads anything (wsrep_sync_wait): the
 // transaction's reads ran on the old writer, and a new one that is still
 // applying its queue would answer them with older data (a checksum
-// mismatch). A server without wsrep_sync_wait refuses the statement, which
-// is harmless; only a broken connection counts.
+// mismatch, or a certification failure at COMMIT). A server that does not
+// know MariaDB's SET STATEMENT (maxnode) gets the causal read on a
+// connection of its own: the wait is the node's, whichever connection
+// asks. A server without wsrep_sync_wait refuses it, which is harmless;
+// only a broken session connection counts.
 func (s *Session) catchUp(bc *backendConn) error {
 	_, err := bc.bc.Exec(s.ctx, syncPrefix+"SELECT 1")
 	var pe *protocol.Error
-	if err != nil && errors.As(err, &pe) {
-		s.log.Debug("no causality wait before the replay", "server", bc.srv.Name, "err", err)
-		return nil
+	if err == nil || !errors.As(err, &pe) {
+		return err
 	}
+	if pe.Code == erParse {
+		err = s.syncNode(bc.srv)
+	}
+	if err != nil {
+		s.log.Debug("no causality wait before the replay", "server", bc.srv.Name, "err", err)
+	}
+	return nil
+}
+
+// erParse is ER_PARSE_ERROR.
+const erParse = 1064
+
+// syncNode runs a causal read on srv over a connection of its own.
+func (s *Session) syncNode(srv *Server) error {
+	ctx, cancel := context.WithTimeout(s.ctx, s.replayTimeout())
+	defer cancel()
+	b, err := s.dialSide(ctx, srv)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if _, err := b.Exec(ctx, markerCausal); err != nil {
+		return err
+	}
+	_, err = b.Exec(ctx, "SELECT 1")
 	return err
 }
 
