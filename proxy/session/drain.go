@@ -9,7 +9,7 @@ import (
 	"github.com/maxproxy/maxproxy/router"
 )
 
-// Leaving servers that left routing.
+// Sessions leaving servers that left routing.
 //
 // A server the operator put in maintenance, or that the monitor no longer
 // reports as a usable Master, Slave or Synced node (down, a donor or

@@ -168,3 +168,31 @@ func TestKeepWriter(t *testing.T) {
 		t.Error("kept on an old writer that is no longer joined")
 	}
 }
+
+// staticTopo is a Topology that never changes.
+type staticTopo struct{ s *topology.Snapshot }
+
+func (t staticTopo) Load() *topology.Snapshot { return t.s }
+func (t staticTopo) Changed() <-chan struct{} { return nil }
+
+// BenchmarkLeaveStale is the per-command cost of the check when nothing
+// left routing: a session with a writer and two reader connections.
+func BenchmarkLeaveStale(b *testing.B) {
+	const up = topology.Running | topology.Synced
+	snap := &topology.Snapshot{Servers: []topology.Server{
+		{Name: "node1", State: up | topology.Master},
+		{Name: "node2", State: up | topology.Slave},
+		{Name: "node3", State: up | topology.Slave},
+	}}
+	s := &Session{svc: &Service{topo: staticTopo{snap}}}
+	for _, n := range []string{"node1", "node2", "node3"} {
+		s.conns = append(s.conns, &backendConn{srv: &Server{Name: n}})
+	}
+	s.writer, s.prev = s.conns[0], s.conns[2]
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.leaveStale(); err != nil || len(s.conns) != 3 {
+			b.Fatalf("leaveStale: %v, %d connections left", err, len(s.conns))
+		}
+	}
+}
