@@ -179,6 +179,7 @@ func init() {
 	defVar("wsrep_causal_reads", varBool, both, "OFF")
 	defVar("wsrep_retry_autocommit", varInt, both, "1")
 	defVar("wsrep_desync", varBool, flagGlobal, "OFF")
+	defVar("wsrep_reject_queries", varEnum, flagGlobal, "NONE", "NONE", "ALL", "ALL_KILL")
 	defVar("transaction_alloc_block_size", varInt, both, "8192")
 	defVar("table_open_cache", varInt, flagGlobal, "2000")
 	defVar("open_files_limit", varInt, flagGlobal|flagReadOnly, "32768")
@@ -464,6 +465,11 @@ func (s *Session) setOne(ctx context.Context, a *ast.VariableAssignment, params 
 		s.lastInsertID = u
 		return nil
 	}
+	if global && s.e.opts.OnSetGlobal != nil {
+		if err := s.e.opts.OnSetGlobal(name, types.ToText(val)); err != nil {
+			return err
+		}
+	}
 	if global && name == "wsrep_desync" && s.e.opts.SetDesync != nil {
 		on, _ := types.Truth(val)
 		if err := s.e.opts.SetDesync(on); err != nil {
@@ -537,12 +543,13 @@ func normalizeVar(v *sysVar, raw types.Value) (types.Value, error) {
 	case varEnum:
 		s := strings.ToUpper(types.ToText(raw))
 		if raw.Kind() == types.KindInt {
+			// SET x = 0 names the enum's first value, as in MariaDB.
 			i := raw.Int()
-			if i >= 0 && int(i) < len(v.enum)-1 {
-				s = v.enum[i+1]
+			if i >= 0 && int(i) < len(v.enum) {
+				s = v.enum[i]
 			}
 		}
-		for _, e := range v.enum[1:] {
+		for _, e := range v.enum {
 			if strings.EqualFold(e, s) {
 				return types.NewString(e), nil
 			}
