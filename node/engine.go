@@ -20,8 +20,9 @@ import (
 
 // engine adapts *sql.Engine to the server's Engine interface.
 type engine struct {
-	e    *sql.Engine
-	gate readiness // nil for a standalone node
+	e      *sql.Engine
+	gate   readiness      // nil for a standalone node
+	reject *rejectQueries // wsrep_reject_queries; nil for a standalone node
 }
 
 // readiness is wsrep_ready: a cluster node outside the primary component serves only what Galera serves
@@ -111,8 +112,10 @@ func (v *tableFinder) Enter(n ast.Node) (ast.Node, bool) {
 
 func (v *tableFinder) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 
+// ready refuses stmt with 1047 on a cluster node outside the primary component or with
+// wsrep_reject_queries set, as MariaDB's dispatch check does; a standalone node (wsrep off) never does.
 func (a engine) ready(stmt ast.StmtNode) error {
-	if a.gate == nil || a.gate.Primary() || allowedWhenNotReady(stmt) {
+	if a.gate == nil || (a.gate.Primary() && !a.reject.rejecting()) || allowedWhenNotReady(stmt) {
 		return nil
 	}
 	return errNotReady

@@ -371,6 +371,13 @@ func (n *Node) serve(cfg config.Config, log *slog.Logger) error {
 			return nil
 		}
 	}
+	reject := &rejectQueries{}
+	eopts.OnSetGlobal = func(name, value string) error {
+		if name == "wsrep_reject_queries" {
+			reject.set(value)
+		}
+		return nil
+	}
 	// In a cluster the first start of several nodes can write the same accounts concurrently: the loser
 	// of certification (1213) retries and then finds the winner's rows.
 	var eng *sql.Engine
@@ -393,7 +400,7 @@ func (n *Node) serve(cfg config.Config, log *slog.Logger) error {
 		go n.reloadCatalog(eng, log)
 	}
 	srv, err := server.New(server.Config{
-		Engine:           engine{e: eng, gate: gate},
+		Engine:           engine{e: eng, gate: gate, reject: reject},
 		Logger:           log,
 		Version:          ServerVersion,
 		MaxConnections:   cfg.MaxConnections,
@@ -409,6 +416,7 @@ func (n *Node) serve(cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	n.srv, n.ln = srv, ln
+	reject.killAll = srv.KillAll
 	if n.repl != nil {
 		n.repl.SetIncomingAddress(ln.Addr().String()) // wsrep_incoming_addresses
 	}
@@ -468,8 +476,7 @@ func clusterVariables(cfg config.Config) func() []sql.NameValue {
 		{Name: "wsrep_node_address", Value: cfg.NodeAddress},
 		{Name: "wsrep_node_name", Value: cfg.NodeName},
 		{Name: "wsrep_provider", Value: "maxnode raft replicator"},
-		// Query rejection and SST are not implemented: these report what the node actually does.
-		{Name: "wsrep_reject_queries", Value: "NONE"},
+		// There is no blocking state transfer on the donor side, so the donor never rejects queries.
 		{Name: "wsrep_sst_donor_rejects_queries", Value: "OFF"},
 	}
 	return func() []sql.NameValue { return vars }

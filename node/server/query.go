@@ -23,6 +23,12 @@ func (c *conn) comQuery(ctx context.Context, q []byte) error {
 	text := string(q)
 	stmts, _, err := c.parser.Parse(text, "", "")
 	if err != nil {
+		if alt, ok := quoteSetAll(text); ok {
+			text = alt
+			stmts, _, err = c.parser.Parse(text, "", "")
+		}
+	}
+	if err != nil {
 		return c.writeErr(parseError(err))
 	}
 	if len(stmts) == 0 {
