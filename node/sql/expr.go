@@ -131,7 +131,9 @@ func (cp *compiler) compile(n ast.ExprNode) (expr, error) {
 		if x.Order >= len(cp.params) {
 			return nil, newErr(ErWrongArguments, "Incorrect arguments to EXECUTE")
 		}
-		return newConst(cp.params[x.Order]), nil
+		c := newConst(cp.params[x.Order])
+		cp.s.recordParam(c, x.Order)
+		return c, nil
 	case *driver.ValueExpr:
 		return literal(x)
 	case *ast.ColumnNameExpr:

@@ -59,7 +59,7 @@ type orderItem struct {
 }
 
 func (s *Session) execSelect(ctx context.Context, x *ast.SelectStmt, sqlText string, params []Value) (*Result, error) {
-	qp, err := s.compileSelect(x, sqlText, params)
+	qp, err := s.selectPlan(x, sqlText, params)
 	if err != nil {
 		return nil, err
 	}

@@ -98,6 +98,8 @@ type Session struct {
 	toiApply   bool
 	spaceAlloc func() (storage.SpaceID, error)
 
+	plans planCache // compiled SELECTs of prepared statements (plancache.go)
+
 	// curTxn/curCtx are the running statement's transaction and context, for subqueries.
 	curTxn *storage.Txn
 	curCtx context.Context
@@ -225,8 +227,9 @@ func (s *Session) Execute(ctx context.Context, stmt ast.StmtNode, sqlText string
 	s.stmtInsertID = 0
 	s.stmtSetLID = false
 	s.stmtRow = 1
+	s.observePlanCache(stmt)
 	if len(params) > 0 {
-		if n := numberParams(stmt); n != len(params) {
+		if n := s.paramCount(stmt); n != len(params) {
 			return nil, newErr(ErWrongArguments, "Incorrect arguments to EXECUTE")
 		}
 	}
