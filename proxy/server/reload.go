@@ -12,6 +12,7 @@ import (
 
 	"github.com/maxproxy/maxproxy/config"
 	"github.com/maxproxy/maxproxy/monitor"
+	"github.com/maxproxy/maxproxy/proxy/session"
 )
 
 // ReloadResult is what a reload did.
@@ -339,6 +340,7 @@ func (s *Server) commit(live *runState, p *plan) error {
 		})
 	}
 	s.cfg, s.monitors, s.services, s.listeners = p.cfg, p.monitors, p.services, p.listeners
+	s.retired.add(p.retired)
 	s.mu.Unlock()
 
 	for _, ms := range p.replaced {
@@ -428,4 +430,58 @@ func follows(feeds map[string]*monitorSlot, names []string) *monitorSlot {
 		}
 	}
 	return nil
+}
+
+// retiredStats keeps the counts of service runtimes a reload replaced, so
+// that a service's and a server's connection counts neither drop the
+// sessions still running on an old runtime nor restart their totals.
+// Runtimes whose last session ended are folded into the totals and let go.
+type retiredStats struct {
+	runtimes []*serviceRuntime // retired, sessions left at the last fold
+	services map[string]uint64 // totals of folded runtimes, by service
+	servers  map[string]uint64 // their backend connection totals, by server
+}
+
+// add records runtimes a reload retired and folds the idle ones; the
+// caller holds Server.mu.
+func (r *retiredStats) add(rts []*serviceRuntime) {
+	if r.services == nil {
+		r.services, r.servers = map[string]uint64{}, map[string]uint64{}
+	}
+	var kept []*serviceRuntime
+	for _, rt := range slices.Concat(r.runtimes, rts) {
+		if !rt.idle() {
+			kept = append(kept, rt)
+			continue
+		}
+		r.services[rt.cfg.Name] += rt.svc.Stats().Total
+		for _, srv := range rt.servers {
+			r.servers[srv.Name] += srv.Stats().Total
+		}
+	}
+	r.runtimes = kept
+}
+
+func (r *retiredStats) addService(st *session.Stats, service string) {
+	st.Total += r.services[service]
+	for _, rt := range r.runtimes {
+		if rt.cfg.Name == service {
+			x := rt.svc.Stats()
+			st.Current += x.Current
+			st.Total += x.Total
+		}
+	}
+}
+
+func (r *retiredStats) addServer(st *session.Stats, server string) {
+	st.Total += r.servers[server]
+	for _, rt := range r.runtimes {
+		for _, srv := range rt.servers {
+			if srv.Name == server {
+				x := srv.Stats()
+				st.Current += x.Current
+				st.Total += x.Total
+			}
+		}
+	}
 }

@@ -269,6 +269,17 @@ func TestReload(t *testing.T) {
 	works(t, ctx, first, "the first session of the changed service")
 	works(t, ctx, onTwo, "a session opened before the service changed")
 	works(t, ctx, onOne, "a session of the removed listener, after its service changed")
+	// The service's count still has the sessions of its replaced runtimes.
+	waitFor(t, "the service's session count to match its live sessions", func() bool {
+		live := 0
+		for _, in := range p.srv.SessionInfos() {
+			if in.Service == "svc" {
+				live++
+			}
+		}
+		st, _ := p.srv.ServiceStats("svc")
+		return live >= 3 && st.Current == int64(live) && st.Total >= uint64(live)
+	})
 
 	// A listener moved to another port: the new port accepts, the old one
 	// refuses, its session runs on.
@@ -402,6 +413,25 @@ func TestReloadKeepsAccepting(t *testing.T) {
 		t.Fatal("no client connected during the reloads")
 	}
 	t.Logf("%d connections during 6 reloads", n)
+
+	// Every one of them is in the service's total, before and after a
+	// reload lets go of the runtimes whose sessions all ended.
+	st, _ := p.srv.ServiceStats("svc")
+	if st.Total < uint64(n+1) {
+		t.Errorf("service total %d after %d sessions", st.Total, n+1)
+	}
+	spec.maxConns = 0
+	p.write(t, spec.text())
+	if _, err := p.srv.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := p.srv.ServiceStats("svc"); after.Total < st.Total {
+		t.Errorf("after folding the idle runtimes: %+v, was %+v; want the total kept", after, st)
+	}
+	waitFor(t, "the count to drop to the one session still open", func() bool {
+		st, _ := p.srv.ServiceStats("svc")
+		return st.Current == 1
+	})
 }
 
 // POST /v1/reload applies the file and answers what it did; a reloaded

@@ -107,8 +107,9 @@ type Server struct {
 
 	runOnce  sync.Once
 	reloadMu sync.Mutex   // one reload at a time; shutdown waits for it
-	mu       sync.RWMutex // guards cfg, monitors, services, listeners, live
+	mu       sync.RWMutex // guards cfg, monitors, services, listeners, live, retired
 	live     *runState    // set while Run serves; nil before and after
+	retired  retiredStats // what service runtimes a reload replaced still count
 }
 
 // runState is what Run owns that a reload needs to start goroutines under
@@ -169,6 +170,13 @@ func (rt *serviceRuntime) release() {
 		<-rt.loaded
 		rt.auth.Close()
 	}
+}
+
+// idle reports whether the runtime was retired and its last session ended.
+func (rt *serviceRuntime) idle() bool {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.retired && rt.sessions == 0
 }
 
 // retire takes no more sessions and closes the account manager once the
@@ -505,7 +513,9 @@ func (s *Server) serviceStats(service string) (session.Stats, bool) {
 	if rt == nil {
 		return session.Stats{}, false
 	}
-	return rt.svc.Stats(), true
+	st := rt.svc.Stats()
+	s.retired.addService(&st, service)
+	return st, true
 }
 
 // ServerStats counts the backend connections client sessions of every
@@ -527,6 +537,7 @@ func (s *Server) serverStats(server string) session.Stats {
 			}
 		}
 	}
+	s.retired.addServer(&st, server)
 	return st
 }
 
