@@ -12,6 +12,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -93,9 +94,10 @@ func TestMaxnodeBank(t *testing.T) {
 	defer stopWorkers()
 
 	var phases []bankPhase
-	for range rounds {
+	for round := range rounds {
 		phases = append(phases,
 			bankPhase{"all nodes up", func(_ *testing.T, _ *harness.MaxnodeCluster, during func()) { during() }},
+			bankPhase{"DDL on every node at once (TOI)", concurrentDDL(dbs, round)},
 			bankPhase{"node 3 frozen (SIGSTOP)", freezeNode(3)},
 			bankPhase{"the raft leader killed (SIGKILL) during the write burst", killLeader},
 			bankPhase{"node 2 killed (SIGKILL)", killNode(2)},
@@ -290,11 +292,39 @@ func (b *bank) verify(t *testing.T, d *sql.DB, node string) {
 	}
 }
 
-// bankChecksum hashes both tables in key order.
+// bankChecksum hashes the catalog (every table's definition) and the rows
+// of every table in key order.
 func bankChecksum(ctx context.Context, d *sql.DB) (string, error) {
 	h := fnv.New64a()
 	n := 0
-	for _, q := range []string{"SELECT id, balance, 0, 0 FROM accounts ORDER BY id", "SELECT id, src, dst, amount FROM transfers ORDER BY id"} {
+	queries := []string{"SELECT id, balance, 0, 0 FROM accounts ORDER BY id", "SELECT id, src, dst, amount FROM transfers ORDER BY id"}
+	rows, err := d.QueryContext(ctx, "SHOW TABLES")
+	if err != nil {
+		return "", err
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return "", err
+		}
+		tables = append(tables, name)
+	}
+	if err := rows.Close(); err != nil {
+		return "", err
+	}
+	for _, name := range tables {
+		var tbl, ddl string
+		if err := d.QueryRowContext(ctx, "SHOW CREATE TABLE "+name).Scan(&tbl, &ddl); err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s;", ddl)
+		if strings.HasPrefix(name, "ddl_") {
+			queries = append(queries, "SELECT id, node, 0, 0 FROM "+name+" ORDER BY id")
+		}
+	}
+	for _, q := range queries {
 		rows, err := d.QueryContext(ctx, q)
 		if err != nil {
 			return "", err
@@ -331,6 +361,43 @@ func waitAccounts(t *testing.T, d *sql.DB, n int) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// concurrentDDL creates a table on every node at once, adds an index to
+// transfers (so in-flight transfers are BF-aborted or fail certification)
+// and, once every node knows the new tables, writes into each from another
+// node: tables created concurrently must not share storage.
+func concurrentDDL(dbs []*sql.DB, round int) func(*testing.T, *harness.MaxnodeCluster, func()) {
+	return func(t *testing.T, _ *harness.MaxnodeCluster, during func()) {
+		ctx := t.Context()
+		errs := make([]error, len(dbs)+1)
+		var wg sync.WaitGroup
+		for i, d := range dbs {
+			wg.Go(func() {
+				_, errs[i] = d.ExecContext(ctx, fmt.Sprintf("CREATE TABLE ddl_%d_%d (id INT PRIMARY KEY, node INT NOT NULL)", round, i+1))
+			})
+		}
+		wg.Go(func() {
+			_, errs[len(dbs)] = dbs[round%len(dbs)].ExecContext(ctx, fmt.Sprintf("ALTER TABLE transfers ADD INDEX ix_src_%d (src)", round))
+		})
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		for i := range dbs {
+			d := dbs[(i+1)%len(dbs)]
+			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := harness.Poll(pctx, "a row in a table created on another node", 20*time.Millisecond, func(ctx context.Context) error {
+				_, err := d.ExecContext(ctx, fmt.Sprintf("INSERT INTO ddl_%d_%d VALUES (?, ?)", round, i+1), (i+1)%len(dbs)+1, (i+1)%len(dbs)+1)
+				return err
+			})
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		during()
 	}
 }
 
