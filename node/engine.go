@@ -83,6 +83,13 @@ func (a *session) syncWait(ctx context.Context, stmt ast.StmtNode) error {
 	return nil
 }
 
+// Galera's answers to a write-set over wsrep_max_ws_rows / wsrep_max_ws_size (GALERA.md §3.3); the
+// transaction was rolled back.
+var (
+	errMaxWSRows = &mysql.MyError{Code: 1180, State: "HY000", Message: "wsrep_max_ws_rows exceeded"}
+	errMaxWSSize = &mysql.MyError{Code: 1105, State: "HY000", Message: "Maximum writeset size exceeded"}
+)
+
 // errNotReady is what MariaDB sends for any other statement on a node that is not ready.
 var errNotReady = &mysql.MyError{Code: 1047, State: "08S01", Message: "WSREP has not yet prepared node for application use"}
 
@@ -283,6 +290,12 @@ func clientError(err error) error {
 	}
 	if errors.Is(err, replicator.ErrUnknownOutcome) {
 		return fmt.Errorf("%w: %w", server.ErrOutcomeUnknown, err)
+	}
+	switch {
+	case errors.Is(err, replicator.ErrMaxWSRows):
+		return errMaxWSRows
+	case errors.Is(err, replicator.ErrMaxWSSize):
+		return errMaxWSSize
 	}
 	var se *sql.Error
 	if errors.As(err, &se) {

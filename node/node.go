@@ -373,8 +373,13 @@ func (n *Node) serve(cfg config.Config, log *slog.Logger) error {
 	}
 	reject := &rejectQueries{}
 	eopts.OnSetGlobal = func(name, value string) error {
-		if name == "wsrep_reject_queries" {
+		switch name {
+		case "wsrep_reject_queries":
 			reject.set(value)
+		case "wsrep_max_ws_rows", "wsrep_max_ws_size":
+			if n.repl != nil {
+				setWSLimit(n.repl, name, value)
+			}
 		}
 		return nil
 	}
@@ -396,6 +401,7 @@ func (n *Node) serve(cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("sql engine: %w", err)
 	}
 	if n.repl != nil {
+		n.repl.SetRowSpaces((&rowSpaces{eng: eng}).isRow)
 		n.catalogDone = make(chan struct{})
 		go n.reloadCatalog(eng, log)
 	}

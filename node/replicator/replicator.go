@@ -102,6 +102,7 @@ type Replicator struct {
 	toiCount   uint64          // FSM: TOI entries certified since the cluster entry (toi.go)
 	toiExec    TOIExecutor
 	fc         *flowControl
+	limits     wsLimits // wsrep_max_ws_rows / wsrep_max_ws_size (wslimits.go)
 	stopCtx    context.Context // ends when Close starts
 	// applyHook, when set (tests), runs on the apply goroutine before each item: a deliberately slow
 	// applier for flow-control tests.
@@ -318,7 +319,8 @@ func (r *Replicator) electionTimeout() time.Duration {
 
 // Replicate implements storage.Replicator: it orders and certifies ws and returns nil (ws.Seqno set, the
 // storage commits it at that position), ErrCertification (with ws.Seqno set when it consumed a seqno),
-// ErrNotPrimary / ErrNotOrdered (nothing consumed, rolled back) or an error wrapping ErrUnknownOutcome.
+// ErrNotPrimary / ErrNotOrdered (nothing consumed, rolled back), ErrMaxWSRows / ErrMaxWSSize (over a
+// limit: nothing proposed, rolled back) or an error wrapping ErrUnknownOutcome.
 //
 // A proposal that consensus settles as never committed (a leader change while it was forwarded) is
 // proposed again while the node stays in the primary component and time remains: it was never ordered,
@@ -326,6 +328,9 @@ func (r *Replicator) electionTimeout() time.Duration {
 func (r *Replicator) Replicate(ctx context.Context, sws *storage.WriteSet) error {
 	if tc, ok := ctx.Value(toiCommitKey{}).(*toiCommit); ok {
 		return tc.commit(sws) // a TOI statement's commit, already ordered (toi.go)
+	}
+	if err := r.limits.checkRows(sws.Ops); err != nil {
+		return err
 	}
 	if !r.Primary() {
 		return ErrNotPrimary
@@ -373,6 +378,9 @@ func (r *Replicator) proposeOnce(ctx context.Context, sws *storage.WriteSet, ws 
 	data, err := encodeWriteSet(ws)
 	if err != nil {
 		return errors.Join(ErrNotOrdered, err)
+	}
+	if err := r.limits.checkSize(len(data)); err != nil {
+		return err
 	}
 	w := &waiter{}
 	r.mu.Lock()

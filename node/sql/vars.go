@@ -178,6 +178,8 @@ func init() {
 	defVar("wsrep_sync_wait", varInt, both, "0")
 	defVar("wsrep_causal_reads", varBool, both, "OFF")
 	defVar("wsrep_retry_autocommit", varInt, both, "1")
+	defVar("wsrep_max_ws_rows", varInt, flagGlobal, "0")
+	defVar("wsrep_max_ws_size", varInt, flagGlobal, "2147483647")
 	defVar("wsrep_desync", varBool, flagGlobal, "OFF")
 	defVar("wsrep_reject_queries", varEnum, flagGlobal, "NONE", "NONE", "ALL", "ALL_KILL")
 	defVar("transaction_alloc_block_size", varInt, both, "8192")
