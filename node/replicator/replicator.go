@@ -102,7 +102,7 @@ type Replicator struct {
 	toiCount   uint64          // FSM: TOI entries certified since the cluster entry (toi.go)
 	toiExec    TOIExecutor
 	fc         *flowControl
-	limits     wsLimits // wsrep_max_ws_rows / wsrep_max_ws_size (wslimits.go)
+	limits     wsLimits        // wsrep_max_ws_rows / wsrep_max_ws_size (wslimits.go)
 	stopCtx    context.Context // ends when Close starts
 	// applyHook, when set (tests), runs on the apply goroutine before each item: a deliberately slow
 	// applier for flow-control tests.
