@@ -166,7 +166,7 @@ func TestInitScript(t *testing.T) {
 		run(t, lookTool(t, "shellcheck", "shellcheck"), "--shell=sh", script)
 	})
 	text := readFile(t, script)
-	for _, action := range []string{"start)", "stop)", "status)", "restart | force-reload)"} {
+	for _, action := range []string{"start)", "stop)", "status)", "reload | force-reload)", "restart)"} {
 		if !strings.Contains(text, "\n"+action+"\n") {
 			t.Errorf("%s has no %q action", script, action)
 		}

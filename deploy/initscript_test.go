@@ -169,6 +169,11 @@ port = %[4]d
 	if again := strings.TrimSpace(readFile(t, pidFile)); again != pid {
 		t.Errorf("a second start replaced the proxy: pid %s, then %s", pid, again)
 	}
+	expect("reload", 0)
+	if again := strings.TrimSpace(readFile(t, pidFile)); again != pid {
+		t.Errorf("reload replaced the proxy: pid %s, then %s", pid, again)
+	}
+	expect("status", 0) // SIGHUP reloads; it must not end the process
 	expect("restart", 0)
 	if after := strings.TrimSpace(readFile(t, pidFile)); after == pid {
 		t.Errorf("restart kept pid %s", pid)
@@ -179,8 +184,8 @@ port = %[4]d
 	}
 	expect("status", 3)
 	expect("stop", 0)
-	if code, _ := action("reload"); code != 3 {
-		t.Errorf("reload exited %d, want 3 (unimplemented: maxproxy has no SIGHUP reload)", code)
+	if code, _ := action("reload"); code != 7 {
+		t.Errorf("reload of a stopped proxy exited %d, want 7 (LSB: program is not running)", code)
 	}
 }
 
