@@ -74,9 +74,15 @@ func (s *Session) execDDL(ctx context.Context, stmt ast.StmtNode) (*Result, erro
 	switch x := stmt.(type) {
 	case *ast.CreateDatabaseStmt:
 		s.e.status.incCom("Com_create_db")
+		if err := s.refuseUnderLockTables(); err != nil {
+			return nil, err
+		}
 		return s.createDatabase(ctx, x)
 	case *ast.DropDatabaseStmt:
 		s.e.status.incCom("Com_drop_db")
+		if err := s.refuseUnderLockTables(); err != nil {
+			return nil, err
+		}
 		return s.dropDatabase(ctx, x)
 	case *ast.CreateTableStmt:
 		s.e.status.incCom("Com_create_table")
@@ -997,6 +1003,19 @@ func (s *Session) renameTable(ctx context.Context, x *ast.RenameTableStmt) (*Res
 }
 
 func (s *Session) alterTable(ctx context.Context, x *ast.AlterTableStmt) (*Result, error) {
+	if keysOnly(x) {
+		// DISABLE/ENABLE KEYS (mariadb-dump wraps every table's rows in them) mean nothing to InnoDB:
+		// MariaDB only notes that, and changes nothing.
+		tbl, err := s.tableForDDL(x.Table, catalog.PrivAlter, "ALTER")
+		if err != nil {
+			return nil, err
+		}
+		if err := s.checkTableLock(mdlKey(tbl.DB, tbl.Name), lockWrite); err != nil {
+			return nil, err
+		}
+		s.warn("Note", ErIllegalHaFunc, "Storage engine InnoDB of the table `%s`.`%s` doesn't have this option", tbl.DB, tbl.Name)
+		return &Result{}, nil
+	}
 	keys := s.tableKey(x.Table)
 	for _, spec := range x.Specs {
 		if spec.Tp == ast.AlterTableRenameTable {
@@ -1146,6 +1165,8 @@ func (s *Session) alterTable(ctx context.Context, x *ast.AlterTableStmt) (*Resul
 					}
 				}
 			case ast.AlterTableAlgorithm, ast.AlterTableLock, ast.AlterTableForce:
+			case ast.AlterTableDisableKeys, ast.AlterTableEnableKeys:
+				s.warn("Note", ErIllegalHaFunc, "Storage engine InnoDB of the table `%s`.`%s` doesn't have this option", tbl.DB, tbl.Name)
 			default:
 				return errNotSupported("this ALTER TABLE operation")
 			}
@@ -1329,4 +1350,14 @@ func displayIndexes(tbl *catalog.Table) []*catalog.Index {
 		}
 	}
 	return out
+}
+
+// keysOnly reports an ALTER TABLE that only disables or enables keys.
+func keysOnly(x *ast.AlterTableStmt) bool {
+	for _, spec := range x.Specs {
+		if spec.Tp != ast.AlterTableDisableKeys && spec.Tp != ast.AlterTableEnableKeys {
+			return false
+		}
+	}
+	return len(x.Specs) > 0
 }

@@ -48,12 +48,17 @@
 // ORDER BY, LIMIT), subqueries (scalar, IN, EXISTS; correlated one level deep), derived tables,
 // UNION [ALL], multi-table UPDATE/DELETE, SET/SHOW, information_schema (SCHEMATA,
 // TABLES, COLUMNS, STATISTICS, KEY_COLUMN_USAGE, TABLE_CONSTRAINTS, PROCESSLIST, *_STATUS, *_VARIABLES,
-// ENGINES, CHARACTER_SETS, COLLATIONS, and empty ROUTINES/VIEWS/TRIGGERS/REFERENTIAL_CONSTRAINTS),
+// ENGINES, CHARACTER_SETS, COLLATIONS, PARTITIONS, and empty FILES/ROUTINES/VIEWS/TRIGGERS/
+// REFERENTIAL_CONSTRAINTS),
 // mysql.user / mysql.db, accounts and global/database grants. Everything else answers 1235 naming the
 // construct, among them: ANY/ALL subqueries, subqueries correlated two levels out, NATURAL joins, window
 // functions, INTERSECT/EXCEPT, WITH, TIME/ENUM/SET/JSON/BIT columns, temporary tables, views, foreign
 // keys, CHECK constraints, MODIFY/CHANGE COLUMN, ADD/DROP PRIMARY KEY, table- and column-level grants,
-// SAVEPOINT, LOCK TABLES, SQL-level PREPARE, EXPLAIN, GET_LOCK and friends.
+// SAVEPOINT, SQL-level PREPARE, EXPLAIN, GET_LOCK and friends.
+//
+// LOCK TABLES ... READ/WRITE and UNLOCK TABLES follow MariaDB for what dump and restore need
+// (locktables.go: other sessions wait, 1099/1100/1192 for the holder); locks are per table name, not
+// per alias. TIME values exist as expression results (TIME(), TIMEDIFF(), ...), not as column types.
 //
 // Known differences from MariaDB 10.11: every connection uses utf8mb4 (SET NAMES is accepted and reported,
 // strings are not transcoded); the isolation level is always snapshot (REPEATABLE READ reads, no gap

@@ -91,6 +91,8 @@ const (
 	ErOperandColumns           = 1241
 	ErIllegalParamTypes        = 4078
 	ErTableNotLocked           = 1100
+	ErLockOrActiveTransaction  = 1192
+	ErIllegalHaFunc            = 1031
 	ErTableNotLockedForWrite   = 1099
 	ErCantAggregate2Collations = 1267
 	ErCollationCharsetMismatch = 1253

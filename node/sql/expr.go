@@ -619,7 +619,7 @@ func (x *caseExpr) typ() *exprType { return &x.et }
 // any string → string, any float → double, any decimal → decimal, else integer).
 func mergeTypes(es []expr) exprType {
 	et := exprType{notNull: true}
-	var hasStr, hasBin, hasFloat, hasDec, hasInt, hasDate, hasDT, allUnsigned = false, false, false, false, false, false, false, true
+	var hasStr, hasBin, hasFloat, hasDec, hasInt, hasDate, hasDT, hasTime, allUnsigned = false, false, false, false, false, false, false, false, true
 	flen, dec := 0, 0
 	for _, e := range es {
 		t := e.typ()
@@ -649,6 +649,8 @@ func mergeTypes(es []expr) exprType {
 			hasDate = true
 		case types.ClassDatetime:
 			hasDT = true
+		case types.ClassTime:
+			hasTime = true
 		}
 		if t.ft.Flen > flen {
 			flen = t.ft.Flen
@@ -658,7 +660,7 @@ func mergeTypes(es []expr) exprType {
 		}
 	}
 	switch {
-	case hasStr || ((hasDate || hasDT) && (hasInt || hasFloat || hasDec)):
+	case hasStr || ((hasDate || hasDT || hasTime) && (hasInt || hasFloat || hasDec)) || (hasTime && (hasDate || hasDT)):
 		coll := types.CollationGeneralCI
 		if hasBin {
 			coll = types.CollationBinary
@@ -674,6 +676,8 @@ func mergeTypes(es []expr) exprType {
 		et.ft = types.FieldType{Tp: mysql.TypeDatetime, Flen: 19, Coll: types.CollationBinary}
 	case hasDate:
 		et.ft = types.FieldType{Tp: mysql.TypeDate, Flen: 10, Coll: types.CollationBinary}
+	case hasTime:
+		et.ft = timeFieldType(dec)
 	default:
 		et.ft = types.FieldType{Tp: mysql.TypeNull, Coll: types.CollationBinary}
 	}
@@ -734,6 +738,15 @@ func coerce(v types.Value, ft *types.FieldType) types.Value {
 		}
 		t, _ := types.ToTime(v)
 		return types.NewDatetime(t)
+	case types.ClassTime:
+		if v.Kind() == types.KindTime {
+			return v
+		}
+		us, st := types.ToDuration(v)
+		if st == types.Invalid {
+			return types.Null
+		}
+		return types.NewDuration(us)
 	}
 	if ft.Tp == mysql.TypeNull {
 		return types.Null

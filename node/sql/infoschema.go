@@ -150,7 +150,8 @@ func (s *Session) infoSchemaTable(name string) *virtualTable {
 				vint("ORDINAL_POSITION"), vstr("COLUMN_DEFAULT", 65535), vstrNN("IS_NULLABLE", 3), vstrNN("DATA_TYPE", 64),
 				vint("CHARACTER_MAXIMUM_LENGTH"), vint("CHARACTER_OCTET_LENGTH"), vint("NUMERIC_PRECISION"), vint("NUMERIC_SCALE"),
 				vint("DATETIME_PRECISION"), vstr("CHARACTER_SET_NAME", 32), vstr("COLLATION_NAME", 64), vstrNN("COLUMN_TYPE", 65535),
-				vstrNN("COLUMN_KEY", 3), vstrNN("EXTRA", 80), vstrNN("PRIVILEGES", 80), vstrNN("COLUMN_COMMENT", 1024)},
+				vstrNN("COLUMN_KEY", 3), vstrNN("EXTRA", 80), vstrNN("PRIVILEGES", 80), vstrNN("COLUMN_COMMENT", 1024),
+				vstrNN("IS_GENERATED", 6), vstr("GENERATION_EXPRESSION", 65535)},
 			rows: func(s *Session) ([][]types.Value, error) {
 				var out [][]types.Value
 				sch := s.e.schema.Load()
@@ -266,6 +267,43 @@ func (s *Session) infoSchemaTable(name string) *virtualTable {
 				return out, nil
 			},
 		}
+	case "partitions":
+		// No table is partitioned: MariaDB lists each table once with NULL partition attributes.
+		names := []string{"PARTITION_NAME", "SUBPARTITION_NAME", "PARTITION_ORDINAL_POSITION", "SUBPARTITION_ORDINAL_POSITION",
+			"PARTITION_METHOD", "SUBPARTITION_METHOD", "PARTITION_EXPRESSION", "SUBPARTITION_EXPRESSION", "PARTITION_DESCRIPTION",
+			"TABLE_ROWS", "AVG_ROW_LENGTH", "DATA_LENGTH", "MAX_DATA_LENGTH", "INDEX_LENGTH", "DATA_FREE", "CREATE_TIME",
+			"UPDATE_TIME", "CHECK_TIME", "CHECKSUM", "PARTITION_COMMENT", "NODEGROUP", "TABLESPACE_NAME"}
+		vt := &virtualTable{cols: []virtCol{vstrNN("TABLE_CATALOG", 512), vstrNN("TABLE_SCHEMA", 64), vstrNN("TABLE_NAME", 64)}}
+		for _, n := range names {
+			vt.cols = append(vt.cols, vstr(n, 64))
+		}
+		vt.rows = func(s *Session) ([][]types.Value, error) {
+			var out [][]types.Value
+			sch := s.e.schema.Load()
+			for _, d := range s.visibleDBs() {
+				for _, tn := range sch.TableNames(d) {
+					r := []types.Value{str("def"), str(d), str(tn)}
+					for range names {
+						r = append(r, types.Null)
+					}
+					out = append(out, r)
+				}
+			}
+			return out, nil
+		}
+		return vt
+	case "files":
+		// Tablespace files: MariaDB lists none for InnoDB tables either.
+		vt := &virtualTable{rows: func(*Session) ([][]types.Value, error) { return nil, nil }}
+		for _, n := range []string{"FILE_ID", "FILE_NAME", "FILE_TYPE", "TABLESPACE_NAME", "TABLE_CATALOG", "TABLE_SCHEMA",
+			"TABLE_NAME", "LOGFILE_GROUP_NAME", "LOGFILE_GROUP_NUMBER", "ENGINE", "FULLTEXT_KEYS", "DELETED_ROWS", "UPDATE_COUNT",
+			"FREE_EXTENTS", "TOTAL_EXTENTS", "EXTENT_SIZE", "INITIAL_SIZE", "MAXIMUM_SIZE", "AUTOEXTEND_SIZE", "CREATION_TIME",
+			"LAST_UPDATE_TIME", "LAST_ACCESS_TIME", "RECOVER_TIME", "TRANSACTION_COUNTER", "VERSION", "ROW_FORMAT", "TABLE_ROWS",
+			"AVG_ROW_LENGTH", "DATA_LENGTH", "MAX_DATA_LENGTH", "INDEX_LENGTH", "DATA_FREE", "CREATE_TIME", "UPDATE_TIME",
+			"CHECK_TIME", "CHECKSUM", "STATUS", "EXTRA"} {
+			vt.cols = append(vt.cols, vstr(n, 64))
+		}
+		return vt
 	case "referential_constraints", "routines", "views", "triggers":
 		// maxnode has none of these objects; the tables exist, empty, so that tools can ask.
 		var names []string
@@ -411,7 +449,8 @@ func columnInfoRow(t *catalog.Table, c *catalog.Column, i int) []types.Value {
 	}
 	return []types.Value{str("def"), str(t.DB), str(t.Name), str(c.Name), uintv(uint64(i + 1)), def, str(nullable),
 		str(ft.DataTypeName()), charLen, octLen, numPrec, numScale, dtPrec, cs, coll, str(ft.SQLString()),
-		str(columnKey(t, c)), str(columnExtra(c)), str("select,insert,update,references"), str(c.Comment)}
+		str(columnKey(t, c)), str(columnExtra(c)), str("select,insert,update,references"), str(c.Comment),
+		str("NEVER"), types.Null} // maxnode has no generated columns
 }
 
 // indexRows are SHOW INDEX rows: Table, Non_unique, Key_name, Seq_in_index, Column_name, Collation,

@@ -38,7 +38,6 @@ const (
 // execLockTables runs LOCK TABLES.
 func (s *Session) execLockTables(ctx context.Context, x *ast.LockTablesStmt) (*Result, error) {
 	want := map[string]tableLockMode{}
-	names := map[string]string{}
 	sch := s.e.schema.Load()
 	for _, tl := range x.TableLocks {
 		db := tl.Table.Schema.O
@@ -66,10 +65,10 @@ func (s *Session) execLockTables(ctx context.Context, x *ast.LockTablesStmt) (*R
 			return nil, errNotSupported("LOCK TABLES ... " + strings.ToUpper(tl.Type.String()))
 		}
 		key := mdlKey(db, name)
-		if mode > want[key] {
-			want[key] = mode
+		if _, dup := want[key]; dup {
+			return nil, newErr(ErNonUniqTable, "Not unique table/alias: '%s'", name)
 		}
-		names[key] = name
+		want[key] = mode
 	}
 	if err := s.commitTxn(ctx); err != nil {
 		return nil, err
@@ -109,14 +108,50 @@ func (s *Session) checkTableLock(key string, need tableLockMode) error {
 	return nil
 }
 
-// waitReadable blocks a read of a table while another session holds LOCK TABLES ... WRITE on it.
-func (s *Session) waitReadable(ctx context.Context, db, table string) error {
-	key := mdlKey(db, table)
-	if err := s.checkTableLock(key, lockRead); err != nil {
-		return err
+// tableLockGate runs before a SELECT or DML statement while any session holds table locks: the
+// session's own locks must cover every table the statement names (1100), and a table another session
+// holds a WRITE lock on is waited for. Writes are checked again where they take their metadata lock.
+func (s *Session) tableLockGate(ctx context.Context, stmt ast.StmtNode) error {
+	if s.e.mdl.lockers.Load() == 0 {
+		return nil
 	}
-	return s.e.mdl.waitReadable(ctx, s, key, s.mdlTimeout())
+	switch stmt.(type) {
+	case *ast.SelectStmt, *ast.SetOprStmt, *ast.InsertStmt, *ast.UpdateStmt, *ast.DeleteStmt:
+	default:
+		return nil
+	}
+	var tc tableCollector
+	stmt.Accept(&tc)
+	for _, tn := range tc.names {
+		db := tn.Schema.O
+		if db == "" {
+			db = s.db
+		}
+		if db == "" || isVirtualDB(db) {
+			continue
+		}
+		key := mdlKey(db, tn.Name.O)
+		if err := s.checkTableLock(key, lockRead); err != nil {
+			return err
+		}
+		if err := s.e.mdl.waitReadable(ctx, s, key, s.mdlTimeout()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
+
+// tableCollector gathers the table names of a statement.
+type tableCollector struct{ names []*ast.TableName }
+
+func (tc *tableCollector) Enter(n ast.Node) (ast.Node, bool) {
+	if tn, ok := n.(*ast.TableName); ok {
+		tc.names = append(tc.names, tn)
+	}
+	return n, false
+}
+
+func (tc *tableCollector) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 
 // ownLock is s's lock on key; locking reports whether s holds any table locks at all.
 func (m *metadataLocks) ownLock(s *Session, key string) (mode tableLockMode, locking bool) {
@@ -179,6 +214,7 @@ func (m *metadataLocks) lockTables(ctx context.Context, s *Session, want map[str
 		m.owned = map[*Session]map[string]tableLockMode{}
 	}
 	m.owned[s] = set
+	m.lockers.Add(1)
 	return nil
 }
 
@@ -188,6 +224,7 @@ func (m *metadataLocks) unlockTables(s *Session) {
 	defer m.mu.Unlock()
 	if set, ok := m.owned[s]; ok {
 		delete(m.owned, s)
+		m.lockers.Add(-1)
 		m.release(s, set)
 	}
 }
@@ -202,6 +239,17 @@ func (m *metadataLocks) release(s *Session, set map[string]tableLockMode) {
 		}
 		m.wake(key, st)
 	}
+}
+
+// errLockedTables is MariaDB's answer to statements that may not run while the session holds table locks.
+var errLockedTables = newErr(ErLockOrActiveTransaction, "Can't execute the given command because you have active locked tables or an active transaction")
+
+// refuseUnderLockTables refuses database-level DDL while the session holds table locks, as MariaDB.
+func (s *Session) refuseUnderLockTables() error {
+	if s.e.mdl.lockers.Load() != 0 && s.e.mdl.hasTableLocks(s) {
+		return errLockedTables
+	}
+	return nil
 }
 
 // waitReadable waits while another session holds a WRITE table lock on key.

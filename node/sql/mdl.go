@@ -5,6 +5,7 @@ import (
 
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,8 +19,10 @@ import (
 type metadataLocks struct {
 	mu     sync.Mutex
 	tables map[string]*mdlState
-	// owned is each session's LOCK TABLES set.
-	owned map[*Session]map[string]tableLockMode
+	// owned is each session's LOCK TABLES set; lockers counts its entries, read without mu so that
+	// statements skip the LOCK TABLES checks while nobody locks tables.
+	owned   map[*Session]map[string]tableLockMode
+	lockers atomic.Int32
 }
 
 type mdlState struct {

@@ -1133,6 +1133,12 @@ func (s *Session) columnMeta(et *exprType, name string, src *scopeCol) Column {
 			col.Length += uint32(ft.Decimals) + 1
 		}
 		col.Flags |= uint16(mysql.BinaryFlag)
+	case types.ClassTime:
+		col.Charset, col.Length = 63, 10
+		if ft.Decimals > 0 {
+			col.Length += uint32(ft.Decimals) + 1
+		}
+		col.Flags |= uint16(mysql.BinaryFlag)
 	}
 	if ft.Tp == mysql.TypeNull {
 		col.Charset, col.Length, col.Decimals = 63, 0, 0

@@ -176,6 +176,7 @@ func (s *Session) Kill() {
 // Close rolls back an open transaction and releases locks.
 func (s *Session) Close() {
 	s.rollbackTxn()
+	s.e.mdl.unlockTables(s)
 	s.e.removeSession(s)
 }
 
@@ -271,6 +272,9 @@ func (s *Session) Execute(ctx context.Context, stmt ast.StmtNode, sqlText string
 }
 
 func (s *Session) dispatch(ctx context.Context, stmt ast.StmtNode, sqlText string, params []Value) (*Result, error) {
+	if err := s.tableLockGate(ctx, stmt); err != nil {
+		return nil, err
+	}
 	switch x := stmt.(type) {
 	case *ast.SelectStmt:
 		s.e.status.incCom("Com_select")
@@ -347,8 +351,12 @@ func (s *Session) dispatch(ctx context.Context, stmt ast.StmtNode, sqlText strin
 	case *ast.SetOprStmt:
 		s.e.status.incCom("Com_select")
 		return s.execSetOpr(ctx, x, params)
-	case *ast.LockTablesStmt, *ast.UnlockTablesStmt:
-		return nil, errNotSupported("LOCK TABLES")
+	case *ast.LockTablesStmt:
+		s.e.status.incCom("Com_lock_tables")
+		return s.execLockTables(ctx, x)
+	case *ast.UnlockTablesStmt:
+		s.e.status.incCom("Com_unlock_tables")
+		return s.execUnlockTables(ctx)
 	case *ast.PrepareStmt, *ast.ExecuteStmt, *ast.DeallocateStmt:
 		return nil, errNotSupported("SQL-level PREPARE/EXECUTE")
 	case *ast.SavepointStmt, *ast.ReleaseSavepointStmt:
@@ -474,6 +482,7 @@ func (s *Session) execBegin(ctx context.Context, x *ast.BeginStmt) (*Result, err
 	if x.AsOf != nil || x.CausalConsistencyOnly {
 		return nil, errNotSupported("START TRANSACTION with this option")
 	}
+	s.e.mdl.unlockTables(s) // as MariaDB: starting a transaction releases LOCK TABLES locks
 	s.inTxn = true
 	s.txnReadOnly = x.ReadOnly
 	s.undo = s.undo[:0]

@@ -118,8 +118,8 @@ func (s *Session) execShow(ctx context.Context, x *ast.ShowStmt, params []Value)
 		if strings.EqualFold(db, "mysql") {
 			names = []string{"db", "user"}
 		} else if strings.EqualFold(db, "information_schema") {
-			names = []string{"CHARACTER_SETS", "COLLATIONS", "COLUMNS", "ENGINES", "GLOBAL_STATUS", "GLOBAL_VARIABLES",
-				"KEY_COLUMN_USAGE", "PROCESSLIST", "REFERENTIAL_CONSTRAINTS", "ROUTINES", "SCHEMATA", "SESSION_STATUS",
+			names = []string{"CHARACTER_SETS", "COLLATIONS", "COLUMNS", "ENGINES", "FILES", "GLOBAL_STATUS", "GLOBAL_VARIABLES",
+				"KEY_COLUMN_USAGE", "PARTITIONS", "PROCESSLIST", "REFERENTIAL_CONSTRAINTS", "ROUTINES", "SCHEMATA", "SESSION_STATUS",
 				"SESSION_VARIABLES", "STATISTICS", "TABLES", "TABLE_CONSTRAINTS", "TRIGGERS", "VIEWS"}
 		}
 		for _, n := range names {
