@@ -33,6 +33,7 @@ type Status struct {
 	LastCommitted     uint64
 	LocalCertFailures uint64
 	LocalBFAborts     uint64
+	LocalReplays      uint64 // wsrep_local_replays: local commits Galera would have BF-aborted and replayed
 	Replicated        uint64
 	ReplicatedBytes   uint64
 	Received          uint64
@@ -85,7 +86,8 @@ func (r *Replicator) Status() Status {
 	r.mu.Unlock()
 	if r.db != nil {
 		s.LastCommitted = r.db.LastCommitted()
-		s.LocalBFAborts = r.db.Stats().BFAborts
+		dbs := r.db.Stats()
+		s.LocalBFAborts, s.LocalReplays = dbs.BFAborts, dbs.Replays
 	}
 	s.LocalRecvQueue = r.queue.len()
 	s.FlowControl = r.fc.status(max(len(cs.Voters), 1))
@@ -137,6 +139,7 @@ func (s Status) Rows() []Row {
 		{"wsrep_received_bytes", u(s.ReceivedBytes)},
 		{"wsrep_local_cert_failures", u(s.LocalCertFailures)},
 		{"wsrep_local_bf_aborts", u(s.LocalBFAborts)},
+		{"wsrep_local_replays", u(s.LocalReplays)},
 		{"wsrep_local_recv_queue", i(s.LocalRecvQueue)},
 		{"wsrep_local_send_queue", i(s.FlowControl.SendQueue)},
 		{"wsrep_flow_control_paused_ns", u(s.FlowControl.PausedNs)},

@@ -89,6 +89,7 @@ type Stats struct {
 	Deadlocks        uint64
 	LockWaitTimeouts uint64
 	BFAborts         uint64
+	Replays          uint64 // committing transactions an earlier write-set needed a lock of (replay.go)
 	Applied          uint64 // write-sets applied through Apply
 	Flushes          uint64 // log writes (group commits)
 	Checkpoints      uint64 // copies of logged commits into bbolt
@@ -136,7 +137,7 @@ type DB struct {
 	fatal atomic.Pointer[error] // a failed log or checkpoint write: the store refuses further commits
 
 	stats struct {
-		commits, rollbacks, lockWaits, deadlocks, timeouts, bfAborts, applied, flushes, checkpoints atomic.Uint64
+		commits, rollbacks, lockWaits, deadlocks, timeouts, bfAborts, replays, applied, flushes, checkpoints atomic.Uint64
 	}
 }
 
@@ -318,6 +319,7 @@ func (db *DB) Stats() Stats {
 		Deadlocks:        db.stats.deadlocks.Load(),
 		LockWaitTimeouts: db.stats.timeouts.Load(),
 		BFAborts:         db.stats.bfAborts.Load(),
+		Replays:          db.stats.replays.Load(),
 		Applied:          db.stats.applied.Load(),
 		Flushes:          db.stats.flushes.Load(),
 		Checkpoints:      db.stats.checkpoints.Load(),

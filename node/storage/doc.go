@@ -47,7 +47,7 @@
 // call (or the lock wait they are blocked in) fails with ErrDeadlock. The abort happens right after the
 // write-set is published, so a transaction that locks one of its keys later reads the new version. DB.AbortTxn does the same for one transaction by id. A transaction
 // that is already replicating is not aborted here: replication decides (a certified write-set is applied,
-// which is Galera's replay).
+// which is Galera's replay; Stats.Replays counts those an earlier write-set needed a lock of, replay.go).
 //
 // Durability follows Options.FlushPolicy, like innodb_flush_log_at_trx_commit. Every group of concurrent
 // commits is appended to a write-ahead log under dir/wal as one record in one write:

@@ -34,6 +34,7 @@ type Txn struct {
 	lockTimeout time.Duration
 	state       atomic.Int32
 	waiting     atomic.Pointer[lockWaiter]
+	bfSeqno     atomic.Uint64 // lowest seqno of a write-set that needed a lock while committing (replay.go)
 
 	lockMu   sync.Mutex
 	held     []heldLock
@@ -131,7 +132,9 @@ func (db *DB) abortLockHolders(ws *WriteSet) {
 			buf = db.locks.holders(op.Space, op.Key, buf[:0])
 		}
 		for _, t := range buf {
-			t.abort(true)
+			if !t.abort(true) {
+				t.noteBFConflict(ws.Seqno)
+			}
 		}
 	}
 }
@@ -490,6 +493,9 @@ func (t *Txn) Commit(ctx context.Context) error {
 		return fmt.Errorf("storage: commit txn %d: %w", t.id, err)
 	}
 	db.stats.commits.Add(1)
+	if db.repl != nil {
+		t.countReplay(ws.Seqno)
+	}
 	<-b.done
 	return b.err
 }
