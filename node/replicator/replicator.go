@@ -729,7 +729,8 @@ type applyItem struct {
 }
 
 // applyQueue is the receive queue between the FSM and the apply goroutine (wsrep_local_recv_queue). It is
-// unbounded: raft already holds these entries in memory, and flow control is not implemented.
+// unbounded: raft already holds these entries in memory, and flow control (flowcontrol.go) keeps it near
+// gcs.fc_limit by pausing new proposals cluster-wide while it is longer.
 type applyQueue struct {
 	mu     sync.Mutex
 	items  []applyItem
