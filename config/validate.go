@@ -339,12 +339,18 @@ func (v *validator) checkAdmin() {
 	a := &v.cfg.Admin
 	s := v.site("admin", -1, "")
 	v.checkPair(s, "tls_cert", a.TLSCert, "tls_key", a.TLSKey)
+	switch p := a.Password; {
+	case strings.HasPrefix(p, "$2") && !IsBcryptHash(p):
+		v.errorf(s, "password", "starts like a bcrypt hash but is not a valid one (make one with `maxproxy hash-password`)")
+	case !IsBcryptHash(p) && len(p) > maxBcryptPassword:
+		v.errorf(s, "password", "is %d bytes long; bcrypt, which stores it, takes at most %d", len(p), maxBcryptPassword)
+	}
 	ep, err := parseListen(a.Listen, s)
 	switch {
 	case errors.Is(err, errEmpty):
 	case err != nil:
 		v.errorf(s, "listen", "%v", err)
-	case a.Enabled && a.Password == DefaultAdminPassword && !ep.loopback():
+	case a.Enabled && AdminPasswordIsDefault(a.Password) && !ep.loopback():
 		// Point at the password if the file sets it, else at the listen
 		// address that makes the default unsafe.
 		line := s.line(v.pos, "listen")

@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -9,73 +8,76 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/maxproxy/maxproxy/config"
 )
 
-// The admin password is kept only as a salted PBKDF2-SHA256 key (crypto/pbkdf2,
-// standard library; golang.org/x/crypto/bcrypt is not a dependency of this
-// module). Every request's password is derived the same way and compared in
-// constant time, so a comparison leaks neither the password's length nor a
-// matching prefix, and a memory dump of the process does not hold the
-// password in the clear after start-up beyond the configuration itself.
+// The admin password is kept only as a bcrypt hash: the one admin.password
+// holds (made with `maxproxy hash-password`, so the file need not contain
+// the password), or one made at start from a plain admin.password. A
+// request's password is checked with bcrypt's constant-time comparison.
 //
-// The iteration count trades a few milliseconds per authenticated request
-// (an operator's CLI, not a hot path) for making each guess against the API
-// cost the same.
-const (
-	kdfIterations = 4096
-	kdfKeyLen     = 32
-	saltLen       = 16
-)
+// bcrypt makes every guess cost about 50 ms, which would also make every
+// request of ctl or a script pay it. A password that was verified is
+// therefore remembered as a salted SHA-256 digest and later requests with
+// it are compared against that; a wrong password never matches the digest
+// and always pays for bcrypt.
 
 // credentials is the one accepted user and password.
 type credentials struct {
 	user       [sha256.Size]byte
-	salt       []byte
-	key        []byte
-	defaultPwd bool // the password is config.DefaultAdminPassword
+	hash       []byte
+	salt       [16]byte
+	verified   atomic.Pointer[[sha256.Size]byte] // digest of the last verified password
+	defaultPwd bool                              // the password is config.DefaultAdminPassword
 }
 
 func newCredentials(user, password string) (*credentials, error) {
 	if user == "" || password == "" {
 		return nil, errors.New("admin: user and password must not be empty")
 	}
-	salt := make([]byte, saltLen)
-	if _, err := rand.Read(salt); err != nil {
+	c := &credentials{user: sha256.Sum256([]byte(user)), defaultPwd: config.AdminPasswordIsDefault(password)}
+	if config.IsBcryptHash(password) {
+		c.hash = []byte(password)
+	} else {
+		h, err := bcrypt.GenerateFromPassword([]byte(password), config.AdminBcryptCost)
+		if err != nil {
+			return nil, fmt.Errorf("admin: hash the password: %w", err)
+		}
+		c.hash = h
+	}
+	if _, err := rand.Read(c.salt[:]); err != nil {
 		return nil, fmt.Errorf("admin: salt: %w", err)
 	}
-	key, err := derive(password, salt)
-	if err != nil {
-		return nil, err
-	}
-	return &credentials{
-		user:       sha256.Sum256([]byte(user)),
-		salt:       salt,
-		key:        key,
-		defaultPwd: password == config.DefaultAdminPassword,
-	}, nil
+	return c, nil
 }
 
-func derive(password string, salt []byte) ([]byte, error) {
-	key, err := pbkdf2.Key(sha256.New, password, salt, kdfIterations, kdfKeyLen)
-	if err != nil {
-		return nil, fmt.Errorf("admin: derive password key: %w", err)
-	}
-	return key, nil
+func (c *credentials) digest(password string) [sha256.Size]byte {
+	h := sha256.New()
+	h.Write(c.salt[:])
+	h.Write([]byte(password))
+	var d [sha256.Size]byte
+	h.Sum(d[:0])
+	return d
 }
 
-// check reports whether user and password are the accepted ones. It does
-// the same work whether the user is right or not.
+// check reports whether user and password are the accepted ones. A wrong
+// user costs as much as a wrong password.
 func (c *credentials) check(user, password string) bool {
 	u := sha256.Sum256([]byte(user))
-	key, err := derive(password, c.salt)
-	if err != nil {
+	userOK := subtle.ConstantTimeCompare(u[:], c.user[:]) == 1
+	d := c.digest(password)
+	if v := c.verified.Load(); v != nil && subtle.ConstantTimeCompare(d[:], v[:]) == 1 {
+		return userOK
+	}
+	if bcrypt.CompareHashAndPassword(c.hash, []byte(password)) != nil {
 		return false
 	}
-	userOK := subtle.ConstantTimeCompare(u[:], c.user[:])
-	keyOK := subtle.ConstantTimeCompare(key, c.key)
-	return userOK&keyOK == 1
+	c.verified.Store(&d)
+	return userOK
 }
 
 // errDefaultPassword refuses to expose the API with a password everyone knows.

@@ -9,8 +9,8 @@
 //
 //   - HTTP Basic authentication is checked on every request before routing,
 //     so an unknown path without credentials answers 401, not 404. The
-//     password is held as a salted PBKDF2-SHA256 key and compared in constant
-//     time (see auth.go for why not bcrypt).
+//     password is held only as a bcrypt hash (admin.password may be one
+//     itself) and checked with bcrypt's constant-time comparison.
 //   - The default password is refused on a non-loopback address three
 //     times over: by config validation, by New for the configured address,
 //     and by Serve for the socket actually bound.

@@ -4,12 +4,17 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"strings"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/maxproxy/maxproxy/config"
 	"github.com/maxproxy/maxproxy/proxy/ctl"
@@ -26,6 +31,9 @@ const (
 	exitUsage = 2
 )
 
+// Stdin is what hash-password reads; a variable so that tests can feed it.
+var Stdin io.Reader = os.Stdin
+
 // DefaultConfigPath is where maxproxy looks for its configuration when -c is
 // not given, as MaxScale looks in /etc/maxscale.cnf. A variable so that tests
 // can point it elsewhere.
@@ -41,6 +49,7 @@ func commands() []command {
 	return []command{
 		{"check-config", "check-config [-c FILE]   validate a configuration file", checkConfig},
 		{"ctl", "ctl <verb> ...           administer a running proxy (see maxproxy ctl --help)", ctl.Main},
+		{"hash-password", "hash-password            read a password on stdin, print its bcrypt hash for admin.password", hashPassword},
 		{"serve", "serve [-c FILE]          run the proxy (also: maxproxy -c FILE)", serve},
 		{"version", "version                  print the version", version},
 	}
@@ -124,5 +133,33 @@ func version(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	fmt.Fprintf(stdout, "maxproxy %s (%s, %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return exitOK
+}
+
+// hashPassword reads one line (the password) from standard input and prints
+// its bcrypt hash, which admin.password accepts in place of the password so
+// that the configuration file does not hold it.
+func hashPassword(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("hash-password", stderr)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	line, err := bufio.NewReader(Stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		fmt.Fprintf(stderr, "maxproxy hash-password: %v\n", err)
+		return exitFail
+	}
+	password := strings.TrimRight(line, "\r\n")
+	if password == "" {
+		fmt.Fprintln(stderr, "maxproxy hash-password: no password on standard input")
+		return exitFail
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), config.AdminBcryptCost)
+	if err != nil {
+		// bcrypt refuses passwords over 72 bytes.
+		fmt.Fprintf(stderr, "maxproxy hash-password: %v\n", err)
+		return exitFail
+	}
+	fmt.Fprintln(stdout, string(hash))
 	return exitOK
 }
