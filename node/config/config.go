@@ -224,8 +224,8 @@ func (c *Config) Validate() error {
 	} else if c.NodeAddress != "" {
 		return keyErr("needs cluster_address", "node_address")
 	}
-	if c.GCS.FCLimit < 0 || c.GCS.FCLimit > maxFCLimit {
-		return keyErr(fmt.Sprintf("must be between 0 and %d, got %d", maxFCLimit, c.GCS.FCLimit), "gcs", "fc_limit")
+	if c.GCS.FCLimit < 1 || c.GCS.FCLimit > maxFCLimit {
+		return keyErr(fmt.Sprintf("must be between 1 and %d, got %d", maxFCLimit, c.GCS.FCLimit), "gcs", "fc_limit")
 	}
 	if !(c.GCS.FCFactor >= 0 && c.GCS.FCFactor <= 1) {
 		return keyErr(fmt.Sprintf("must be between 0.0 and 1.0, got %v", c.GCS.FCFactor), "gcs", "fc_factor")

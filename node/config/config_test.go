@@ -69,7 +69,7 @@ func TestParseBad(t *testing.T) {
 		{"bad hash", "[[user]]\nname = \"a\"\npassword_hash = \"abc\"\n", `bad.toml:3: user.password_hash: want "*" followed by 40 hex digits`},
 		{"quote in name", "[[user]]\nname = \"a'b\"\n", `bad.toml:2: user.name: invalid user name "a'b"`},
 		{"bad grant", "[[user]]\nname = \"a\"\ngrants = [\"ALL\"]\n", `bad.toml:3: user.grants: want "<privileges> ON <db>.<table>", got "ALL"`},
-		{"fc limit", "gcs.fc_limit = -1\n", `bad.toml:1: gcs.fc_limit: must be between 0 and`},
+		{"fc limit", "gcs.fc_limit = 0\n", `bad.toml:1: gcs.fc_limit: must be between 1 and`},
 		{"fc factor", "[gcs]\nfc_factor = 1.5\n", `bad.toml:2: gcs.fc_factor: must be between 0.0 and 1.0, got 1.5`},
 		{"other provider option", "gcs.fc_debug = 1\n", `bad.toml:1: unknown key "gcs.fc_debug"`},
 		{"duplicate account", "[[user]]\nname = \"a\"\n[[user]]\nname = \"a\"\nhost = \"%\"\n", `account 'a'@'%' is listed twice`},

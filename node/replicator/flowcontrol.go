@@ -27,10 +27,11 @@ import (
 // A desynced node (wsrep_desync=ON, SetDesync) never asks for a pause and releases one it holds; it
 // reports Donor/Desynced (state 2).
 
-// FlowControlConfig holds Galera's gcs.fc_* provider options.
+// FlowControlConfig holds Galera's gcs.fc_* provider options. The zero value stands for Galera's
+// defaults (DefaultFCLimit, DefaultFCFactor); any other value is taken as it is.
 type FlowControlConfig struct {
-	Limit         int     // gcs.fc_limit; DefaultFCLimit when zero
-	Factor        float64 // gcs.fc_factor in (0, 1]; DefaultFCFactor when zero
+	Limit         int     // gcs.fc_limit
+	Factor        float64 // gcs.fc_factor, in [0, 1]
 	SinglePrimary bool    // gcs.fc_single_primary: the limit does not grow with the cluster size
 }
 
@@ -47,13 +48,10 @@ const kindFC byte = 'F'
 
 // Limits returns the flow-control interval [lower, upper] for a cluster of size members.
 func (c FlowControlConfig) Limits(size int) (lower, upper int) {
+	if c == (FlowControlConfig{}) {
+		c = FlowControlConfig{Limit: DefaultFCLimit, Factor: DefaultFCFactor}
+	}
 	limit, factor := c.Limit, c.Factor
-	if limit == 0 {
-		limit = DefaultFCLimit
-	}
-	if factor == 0 {
-		factor = DefaultFCFactor
-	}
 	f := 1.0
 	if !c.SinglePrimary && size > 1 {
 		f = math.Sqrt(float64(size))

@@ -25,6 +25,8 @@ func TestFlowControlLimits(t *testing.T) {
 		{FlowControlConfig{Limit: 16, Factor: 0.5}, 3, 14, 28},
 		{FlowControlConfig{Limit: 16, Factor: 0.5, SinglePrimary: true}, 3, 8, 16},
 		{FlowControlConfig{Limit: 2, Factor: 0.5}, 3, 2, 3},
+		{FlowControlConfig{Limit: 16}, 3, 0, 28}, // factor 0: continue only once the queue is empty
+		{FlowControlConfig{Factor: 1}, 3, 0, 0},  // limit 0: any backlog pauses
 	} {
 		lower, upper := tc.cfg.Limits(tc.size)
 		if lower != tc.lower || upper != tc.upper {
