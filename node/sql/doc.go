@@ -54,7 +54,8 @@
 // construct, among them: ANY/ALL subqueries, subqueries correlated two levels out, NATURAL joins, window
 // functions, INTERSECT/EXCEPT, WITH, TIME/ENUM/SET/JSON/BIT columns, temporary tables, views, foreign
 // keys, CHECK constraints, MODIFY/CHANGE COLUMN, ADD/DROP PRIMARY KEY, table- and column-level grants,
-// SAVEPOINT, SQL-level PREPARE, EXPLAIN, GET_LOCK and friends.
+// SQL-level PREPARE, EXPLAIN, GET_LOCK and friends. SAVEPOINT / ROLLBACK TO / RELEASE work as InnoDB's
+// (savepoint.go).
 //
 // LOCK TABLES ... READ/WRITE and UNLOCK TABLES follow MariaDB for what dump and restore need
 // (locktables.go: other sessions wait, 1099/1100/1192 for the holder); locks are per table name, not

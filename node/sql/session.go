@@ -70,6 +70,7 @@ type Session struct {
 	// the first statement that uses it, not by BEGIN (see sessionTxn).
 	txnReadOnly bool
 	undo        []undoEntry
+	savepoints  []savepoint     // of the open transaction (savepoint.go)
 	mdlHeld     map[string]bool // tables whose shared metadata lock the transaction holds
 	stmtStart   int             // len(undo) when the statement started
 
@@ -302,10 +303,11 @@ func (s *Session) dispatch(ctx context.Context, stmt ast.StmtNode, sqlText strin
 		}
 		return &Result{}, nil
 	case *ast.RollbackStmt:
-		s.e.status.incCom("Com_rollback")
 		if x.SavepointName != "" {
-			return nil, errNotSupported("SAVEPOINT")
+			s.e.status.incCom("Com_rollback_to_savepoint")
+			return s.execRollbackToSavepoint(ctx, x.SavepointName)
 		}
+		s.e.status.incCom("Com_rollback")
 		s.rollbackTxn()
 		return &Result{}, nil
 	case *ast.SetStmt:
@@ -359,8 +361,12 @@ func (s *Session) dispatch(ctx context.Context, stmt ast.StmtNode, sqlText strin
 		return s.execUnlockTables(ctx)
 	case *ast.PrepareStmt, *ast.ExecuteStmt, *ast.DeallocateStmt:
 		return nil, errNotSupported("SQL-level PREPARE/EXECUTE")
-	case *ast.SavepointStmt, *ast.ReleaseSavepointStmt:
-		return nil, errNotSupported("SAVEPOINT")
+	case *ast.SavepointStmt:
+		s.e.status.incCom("Com_savepoint")
+		return s.execSavepoint(x)
+	case *ast.ReleaseSavepointStmt:
+		s.e.status.incCom("Com_release_savepoint")
+		return s.execReleaseSavepoint(x)
 	case *ast.CreateViewStmt:
 		return nil, errNotSupported("CREATE VIEW")
 	case *ast.AnalyzeTableStmt:
@@ -495,6 +501,7 @@ func (s *Session) commitTxn(ctx context.Context) error {
 	}
 	t := s.txn
 	s.txn, s.inTxn, s.txnReadOnly = nil, false, false
+	s.savepoints = s.savepoints[:0]
 	if t == nil {
 		// Nothing ran in the transaction, so there is nothing to commit.
 		s.undo = s.undo[:0]
@@ -519,6 +526,7 @@ func (s *Session) rollbackTxn() {
 	}
 	s.txn, s.inTxn, s.txnReadOnly = nil, false, false
 	s.undo = s.undo[:0]
+	s.savepoints = s.savepoints[:0]
 	s.releaseTableLocks()
 }
 
