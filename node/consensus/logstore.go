@@ -275,6 +275,49 @@ func deleteFrom(b *bolt.Bucket, from, to uint64) error {
 
 func (ls *logStore) close() error { return ls.db.Close() }
 
+// truncateAfter durably deletes the log entries after index (ForceNewCluster's uncommitted tail) and
+// rebuilds the in-memory copy without them.
+func (ls *logStore) truncateAfter(index uint64) error {
+	last, err := ls.LastIndex()
+	if err != nil || last <= index {
+		return err
+	}
+	if err := ls.db.Update(func(tx *bolt.Tx) error { return deleteFrom(tx.Bucket(bucketLog), index+1, 0) }); err != nil {
+		return fmt.Errorf("truncate raft log: %w", err)
+	}
+	ls.syncs.Add(1)
+	first, err := ls.FirstIndex()
+	if err != nil {
+		return err
+	}
+	kept, err := ls.Entries(first, index+1, math.MaxUint64)
+	if err != nil {
+		return fmt.Errorf("truncate raft log: %w", err)
+	}
+	snap, err := ls.Snapshot()
+	if err != nil {
+		return err
+	}
+	hs, _, err := ls.MemoryStorage.InitialState()
+	if err != nil {
+		return err
+	}
+	mem := raft.NewMemoryStorage()
+	if !raft.IsEmptySnap(snap) {
+		if err := mem.ApplySnapshot(snap); err != nil {
+			return err
+		}
+	}
+	if err := mem.SetHardState(hs); err != nil {
+		return err
+	}
+	if err := mem.Append(kept); err != nil {
+		return err
+	}
+	ls.MemoryStorage = mem
+	return nil
+}
+
 // Entry value: term (8) | type (1) | data. The index is the key.
 func encodeEntry(e *pb.Entry) []byte {
 	b := make([]byte, 9, 9+len(e.GetData()))

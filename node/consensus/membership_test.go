@@ -3,6 +3,7 @@ package consensus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -113,4 +114,48 @@ func TestRemovingTheLastVoterIsRefused(t *testing.T) {
 	}
 	c.mustPropose(1, "b")
 	c.converged(2, 1)
+}
+
+// pc.bootstrap at the raft level: with both peers down the survivor cannot commit; ForceNewCluster makes
+// it the only voter, keeping everything it had committed. A former member that comes back with its old
+// configuration is fenced off — it cannot disrupt the new leader or take its place — until it is added
+// back.
+func TestForceNewCluster(t *testing.T) {
+	c := newCluster(t, 34, 3, nil)
+	lead := c.leader(1, 2, 3)
+	for i := range 5 {
+		c.mustPropose(lead, fmt.Sprintf("a-%d", i))
+	}
+	c.converged(5, 1, 2, 3)
+	c.stop(2)
+	c.stop(3)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := c.nodes[1].ForceNewCluster(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.nodes[1].Status(); !slices.Equal(st.Voters, []uint64{1}) {
+		t.Fatalf("voters after the forced change: %v", st.Voters)
+	}
+	c.leader(1)
+	c.mustPropose(1, "alone")
+	if log := c.converged(6, 1); !slices.Equal(log[:5], []string{"a-0", "a-1", "a-2", "a-3", "a-4"}) {
+		t.Fatalf("log after the forced change %v", log)
+	}
+
+	c.start(2, c.peers) // still believes in {1,2,3}: campaigns, is fenced off
+	eventually(t, "node 2 to stand for election", func() bool {
+		st := c.nodes[2].Status().State
+		return st == "StatePreCandidate" || st == "StateCandidate"
+	})
+	c.mustPropose(1, "fenced")
+	if st := c.nodes[1].Status(); st.Lead != 1 || !slices.Equal(st.Voters, []uint64{1}) {
+		t.Fatalf("node 1 after node 2 came back: %+v", st)
+	}
+	if got := c.fsms[2].count("fenced"); got != 0 {
+		t.Fatalf("fenced node received %d new entries", got)
+	}
+	if err := c.nodes[1].RemoveNode(ctx, 1, nil); !errors.Is(err, ErrLastVoter) {
+		t.Fatalf("removing the forced cluster's only voter: %v", err)
+	}
 }

@@ -208,6 +208,7 @@ type Stats struct {
 
 // Node runs one raft member. Every method is safe for concurrent use.
 type Node struct {
+	rc    *raft.Config
 	cfg   Config
 	log   *slog.Logger
 	store *logStore
@@ -251,6 +252,7 @@ type Node struct {
 	progressTick  int
 	leaderContact int               // tick of the last message from a leader (non-candidate only)
 	snapLogged    map[uint64]uint64 // follower -> term in which its need for a snapshot was logged
+	fence         map[uint64]bool   // members removed by ForceNewCluster whose messages are dropped
 	fatal         error             // set by control functions that leave the node unusable
 }
 
@@ -278,7 +280,7 @@ func Start(cfg Config) (*Node, error) {
 		_ = store.close()
 		return nil, fmt.Errorf("consensus: persist epoch: %w", err)
 	}
-	rc := &raft.Config{
+	rc := &raft.Config{ // also used by ForceNewCluster to restart raft
 		ID:                        cfg.ID,
 		ElectionTick:              cfg.ElectionTick,
 		HeartbeatTick:             cfg.HeartbeatTick,
@@ -314,6 +316,7 @@ func Start(cfg Config) (*Node, error) {
 		st.conf = store.conf
 	}
 	n := &Node{
+		rc:           rc,
 		cfg:          cfg,
 		log:          cfg.Logger,
 		store:        store,
@@ -328,6 +331,7 @@ func Start(cfg Config) (*Node, error) {
 		apply:        st,
 		pendingReads: map[uint64]*readReq{},
 		snapLogged:   map[uint64]uint64{},
+		fence:        map[uint64]bool{},
 		hs:           hs,
 		replayConf:   replayConfIndex,
 	}
@@ -665,6 +669,8 @@ func (n *Node) step(m *pb.Message) {
 		n.log.Warn("non-candidate node refuses leadership transfer", "node", n.cfg.ID, "from", m.GetFrom())
 		return
 	case raft.IsLocalMsg(t):
+		return
+	case n.fenced(m):
 		return
 	case t == pb.MsgApp || t == pb.MsgHeartbeat || t == pb.MsgSnap:
 		n.leaderContact = n.ticks // only leaders send these
@@ -1031,6 +1037,7 @@ func (n *Node) applyConf(e *pb.Entry) error {
 		refused = true
 	}
 	if !replayed {
+		n.unfence(cc)
 		n.apply.conf = n.rn.ApplyConfChange(cc)
 		n.apply.confIndex = e.GetIndex()
 	}

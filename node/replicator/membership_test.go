@@ -246,3 +246,51 @@ func TestConcurrentLeavesKeepOneMember(t *testing.T) {
 	c.waitConverged()
 	c.assertEqualContents(map[string]string{"k": "v"})
 }
+
+// Galera's pc.bootstrap=YES: the two other members crashed, the survivor is non-Primary; bootstrapping
+// it makes a one-member primary component with every write it had, writable again. The former members
+// come back with empty data directories and join it like new nodes.
+func TestForceBootstrapOfASurvivor(t *testing.T) {
+	c := newCluster(t, 3)
+	ctx := context.Background()
+	for i := range 9 {
+		if err := put(ctx, c.nodes[uint64(1+i%3)].db, fmt.Sprintf("k%d", i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.waitConverged()
+	want := contents(t, c.nodes[1].db)
+	c.crash(2)
+	c.crash(3)
+	eventually(t, "node 1 non-Primary", func() bool { return !c.nodes[1].r.Primary() })
+	if err := put(ctx, c.nodes[1].db, "refused", "v"); !errors.Is(err, ErrNotPrimary) {
+		t.Fatalf("write outside the primary component: %v", err)
+	}
+	if err := c.nodes[1].r.SetProviderOptions(ctx, "gcache.size=1G"); err == nil {
+		t.Error("a static provider option was accepted at runtime")
+	}
+	conf := c.nodes[1].r.Status().ClusterConfID
+	bctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := c.nodes[1].r.SetProviderOptions(bctx, "pc.bootstrap=YES"); err != nil {
+		t.Fatal(err)
+	}
+	st := c.nodes[1].r.Status()
+	if !st.Primary || st.ClusterSize != 1 || st.LocalState != StateSynced || st.ClusterConfID <= conf {
+		t.Fatalf("after pc.bootstrap: %+v", st)
+	}
+	if err := put(ctx, c.nodes[1].db, "after", "v"); err != nil {
+		t.Fatal(err)
+	}
+	want["after"] = "v"
+	c.assertEqualContents(want)
+	for _, id := range []uint64{2, 3} {
+		c.start(id, c.dir(id)+"-new", false)
+	}
+	c.waitPrimary(2, 3)
+	c.waitConverged()
+	c.assertEqualContents(want)
+	if got := c.nodes[3].r.Status().ClusterSize; got != 3 {
+		t.Errorf("cluster size after the rejoin %d", got)
+	}
+}

@@ -349,9 +349,16 @@ func (r *Replicator) Leave(ctx context.Context) error {
 			led++
 			err = r.node.HandOff(ctx)
 		case st.Lead != 0:
-			err = r.node.RemoveNode(ctx, r.cfg.ID, nil)
+			// Each attempt is bounded: under load a proposal can be dropped with the leadership moving
+			// (others leaving at the same time); the next round looks at the configuration again.
+			actx, cancel := context.WithTimeout(ctx, 3*r.electionTimeout())
+			err = r.node.RemoveNode(actx, r.cfg.ID, nil)
+			cancel()
 			if errors.Is(err, consensus.ErrLastVoter) {
 				return ErrLastMember // the others left at the same time
+			}
+			if errors.Is(err, consensus.ErrUnknownOutcome) && ctx.Err() == nil {
+				err = nil // it may still apply: the configuration tells, next round
 			}
 		}
 		if err != nil && !errors.Is(err, consensus.ErrNotCommitted) && !errors.Is(err, consensus.ErrConfChangeInProgress) {
