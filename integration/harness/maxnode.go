@@ -65,9 +65,9 @@ func StartMaxnodeCluster(t testing.TB, n int, opts MaxnodeOptions) *MaxnodeClust
 // every node is Synced with wsrep_cluster_size=n and every account logs in
 // over TCP on every node.
 //
-// The nodes start together: a maxnode serves clients only once it is in
-// the primary component, which a founding node alone cannot form when the
-// cluster has more than two members (it needs a raft majority).
+// The nodes start together, node 1 with --bootstrap: it founds the cluster
+// alone and the others join it (each serves clients once it is a voter of
+// the primary component).
 func NewMaxnodeCluster(ctx context.Context, scope *Scope, n int, opts MaxnodeOptions) (*MaxnodeCluster, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("harness: maxnode cluster needs at least 1 node, got %d", n)

@@ -73,8 +73,10 @@ type Config struct {
 	LogLevel string `toml:"log_level"`
 	// ClusterName is wsrep_cluster_name.
 	ClusterName string `toml:"cluster_name"`
-	// ClusterAddress is wsrep_cluster_address: "gcomm://h1:p1,h2:p2,..." lists every member's replication
-	// address (port 4567 when omitted), the same list on every node. Empty: a standalone node.
+	// ClusterAddress is wsrep_cluster_address: "gcomm://h1:p1,h2:p2,..." lists the members' replication
+	// addresses (port 4567 when omitted). A member's identity is its position in the list, so every node
+	// lists the members in the same order; a new node appends itself and joins (the others learn its
+	// address from the cluster). Empty: a standalone node.
 	ClusterAddress string `toml:"cluster_address"`
 	// NodeAddress is wsrep_node_address: this node's replication listen address, one of ClusterAddress's
 	// members. Required with ClusterAddress.
@@ -284,8 +286,8 @@ func (u *User) validate() error {
 func (c *Config) Clustered() bool { return c.ClusterAddress != "" }
 
 // ClusterMembers parses cluster_address into the members' replication addresses, in the order given, and
-// returns this node's position among them (node_address, port 4567 when omitted). Every member must be
-// given the same list: a member's raft id is its position + 1.
+// returns this node's position among them (node_address, port 4567 when omitted). A member's raft id is
+// its position + 1, so every node must list the members in the same order (a new node may append itself).
 func (c *Config) ClusterMembers() (members []string, self int, err error) {
 	list, ok := strings.CutPrefix(c.ClusterAddress, gcommScheme)
 	if !ok {

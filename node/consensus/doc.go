@@ -73,6 +73,26 @@
 // member instead (fire and forget — the joiner repeats it until it is added), which is how a joiner
 // asks to be added.
 //
+// A change that would remove the only voter (members leaving at the same time) is applied as a no-op on
+// every node and its proposer gets ErrLastVoter; raft itself would panic. Every applied configuration
+// change is made durable at once (hard state with its commit index, and the apply state), not with the
+// next log write: otherwise a restart could return to an older configuration that needs the vote of a
+// member that has left. HandOff asks a leader to transfer leadership to its best other voter (a leader
+// about to leave).
+//
+// # Forced new cluster
+//
+// ForceNewCluster (Galera's pc.bootstrap=YES) makes a voter the only voter whatever the others think,
+// the way etcd's --force-new-cluster does, at runtime: the uncommitted log tail is discarded, one
+// committed removal per other member is appended in the current term, everything is fsynced and raft is
+// restarted from the log; the removals are applied (and reported) like any change and the node elects
+// itself. The removed members are fenced off for the life of the process: their messages, except
+// proposals (join requests), are dropped until they are added back, so a former member that returns with
+// its old configuration can neither win this node's vote nor make it follow and overwrite its log. Two
+// former members that return together still form a majority of their old configuration among
+// themselves: as with Galera's pc.bootstrap, use it only when the others are gone, and bring them back
+// with empty data directories.
+//
 // # Arbitrator (NonCandidate)
 //
 // raft v3.7.0 has no "voter that never becomes leader" switch, and a voter that never campaigns at all is

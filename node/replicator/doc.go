@@ -36,25 +36,64 @@
 //
 // # Membership, primary component, bootstrap
 //
-// The cluster is the raft voter set given at first start (Config.Peers, from cluster_address); views are
-// not dynamic yet (no VIEW entries, no learner joins, no eviction). A node started with Bootstrap proposes
-// the cluster entry, which fixes wsrep_cluster_state_uuid and the starting seqno; until one is in the log
-// nobody is Primary (as Galera nodes wait for a primary component). Primary = the cluster exists, the node
-// is a voter and it knows a leader; raft runs with CheckQuorum and PreVote, so a leader without a majority
-// steps down and an isolated follower forgets its leader after an election timeout. Outside the primary
-// component the node reports wsrep_local_state 0/Initialized, wsrep_cluster_status non-Primary,
+// A node started with Bootstrap (--bootstrap) and no raft state founds raft as its only voter and
+// proposes the cluster entry, which fixes wsrep_cluster_state_uuid and the starting seqno; until one is in
+// the log nobody is Primary (as Galera nodes wait for a primary component). Primary = the cluster exists,
+// the node is a voter and it knows a leader; raft runs with CheckQuorum and PreVote, so a leader without a
+// majority steps down and an isolated follower forgets its leader after an election timeout. Outside the
+// primary component the node reports wsrep_local_state 0/Initialized, wsrep_cluster_status non-Primary,
 // wsrep_ready OFF, wsrep_cluster_size 1 (it cannot see the other side) and wsrep_cluster_conf_id -1.
-// A founding node that starts late with an empty data directory catches up from the raft log (never
-// compacted here). A node whose data does not match the cluster's starting seqno needs a state transfer,
-// which is not implemented: it stays non-Primary and logs why.
+//
+// # Views and membership (view.go)
+//
+// The view is the raft configuration (voters and learners), kept by the FSM from the configuration
+// changes consensus reports in log order (replayed ones included), so every node has the same one.
+// wsrep_cluster_size counts voters and learners (Galera counts joiners), wsrep_local_index is the node's
+// position in the sorted ids, wsrep_cluster_conf_id is 1 at the cluster entry and +1 for every change of
+// the member set (a learner's promotion to voter is a state change, not a view). MEMBER log entries carry
+// each node's name, replication and MySQL address (wsrep_incoming_addresses; a node announces itself once
+// it serves, Config.OnPeer teaches the transport a joiner's replication address); quorum is raft's
+// majority of the voters, which equals Galera's "majority of the previous primary view" as long as the
+// voter set follows the view, which is what joins and graceful leaves do:
+//   - Join: a node outside the configuration (an empty data directory not founding the cluster, or a
+//     node that left) sends a MEMBER entry with the join flag through a member (consensus.ProposeVia)
+//     every election timeout. The leader adds it as a raft learner; it receives the retained log from
+//     where its own ends (Galera's IST, donor = the leader, which stays Synced as Galera's IST donors do)
+//     and shows Joiner (1, "Joining: receiving State Transfer", non-Primary). Once it has applied the
+//     commit index with an empty receive queue it proposes PROMOTE and the leader makes it a voter: it is
+//     Joined (3) until its receive queue first drains, then Synced (4).
+//   - Graceful leave (Leave, called by a clean stop): the leader hands leadership to another voter
+//     first, then the node proposes its own removal and waits until it has applied it. Two clean stops
+//     of three nodes leave a one-voter Primary component. Consensus refuses (on every node) a removal of
+//     the last voter, so members stopping at the same time leave exactly one member (ErrLastMember).
+//     Configuration changes are made durable at once, so a restart never returns to a configuration that
+//     needs a member that left.
+//   - A crashed member stays a voter (there is no eviction): it counts against quorum until it returns.
+//   - pc.bootstrap=YES (SetProviderOptions / ForceBootstrap, bootstrap.go) on a non-primary node makes
+//     it the only voter (consensus.ForceNewCluster: its uncommitted log tail is discarded and the removal
+//     of every other member is committed in its log). Nothing the node knew committed is lost; writes only
+//     the others committed are not in the new component, as in Galera — bootstrap the most advanced node.
+//     The removed members are fenced off for the life of the process (their votes and appends dropped);
+//     they rejoin through the join protocol with empty data directories (their logs may hold entries the
+//     new component never had, which raft cannot reconcile).
+//
+// # Whole-cluster outage
+//
+// maxnode's policy is raft's: after every node crashed, the cluster is Primary again as soon as a
+// majority of the last voter set is back, each with its log, and nothing acknowledged is lost (an
+// acknowledged write is on a majority's fsynced log, and any majority intersects it). Galera instead
+// waits for all members of the last view (pc.recovery) or an operator's bootstrap; after a crash every
+// grastate.dat says safe_to_bootstrap: 0 and --bootstrap is refused here too. After clean stops the last
+// member has safe_to_bootstrap: 1 and is a one-voter cluster by itself; the others rejoin.
 //
 // # Durable state
 //
 // grastate.dat (GALERA.md §5.5) holds the state UUID, seqno -1 while running and the last seqno after a
-// clean shutdown, and safe_to_bootstrap = 1 only for a one-voter cluster (views never shrink yet);
-// Bootstrap refuses with Galera's message when it says 0. replicator.state holds the FSM position (raft
-// index, seqno, certification index) and is written at Start (marked running) and by a clean Close; a
-// clean restart resumes from it.
+// clean shutdown, and safe_to_bootstrap = 1 only when the last view this node was a voter of had it as
+// its only voter (Galera recomputes it on every primary view); Bootstrap refuses with Galera's message
+// when it says 0. replicator.state holds the FSM position (raft index, seqno, certification index, view
+// and member table) and is written at Start (marked running) and by a clean Close; a clean restart
+// resumes from it.
 //
 // # Crash restart
 //
@@ -107,8 +146,12 @@
 //   - Account statements (CREATE USER, GRANT, ...) replicate as ordinary write-sets, not TOI; receivers
 //     reload their SQL catalog after such a write-set is applied (Config.OnApply), asynchronously. RSU
 //     (wsrep_OSU_method) and non-blocking DDL are not implemented: all DDL is TOI.
-//   - No state transfer beyond the raft log (no SST, no IST from a donor), no VIEW entries or dynamic
-//     membership (learner joins, graceful leave, eviction), no Galera-strict
-//     whole-cluster outage mode (raft-natural: a majority of voters back is Primary again). Crash restart needs the uncompacted raft log (see above).
-//   - wsrep_cluster_conf_id stays 1 while Primary; a minority reports wsrep_cluster_size 1.
+//   - No SST: state transfer is the raft log only (IST from the leader), which this package never
+//     compacts, so any joiner can catch up from it; a joiner whose data does not match the cluster's
+//     starting seqno (a founder that had data) stays non-Primary and logs why. No Donor/Desynced state
+//     for state transfers (IST donors stay Synced, as in Galera); no sst_donor choice.
+//   - No eviction of crashed members (they stay voters), no pc.weight, no Galera-strict whole-cluster
+//     outage mode (raft-natural, see above). Crash restart needs the uncompacted raft log (see above).
+//   - A minority reports wsrep_cluster_size 1 (it cannot see the other side of a partition).
+//   - wsrep_provider_options accepts only pc.bootstrap at runtime (SetProviderOptions).
 package replicator
