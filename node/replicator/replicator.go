@@ -114,8 +114,9 @@ type Replicator struct {
 	actions     chan memberAction
 	startCommit uint64 // commit index when consensus started: requests up to it are stale
 	incoming    atomic.Pointer[string]
-	left        atomic.Bool // Leave was called: do not ask to join again
-	catchingUp  atomic.Bool // added as learner: Joiner, then Joined until the receive queue first drains
+	viewCh      chan struct{} // ViewChanged (viewsub.go)
+	left        atomic.Bool   // Leave was called: do not ask to join again
+	catchingUp  atomic.Bool   // added as learner: Joiner, then Joined until the receive queue first drains
 
 	certFailures, replicated, replicatedBytes, received, receivedBytes atomic.Uint64
 }
@@ -157,6 +158,7 @@ func New(cfg Config) (*Replicator, error) {
 	r.fc = newFlowControl(cfg.FlowControl, cfg.ID)
 	r.queue.onPush = r.fc.poke
 	r.actions = make(chan memberAction, 16)
+	r.viewCh = make(chan struct{}, 1)
 	return r, nil
 }
 
@@ -232,7 +234,7 @@ func (r *Replicator) Start(db *storage.DB) error {
 	node, err := consensus.Start(consensus.Config{
 		ID: r.cfg.ID, DataDir: r.cfg.DataDir, Peers: founders,
 		TickInterval: r.cfg.TickInterval, ElectionTick: r.cfg.ElectionTick,
-		Transport: r.cfg.Transport, FSM: r, OnMembership: r.onMembership, Logger: r.cfg.Logger, ReplayFrom: replayFrom,
+		Transport: r.cfg.Transport, FSM: r, OnMembership: r.onMembershipNotify, Logger: r.cfg.Logger, ReplayFrom: replayFrom,
 	})
 	if errors.Is(err, consensus.ErrReplayCompacted) {
 		return errors.Join(fmt.Errorf("%w: %w", ErrUnclean, err), r.saveState(true))
