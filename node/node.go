@@ -195,8 +195,6 @@ type Node struct {
 	// waits for its turn in the total order).
 	catalogChanged chan struct{}
 	catalogDone    chan struct{}
-	// autoInc is wsrep_auto_increment_control (autoinc.go); nil for a standalone node.
-	autoInc *autoIncControl
 
 	served   chan struct{} // closed when Serve returns
 	serveErr error         // Serve's result, once served is closed
@@ -247,7 +245,6 @@ func start(cfg config.Config, log *slog.Logger, opts startOptions) (_ *Node, err
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, n.closeCluster())
-			n.autoInc.close()
 			n.stopCatalogReload()
 			if n.db != nil {
 				err = errors.Join(err, n.db.Close())
@@ -383,6 +380,14 @@ func (n *Node) serve(cfg config.Config, log *slog.Logger) error {
 			if n.repl != nil {
 				setWSLimit(n.repl, name, value)
 			}
+		case "wsrep_provider_options":
+			// pc.bootstrap=YES makes a non-primary node a one-member primary component (replicator.ForceBootstrap).
+			if n.repl == nil {
+				return errors.New("wsrep_provider_options: not a cluster node")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+			defer cancel()
+			return n.repl.SetProviderOptions(ctx, value)
 		}
 		return nil
 	}
@@ -407,9 +412,6 @@ func (n *Node) serve(cfg config.Config, log *slog.Logger) error {
 		n.repl.SetRowSpaces((&rowSpaces{eng: eng}).isRow)
 		n.catalogDone = make(chan struct{})
 		go n.reloadCatalog(eng, log)
-		if n.autoInc, err = startAutoIncControl(eng, n.repl, log); err != nil {
-			return fmt.Errorf("wsrep_auto_increment_control: %w", err)
-		}
 	}
 	srv, err := server.New(server.Config{
 		Engine:           engine{e: eng, gate: gate, reject: reject},
@@ -538,7 +540,6 @@ func (n *Node) close(ctx context.Context, leave bool) error {
 			}
 			cancel()
 		}
-		n.autoInc.close()
 		// Sessions are closed, so no commit is in flight: the replicator can save a clean position.
 		err = errors.Join(err, n.closeCluster())
 		n.stopCatalogReload()
@@ -575,6 +576,23 @@ func applyConfig(eng *sql.Engine, cfg config.Config) error {
 	} {
 		if err := run(q); err != nil {
 			return fmt.Errorf("apply settings: %w", err)
+		}
+	}
+	if cfg.Clustered() {
+		// wsrep_auto_increment_control: AUTO_INCREMENT values of different nodes interleave by cluster size
+		// (offset = wsrep_local_index + 1), so concurrent inserts on several nodes never pick the same key.
+		// The membership is fixed at start, so this is set once.
+		members, self, err := cfg.ClusterMembers()
+		if err != nil {
+			return err
+		}
+		for _, q := range []string{
+			fmt.Sprintf("SET GLOBAL auto_increment_increment = %d", len(members)),
+			fmt.Sprintf("SET GLOBAL auto_increment_offset = %d", self+1),
+		} {
+			if err := run(q); err != nil {
+				return fmt.Errorf("apply cluster settings: %w", err)
+			}
 		}
 	}
 	for _, u := range cfg.Users {
