@@ -195,6 +195,8 @@ type Node struct {
 	// waits for its turn in the total order).
 	catalogChanged chan struct{}
 	catalogDone    chan struct{}
+	// autoInc is wsrep_auto_increment_control (autoinc.go); nil for a standalone node.
+	autoInc *autoIncControl
 
 	served   chan struct{} // closed when Serve returns
 	serveErr error         // Serve's result, once served is closed
@@ -245,6 +247,7 @@ func start(cfg config.Config, log *slog.Logger, opts startOptions) (_ *Node, err
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, n.closeCluster())
+			n.autoInc.close()
 			n.stopCatalogReload()
 			if n.db != nil {
 				err = errors.Join(err, n.db.Close())
@@ -412,6 +415,9 @@ func (n *Node) serve(cfg config.Config, log *slog.Logger) error {
 		n.repl.SetRowSpaces((&rowSpaces{eng: eng}).isRow)
 		n.catalogDone = make(chan struct{})
 		go n.reloadCatalog(eng, log)
+		if n.autoInc, err = startAutoIncControl(eng, n.repl, log); err != nil {
+			return fmt.Errorf("wsrep_auto_increment_control: %w", err)
+		}
 	}
 	srv, err := server.New(server.Config{
 		Engine:           engine{e: eng, gate: gate, reject: reject},
@@ -540,6 +546,7 @@ func (n *Node) close(ctx context.Context, leave bool) error {
 			}
 			cancel()
 		}
+		n.autoInc.close()
 		// Sessions are closed, so no commit is in flight: the replicator can save a clean position.
 		err = errors.Join(err, n.closeCluster())
 		n.stopCatalogReload()
@@ -576,23 +583,6 @@ func applyConfig(eng *sql.Engine, cfg config.Config) error {
 	} {
 		if err := run(q); err != nil {
 			return fmt.Errorf("apply settings: %w", err)
-		}
-	}
-	if cfg.Clustered() {
-		// wsrep_auto_increment_control: AUTO_INCREMENT values of different nodes interleave by cluster size
-		// (offset = wsrep_local_index + 1), so concurrent inserts on several nodes never pick the same key.
-		// The membership is fixed at start, so this is set once.
-		members, self, err := cfg.ClusterMembers()
-		if err != nil {
-			return err
-		}
-		for _, q := range []string{
-			fmt.Sprintf("SET GLOBAL auto_increment_increment = %d", len(members)),
-			fmt.Sprintf("SET GLOBAL auto_increment_offset = %d", self+1),
-		} {
-			if err := run(q); err != nil {
-				return fmt.Errorf("apply cluster settings: %w", err)
-			}
 		}
 	}
 	for _, u := range cfg.Users {
