@@ -54,6 +54,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	clusterAddress := fs.String("cluster-address", "", "gcomm://host:port,... of every member (overrides cluster_address)")
 	nodeAddress := fs.String("node-address", "", "this node's replication address host[:port] (overrides node_address)")
 	bootstrap := fs.Bool("bootstrap", false, "found a new cluster from this node (galera_new_cluster)")
+	arbitrator := fs.Bool("arbitrator", false, "run as an arbitrator (garbd): a voting member that never leads and serves no clients")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for benchmarking)")
 	if err := fs.Parse(args); err != nil {
@@ -120,6 +121,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				log.Error("cpu profile", "err", err)
 			}
 		}()
+	}
+	if *arbitrator {
+		return runArbitrator(ctx, cfg, log, *bootstrap)
 	}
 	n, err := start(cfg, log, startOptions{bootstrap: *bootstrap, ctx: ctx})
 	if err != nil {
@@ -219,6 +223,8 @@ type startOptions struct {
 	replListener net.Listener
 	// ctx bounds the wait for the primary component; nil waits until the node gets there.
 	ctx context.Context
+	// arbitrator runs the node as an arbitrator (arbitrator.go): no SQL service, never the leader.
+	arbitrator bool
 }
 
 // waitPrimary polls until r is in the primary component (there is no event to wait on: leadership is
@@ -282,6 +288,9 @@ func start(cfg config.Config, log *slog.Logger, opts startOptions) (_ *Node, err
 		if err := waitPrimary(opts.ctx, n.repl); err != nil {
 			return nil, err
 		}
+		if opts.arbitrator {
+			return n, nil
+		}
 	}
 	if err := n.serve(cfg, log); err != nil {
 		return nil, err
@@ -318,7 +327,14 @@ func (n *Node) startCluster(cfg config.Config, log *slog.Logger, opts startOptio
 		ID: id, Peers: ids, DataDir: cfg.DataDir, Bootstrap: opts.bootstrap, Transport: n.tr, Logger: log,
 		NodeName: cfg.NodeName, NodeAddress: members[self],
 		// A joiner that is not in this node's cluster_address announces its replication address in the log.
-		OnPeer:      n.tr.SetPeer,
+		// cluster_address is the operator's word for its members' addresses (they may be reached through a
+		// proxy or NAT): announcements only introduce members it does not list.
+		OnPeer: func(id uint64, addr string) {
+			if _, listed := peers[id]; !listed {
+				n.tr.SetPeer(id, addr)
+			}
+		},
+		Arbitrator:  opts.arbitrator,
 		FlowControl: replicator.FlowControlConfig{Limit: cfg.GCS.FCLimit, Factor: cfg.GCS.FCFactor, SinglePrimary: cfg.GCS.FCSinglePrimary},
 		OnApply: func(ws *storage.WriteSet) {
 			for i := range ws.Ops {
@@ -373,6 +389,7 @@ func (n *Node) serve(cfg config.Config, log *slog.Logger) error {
 			n.repl.SetDesync(on)
 			return nil
 		}
+		eopts.FlushStatus = n.repl.ResetFlowControlStats
 	}
 	reject := &rejectQueries{}
 	eopts.OnSetGlobal = func(name, value string) error {
@@ -531,10 +548,13 @@ func (n *Node) Close(ctx context.Context) error { return n.close(ctx, true) }
 // but with its state saved cleanly).
 func (n *Node) close(ctx context.Context, leave bool) error {
 	n.closeOnce.Do(func() {
-		err := n.srv.Shutdown(ctx)
-		<-n.served
-		if !errors.Is(n.serveErr, server.ErrServerClosed) {
-			err = errors.Join(err, n.serveErr)
+		var err error
+		if n.srv != nil { // an arbitrator serves no clients
+			err = n.srv.Shutdown(ctx)
+			<-n.served
+			if !errors.Is(n.serveErr, server.ErrServerClosed) {
+				err = errors.Join(err, n.serveErr)
+			}
 		}
 		if leave && n.repl != nil {
 			lctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)

@@ -66,6 +66,9 @@ type Config struct {
 	// abandoned local commit) made is applied to the storage — e.g. to reload the SQL catalog. It must not
 	// block on anything that waits for the total order to advance (a local commit).
 	OnApply func(ws *storage.WriteSet)
+	// Arbitrator makes this member an arbitrator (garbd): a voter that never starts an election and hands
+	// leadership away if it gets it (consensus NonCandidate). It still applies the log.
+	Arbitrator bool
 	// FlowControl holds gcs.fc_limit, gcs.fc_factor and gcs.fc_single_primary (flowcontrol.go).
 	FlowControl FlowControlConfig
 	Logger      *slog.Logger
@@ -234,7 +237,8 @@ func (r *Replicator) Start(db *storage.DB) error {
 	node, err := consensus.Start(consensus.Config{
 		ID: r.cfg.ID, DataDir: r.cfg.DataDir, Peers: founders,
 		TickInterval: r.cfg.TickInterval, ElectionTick: r.cfg.ElectionTick,
-		Transport: r.cfg.Transport, FSM: r, OnMembership: r.onMembershipNotify, Logger: r.cfg.Logger, ReplayFrom: replayFrom,
+		NonCandidate: r.cfg.Arbitrator,
+		Transport:    r.cfg.Transport, FSM: r, OnMembership: r.onMembershipNotify, Logger: r.cfg.Logger, ReplayFrom: replayFrom,
 	})
 	if errors.Is(err, consensus.ErrReplayCompacted) {
 		return errors.Join(fmt.Errorf("%w: %w", ErrUnclean, err), r.saveState(true))

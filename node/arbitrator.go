@@ -1,0 +1,38 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/maxproxy/maxproxy/node/config"
+)
+
+// runArbitrator runs maxnode --arbitrator until ctx ends and returns the exit code. An arbitrator is
+// Galera's garbd (GALERA.md §6.4, §12.9): a member that votes, so that an even split of the data nodes
+// still leaves one side with a majority, counts in wsrep_cluster_size, and serves no clients. It never
+// leads (consensus NonCandidate: it campaigns only when the data nodes cannot elect a leader without it,
+// and then hands leadership over). Unlike garbd it applies the log to a storage of its own: raft needs a
+// voter's log anyway, and the data costs nothing else. A clean stop leaves the cluster like a data node.
+func runArbitrator(ctx context.Context, cfg config.Config, log *slog.Logger, bootstrap bool) int {
+	if !cfg.Clustered() {
+		log.Error("an arbitrator needs cluster_address")
+		return 2
+	}
+	n, err := start(cfg, log, startOptions{bootstrap: bootstrap, ctx: ctx, arbitrator: true})
+	if err != nil {
+		log.Error("start failed", "err", err)
+		return 1
+	}
+	log.Info("arbitrator joined the primary component", "node_name", cfg.NodeName, "node_address", cfg.NodeAddress)
+	<-ctx.Done()
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace+leaveTimeout)
+	defer cancel()
+	if err := n.Close(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Error("shutdown", "err", err)
+		return 1
+	}
+	log.Info("shutdown complete")
+	return 0
+}

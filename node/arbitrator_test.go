@@ -1,0 +1,60 @@
+package node
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+)
+
+// An arbitrator (maxnode --arbitrator, Galera's garbd) counts in the view and the quorum but serves no
+// clients and never leads: with two data nodes and an arbitrator, the data node left after the other
+// stops without leaving (a crash, as far as the view goes) stays Primary and writable.
+func TestArbitratorKeepsTheSurvivorPrimary(t *testing.T) {
+	cfgs := clusterConfigs(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nodes := make([]*Node, 3)
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := range cfgs {
+		wg.Go(func() {
+			nodes[i], errs[i] = start(cfgs[i], slog.New(slog.DiscardHandler),
+				startOptions{bootstrap: i == 0, ctx: ctx, arbitrator: i == 2})
+		})
+	}
+	wg.Wait()
+	for i, n := range nodes {
+		if n != nil {
+			t.Cleanup(func() { closeNode(t, n) })
+		}
+		if errs[i] != nil {
+			t.Fatalf("start member %d: %v", i+1, errs[i])
+		}
+	}
+	arb := nodes[2]
+	if arb.srv != nil {
+		t.Fatal("the arbitrator serves clients")
+	}
+	db1 := openDB(t, nodes[0], "root", "", "", "")
+	waitFor(t, func() bool { return wsrepStatus(t, db1)["wsrep_cluster_size"] == "3" })
+	mustExec(t, db1, "CREATE DATABASE d")
+	mustExec(t, db1, "CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(20))")
+	mustExec(t, db1, "INSERT INTO d.t VALUES (1, 'a')")
+
+	stopWithoutLeave(t, nodes[1])
+	// Node 1 and the arbitrator are 2 of 3 voters: a leader among them (node 1; the arbitrator only
+	// leads to hand over) keeps the primary component.
+	waitFor(t, func() bool {
+		st := nodes[0].repl.Node().Status()
+		return st.Lead == 1 && nodes[0].repl.Primary()
+	})
+	mustExec(t, db1, "INSERT INTO d.t VALUES (2, 'b')")
+	if got, err := tableContents(db1); err != nil || got != "1=a;2=b;" {
+		t.Fatalf("survivor's table %q, %v", got, err)
+	}
+	if lead := arb.repl.Node().Status().Lead; lead == 3 {
+		t.Fatal("the arbitrator kept the leadership")
+	}
+}
