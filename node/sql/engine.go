@@ -39,6 +39,8 @@ type EngineOptions struct {
 	TOI func(ctx context.Context, req TOIRequest) error
 	// SetDesync, when set (a cluster), is called by SET GLOBAL wsrep_desync.
 	SetDesync func(on bool) error
+	// FlushStatus, when set, is called by FLUSH STATUS (Galera resets its flow-control counters there).
+	FlushStatus func()
 	// OnSetGlobal, when set, is told of every SET GLOBAL after the value was validated and normalised
 	// (enum values upper-case) and before it is stored; an error refuses the statement. The node uses it
 	// for settings that act outside the SQL layer, such as wsrep_reject_queries.

@@ -347,6 +347,9 @@ func (s *Session) dispatch(ctx context.Context, stmt ast.StmtNode, sqlText strin
 		if !s.hasGlobalPriv(catalog.PrivReload) {
 			return nil, s.errSpecificDenied("RELOAD")
 		}
+		if x.Tp == ast.FlushStatus && s.e.opts.FlushStatus != nil {
+			s.e.opts.FlushStatus()
+		}
 		return &Result{}, nil
 	case *ast.KillStmt:
 		return s.execKill(x)
