@@ -200,7 +200,34 @@ func (s *Session) nextAutoInc(tbl *catalog.Table) (uint64, error) {
 	return first, nil
 }
 
+// autoIncBatch is the AUTO_INCREMENT interval an INSERT ... SELECT has reserved and not yet used.
+type autoIncBatch struct {
+	next, end uint64
+	size      uint64 // of the next interval to reserve
+}
+
+// nextAutoIncBatched is nextAutoInc for INSERT ... SELECT, whose row count is not known up front:
+// InnoDB reserves such values in intervals of 1, 2, 4, ... (up to 65535) and drops what a statement
+// leaves unused, so later ids skip them; maxnode hands out the same ids. Other inserts, and every insert
+// under auto_increment_increment > 1, take one value at a time.
+func (s *Session) nextAutoIncBatched(tbl *catalog.Table, b *autoIncBatch, bulk bool) (uint64, error) {
+	if inc, _ := s.autoIncIncrement(); !bulk || inc != 1 {
+		return s.nextAutoInc(tbl)
+	}
+	if b.next == b.end {
+		b.size = min(max(b.size*2, 1), 65535)
+		first, err := s.e.db.NextCounter(tbl.CounterName("ai"), b.size, max(tbl.AutoIncBase, 1))
+		if err != nil {
+			return 0, err
+		}
+		b.next, b.end = first, first+b.size
+	}
+	b.next++
+	return b.next - 1, nil
+}
+
 func (s *Session) execInsert(ctx context.Context, t *storage.Txn, x *ast.InsertStmt, params []Value) (*Result, error) {
+	var aiBatch autoIncBatch
 	tbl, alias, err := s.singleTable(ctx, x.Table, "INSERT")
 	if err != nil {
 		return nil, err
@@ -389,7 +416,7 @@ func (s *Session) execInsert(ctx context.Context, t *storage.Txn, x *ast.InsertS
 				}
 			}
 			if zero {
-				id, err := s.nextAutoInc(tbl)
+				id, err := s.nextAutoIncBatched(tbl, &aiBatch, x.Select != nil)
 				if err != nil {
 					return nil, err
 				}

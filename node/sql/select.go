@@ -194,7 +194,7 @@ func (s *Session) compileSelectIn(x *ast.SelectStmt, sqlText string, params []Va
 			name = exprName(f, sqlText)
 		}
 		qp.fields = append(qp.fields, e)
-		col := s.columnMeta(e.typ(), name, src)
+		col := s.columnMeta(e.typ(), mb3Name(name), src)
 		if src == nil {
 			col.OrgName = ""
 		} else if f.AsName.O != "" {
@@ -1188,4 +1188,20 @@ func checkAliases(n ast.ResultSetNode, seen map[string]bool) error {
 		seen[alias] = true
 	}
 	return nil
+}
+
+// mb3Name is a result column name as MariaDB sends it: names are kept in utf8mb3, so a character
+// outside the BMP (an emoji) becomes '?'.
+func mb3Name(name string) string {
+	for _, r := range name {
+		if r > 0xFFFF {
+			return strings.Map(func(r rune) rune {
+				if r > 0xFFFF {
+					return '?'
+				}
+				return r
+			}, name)
+		}
+	}
+	return name
 }
