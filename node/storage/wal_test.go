@@ -117,17 +117,34 @@ func writeCrashStore(t *testing.T, policy, n int) string {
 	return copyStore(t, dir)
 }
 
+// segmentEnd returns the offset after the last record of a segment (where its preallocated tail starts).
+func segmentEnd(t *testing.T, path string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := 0
+	for {
+		_, _, _, n, err := decodeWALRecord(b[off:])
+		if err != nil {
+			return int64(off)
+		}
+		off += n
+	}
+}
+
 func TestReplayIgnoresATornLastRecord(t *testing.T) {
 	dir := writeCrashStore(t, 1, 20)
 	segs := walSegments(t, dir)
 	last := segs[len(segs)-1].path
 	// Half of one more record, as a write cut off by the crash leaves it (never acknowledged).
 	rec := appendWALRecord(nil, 21, 21, []Op{{Space: 1, Key: k("torn"), Value: k("x")}})
-	f, err := os.OpenFile(last, os.O_WRONLY|os.O_APPEND, 0)
+	f, err := os.OpenFile(last, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.Write(rec[:len(rec)/2]); err != nil {
+	if _, err := f.WriteAt(rec[:len(rec)/2], segmentEnd(t, last)); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
@@ -153,7 +170,7 @@ func TestReplayRefusesDamageBeforeTheEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b[len(b)-3] ^= 0xff
+	b[segmentEnd(t, first)-3] ^= 0xff // inside the last record
 	if err := os.WriteFile(first, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
