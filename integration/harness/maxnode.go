@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +27,14 @@ type MaxnodeOptions struct {
 	Accounts []Account
 	// StartTimeout bounds bringing the whole cluster up; default 1m.
 	StartTimeout time.Duration
+	// Arbitrators adds maxnode --arbitrator members (Galera's garbd):
+	// voters that serve no clients, numbered after the data nodes
+	// (MaxnodeCluster.Arbitrator). wsrep_cluster_size counts them.
+	Arbitrators int
+	// NetCut routes every replication link through a relay the test can
+	// block (MaxnodeCluster.Partition, Heal): a network partition while
+	// every process keeps running.
+	NetCut bool
 }
 
 // MaxnodeAccounts are DefaultAccounts as maxnode can grant them: the same
@@ -45,7 +54,9 @@ type MaxnodeCluster struct {
 	scope *Scope
 	opts  MaxnodeOptions
 	nodes []*Maxnode
-	repl  []int // replication port of each node, in order
+	arbs  []*Maxnode // arbitrators, members len(nodes)+1, …
+	repl  []int      // replication port of each member (data nodes, then arbitrators)
+	cut   *netCut    // nil without MaxnodeOptions.NetCut
 }
 
 var _ Cluster = (*MaxnodeCluster)(nil)
@@ -85,33 +96,41 @@ func NewMaxnodeCluster(ctx context.Context, scope *Scope, n int, opts MaxnodeOpt
 	defer cancel()
 	start := time.Now()
 
-	// Two ports per node: MySQL and replication.
-	ports, err := FreePorts(2 * n)
+	// Two ports per member: MySQL and replication.
+	members := n + opts.Arbitrators
+	ports, err := FreePorts(2 * members)
 	if err != nil {
 		return nil, err
 	}
 	c := &MaxnodeCluster{scope: scope, opts: opts}
-	for i := range n {
+	for i := range members {
 		c.repl = append(c.repl, ports[2*i+1])
 	}
-	for i := range n {
-		name := fmt.Sprintf("node%d", i+1)
-		c.nodes = append(c.nodes, &Maxnode{
-			cluster: c,
-			name:    name,
-			port:    ports[2*i],
-			datadir: filepath.Join(scope.Dir(), name+"-data"),
-		})
+	for i := range members {
+		nd := &Maxnode{cluster: c, port: ports[2*i]}
+		if i < n {
+			nd.name = fmt.Sprintf("node%d", i+1)
+			c.nodes = append(c.nodes, nd)
+		} else {
+			nd.name, nd.arbitrator = fmt.Sprintf("garb%d", i-n+1), true
+			c.arbs = append(c.arbs, nd)
+		}
+		nd.datadir = filepath.Join(scope.Dir(), nd.name+"-data")
+	}
+	if opts.NetCut {
+		if err := c.startNetCut(); err != nil {
+			return nil, err
+		}
 	}
 	scope.OnClose(c.closeAdmin)
 	eg, ectx := errgroup.WithContext(ctx)
-	for i, nd := range c.nodes {
+	for i, nd := range append(slices.Clone(c.nodes), c.arbs...) {
 		eg.Go(func() error { return nd.start(ectx, i == 0) })
 	}
 	if err := eg.Wait(); err != nil {
 		return nil, fmt.Errorf("maxnode cluster: %w", err)
 	}
-	if err := WaitSynced(ctx, c.Nodes(), n); err != nil {
+	if err := WaitSynced(ctx, c.Nodes(), members); err != nil {
 		return nil, fmt.Errorf("maxnode cluster: %w", err)
 	}
 	if err := setupAccounts(ctx, c.nodes[0], opts.Accounts); err != nil {
@@ -177,6 +196,8 @@ type Maxnode struct {
 	port    int
 	datadir string
 
+	arbitrator bool // maxnode --arbitrator: no SQL service
+
 	mu    sync.Mutex
 	proc  *Process
 	admin *sql.DB
@@ -206,7 +227,7 @@ func (m *Maxnode) config() []byte {
 	c := m.cluster
 	var b strings.Builder
 	fmt.Fprintf(&b, "datadir = %q\nlisten = %q\nnode_name = %q\n", m.datadir, m.Addr(), m.name)
-	fmt.Fprintf(&b, "cluster_name = %q\ncluster_address = %q\n", c.opts.ClusterName, c.Address())
+	fmt.Fprintf(&b, "cluster_name = %q\ncluster_address = %q\n", c.opts.ClusterName, c.addressFor(m.index()))
 	fmt.Fprintf(&b, "node_address = %q\n", loopback(c.repl[m.index()]))
 	for _, s := range c.opts.Settings {
 		b.WriteString(s + "\n")
@@ -220,6 +241,11 @@ func (m *Maxnode) index() int {
 			return i
 		}
 	}
+	for i, nd := range m.cluster.arbs {
+		if nd == m {
+			return len(m.cluster.nodes) + i
+		}
+	}
 	panic("harness: maxnode not in its cluster")
 }
 
@@ -230,6 +256,9 @@ func (m *Maxnode) index() int {
 func (m *Maxnode) Start(ctx context.Context) error {
 	if err := m.start(ctx, false); err != nil {
 		return err
+	}
+	if m.arbitrator {
+		return nil // no SQL to ask; the data nodes' wsrep_cluster_size counts it once it is back
 	}
 	return checkSynced(ctx, m, "")
 }
@@ -253,9 +282,23 @@ func (m *Maxnode) start(ctx context.Context, bootstrap bool) error {
 	if bootstrap {
 		args = append(args, "--bootstrap")
 	}
+	if m.arbitrator {
+		args = append(args, "--arbitrator")
+	}
 	proc, err := m.cluster.scope.StartBinary(BinarySpec{Name: m.name, Binary: "maxnode", Config: m.config(), Args: args})
 	if err != nil {
 		return err
+	}
+	if m.arbitrator {
+		// No SQL service: the data nodes' wsrep_cluster_size tells when it
+		// has joined; here only that it did not exit at once.
+		m.mu.Lock()
+		m.proc = proc
+		m.mu.Unlock()
+		if done, werr := proc.Exited(); done {
+			return fmt.Errorf("%s exited (%v)\n--- last %d lines of %s ---\n%s", m.name, werr, tailLines, proc.LogPath(), proc.Tail(tailLines))
+		}
+		return nil
 	}
 	admin, err := sql.Open("mysql", m.DSN("root", "", ""))
 	if err != nil {

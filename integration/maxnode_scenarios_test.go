@@ -1,0 +1,231 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"hash/fnv"
+	"testing"
+	"time"
+
+	"github.com/maxproxy/maxproxy/integration/harness"
+)
+
+// Fault scenarios of a bin/maxnode cluster at the SQL level (GALERA.md §1.3, §3.1, §6, §12.5, §12.9).
+// Partitions are real: every replication link runs through a harness relay that the test blocks, so
+// both sides keep running and answering their clients.
+
+const scenarioDB = "it_scenario"
+
+// TestMaxnodePartitionMinority: writes on every node are read everywhere, at once with wsrep_sync_wait
+// and eventually without it; then a 2|1 partition: the isolated node reports non-Primary (state 0,
+// Initialized, wsrep_ready OFF) and answers 1047 to reads and writes while SHOW STATUS still works, the
+// majority keeps serving writes on both of its nodes, and after healing every node is Synced again with
+// the same table contents.
+func TestMaxnodePartitionMinority(t *testing.T) {
+	c := harness.StartMaxnodeCluster(t, 3, harness.MaxnodeOptions{NetCut: true})
+	setupScenarioTable(t, c)
+	dbs := scenarioDBs(t, c, 3, "")
+	causal := scenarioDBs(t, c, 3, "wsrep_sync_wait=1")
+
+	t.Run("writes on every node read everywhere", func(t *testing.T) {
+		id := 0
+		for from := range 3 {
+			id++
+			nodeExec(t, dbs[from], "INSERT INTO t VALUES (?, ?)", id, fmt.Sprintf("from node %d", from+1))
+			for to := range 3 {
+				// With wsrep_sync_wait the first read on any node sees the commit.
+				var v string
+				if err := causal[to].QueryRowContext(t.Context(), "SELECT v FROM t WHERE id = ?", id).Scan(&v); err != nil {
+					t.Fatalf("node %d with wsrep_sync_wait=1, row %d: %v", to+1, id, err)
+				}
+			}
+		}
+		// Without it a read may lag, but every node gets every row.
+		nodeExec(t, dbs[2], "INSERT INTO t VALUES (4, 'last')")
+		for to := range 3 {
+			waitValue(t, dbs[to], 4, "last")
+		}
+	})
+
+	t.Run("2|1 partition: the minority refuses, the majority writes", func(t *testing.T) {
+		if err := c.Partition([]int{1, 2}, []int{3}); err != nil {
+			t.Fatal(err)
+		}
+		minority := c.Maxnode(3)
+		waitStatus(t, minority, "wsrep_cluster_status", "non-Primary")
+		for name, want := range map[string]string{"wsrep_ready": "OFF", "wsrep_local_state": "0",
+			"wsrep_local_state_comment": "Initialized", "wsrep_connected": "ON"} {
+			if got := mustStatus(t, minority, name); got != want {
+				t.Errorf("minority %s = %q, want %q", name, got, want)
+			}
+		}
+		for _, q := range []string{"SELECT v FROM t WHERE id = 1", "INSERT INTO t VALUES (100, 'minority')"} {
+			if _, err := dbs[2].ExecContext(t.Context(), q); mysqlCode(err) != 1047 {
+				t.Errorf("minority: %s: %v, want 1047", q, err)
+			}
+		}
+		for i := 1; i <= 2; i++ {
+			waitStatus(t, c.Maxnode(i), "wsrep_cluster_status", "Primary")
+		}
+		// The first write may meet the election the lost leader leaves behind.
+		writeEventually(t, dbs[0], "INSERT INTO t VALUES (10, 'majority 1')")
+		for id := 11; id < 20; id++ {
+			nodeExec(t, dbs[id%2], "INSERT INTO t VALUES (?, ?)", id, fmt.Sprintf("majority %d", id%2+1))
+		}
+		var n int
+		if err := causal[1].QueryRowContext(t.Context(), "SELECT COUNT(*) FROM t WHERE id >= 10").Scan(&n); err != nil || n != 10 {
+			t.Fatalf("majority rows on node 2: %d, %v; want 10", n, err)
+		}
+		if got := mustStatus(t, minority, "wsrep_cluster_status"); got != "non-Primary" {
+			t.Fatalf("minority became %s while partitioned", got)
+		}
+	})
+
+	t.Run("healed: every node Synced with the same contents", func(t *testing.T) {
+		if err := c.Heal(); err != nil {
+			t.Fatal(err)
+		}
+		waitSynced(t, c, 3)
+		nodeExec(t, causal[2], "INSERT INTO t VALUES (20, 'node 3 again')")
+		sameChecksums(t, causal, 15)
+	})
+}
+
+// TestMaxnodeEvenSplitWithArbitrator: four data nodes and an arbitrator (maxnode --arbitrator) split
+// 2|2 with the arbitrator on one side. The arbitrator's side has 3 of 5 votes and stays Primary and
+// writable; the other side goes non-Primary and answers 1047. After healing all five members are back in
+// the view and the data nodes agree.
+func TestMaxnodeEvenSplitWithArbitrator(t *testing.T) {
+	c := harness.StartMaxnodeCluster(t, 4, harness.MaxnodeOptions{NetCut: true, Arbitrators: 1})
+	setupScenarioTable(t, c)
+	dbs := scenarioDBs(t, c, 4, "")
+	causal := scenarioDBs(t, c, 4, "wsrep_sync_wait=1")
+	for i := range 4 {
+		if got := mustStatus(t, c.Maxnode(i+1), "wsrep_cluster_size"); got != "5" {
+			t.Fatalf("node%d: wsrep_cluster_size = %s, want 5 (the arbitrator counts)", i+1, got)
+		}
+		nodeExec(t, dbs[i], "INSERT INTO t VALUES (?, 'before')", i+1)
+	}
+
+	const arbitrator = 5
+	if err := c.Partition([]int{1, 2, arbitrator}, []int{3, 4}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 3; i <= 4; i++ {
+		waitStatus(t, c.Maxnode(i), "wsrep_cluster_status", "non-Primary")
+		if _, err := dbs[i-1].ExecContext(t.Context(), "INSERT INTO t VALUES (?, 'lost side')", 100+i); mysqlCode(err) != 1047 {
+			t.Errorf("node%d without the arbitrator: INSERT: %v, want 1047", i, err)
+		}
+	}
+	for i := 1; i <= 2; i++ {
+		waitStatus(t, c.Maxnode(i), "wsrep_cluster_status", "Primary")
+	}
+	writeEventually(t, dbs[0], "INSERT INTO t VALUES (10, 'arbitrator side')")
+	nodeExec(t, dbs[1], "INSERT INTO t VALUES (11, 'arbitrator side')")
+	for i := 3; i <= 4; i++ {
+		if got := mustStatus(t, c.Maxnode(i), "wsrep_cluster_status"); got != "non-Primary" {
+			t.Fatalf("node%d became %s while cut off from the arbitrator", i, got)
+		}
+	}
+
+	if err := c.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	waitSynced(t, c, 5)
+	nodeExec(t, causal[3], "INSERT INTO t VALUES (12, 'after heal')")
+	sameChecksums(t, causal, 7)
+}
+
+func setupScenarioTable(t *testing.T, c *harness.MaxnodeCluster) {
+	t.Helper()
+	mustNodeExec(t, c.Maxnode(1), "CREATE DATABASE "+scenarioDB)
+	mustNodeExec(t, c.Maxnode(1), "CREATE TABLE "+scenarioDB+".t (id INT PRIMARY KEY, v VARCHAR(64) NOT NULL)")
+}
+
+// scenarioDBs opens the application account on nodes 1..n with extra DSN parameters (session
+// variables); every pool waits until the table is visible there.
+func scenarioDBs(t *testing.T, c *harness.MaxnodeCluster, n int, params string) []*sql.DB {
+	t.Helper()
+	a := harness.AppAccount
+	dbs := make([]*sql.DB, n)
+	for i := range n {
+		dsn := c.Node(i+1).DSN(a.User, a.Password, scenarioDB)
+		if params != "" {
+			dsn += "&" + params
+		}
+		dbs[i] = nodeDB(t, dsn)
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		err := harness.Poll(ctx, fmt.Sprintf("table t on node%d", i+1), 20*time.Millisecond, func(ctx context.Context) error {
+			_, err := dbs[i].ExecContext(ctx, "SELECT COUNT(*) FROM t")
+			return err
+		})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dbs
+}
+
+// writeEventually runs a write until it succeeds: right after a partition the majority may still be
+// electing a leader (1047 while no node is Primary, 1213 for a commit refused meanwhile).
+func writeEventually(t *testing.T, db *sql.DB, query string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	err := harness.Poll(ctx, query, 50*time.Millisecond, func(ctx context.Context) error {
+		_, err := db.ExecContext(ctx, query)
+		if n := mysqlCode(err); err != nil && n != 1047 && n != 1213 {
+			return harness.Permanent(err)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sameChecksums reads every node's table (the pools use wsrep_sync_wait, so each read sees every commit
+// made before it) and checks the row count and an ordered digest are equal everywhere.
+func sameChecksums(t *testing.T, dbs []*sql.DB, wantRows int) {
+	t.Helper()
+	var first string
+	for i, db := range dbs {
+		sum, n := tableDigest(t, db)
+		if n != wantRows {
+			t.Errorf("node%d has %d rows, want %d", i+1, n, wantRows)
+		}
+		if i == 0 {
+			first = sum
+		} else if sum != first {
+			t.Errorf("node%d's table digest %s differs from node1's %s", i+1, sum, first)
+		}
+	}
+}
+
+func tableDigest(t *testing.T, db *sql.DB) (string, int) {
+	t.Helper()
+	rows, err := db.QueryContext(t.Context(), "SELECT id, v FROM t ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	h := fnv.New64a()
+	n := 0
+	for rows.Next() {
+		var id int
+		var v string
+		if err := rows.Scan(&id, &v); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(h, "%d=%q;", id, v)
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%x", h.Sum64()), n
+}
