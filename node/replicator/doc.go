@@ -141,6 +141,24 @@
 // wsrep_desync) takes the node out of flow control and reports Donor/Desynced (2); unlike Galera the
 // desync is local to the node, not ordered through the group.
 //
+// # Write-set limits, replay, arbitrator, auto-increment
+//
+// wsrep_max_ws_rows and wsrep_max_ws_size (wslimits.go; SetMaxWSRows, SetMaxWSSize) are checked in
+// Replicate before anything is proposed: rows are the ops on table-row spaces (SetRowSpaces; secondary
+// index entries do not count), size is the encoded entry. Over a limit Replicate returns ErrMaxWSRows /
+// ErrMaxWSSize: nothing was ordered, the storage rolls back, and they are neither ErrCertification (no
+// wsrep_retry_autocommit retry, no 1213) nor ErrUnknownOutcome; node maps them to 1180 and 1105. TOI
+// commits are exempt, as DDL is in Galera.
+//
+// Replay (GALERA.md §4.6): an applied write-set BF-aborts local lock holders, but one that is already
+// committing cannot be aborted; when it then passes certification behind that write-set it commits its
+// own write-set — what Galera's replay re-applies — and the storage counts it (storage Stats.Replays,
+// wsrep_local_replays). The client sees success.
+//
+// Config.Arbitrator (maxnode --arbitrator, garbd) starts consensus as a NonCandidate voter; it applies the
+// log like any member. ViewChanged / MemberView (viewsub.go) publish the member set after every
+// configuration change, which node uses for wsrep_auto_increment_control.
+//
 // # Not implemented (first cut)
 //
 //   - Account statements (CREATE USER, GRANT, ...) replicate as ordinary write-sets, not TOI; receivers
@@ -154,4 +172,7 @@
 //     outage mode (raft-natural, see above). Crash restart needs the uncompacted raft log (see above).
 //   - A minority reports wsrep_cluster_size 1 (it cannot see the other side of a partition).
 //   - wsrep_provider_options accepts only pc.bootstrap at runtime (SetProviderOptions).
+//   - wsrep_max_ws_rows is checked when the transaction commits (the whole transaction fails with 1180),
+//     not at the row that crosses it as MariaDB does. A TOI's BF abort of a committing transaction is
+//     not counted as a replay.
 package replicator
