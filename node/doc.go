@@ -19,9 +19,14 @@
 // monitor reads. One node founds the cluster with --bootstrap (refused, with Galera's message, when its
 // grastate.dat says safe_to_bootstrap: 0); the others join by themselves. Start waits until the node is in
 // the primary component. Outside it, every statement but SET, SHOW and table-less SELECT answers 1047.
-// Not built yet (see node/replicator's doc): state transfer (SST/IST), dynamic membership, flow control,
-// DDL as total-order isolation, and restart after a crash, which is refused with a clear error. Without
-// cluster_address the node is standalone.
+// What is not built yet is listed in node/replicator's doc. Without cluster_address the node is standalone.
+//
+// Cluster nodes also follow Galera in: wsrep_auto_increment_control (auto_increment_increment and
+// auto_increment_offset follow every view: members and index + 1, autoinc.go); SET GLOBAL
+// wsrep_max_ws_rows / wsrep_max_ws_size (a transaction over a limit is rolled back with 1180 / 1105,
+// wslimits.go); wsrep_reject_queries (reject.go). maxnode --arbitrator runs a member as Galera's garbd: it
+// votes and counts in wsrep_cluster_size, never leads and serves no clients (arbitrator.go). The
+// addresses in cluster_address win over the ones members announce, so links can run through proxies.
 //
 // The release version is the package variable Version, stamped by the build with
 // -ldflags "-X github.com/maxproxy/maxproxy/node.Version=...".
