@@ -804,7 +804,11 @@ func (x *castExpr) eval(c *evalCtx) (types.Value, error) {
 	switch x.et.ft.Class() {
 	case types.ClassInt:
 		if v.IsStringish() {
-			// CAST(string AS SIGNED/UNSIGNED) reads the integer prefix ('1e3' is 1), as MariaDB.
+			// CAST(string AS SIGNED/UNSIGNED) reads the integer prefix ('1e3' is 1), as MariaDB, with its
+			// 1292 when that is not the whole string (a Note for trailing spaces).
+			if level := intPrefixTruncation(v.Str()); level != "" {
+				c.s.warn(level, ErTruncatedWrongValue, "Truncated incorrect INTEGER value: '%s'", v.Str())
+			}
 			i, u, neg := intPrefix(v.Str())
 			switch {
 			case x.et.ft.Unsigned && neg:
@@ -910,6 +914,38 @@ func truncMicro(t types.Time, fsp int) types.Time {
 	}
 	div := int(math.Pow10(6 - fsp))
 	return t - types.Time(t.Micro()) + types.Time(t.Micro()/div*div)
+}
+
+// intPrefixTruncation is the level of the condition MariaDB raises when a string converts to an
+// integer only partly: "" when it is all integer (after leading spaces), "Note" when only spaces follow,
+// "Warning" for anything else (no digits, other characters, more than 64 bits).
+func intPrefixTruncation(s string) string {
+	j := 0
+	for j < len(s) && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n') {
+		j++
+	}
+	if j < len(s) && (s[j] == '-' || s[j] == '+') {
+		j++
+	}
+	start := j
+	var u uint64
+	overflow := false
+	for ; j < len(s) && s[j] >= '0' && s[j] <= '9'; j++ {
+		d := uint64(s[j] - '0')
+		if u > (math.MaxUint64-d)/10 {
+			overflow = true
+		}
+		u = u*10 + d
+	}
+	switch {
+	case j == start || overflow:
+		return "Warning"
+	case j == len(s):
+		return ""
+	case strings.TrimRight(s[j:], " ") == "":
+		return "Note"
+	}
+	return "Warning"
 }
 
 // intPrefix parses the leading integer of s (after spaces and a sign), saturating at 64 bits.

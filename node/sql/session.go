@@ -86,6 +86,11 @@ type Session struct {
 	foundRows    int64
 	warnings     []Warning
 	warnCount    int
+	// stmtWarns counts the running statement's own conditions (the OK/EOF packets' warning count);
+	// diagFresh says the diagnostics area already belongs to it. As in MariaDB, a statement that names
+	// no table keeps the previous statement's conditions until it raises one of its own.
+	stmtWarns    int
+	diagFresh    bool
 	keepWarnings bool
 	now          time.Time
 	rng          *mrand.Rand
@@ -222,9 +227,11 @@ func (s *Session) Execute(ctx context.Context, stmt ast.StmtNode, sqlText string
 		sh := stmt.(*ast.ShowStmt)
 		isShowWarn = sh.Tp == ast.ShowWarnings || sh.Tp == ast.ShowErrors
 	}
-	if !isShowWarn && !readsDiagnostics(stmt, sqlText) {
+	s.stmtWarns, s.diagFresh = 0, false
+	if !isShowWarn && clearsDiagnostics(stmt) {
 		s.warnings = s.warnings[:0]
 		s.warnCount = 0
+		s.diagFresh = true
 	}
 	s.stmtInsertID = 0
 	s.stmtSetLID = false
@@ -267,7 +274,7 @@ func (s *Session) Execute(ctx context.Context, stmt ast.StmtNode, sqlText string
 	}
 	res.Status = s.StatusFlags()
 	if !isShowWarn {
-		res.Warnings = uint16(min(s.warnCount, 65535))
+		res.Warnings = uint16(min(s.stmtWarns, 65535))
 	}
 	return res, nil
 }
@@ -447,7 +454,7 @@ func (s *Session) inStatement(ctx context.Context, readOnly bool, run func(t *st
 		if retries <= 0 || !errors.Is(err, storage.ErrCertification) || ctx.Err() != nil {
 			return nil, err
 		}
-		s.warnings, s.warnCount = s.warnings[:0], 0
+		s.warnings, s.warnCount, s.stmtWarns = s.warnings[:0], 0, 0
 		s.stmtInsertID, s.stmtSetLID, s.stmtRow = 0, false, 1
 	}
 }
@@ -613,6 +620,10 @@ func parseTZOffset(tz string) (*time.Location, bool) {
 }
 
 func (s *Session) warn(level string, code uint16, format string, args ...any) {
+	if !s.diagFresh {
+		s.warnings, s.warnCount, s.diagFresh = s.warnings[:0], 0, true
+	}
+	s.stmtWarns++
 	s.warnCount++
 	if len(s.warnings) < 64 { // max_error_count
 		s.warnings = append(s.warnings, Warning{Level: level, Code: code, Msg: fmt.Sprintf(format, args...)})
@@ -644,15 +655,33 @@ func (s *Session) checkKilled(ctx context.Context) error {
 
 func secondsDur(i int64) time.Duration { return time.Duration(i) * time.Second }
 
-// readsDiagnostics reports a table-less SELECT of @@warning_count / @@error_count, which must see the previous
-// statement's diagnostics (as MariaDB) instead of clearing them.
-func readsDiagnostics(stmt ast.StmtNode, sqlText string) bool {
-	sel, ok := stmt.(*ast.SelectStmt)
-	if !ok || sel.From != nil {
+// clearsDiagnostics reports a statement that empties the diagnostics area when it starts: as in MariaDB,
+// one that names a table (SHOW statements read information_schema tables). Others (SELECT 1, SET, DO,
+// USE, transaction control, SELECT @@warning_count) leave the previous statement's conditions in place
+// until they raise one of their own.
+func clearsDiagnostics(stmt ast.StmtNode) bool {
+	switch x := stmt.(type) {
+	case *ast.SelectStmt:
+		if x.From != nil {
+			return true
+		}
+	case *ast.InsertStmt, *ast.UpdateStmt, *ast.DeleteStmt, *ast.CreateTableStmt, *ast.DropTableStmt,
+		*ast.AlterTableStmt, *ast.TruncateTableStmt, *ast.RenameTableStmt, *ast.CreateIndexStmt, *ast.DropIndexStmt,
+		*ast.LockTablesStmt, *ast.ExplainStmt:
+		return true
+	case *ast.ShowStmt:
+		switch x.Tp {
+		case ast.ShowWarnings, ast.ShowErrors, ast.ShowGrants, ast.ShowCreateDatabase, ast.ShowProcessList:
+			return false
+		}
+		return true
+	case *ast.SetOprStmt, *ast.SetStmt, *ast.DoStmt:
+	default:
 		return false
 	}
-	l := strings.ToLower(sqlText)
-	return strings.Contains(l, "warning_count") || strings.Contains(l, "error_count")
+	var tc tableCollector
+	stmt.Accept(&tc)
+	return len(tc.names) > 0
 }
 
 // AppendText appends v as the text protocol sends it for this column: FLOAT columns with FLOAT precision,
