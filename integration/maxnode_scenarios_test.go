@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"fmt"
 	"hash/fnv"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,6 +49,8 @@ func TestMaxnodePartitionMinority(t *testing.T) {
 		for to := range 3 {
 			waitValue(t, dbs[to], 4, "last")
 		}
+		// AUTO_INCREMENT inserts on every node at once interleave by the view and never collide.
+		insertSeqEverywhere(t, dbs, 10)
 	})
 
 	t.Run("2|1 partition: the minority refuses, the majority writes", func(t *testing.T) {
@@ -75,6 +78,7 @@ func TestMaxnodePartitionMinority(t *testing.T) {
 		for id := 11; id < 20; id++ {
 			nodeExec(t, dbs[id%2], "INSERT INTO t VALUES (?, ?)", id, fmt.Sprintf("majority %d", id%2+1))
 		}
+		insertSeqEverywhere(t, dbs[:2], 10)
 		var n int
 		if err := causal[1].QueryRowContext(t.Context(), "SELECT COUNT(*) FROM t WHERE id >= 10").Scan(&n); err != nil || n != 10 {
 			t.Fatalf("majority rows on node 2: %d, %v; want 10", n, err)
@@ -90,7 +94,7 @@ func TestMaxnodePartitionMinority(t *testing.T) {
 		}
 		waitSynced(t, c, 3)
 		nodeExec(t, causal[2], "INSERT INTO t VALUES (20, 'node 3 again')")
-		sameChecksums(t, causal, 15)
+		sameChecksums(t, causal, 15+30+20)
 	})
 }
 
@@ -136,13 +140,37 @@ func TestMaxnodeEvenSplitWithArbitrator(t *testing.T) {
 	}
 	waitSynced(t, c, 5)
 	nodeExec(t, causal[3], "INSERT INTO t VALUES (12, 'after heal')")
-	sameChecksums(t, causal, 7)
+	insertSeqEverywhere(t, dbs, 5)
+	sameChecksums(t, causal, 7+20)
 }
 
 func setupScenarioTable(t *testing.T, c *harness.MaxnodeCluster) {
 	t.Helper()
 	mustNodeExec(t, c.Maxnode(1), "CREATE DATABASE "+scenarioDB)
 	mustNodeExec(t, c.Maxnode(1), "CREATE TABLE "+scenarioDB+".t (id INT PRIMARY KEY, v VARCHAR(64) NOT NULL)")
+	mustNodeExec(t, c.Maxnode(1), "CREATE TABLE "+scenarioDB+".seq (id BIGINT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64) NOT NULL)")
+}
+
+// insertSeqEverywhere inserts perNode AUTO_INCREMENT rows through each pool, all pools at once, and
+// fails on any error: wsrep_auto_increment_control makes the nodes' values interleave.
+func insertSeqEverywhere(t *testing.T, dbs []*sql.DB, perNode int) {
+	t.Helper()
+	errs := make(chan error, len(dbs)*perNode)
+	var wg sync.WaitGroup
+	for i, db := range dbs {
+		wg.Go(func() {
+			for k := range perNode {
+				if _, err := db.ExecContext(t.Context(), "INSERT INTO seq (v) VALUES (?)", fmt.Sprintf("node%d #%d", i+1, k)); err != nil {
+					errs <- fmt.Errorf("node%d: %w", i+1, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent AUTO_INCREMENT insert: %v", err)
+	}
 }
 
 // scenarioDBs opens the application account on nodes 1..n with extra DSN parameters (session
@@ -188,8 +216,8 @@ func writeEventually(t *testing.T, db *sql.DB, query string) {
 	}
 }
 
-// sameChecksums reads every node's table (the pools use wsrep_sync_wait, so each read sees every commit
-// made before it) and checks the row count and an ordered digest are equal everywhere.
+// sameChecksums reads every table on every node (the pools use wsrep_sync_wait, so each read sees every
+// commit made before it) and checks the total row count and an ordered digest are equal everywhere.
 func sameChecksums(t *testing.T, dbs []*sql.DB, wantRows int) {
 	t.Helper()
 	var first string
@@ -206,26 +234,17 @@ func sameChecksums(t *testing.T, dbs []*sql.DB, wantRows int) {
 	}
 }
 
+// tableDigest hashes every table of the schema (all have columns id, v) in table and id order.
 func tableDigest(t *testing.T, db *sql.DB) (string, int) {
 	t.Helper()
-	rows, err := db.QueryContext(t.Context(), "SELECT id, v FROM t ORDER BY id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	h := fnv.New64a()
 	n := 0
-	for rows.Next() {
-		var id int
-		var v string
-		if err := rows.Scan(&id, &v); err != nil {
-			t.Fatal(err)
+	for _, table := range nodeQuery(t, db, "SHOW TABLES") {
+		fmt.Fprintf(h, "table %s;", table[0])
+		for _, r := range nodeQuery(t, db, "SELECT id, v FROM "+table[0]+" ORDER BY id") {
+			fmt.Fprintf(h, "%s=%q;", r[0], r[1])
+			n++
 		}
-		fmt.Fprintf(h, "%d=%q;", id, v)
-		n++
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return fmt.Sprintf("%x", h.Sum64()), n
 }
