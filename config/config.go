@@ -34,6 +34,9 @@ type Proxy struct {
 	// for AuthBlockDuration. 0 never blocks.
 	MaxAuthErrorsUntilBlock int           `toml:"max_auth_errors_until_block" reload:"hot"`
 	AuthBlockDuration       time.Duration `toml:"auth_block_duration" reload:"hot"`
+	// Threads caps the OS threads that run Go code at once (GOMAXPROCS),
+	// like MaxScale's threads. ThreadsAuto keeps the Go runtime's choice.
+	Threads Threads `toml:"threads" reload:"restart"`
 }
 
 // Log configures the process logger.
@@ -271,6 +274,22 @@ func (c *Config) ServiceServers(s *Service) []string {
 		}
 	}
 	return nil
+}
+
+// Threads is a number of worker threads. In the file it is "auto" or a
+// number of at least 1.
+type Threads int
+
+// ThreadsAuto leaves the thread count to the Go runtime: one per CPU the
+// process may use, following CPU limit changes.
+const ThreadsAuto Threads = 0
+
+// String renders t as the file writes it.
+func (t Threads) String() string {
+	if t == ThreadsAuto {
+		return "auto"
+	}
+	return strconv.Itoa(int(t))
 }
 
 // Size is a number of bytes. In the file it is an integer (bytes) or a

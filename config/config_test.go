@@ -124,6 +124,46 @@ func TestSizes(t *testing.T) {
 	}
 }
 
+func TestThreads(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  Threads
+		err   string
+	}{
+		{``, ThreadsAuto, ""},
+		{`"auto"`, ThreadsAuto, ""},
+		{`1`, 1, ""},
+		{`16`, 16, ""},
+		{`0`, 0, `invalid thread count 0: write "auto" or a number of at least 1`},
+		{`-2`, 0, `invalid thread count -2: write "auto" or a number of at least 1`},
+		{`"4"`, 0, `invalid thread count "4": write "auto" or a number of at least 1`},
+		{`"Auto"`, 0, `invalid thread count "Auto"`},
+		{`1.5`, 0, `expected a thread count, got`},
+	} {
+		src := "[proxy]\n"
+		if tc.value != "" {
+			src += "threads = " + tc.value + "\n"
+		}
+		cfg, err := Parse("t.toml", []byte(src))
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("threads = %s: %v", tc.value, err)
+		case tc.err == "" && cfg.Proxy.Threads != tc.want:
+			t.Errorf("threads = %s: got %v, want %v", tc.value, cfg.Proxy.Threads, tc.want)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("threads = %s: error %v, want %q", tc.value, err, tc.err)
+		}
+	}
+	if got := Threads(3).String(); got != "3" {
+		t.Errorf("Threads(3).String() = %q", got)
+	}
+	cfg := Default()
+	cfg.Proxy.Threads = -1
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `must be "auto" or at least 1`) {
+		t.Errorf("Validate with threads -1: %v", err)
+	}
+}
+
 func TestSizeString(t *testing.T) {
 	for size, want := range map[Size]string{0: "0", 1000: "1000", 1536: "1536", 1024: "1Ki", 1 << 20: "1Mi", 3 << 30: "3Gi"} {
 		if got := size.String(); got != want {

@@ -259,6 +259,12 @@ func decodeValue(f *field, raw any, dst reflect.Value) error {
 			return err
 		}
 		dst.SetInt(int64(z))
+	case kindThreads:
+		n, err := decodeThreads(raw)
+		if err != nil {
+			return err
+		}
+		dst.SetInt(int64(n))
 	case kindList:
 		list, err := decodeList(raw)
 		if err != nil {
@@ -317,6 +323,24 @@ func decodeSize(raw any) (Size, error) {
 		return ParseSize(v)
 	}
 	return 0, fmt.Errorf("expected a size (bytes, or a string such as \"1Mi\"), got %s", describe(raw))
+}
+
+const threadsHelp = `write "auto" or a number of at least 1`
+
+func decodeThreads(raw any) (Threads, error) {
+	switch v := raw.(type) {
+	case string:
+		if v == "auto" {
+			return ThreadsAuto, nil
+		}
+		return 0, fmt.Errorf("invalid thread count %q: %s", v, threadsHelp)
+	case int64:
+		if v < 1 || v > math.MaxInt32 {
+			return 0, fmt.Errorf("invalid thread count %d: %s", v, threadsHelp)
+		}
+		return Threads(v), nil
+	}
+	return 0, fmt.Errorf("expected a thread count, got %s: %s", describe(raw), threadsHelp)
 }
 
 func decodeList(raw any) ([]string, error) {

@@ -135,7 +135,7 @@ func TestCompareSeesEveryField(t *testing.T) {
 				fv.SetString(fv.String() + "x")
 			case kindBool:
 				fv.SetBool(!fv.Bool())
-			case kindInt, kindDuration, kindSize:
+			case kindInt, kindDuration, kindSize, kindThreads:
 				fv.SetInt(fv.Int() + 1)
 			case kindList:
 				fv.Set(reflect.Append(fv, reflect.ValueOf("x")))

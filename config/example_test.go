@@ -122,6 +122,8 @@ func typeOfField(f *field) reflect.Type {
 		return durationType
 	case kindSize:
 		return sizeType
+	case kindThreads:
+		return threadsType
 	default:
 		return stringsType
 	}

@@ -28,6 +28,7 @@ var (
 	durationType = reflect.TypeFor[time.Duration]()
 	sizeType     = reflect.TypeFor[Size]()
 	stringsType  = reflect.TypeFor[[]string]()
+	threadsType  = reflect.TypeFor[Threads]()
 )
 
 // kind is how a field is written in the file.
@@ -40,6 +41,7 @@ const (
 	kindDuration
 	kindSize
 	kindList
+	kindThreads
 )
 
 // field describes one key of a table.
@@ -116,6 +118,8 @@ func fieldsOf(t reflect.Type) []field {
 			f.kind = kindSize
 		case sf.Type == stringsType:
 			f.kind = kindList
+		case sf.Type == threadsType:
+			f.kind = kindThreads
 		case sf.Type.Kind() == reflect.String:
 			f.kind = kindString
 		case sf.Type.Kind() == reflect.Bool:

@@ -111,6 +111,10 @@ func (v *validator) checkFields(s site, val reflect.Value) {
 					v.errorf(s, f.key, "%q is listed twice", item)
 				}
 			}
+		case kindThreads:
+			if n := fv.Int(); n < 0 {
+				v.errorf(s, f.key, "must be \"auto\" or at least 1, got %d", n)
+			}
 		case kindInt, kindDuration, kindSize:
 			n := fv.Int()
 			if f.off && time.Duration(n) == Off {

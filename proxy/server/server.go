@@ -251,6 +251,7 @@ func New(cfg *config.Config, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	s.metrics.SetBuildInfo(opts.Version)
+	applyThreads(cfg.Proxy.Threads, s.log)
 	servers := map[string]*config.Server{}
 	for i := range cfg.Servers {
 		servers[cfg.Servers[i].Name] = &cfg.Servers[i]
