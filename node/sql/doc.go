@@ -75,7 +75,7 @@
 // The server authenticates with Engine.Accounts().Lookup (AuthString is MariaDB's "*"+hex native hash),
 // creates a Session per connection (NewSession, then SetClientFoundRows from the capability flags), runs
 // Session.Execute per parsed statement (Session.Prepare for COM_STMT_PREPARE; markers are numbered by
-// position), renders values with Column.AppendText, converts *Error into ERR packets, sends
+// position; executing the same prepared AST again reuses its compiled SELECT plan, see plancache.go), renders values with Column.AppendText, converts *Error into ERR packets, sends
 // Result.Status / Session.StatusFlags, cancels the statement context for KILL QUERY and closes the
 // connection when Session.Killed fires. Failed logins call Engine.AbortedConnect.
 //
