@@ -67,4 +67,15 @@
 // StartBinary of bin/maxproxy with a maxproxy.toml listing the nodes'
 // Addr()s and a listener port from FreePorts, awaited with WaitTCP;
 // tests then connect with TCPDSN to the proxy's address.
+//
+// MaxnodeOptions.Arbitrators adds maxnode --arbitrator members (garbd's
+// role: they vote and count in wsrep_cluster_size, serve no SQL, and are
+// numbered after the data nodes). MaxnodeOptions.NetCut puts a TCP relay
+// on every directed replication link and gives each member a
+// cluster_address naming the relays (maxnode prefers configured addresses
+// to announced ones), so MaxnodeCluster.Partition can cut the links
+// between groups of members while every process keeps running and
+// answering its clients, and Heal restores them. A blocked relay closes
+// its connections and refuses new ones; maxnode's transport reconnects
+// with backoff once it is unblocked.
 package harness
