@@ -7,6 +7,9 @@ import (
 	"database/sql"
 	"fmt"
 	"hash/fnv"
+	"os"
+	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -21,10 +24,10 @@ import (
 const scenarioDB = "it_scenario"
 
 // TestMaxnodePartitionMinority: writes on every node are read everywhere, at once with wsrep_sync_wait
-// and eventually without it; then a 2|1 partition: the isolated node reports non-Primary (state 0,
-// Initialized, wsrep_ready OFF) and answers 1047 to reads and writes while SHOW STATUS still works, the
-// majority keeps serving writes on both of its nodes, and after healing every node is Synced again with
-// the same table contents.
+// and eventually without it; then a 2|1 partition that isolates the raft leader: it reports non-Primary
+// (state 0, Initialized, wsrep_ready OFF) and answers 1047 to reads and writes while SHOW STATUS still
+// works, the majority elects a leader and keeps serving writes on both of its nodes, and after healing
+// every node is Synced again with the same contents.
 func TestMaxnodePartitionMinority(t *testing.T) {
 	c := harness.StartMaxnodeCluster(t, 3, harness.MaxnodeOptions{NetCut: true})
 	setupScenarioTable(t, c)
@@ -53,37 +56,46 @@ func TestMaxnodePartitionMinority(t *testing.T) {
 		insertSeqEverywhere(t, dbs, 10)
 	})
 
-	t.Run("2|1 partition: the minority refuses, the majority writes", func(t *testing.T) {
-		if err := c.Partition([]int{1, 2}, []int{3}); err != nil {
+	// The raft leader is the one cut off: the majority has to notice and elect another.
+	minority := dataLeader(t, c, 3)
+	var majority []int
+	for i := 1; i <= 3; i++ {
+		if i != minority {
+			majority = append(majority, i)
+		}
+	}
+	t.Run("2|1 partition: the isolated leader refuses, the majority writes", func(t *testing.T) {
+		if err := c.Partition(majority, []int{minority}); err != nil {
 			t.Fatal(err)
 		}
-		minority := c.Maxnode(3)
-		waitStatus(t, minority, "wsrep_cluster_status", "non-Primary")
+		m := c.Maxnode(minority)
+		waitStatus(t, m, "wsrep_cluster_status", "non-Primary")
 		for name, want := range map[string]string{"wsrep_ready": "OFF", "wsrep_local_state": "0",
 			"wsrep_local_state_comment": "Initialized", "wsrep_connected": "ON"} {
-			if got := mustStatus(t, minority, name); got != want {
+			if got := mustStatus(t, m, name); got != want {
 				t.Errorf("minority %s = %q, want %q", name, got, want)
 			}
 		}
 		for _, q := range []string{"SELECT v FROM t WHERE id = 1", "INSERT INTO t VALUES (100, 'minority')"} {
-			if _, err := dbs[2].ExecContext(t.Context(), q); mysqlCode(err) != 1047 {
+			if _, err := dbs[minority-1].ExecContext(t.Context(), q); mysqlCode(err) != 1047 {
 				t.Errorf("minority: %s: %v, want 1047", q, err)
 			}
 		}
-		for i := 1; i <= 2; i++ {
+		for _, i := range majority {
 			waitStatus(t, c.Maxnode(i), "wsrep_cluster_status", "Primary")
 		}
+		majorityDBs := []*sql.DB{dbs[majority[0]-1], dbs[majority[1]-1]}
 		// The first write may meet the election the lost leader leaves behind.
-		writeEventually(t, dbs[0], "INSERT INTO t VALUES (10, 'majority 1')")
+		writeEventually(t, majorityDBs[0], "INSERT INTO t VALUES (10, 'majority')")
 		for id := 11; id < 20; id++ {
-			nodeExec(t, dbs[id%2], "INSERT INTO t VALUES (?, ?)", id, fmt.Sprintf("majority %d", id%2+1))
+			nodeExec(t, majorityDBs[id%2], "INSERT INTO t VALUES (?, ?)", id, fmt.Sprintf("majority node%d", majority[id%2]))
 		}
-		insertSeqEverywhere(t, dbs[:2], 10)
+		insertSeqEverywhere(t, majorityDBs, 10)
 		var n int
-		if err := causal[1].QueryRowContext(t.Context(), "SELECT COUNT(*) FROM t WHERE id >= 10").Scan(&n); err != nil || n != 10 {
-			t.Fatalf("majority rows on node 2: %d, %v; want 10", n, err)
+		if err := causal[majority[1]-1].QueryRowContext(t.Context(), "SELECT COUNT(*) FROM t WHERE id >= 10").Scan(&n); err != nil || n != 10 {
+			t.Fatalf("majority rows on node%d: %d, %v; want 10", majority[1], n, err)
 		}
-		if got := mustStatus(t, minority, "wsrep_cluster_status"); got != "non-Primary" {
+		if got := mustStatus(t, m, "wsrep_cluster_status"); got != "non-Primary" {
 			t.Fatalf("minority became %s while partitioned", got)
 		}
 	})
@@ -93,14 +105,15 @@ func TestMaxnodePartitionMinority(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitSynced(t, c, 3)
-		nodeExec(t, causal[2], "INSERT INTO t VALUES (20, 'node 3 again')")
+		nodeExec(t, causal[minority-1], "INSERT INTO t VALUES (20, 'the old leader again')")
 		sameChecksums(t, causal, 15+30+20)
 	})
 }
 
 // TestMaxnodeEvenSplitWithArbitrator: four data nodes and an arbitrator (maxnode --arbitrator) split
-// 2|2 with the arbitrator on one side. The arbitrator's side has 3 of 5 votes and stays Primary and
-// writable; the other side goes non-Primary and answers 1047. After healing all five members are back in
+// 2|2 with the arbitrator on one side and the raft leader on the other. The arbitrator's side has 3 of 5
+// votes, elects a leader among its data nodes and stays Primary and writable; the other side goes
+// non-Primary and answers 1047. After healing all five members are back in
 // the view and the data nodes agree.
 func TestMaxnodeEvenSplitWithArbitrator(t *testing.T) {
 	c := harness.StartMaxnodeCluster(t, 4, harness.MaxnodeOptions{NetCut: true, Arbitrators: 1})
@@ -114,22 +127,31 @@ func TestMaxnodeEvenSplitWithArbitrator(t *testing.T) {
 		nodeExec(t, dbs[i], "INSERT INTO t VALUES (?, 'before')", i+1)
 	}
 
+	// The raft leader is on the side without the arbitrator, so that side loses its leader too.
+	leader := dataLeader(t, c, 4)
+	lost := []int{leader, leader%4 + 1}
+	var kept []int
+	for i := 1; i <= 4; i++ {
+		if i != lost[0] && i != lost[1] {
+			kept = append(kept, i)
+		}
+	}
 	const arbitrator = 5
-	if err := c.Partition([]int{1, 2, arbitrator}, []int{3, 4}); err != nil {
+	if err := c.Partition(append(slices.Clone(kept), arbitrator), lost); err != nil {
 		t.Fatal(err)
 	}
-	for i := 3; i <= 4; i++ {
+	for _, i := range lost {
 		waitStatus(t, c.Maxnode(i), "wsrep_cluster_status", "non-Primary")
 		if _, err := dbs[i-1].ExecContext(t.Context(), "INSERT INTO t VALUES (?, 'lost side')", 100+i); mysqlCode(err) != 1047 {
 			t.Errorf("node%d without the arbitrator: INSERT: %v, want 1047", i, err)
 		}
 	}
-	for i := 1; i <= 2; i++ {
+	for _, i := range kept {
 		waitStatus(t, c.Maxnode(i), "wsrep_cluster_status", "Primary")
 	}
-	writeEventually(t, dbs[0], "INSERT INTO t VALUES (10, 'arbitrator side')")
-	nodeExec(t, dbs[1], "INSERT INTO t VALUES (11, 'arbitrator side')")
-	for i := 3; i <= 4; i++ {
+	writeEventually(t, dbs[kept[0]-1], "INSERT INTO t VALUES (10, 'arbitrator side')")
+	nodeExec(t, dbs[kept[1]-1], "INSERT INTO t VALUES (11, 'arbitrator side')")
+	for _, i := range lost {
 		if got := mustStatus(t, c.Maxnode(i), "wsrep_cluster_status"); got != "non-Primary" {
 			t.Fatalf("node%d became %s while cut off from the arbitrator", i, got)
 		}
@@ -139,9 +161,33 @@ func TestMaxnodeEvenSplitWithArbitrator(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSynced(t, c, 5)
-	nodeExec(t, causal[3], "INSERT INTO t VALUES (12, 'after heal')")
+	nodeExec(t, causal[lost[0]-1], "INSERT INTO t VALUES (12, 'after heal')")
 	insertSeqEverywhere(t, dbs, 5)
 	sameChecksums(t, causal, 7+20)
+}
+
+// dataLeader is the raft leader among data nodes 1..n, from their logs ("<id> became leader at term
+// <t>", raft id i for node i; the highest term wins).
+func dataLeader(t *testing.T, c *harness.MaxnodeCluster, n int) int {
+	t.Helper()
+	leader, term := 0, -1
+	for i := 1; i <= n; i++ {
+		data, err := os.ReadFile(c.Maxnode(i).Process().LogPath())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range becameLeader.FindAllSubmatch(data, -1) {
+			id, err1 := strconv.ParseUint(string(m[1]), 16, 64)
+			tm, err2 := strconv.Atoi(string(m[2]))
+			if err1 == nil && err2 == nil && tm > term && id >= 1 && id <= uint64(n) {
+				leader, term = int(id), tm
+			}
+		}
+	}
+	if leader == 0 {
+		t.Fatal("no data node became raft leader")
+	}
+	return leader
 }
 
 func setupScenarioTable(t *testing.T, c *harness.MaxnodeCluster) {
