@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/raft/v3"
@@ -170,7 +171,9 @@ func (ls *logStore) InitialState() (*pb.HardState, *pb.ConfState, error) {
 }
 
 // nextEpoch durably increments and returns the proposal epoch (one per process start, and one more
-// whenever a run exhausts its sequence counter).
+// whenever a run exhausts its sequence counter). It is at least the current Unix time in seconds: a node
+// whose data directory was emptied and that comes back under the same id has lost its persisted epoch,
+// and the cluster's per-proposer filter would skip every proposal of a lower one as overtaken.
 func (ls *logStore) nextEpoch() (uint64, error) {
 	var epoch uint64
 	err := ls.db.Update(func(tx *bolt.Tx) error {
@@ -178,7 +181,7 @@ func (ls *logStore) nextEpoch() (uint64, error) {
 		if b := meta.Get(keyEpoch); len(b) == 8 {
 			epoch = binary.BigEndian.Uint64(b)
 		}
-		epoch++
+		epoch = max(epoch+1, uint64(time.Now().Unix()))
 		return meta.Put(keyEpoch, binary.BigEndian.AppendUint64(nil, epoch))
 	})
 	ls.syncs.Add(1)

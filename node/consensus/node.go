@@ -189,6 +189,7 @@ type Status struct {
 	Applied uint64
 	// FirstIndex is the first log index still retained (gcache's wsrep_local_cached_downto analogue).
 	FirstIndex uint64
+	LastIndex  uint64 // last index in the local log
 	State      string // StateFollower, StateCandidate, StateLeader, StatePreCandidate
 	Voters     []uint64
 	Learners   []uint64
@@ -541,6 +542,37 @@ func (n *Node) HandOff(ctx context.Context) error {
 	}
 }
 
+// Match returns what this node, as leader, believes member id's log holds (raft's progress Match index);
+// false when it does not lead or id is not a member.
+func (n *Node) Match(ctx context.Context, id uint64) (uint64, bool, error) {
+	type res struct {
+		match uint64
+		ok    bool
+	}
+	got := make(chan res, 1)
+	f := func() {
+		if n.state != raft.StateLeader {
+			got <- res{}
+			return
+		}
+		pr, ok := n.rn.Status().Progress[id]
+		got <- res{pr.Match, ok}
+	}
+	select {
+	case n.ctrl <- f:
+	case <-ctx.Done():
+		return 0, false, ctx.Err()
+	case <-n.done:
+		return 0, false, ErrClosed
+	}
+	select {
+	case r := <-got:
+		return r.match, r.ok, nil
+	case <-n.done:
+		return 0, false, ErrClosed
+	}
+}
+
 // Campaign starts an election on this node now instead of after an election timeout (a freshly
 // bootstrapped node, an operator's choice). A non-candidate refuses.
 func (n *Node) Campaign(ctx context.Context) error {
@@ -674,6 +706,16 @@ func (n *Node) step(m *pb.Message) {
 		return
 	case t == pb.MsgApp || t == pb.MsgHeartbeat || t == pb.MsgSnap:
 		n.leaderContact = n.ticks // only leaders send these
+	}
+	if t := m.GetType(); t == pb.MsgHeartbeat {
+		// A leader that believes this node holds entries it does not (its data directory was emptied and
+		// it restarted under the same id) sends a commit index beyond its log, on which raft panics.
+		// Drop the commit information: the leader's appends bring the log back, and the Galera layer
+		// has the node removed and added again (see doc.go, "Membership").
+		if last, _ := n.store.LastIndex(); m.GetCommit() > last {
+			m = proto.CloneOf(m)
+			m.Commit = new(n.rn.BasicStatus().GetCommit())
+		}
 	}
 	if err := n.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
 		n.log.Debug("raft step", "node", n.cfg.ID, "type", m.GetType().String(), "err", err)
@@ -1138,8 +1180,10 @@ func (n *Node) completeReads() {
 func (n *Node) publishStatus() {
 	bs := n.rn.BasicStatus()
 	first, _ := n.store.FirstIndex()
+	last, _ := n.store.LastIndex()
 	n.status.Store(&Status{
 		FirstIndex: first,
+		LastIndex:  last,
 		ID:         n.cfg.ID,
 		Lead:       bs.Lead,
 		Term:       bs.GetTerm(),

@@ -177,13 +177,17 @@ func TestJoinerBecomesLearnerThenVoter(t *testing.T) {
 
 func TestMemberEntryRoundTrip(t *testing.T) {
 	m := memberInfo{Name: "node1", Repl: "127.0.0.1:4567", Incoming: "127.0.0.1:3306"}
-	b := encodeMember(7, m, true)
-	id, got, join, err := decodeMember(b[1:])
-	if err != nil || id != 7 || got != m || !join {
-		t.Fatalf("decode: %d %+v %v %v", id, got, join, err)
+	b := encodeMember(7, m, true, 42)
+	id, got, join, last, err := decodeMember(b[1:])
+	if err != nil || id != 7 || got != m || !join || last != 42 {
+		t.Fatalf("decode: %d %+v %v %d %v", id, got, join, last, err)
 	}
-	for _, bad := range [][]byte{nil, {2}, {0}, {0, 0}, b[1 : len(b)-1], append(b[1:len(b):len(b)], 0)} {
-		if _, _, _, err := decodeMember(bad); err == nil {
+	a := encodeMember(7, m, false, 0)
+	if _, _, join, _, err := decodeMember(a[1:]); err != nil || join {
+		t.Fatalf("announcement decodes as join %v (%v)", join, err)
+	}
+	for _, bad := range [][]byte{nil, {2}, {0}, {0, 0}, b[1 : len(b)-1], append(b[1:len(b):len(b)], 0), append(a[1:len(a):len(a)], 0)} {
+		if _, _, _, _, err := decodeMember(bad); err == nil {
 			t.Errorf("decodeMember(%x) accepted", bad)
 		}
 	}
@@ -249,7 +253,9 @@ func TestConcurrentLeavesKeepOneMember(t *testing.T) {
 
 // Galera's pc.bootstrap=YES: the two other members crashed, the survivor is non-Primary; bootstrapping
 // it makes a one-member primary component with every write it had, writable again. The former members
-// come back with empty data directories and join it like new nodes.
+// come back one at a time with their old data (their logs are a prefix of the survivor's): outside the
+// primary component for a while, they ask to be added and rejoin it. A third former member, returning
+// with an empty data directory, joins like a new node.
 func TestForceBootstrapOfASurvivor(t *testing.T) {
 	c := newCluster(t, 3)
 	ctx := context.Background()
@@ -285,12 +291,15 @@ func TestForceBootstrapOfASurvivor(t *testing.T) {
 	want["after"] = "v"
 	c.assertEqualContents(want)
 	for _, id := range []uint64{2, 3} {
-		c.start(id, c.dir(id)+"-new", false)
+		c.start(id, c.dir(id), false)
+		c.waitPrimary(id)
 	}
-	c.waitPrimary(2, 3)
 	c.waitConverged()
 	c.assertEqualContents(want)
-	if got := c.nodes[3].r.Status().ClusterSize; got != 3 {
-		t.Errorf("cluster size after the rejoin %d", got)
-	}
+	eventually(t, "a 3-member view on node 3", func() bool { return c.nodes[3].r.Status().ClusterSize == 3 })
+	c.crash(3)
+	c.start(3, c.dir(3)+"-new", false)
+	c.waitPrimary(3)
+	c.waitConverged()
+	c.assertEqualContents(want)
 }

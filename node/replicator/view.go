@@ -24,6 +24,10 @@ const (
 	kindPromote byte = 'P'
 )
 
+// flagJoin marks a member entry that asks for the node to be added. It then ends with the requester's
+// last log index: if the cluster still has it as a member and believes its log holds more (its data
+// directory was emptied and it restarted under the same id), the leader removes it first — raft would
+// never send the entries it lost again — and adds it back on its next request.
 const flagJoin byte = 1
 
 // memberInfo is what a node announced about itself; the FSM keeps one per node id, in log order, so every
@@ -87,41 +91,50 @@ func readString(p []byte) (string, []byte, error) {
 	return string(p[k : k+int(n)]), p[k+int(n):], nil
 }
 
-func encodeMember(id uint64, m memberInfo, join bool) []byte {
+func encodeMember(id uint64, m memberInfo, join bool, last uint64) []byte {
 	b := make([]byte, 0, 2+binary.MaxVarintLen64+len(m.Name)+len(m.Repl)+len(m.Incoming)+3*binary.MaxVarintLen64)
 	b = append(b, kindMember, 0)
-	if join {
-		b[1] = flagJoin
-	}
 	b = binary.AppendUvarint(b, id)
 	b = appendString(b, m.Name)
 	b = appendString(b, m.Repl)
-	return appendString(b, m.Incoming)
+	b = appendString(b, m.Incoming)
+	if join {
+		b[1] = flagJoin
+		b = binary.AppendUvarint(b, last)
+	}
+	return b
 }
 
-func decodeMember(p []byte) (id uint64, m memberInfo, join bool, err error) {
+func decodeMember(p []byte) (id uint64, m memberInfo, join bool, last uint64, err error) {
 	if len(p) < 1 || p[0]&^flagJoin != 0 {
-		return 0, m, false, errBadEntry
+		return 0, m, false, 0, errBadEntry
 	}
-	join = p[0]&flagJoin != 0
+	join = p[0] == flagJoin
 	id, k := binary.Uvarint(p[1:])
 	if k <= 0 || id == 0 {
-		return 0, m, false, errBadEntry
+		return 0, m, false, 0, errBadEntry
 	}
 	p = p[1+k:]
 	if m.Name, p, err = readString(p); err != nil {
-		return 0, m, false, err
+		return 0, m, false, 0, err
 	}
 	if m.Repl, p, err = readString(p); err != nil {
-		return 0, m, false, err
+		return 0, m, false, 0, err
 	}
 	if m.Incoming, p, err = readString(p); err != nil {
-		return 0, m, false, err
+		return 0, m, false, 0, err
+	}
+	if join {
+		var k int
+		if last, k = binary.Uvarint(p); k <= 0 {
+			return 0, m, false, 0, errBadEntry
+		}
+		p = p[k:]
 	}
 	if len(p) != 0 {
-		return 0, m, false, errBadEntry
+		return 0, m, false, 0, errBadEntry
 	}
-	return id, m, join, nil
+	return id, m, join, last, nil
 }
 
 func encodePromote(id uint64) []byte {
@@ -143,13 +156,14 @@ type memberAction struct {
 	index   uint64 // raft index of the request
 	id      uint64
 	promote bool
+	last    uint64 // a join request: the requester's last log index
 	// announce: not a leader action; this node's own addresses changed, check them now.
 	announce bool
 }
 
 // applyMember runs in Apply (r.mu held).
 func (r *Replicator) applyMember(index uint64, p []byte) {
-	id, m, join, err := decodeMember(p)
+	id, m, join, last, err := decodeMember(p)
 	if err != nil {
 		r.log.Error("skipping malformed member entry", "index", index)
 		return
@@ -161,8 +175,8 @@ func (r *Replicator) applyMember(index uint64, p []byte) {
 	if id != r.cfg.ID && m.Repl != "" && r.cfg.OnPeer != nil {
 		r.cfg.OnPeer(id, m.Repl)
 	}
-	if join && !r.view.contains(id) {
-		r.queueAction(memberAction{index: index, id: id})
+	if join {
+		r.queueAction(memberAction{index: index, id: id, last: last})
 	}
 }
 
@@ -234,24 +248,30 @@ func (r *Replicator) membershipLoop(ctx context.Context) {
 	defer r.wg.Done()
 	tick := time.NewTicker(r.electionTimeout())
 	defer tick.Stop()
-	r.selfCheck(ctx)
+	var outside int // consecutive checks a voter found itself outside the primary component
+	r.selfCheck(ctx, &outside)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case a := <-r.actions:
 			if a.announce {
-				r.selfCheck(ctx)
+				r.selfCheck(ctx, &outside)
 			} else {
 				r.serveAction(ctx, a)
 			}
 		case <-tick.C:
-			r.selfCheck(ctx)
+			r.selfCheck(ctx, &outside)
 		}
 	}
 }
 
-func (r *Replicator) selfCheck(ctx context.Context) {
+// rejoinChecks is how many election timeouts a voter stays outside the primary component before it also
+// asks to be added: its configuration may be stale (it was removed while it was down, or by a forced new
+// cluster); a leader that has it as a member ignores the request.
+const rejoinChecks = 3
+
+func (r *Replicator) selfCheck(ctx context.Context, outside *int) {
 	if r.left.Load() {
 		return // a node that left does not ask back in
 	}
@@ -261,11 +281,18 @@ func (r *Replicator) selfCheck(ctx context.Context) {
 	me := r.self()
 	switch {
 	case slices.Contains(st.Voters, r.cfg.ID):
+		if !r.Primary() {
+			if *outside++; *outside >= rejoinChecks {
+				r.askToJoin(ctx, me, st.LastIndex)
+			}
+			return
+		}
+		*outside = 0
 		r.mu.Lock()
 		known, ok := r.view.Members[r.cfg.ID]
 		r.mu.Unlock()
-		if (!ok || known != me) && r.Primary() {
-			if _, err := r.node.Propose(ctx, encodeMember(r.cfg.ID, me, false)); err != nil {
+		if !ok || known != me {
+			if _, err := r.node.Propose(ctx, encodeMember(r.cfg.ID, me, false, 0)); err != nil {
 				r.log.Debug("announcing this member", "err", err)
 			}
 		}
@@ -279,14 +306,19 @@ func (r *Replicator) selfCheck(ctx context.Context) {
 			}
 		}
 	default:
-		req := encodeMember(r.cfg.ID, me, true)
-		for _, id := range r.cfg.Peers {
-			if id == r.cfg.ID {
-				continue
-			}
-			if err := r.node.ProposeVia(ctx, id, req); err != nil {
-				r.log.Debug("asking to join", "via", id, "err", err)
-			}
+		r.askToJoin(ctx, me, st.LastIndex)
+	}
+}
+
+// askToJoin sends a join request through every other member listed in cluster_address.
+func (r *Replicator) askToJoin(ctx context.Context, me memberInfo, last uint64) {
+	req := encodeMember(r.cfg.ID, me, true, last)
+	for _, id := range r.cfg.Peers {
+		if id == r.cfg.ID {
+			continue
+		}
+		if err := r.node.ProposeVia(ctx, id, req); err != nil {
+			r.log.Debug("asking to join", "via", id, "err", err)
 		}
 	}
 }
@@ -308,6 +340,14 @@ func (r *Replicator) serveAction(ctx context.Context, a memberAction) {
 	case !a.promote && !slices.Contains(st.Voters, a.id) && !slices.Contains(st.Learners, a.id):
 		r.log.Info("adding joiner as learner", "node", a.id)
 		err = r.node.AddLearner(ctx, a.id, nil)
+	case !a.promote:
+		match, ok, merr := r.node.Match(ctx, a.id)
+		if merr != nil || !ok || match <= a.last {
+			return // a member that has what raft thinks it has: raft brings it up to date
+		}
+		r.log.Warn("a member asks to join with less log than it acknowledged (its data was lost); removing it before adding it again",
+			"node", a.id, "acknowledged", match, "has", a.last)
+		err = r.node.RemoveNode(ctx, a.id, nil)
 	}
 	if err != nil {
 		r.log.Info("membership change not made; the node will ask again", "node", a.id, "promote", a.promote, "err", err)
