@@ -65,6 +65,7 @@ func Dial(ctx context.Context, addr string, timeout time.Duration, cfg *protocol
 	if err != nil {
 		return nil, fmt.Errorf("backend %s: %w", addr, err)
 	}
+	nc = protocol.RawTCP(nc)
 	pc, info, err := protocol.Login(ctx, nc, cfg)
 	if err != nil {
 		nc.Close()

@@ -31,7 +31,7 @@ func pipePair(t testing.TB) (*Conn, *Conn) {
 		t.Fatal("accept failed")
 	}
 	t.Cleanup(func() { a.Close(); b.Close() })
-	ca, cb := NewConn(a), NewConn(b)
+	ca, cb := NewConn(RawTCP(a)), NewConn(RawTCP(b)) // as the proxy's sockets are
 	ca.EnableReadAhead()
 	cb.EnableReadAhead()
 	ca.SetMaxPacketSize(DefaultMaxPacketSize)

@@ -10,6 +10,12 @@
 // connection: a relay reads with one Conn's counter and writes with the
 // other's, which rewrites them.
 //
+// RawTCP wraps the proxy's TCP sockets (client and backend) so that reads
+// and writes are raw non-blocking system calls under the network poller:
+// the runtime then never hands a thread's P to another thread while a
+// loopback write wakes its peer, which was most of the proxy's scheduling
+// cost per statement.
+//
 // # Connection phase (client side of the proxy)
 //
 // Accept sends a v10 greeting with the backend's version string, a fresh

@@ -696,7 +696,7 @@ func (s *Server) accept(l *listener, ctx context.Context, sessions *sync.WaitGro
 				continue
 			}
 		}
-		nc = r.metrics.Conn(nc)
+		nc = r.metrics.Conn(protocol.RawTCP(nc))
 		sessions.Go(func() {
 			defer r.svc.release()
 			r.svc.svc.Serve(ctx, nc, r.tls)
