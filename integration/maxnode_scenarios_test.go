@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"sync"
@@ -166,6 +167,8 @@ func TestMaxnodeEvenSplitWithArbitrator(t *testing.T) {
 	sameChecksums(t, causal, 7+20)
 }
 
+var leaderLogLine = regexp.MustCompile(`\b([0-9a-f]+) became leader at term (\d+)`)
+
 // dataLeader is the raft leader among data nodes 1..n, from their logs ("<id> became leader at term
 // <t>", raft id i for node i; the highest term wins).
 func dataLeader(t *testing.T, c *harness.MaxnodeCluster, n int) int {
@@ -176,7 +179,7 @@ func dataLeader(t *testing.T, c *harness.MaxnodeCluster, n int) int {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range becameLeader.FindAllSubmatch(data, -1) {
+		for _, m := range leaderLogLine.FindAllSubmatch(data, -1) {
 			id, err1 := strconv.ParseUint(string(m[1]), 16, 64)
 			tm, err2 := strconv.Atoi(string(m[2]))
 			if err1 == nil && err2 == nil && tm > term && id >= 1 && id <= uint64(n) {
