@@ -57,4 +57,7 @@ func TestArbitratorKeepsTheSurvivorPrimary(t *testing.T) {
 	if lead := arb.repl.Node().Status().Lead; lead == 3 {
 		t.Fatal("the arbitrator kept the leadership")
 	}
+	// A graceful leave would first try to hand leadership to a voter that takes it, and there is none.
+	stopWithoutLeave(t, nodes[0])
+	stopWithoutLeave(t, arb)
 }
