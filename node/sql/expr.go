@@ -2,7 +2,6 @@ package sql
 
 import (
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -335,8 +334,9 @@ func typeOfValue(v types.Value) exprType {
 	case types.KindNull:
 		et.ft = types.FieldType{Tp: mysql.TypeNull, Coll: types.CollationBinary}
 	case types.KindInt:
+		// As MariaDB's Item_int: INT up to 9 characters, BIGINT beyond.
 		tp := mysql.TypeLonglong
-		if i := v.Int(); i >= math.MinInt32 && i <= math.MaxInt32 {
+		if n := len(v.String()); n <= 9 {
 			tp = mysql.TypeLong
 		}
 		et.ft = types.FieldType{Tp: tp, Flen: len(v.String()), Coll: types.CollationBinary}
@@ -780,7 +780,8 @@ func (x *userVarExpr) eval(c *evalCtx) (types.Value, error) {
 	return v, nil
 }
 
-var userVarType = exprType{ft: types.FieldType{Tp: mysql.TypeVarString, Flen: 255, Coll: types.CollationGeneralCI}}
+// userVarType types a user variable not set yet (NULL): MariaDB says LONGBLOB.
+var userVarType = exprType{ft: types.FieldType{Tp: mysql.TypeLongBlob, Flen: -1, Coll: types.CollationBinary}}
 
 func (x *userVarExpr) typ() *exprType { return &x.et }
 
@@ -807,8 +808,7 @@ func (cp *compiler) variable(x *ast.VariableExpr) (expr, error) {
 		// "SELECT @n := @n + 1 FROM t" sees every assignment.
 		et := userVarType
 		if v, ok := cp.s.userVars[name]; ok {
-			et = typeOfValue(v)
-			et.notNull = false
+			et = varType(v, false)
 		}
 		if x.Value != nil {
 			val, err := cp.compile(x.Value)
@@ -834,7 +834,11 @@ func (cp *compiler) variable(x *ast.VariableExpr) (expr, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sysVarExpr{name: name, scope: sc, et: typeOfValue(v)}, nil
+	et := varType(v, true)
+	if def, ok := sysVars[name]; ok && def.kind == varInt && et.ft.Class() == types.ClassInt {
+		et.ft.Unsigned = true // MariaDB's numeric system variables are BIGINT UNSIGNED; booleans BIGINT
+	}
+	return &sysVarExpr{name: name, scope: sc, et: et}, nil
 }
 
 // valuesExpr is VALUES(col) inside ON DUPLICATE KEY UPDATE: the value the INSERT tried to write.
@@ -931,4 +935,27 @@ func (cp *compiler) collate(x *ast.SetCollationExpr) (expr, error) {
 		et.ft.Coll = coll
 	}
 	return &collateExpr{e: e, et: et}, nil
+}
+
+// varType is the result type of a variable holding v, as MariaDB types them: integers BIGINT
+// (system variables' unsigned ones BIGINT UNSIGNED), user variables' strings LONGTEXT, an undefined or
+// NULL user variable LONGBLOB.
+func varType(v types.Value, system bool) exprType {
+	et := typeOfValue(v)
+	switch v.Kind() {
+	case types.KindInt, types.KindUint:
+		et.ft = types.FieldType{Tp: mysql.TypeLonglong, Unsigned: v.Kind() == types.KindUint, Flen: 21, Coll: types.CollationBinary}
+	case types.KindString:
+		if !system {
+			et.ft = types.FieldType{Tp: mysql.TypeLongBlob, Flen: -1, Coll: types.CollationGeneralCI}
+		}
+	case types.KindNull:
+		if !system {
+			et.ft = types.FieldType{Tp: mysql.TypeLongBlob, Flen: -1, Coll: types.CollationBinary}
+		}
+	}
+	if !system {
+		et.notNull = false
+	}
+	return et
 }

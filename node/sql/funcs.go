@@ -85,10 +85,13 @@ func (x *funcExpr) eval(c *evalCtx) (types.Value, error) {
 }
 
 var (
-	bin        = types.CollationBinary
-	strType    = exprType{ft: types.FieldType{Tp: mysql.TypeVarString, Flen: 255, Coll: types.CollationGeneralCI}}
-	strNN      = exprType{ft: types.FieldType{Tp: mysql.TypeVarString, Flen: 255, Coll: types.CollationGeneralCI}, notNull: true}
-	intType    = exprType{ft: types.FieldType{Tp: mysql.TypeLonglong, Flen: 21, Coll: bin}}
+	bin     = types.CollationBinary
+	strType = exprType{ft: types.FieldType{Tp: mysql.TypeVarString, Flen: 255, Coll: types.CollationGeneralCI}}
+	strNN   = exprType{ft: types.FieldType{Tp: mysql.TypeVarString, Flen: 255, Coll: types.CollationGeneralCI}, notNull: true}
+	intType = exprType{ft: types.FieldType{Tp: mysql.TypeLonglong, Flen: 21, Coll: bin}}
+	// MariaDB's Item_long_func results: INT with the function's display width.
+	long10     = longType(10)
+	long2      = longType(2)
 	intNN      = exprType{ft: types.FieldType{Tp: mysql.TypeLonglong, Flen: 21, Coll: bin}, notNull: true}
 	uintNN     = exprType{ft: types.FieldType{Tp: mysql.TypeLonglong, Unsigned: true, Flen: 21, Coll: bin}, notNull: true}
 	doubleType = exprType{ft: types.FieldType{Tp: mysql.TypeDouble, Flen: 22, Decimals: 31, Coll: bin}}
@@ -96,6 +99,11 @@ var (
 	dateNN     = exprType{ft: types.FieldType{Tp: mysql.TypeDate, Flen: 10, Coll: bin}, notNull: true}
 	dtType     = exprType{ft: types.FieldType{Tp: mysql.TypeDatetime, Flen: 19, Coll: bin}}
 )
+
+// longType is an INT result of display width n.
+func longType(n int) exprType {
+	return exprType{ft: types.FieldType{Tp: mysql.TypeLong, Flen: n, Coll: bin}}
+}
 
 func nullIfAny(vals []types.Value) bool {
 	for _, v := range vals {
@@ -188,7 +196,7 @@ func (cp *compiler) funcCallTyped(x *ast.FuncCallExpr) (expr, error) {
 		flen := 0
 		for _, a := range args {
 			flen += a.typ().ft.Flen
-			if a.typ().ft.Coll == bin && a.typ().ft.Class() == types.ClassString {
+			if a.typ().ft.Coll == bin && a.typ().ft.Class() == types.ClassString && a.typ().ft.Tp != mysql.TypeNull {
 				et.ft.Coll = bin
 			}
 		}
@@ -221,14 +229,14 @@ func (cp *compiler) funcCallTyped(x *ast.FuncCallExpr) (expr, error) {
 		if err := check(1, 1); err != nil {
 			return nil, err
 		}
-		strictNull(intType, func(c *evalCtx, a []types.Value) (types.Value, error) {
+		strictNull(long10, func(c *evalCtx, a []types.Value) (types.Value, error) {
 			return types.NewInt(int64(len(types.ToText(a[0])))), nil
 		})
 	case "char_length", "character_length":
 		if err := check(1, 1); err != nil {
 			return nil, err
 		}
-		strictNull(intType, func(c *evalCtx, a []types.Value) (types.Value, error) {
+		strictNull(long10, func(c *evalCtx, a []types.Value) (types.Value, error) {
 			if a[0].Kind() == types.KindBytes {
 				return types.NewInt(int64(len(a[0].Str()))), nil
 			}
@@ -241,6 +249,9 @@ func (cp *compiler) funcCallTyped(x *ast.FuncCallExpr) (expr, error) {
 		up := name == "upper" || name == "ucase"
 		et := strType
 		et.ft.Flen = args[0].typ().ft.Flen
+		if ft := &args[0].typ().ft; ft.Class() == types.ClassString && ft.Coll == bin {
+			et.ft.Coll = bin // binary strings (and NULL) stay binary, unchanged
+		}
 		strictNull(et, func(c *evalCtx, a []types.Value) (types.Value, error) {
 			if a[0].Kind() == types.KindBytes {
 				return a[0], nil
@@ -293,6 +304,7 @@ func (cp *compiler) funcCallTyped(x *ast.FuncCallExpr) (expr, error) {
 			return nil, err
 		}
 		f.et = intType
+		f.et.ft.Flen = 17
 		f.fn = func(c *evalCtx, a []types.Value) (types.Value, error) {
 			if len(a) == 0 {
 				return types.NewInt(c.s.stmtTime().Unix()), nil
@@ -402,7 +414,8 @@ func (cp *compiler) funcCallTyped(x *ast.FuncCallExpr) (expr, error) {
 			return types.NewString(c.s.e.opts.ServerVersion), nil
 		}
 	case "connection_id":
-		f.et = uintNN
+		f.et = longType(10)
+		f.et.notNull = true
 		f.fn = func(c *evalCtx, a []types.Value) (types.Value, error) { return types.NewUint(uint64(c.s.connID)), nil }
 	case "user", "session_user", "system_user":
 		f.et = strNN
@@ -474,7 +487,7 @@ func (cp *compiler) funcCallTyped(x *ast.FuncCallExpr) (expr, error) {
 		et := *args[0].typ()
 		if et.ft.Class() != types.ClassInt {
 			if et.ft.Class() == types.ClassDecimal {
-				et.ft = types.FieldType{Tp: mysql.TypeLonglong, Flen: 21, Coll: bin}
+				et.ft = types.FieldType{Tp: mysql.TypeLonglong, Flen: max(1, et.ft.Flen-et.ft.Decimals) + 1, Coll: bin}
 			} else {
 				et = doubleType
 			}
@@ -659,7 +672,7 @@ func (cp *compiler) funcCallTyped(x *ast.FuncCallExpr) (expr, error) {
 		}
 		// Time parts read the argument as a TIME when it is one ('10:11:12', HHMMSS numbers, TIME values):
 		// HOUR('100:00:00') is 100.
-		strictNull(intType, func(c *evalCtx, a []types.Value) (types.Value, error) {
+		strictNull(long2, func(c *evalCtx, a []types.Value) (types.Value, error) {
 			tv, ok := asTemporal(a[0])
 			if !ok {
 				return types.Null, nil
@@ -685,7 +698,11 @@ func (cp *compiler) funcCallTyped(x *ast.FuncCallExpr) (expr, error) {
 		if err := check(1, 1); err != nil {
 			return nil, err
 		}
-		strictNull(intType, func(c *evalCtx, a []types.Value) (types.Value, error) {
+		yflen := 2
+		if name == "year" {
+			yflen = 4
+		}
+		strictNull(longType(yflen), func(c *evalCtx, a []types.Value) (types.Value, error) {
 			t, st := types.ToTime(a[0])
 			if st != types.OK {
 				return types.Null, nil
@@ -871,7 +888,19 @@ func (cp *compiler) cast(x *ast.FuncCastExpr) (expr, error) {
 	ce.et.notNull = e.typ().notNull
 	switch tp.GetType() {
 	case mysql.TypeLonglong:
-		ce.et.ft = types.FieldType{Tp: mysql.TypeLonglong, Unsigned: mysql.HasUnsignedFlag(tp.GetFlag()), Flen: 21, Coll: bin}
+		// The display width follows the argument (MariaDB: INT when it stays within 9 characters).
+		unsigned := mysql.HasUnsignedFlag(tp.GetFlag())
+		flen := e.typ().ft.Flen
+		if !unsigned {
+			flen++
+		}
+		if flen <= 0 || flen > 21 || e.typ().ft.Class() == types.ClassFloat {
+			flen = 21
+		}
+		if unsigned && !(e.typ().ft.Class() == types.ClassInt && e.typ().ft.Unsigned) {
+			flen = 21 // a negative argument wraps around to a 20-digit value
+		}
+		ce.et.ft = types.FieldType{Tp: mysql.TypeLonglong, Unsigned: unsigned, Flen: flen, Coll: bin}
 	case mysql.TypeNewDecimal:
 		flen, dec := tp.GetFlen(), tp.GetDecimal()
 		if flen <= 0 {

@@ -53,7 +53,8 @@ func (cp *compiler) dateArith(x *ast.FuncCallExpr, sub bool) (expr, error) {
 			f.et.ft.Decimals = 6
 		}
 	default:
-		f.et = strType
+		// A string argument gives a string result, typed CHAR as MariaDB's.
+		f.et = exprType{ft: types.FieldType{Tp: mysql.TypeString, Flen: 29, Coll: types.CollationGeneralCI}}
 	}
 	f.fn = func(c *evalCtx, a []types.Value) (types.Value, error) {
 		if a[0].IsNull() || a[1].IsNull() {
@@ -270,7 +271,7 @@ func (cp *compiler) moreFuncs(x *ast.FuncCallExpr, name string, args []expr) (ex
 		})
 	case "datediff":
 		err = check(2, 2)
-		strict(intType, func(a []types.Value) types.Value {
+		strict(longType(8), func(a []types.Value) types.Value {
 			t1, s1 := types.ToTime(a[0])
 			t2, s2 := types.ToTime(a[1])
 			if s1 != types.OK || s2 != types.OK || t1.Month() == 0 || t2.Month() == 0 {
@@ -295,7 +296,7 @@ func (cp *compiler) moreFuncs(x *ast.FuncCallExpr, name string, args []expr) (ex
 		}
 	case "locate", "instr", "position":
 		err = check(2, 3)
-		strict(intType, func(a []types.Value) types.Value {
+		strict(longType(11), func(a []types.Value) types.Value {
 			sub, str := types.ToText(a[0]), types.ToText(a[1])
 			if name == "instr" {
 				sub, str = str, sub
@@ -349,7 +350,7 @@ func (cp *compiler) moreFuncs(x *ast.FuncCallExpr, name string, args []expr) (ex
 		})
 	case "ascii":
 		err = check(1, 1)
-		strict(intType, func(a []types.Value) types.Value {
+		strict(longType(3), func(a []types.Value) types.Value {
 			s := types.ToText(a[0])
 			if s == "" {
 				return types.NewInt(0)
@@ -388,12 +389,12 @@ func (cp *compiler) moreFuncs(x *ast.FuncCallExpr, name string, args []expr) (ex
 	case "strcmp":
 		err = check(2, 2)
 		coll := collOf(args...)
-		strict(intType, func(a []types.Value) types.Value {
+		strict(long2, func(a []types.Value) types.Value {
 			return types.NewInt(int64(coll.Compare(types.ToText(a[0]), types.ToText(a[1]))))
 		})
 	case "sign":
 		err = check(1, 1)
-		strict(intType, func(a []types.Value) types.Value {
+		strict(long2, func(a []types.Value) types.Value {
 			fv, _ := types.ToFloat(a[0])
 			switch {
 			case fv > 0:

@@ -38,6 +38,24 @@ func vint(name string) virtCol {
 	return virtCol{name: name, et: exprType{ft: types.FieldType{Tp: mysql.TypeLonglong, Flen: 21, Unsigned: true, Coll: types.CollationBinary}}}
 }
 
+// vsint is a signed BIGINT column, vuint32 an INT UNSIGNED one.
+func vsint(name string) virtCol {
+	return virtCol{name: name, et: exprType{ft: types.FieldType{Tp: mysql.TypeLonglong, Flen: 21, Coll: types.CollationBinary}}}
+}
+
+func vuint32(name string) virtCol {
+	return virtCol{name: name, et: exprType{ft: types.FieldType{Tp: mysql.TypeLong, Flen: 10, Unsigned: true, Coll: types.CollationBinary}}}
+}
+
+// vtext is a LONGTEXT column (sent as TEXT, as MariaDB's information_schema does); vchar a CHAR(n).
+func vtext(name string, notNull bool) virtCol {
+	return virtCol{name: name, et: exprType{ft: types.FieldType{Tp: mysql.TypeBlob, Flen: 65535, Coll: types.CollationGeneralCI}, notNull: notNull}}
+}
+
+func vchar(name string, n int) virtCol {
+	return virtCol{name: name, et: exprType{ft: types.FieldType{Tp: mysql.TypeString, Flen: n, Coll: types.CollationGeneralCI}, notNull: true}}
+}
+
 func vdt(name string) virtCol {
 	return virtCol{name: name, et: exprType{ft: types.FieldType{Tp: mysql.TypeDatetime, Flen: 19, Coll: types.CollationBinary}}}
 }
@@ -147,11 +165,11 @@ func (s *Session) infoSchemaTable(name string) *virtualTable {
 	case "columns":
 		return &virtualTable{
 			cols: []virtCol{vstrNN("TABLE_CATALOG", 512), vstrNN("TABLE_SCHEMA", 64), vstrNN("TABLE_NAME", 64), vstrNN("COLUMN_NAME", 64),
-				vint("ORDINAL_POSITION"), vstr("COLUMN_DEFAULT", 65535), vstrNN("IS_NULLABLE", 3), vstrNN("DATA_TYPE", 64),
+				vint("ORDINAL_POSITION"), vtext("COLUMN_DEFAULT", false), vstrNN("IS_NULLABLE", 3), vstrNN("DATA_TYPE", 64),
 				vint("CHARACTER_MAXIMUM_LENGTH"), vint("CHARACTER_OCTET_LENGTH"), vint("NUMERIC_PRECISION"), vint("NUMERIC_SCALE"),
-				vint("DATETIME_PRECISION"), vstr("CHARACTER_SET_NAME", 32), vstr("COLLATION_NAME", 64), vstrNN("COLUMN_TYPE", 65535),
+				vint("DATETIME_PRECISION"), vstr("CHARACTER_SET_NAME", 32), vstr("COLLATION_NAME", 64), vtext("COLUMN_TYPE", true),
 				vstrNN("COLUMN_KEY", 3), vstrNN("EXTRA", 80), vstrNN("PRIVILEGES", 80), vstrNN("COLUMN_COMMENT", 1024),
-				vstrNN("IS_GENERATED", 6), vstr("GENERATION_EXPRESSION", 65535)},
+				vstrNN("IS_GENERATED", 6), vtext("GENERATION_EXPRESSION", false)},
 			rows: func(s *Session) ([][]types.Value, error) {
 				var out [][]types.Value
 				sch := s.e.schema.Load()
@@ -168,9 +186,9 @@ func (s *Session) infoSchemaTable(name string) *virtualTable {
 		}
 	case "statistics":
 		return &virtualTable{
-			cols: []virtCol{vstrNN("TABLE_CATALOG", 512), vstrNN("TABLE_SCHEMA", 64), vstrNN("TABLE_NAME", 64), vint("NON_UNIQUE"),
-				vstrNN("INDEX_SCHEMA", 64), vstrNN("INDEX_NAME", 64), vint("SEQ_IN_INDEX"), vstrNN("COLUMN_NAME", 64),
-				vstr("COLLATION", 1), vint("CARDINALITY"), vint("SUB_PART"), vstr("PACKED", 10), vstrNN("NULLABLE", 3),
+			cols: []virtCol{vstrNN("TABLE_CATALOG", 512), vstrNN("TABLE_SCHEMA", 64), vstrNN("TABLE_NAME", 64), vsint("NON_UNIQUE"),
+				vstrNN("INDEX_SCHEMA", 64), vstrNN("INDEX_NAME", 64), vuint32("SEQ_IN_INDEX"), vstrNN("COLUMN_NAME", 64),
+				vstr("COLLATION", 1), vsint("CARDINALITY"), vsint("SUB_PART"), vstr("PACKED", 10), vstrNN("NULLABLE", 3),
 				vstrNN("INDEX_TYPE", 16), vstr("COMMENT", 16), vstrNN("INDEX_COMMENT", 1024)},
 			rows: func(s *Session) ([][]types.Value, error) {
 				var out [][]types.Value
@@ -224,7 +242,7 @@ func (s *Session) infoSchemaTable(name string) *virtualTable {
 		return &virtualTable{
 			cols: []virtCol{vstrNN("CONSTRAINT_CATALOG", 512), vstrNN("CONSTRAINT_SCHEMA", 64), vstrNN("CONSTRAINT_NAME", 64),
 				vstrNN("TABLE_CATALOG", 512), vstrNN("TABLE_SCHEMA", 64), vstrNN("TABLE_NAME", 64), vstrNN("COLUMN_NAME", 64),
-				vint("ORDINAL_POSITION"), vint("POSITION_IN_UNIQUE_CONSTRAINT"), vstr("REFERENCED_TABLE_SCHEMA", 64),
+				vsint("ORDINAL_POSITION"), vsint("POSITION_IN_UNIQUE_CONSTRAINT"), vstr("REFERENCED_TABLE_SCHEMA", 64),
 				vstr("REFERENCED_TABLE_NAME", 64), vstr("REFERENCED_COLUMN_NAME", 64)},
 			rows: func(s *Session) ([][]types.Value, error) {
 				var out [][]types.Value
@@ -479,7 +497,9 @@ func indexRows(t *catalog.Table) [][]types.Value {
 }
 
 func (s *Session) mysqlUserTable() *virtualTable {
-	cols := []virtCol{vstrNN("Host", 255), vstrNN("User", 128), vstrNN("Password", 41)}
+	pw := vtext("Password", true)
+	pw.et.ft.Tp = mysql.TypeLongBlob
+	cols := []virtCol{vchar("Host", 255), vchar("User", 128), pw}
 	for _, pn := range []string{"Select_priv", "Insert_priv", "Update_priv", "Delete_priv", "Create_priv", "Drop_priv",
 		"Reload_priv", "Shutdown_priv", "Process_priv", "File_priv", "Grant_priv", "References_priv", "Index_priv",
 		"Alter_priv", "Show_db_priv", "Super_priv", "Create_tmp_table_priv", "Lock_tables_priv", "Execute_priv",

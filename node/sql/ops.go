@@ -178,7 +178,10 @@ func newArith(op opcode.Op, l, r expr) *arithExpr {
 	bin := types.CollationBinary
 	switch {
 	case op == opcode.IntDiv:
-		x.et.ft = types.FieldType{Tp: mysql.TypeLonglong, Flen: 21, Coll: bin, Unsigned: cls == arithUint}
+		x.et.ft = types.FieldType{Tp: mysql.TypeLonglong, Flen: max(lt.ft.Flen, 1), Coll: bin, Unsigned: cls == arithUint}
+		if lt.ft.Class() != types.ClassInt || rt.ft.Class() != types.ClassInt {
+			x.et.ft.Flen = 21 // a fractional divisor can make the quotient longer than the dividend
+		}
 	case cls == arithFloat:
 		// A DOUBLE result keeps a fixed scale when its operands have one (DOUBLE(10,2) * 2 shows 2 digits).
 		dec := 31
@@ -206,7 +209,15 @@ func newArith(op opcode.Op, l, r expr) *arithExpr {
 		}
 		x.et.ft = types.FieldType{Tp: mysql.TypeNewDecimal, Flen: max(lt.ft.Flen, rt.ft.Flen) + sc + 2, Decimals: sc, Coll: bin}
 	default:
-		x.et.ft = types.FieldType{Tp: mysql.TypeLonglong, Flen: max(lt.ft.Flen, rt.ft.Flen) + 1, Coll: bin, Unsigned: cls == arithUint}
+		// Display widths as MariaDB's: a sum needs a carry digit and a sign, a product both widths.
+		flen := max(lt.ft.Flen, rt.ft.Flen) + 2
+		switch op {
+		case opcode.Mul:
+			flen = lt.ft.Flen + rt.ft.Flen + 1
+		case opcode.Mod:
+			flen = max(lt.ft.Flen, rt.ft.Flen) + 1
+		}
+		x.et.ft = types.FieldType{Tp: mysql.TypeLonglong, Flen: min(flen, 21), Coll: bin, Unsigned: cls == arithUint}
 	}
 	return x
 }

@@ -1080,6 +1080,9 @@ func (s *Session) columnMeta(et *exprType, name string, src *scopeCol) Column {
 		}
 		if ft.IsBlob() {
 			col.Type = mysql.TypeBlob
+			if ft.Tp == mysql.TypeLongBlob && src == nil {
+				col.Type = mysql.TypeLongBlob // user variables, as MariaDB
+			}
 			col.Flags |= uint16(mysql.BlobFlag)
 		}
 		if ft.Coll == types.CollationBinary {
@@ -1107,6 +1110,10 @@ func (s *Session) columnMeta(et *exprType, name string, src *scopeCol) Column {
 			}
 		}
 		col.Decimals = 0
+		if ft.Tp == mysql.TypeLonglong && (src == nil || src.col == nil) && ft.Flen > 0 && ft.Flen <= 9 {
+			// MariaDB types an integer expression INT while its width stays within 9 characters.
+			col.Type = mysql.TypeLong
+		}
 	case types.ClassFloat, types.ClassDecimal:
 		col.Charset = 63
 		col.Flags |= uint16(mysql.NumFlag | mysql.BinaryFlag)

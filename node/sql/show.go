@@ -167,10 +167,10 @@ func (s *Session) execShow(ctx context.Context, x *ast.ShowStmt, params []Value)
 				rows = append(rows, []types.Value{str(c.Name), str(c.Type.SQLString()), str(null), str(columnKey(tbl, c)), def, str(columnExtra(c))})
 			}
 		}
-		cols := []virtCol{vstrNN("Field", 64), vstrNN("Type", 64), vstrNN("Null", 3), vstrNN("Key", 3), vstr("Default", 1024), vstrNN("Extra", 80)}
+		cols := []virtCol{vstrNN("Field", 64), vtext("Type", true), vstrNN("Null", 3), vstrNN("Key", 3), vtext("Default", false), vstrNN("Extra", 80)}
 		if x.Full {
-			cols = []virtCol{vstrNN("Field", 64), vstrNN("Type", 64), vstr("Collation", 64), vstrNN("Null", 3), vstrNN("Key", 3),
-				vstr("Default", 1024), vstrNN("Extra", 80), vstrNN("Privileges", 80), vstrNN("Comment", 1024)}
+			cols = []virtCol{vstrNN("Field", 64), vtext("Type", true), vstr("Collation", 64), vstrNN("Null", 3), vstrNN("Key", 3),
+				vtext("Default", false), vstrNN("Extra", 80), vstrNN("Privileges", 80), vstrNN("Comment", 1024)}
 		}
 		return s.showResult(cols, rows, x, params)
 	case ast.ShowIndex:
@@ -182,8 +182,8 @@ func (s *Session) execShow(ctx context.Context, x *ast.ShowStmt, params []Value)
 		for i := range rows {
 			rows[i] = append(rows[i], str("NO"))
 		}
-		cols := []virtCol{vstrNN("Table", 64), vint("Non_unique"), vstr("Key_name", 64), vint("Seq_in_index"), vstr("Column_name", 64),
-			vstr("Collation", 1), vint("Cardinality"), vint("Sub_part"), vstr("Packed", 10), vstrNN("Null", 3), vstrNN("Index_type", 16),
+		cols := []virtCol{vstrNN("Table", 64), vsint("Non_unique"), vstr("Key_name", 64), vuint32("Seq_in_index"), vstr("Column_name", 64),
+			vstr("Collation", 1), vsint("Cardinality"), vsint("Sub_part"), vstr("Packed", 10), vstrNN("Null", 3), vstrNN("Index_type", 16),
 			vstr("Comment", 16), vstrNN("Index_comment", 1024), vstrNN("Ignored", 3)}
 		return s.showResult(cols, rows, x, params)
 	case ast.ShowCreateTable:
@@ -230,7 +230,8 @@ func (s *Session) execShow(ctx context.Context, x *ast.ShowStmt, params []Value)
 			if err != nil {
 				return nil, err
 			}
-			et := typeOfValue(v)
+			et := varType(v, true)
+			et.ft.Unsigned = true
 			return s.showResult([]virtCol{{name: "@@session." + name, et: et}}, [][]types.Value{{v}}, nil, nil)
 		}
 		var rows [][]types.Value
