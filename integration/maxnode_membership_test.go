@@ -70,7 +70,8 @@ func TestMaxnodeCleanStopsShrinkTheView(t *testing.T) {
 // acknowledged writes. As in Galera no node is then safe to bootstrap from
 // (--bootstrap is refused), but maxnode's policy is raft's: once a majority
 // of the last voters is back the cluster is Primary again by itself, with
-// every acknowledged write.
+// every acknowledged write. Then one node loses its data directory and
+// rejoins empty.
 func TestMaxnodeWholeClusterKilled(t *testing.T) {
 	c := harness.StartMaxnodeCluster(t, 3, harness.MaxnodeOptions{})
 	n1 := c.Maxnode(1)
@@ -107,6 +108,21 @@ func TestMaxnodeWholeClusterKilled(t *testing.T) {
 	waitSynced(t, c, 3)
 	waitSameRows(t, c, "SELECT id, v FROM it_crash.t ORDER BY id", want.String())
 	mustNodeExec(t, c.Maxnode(2), "INSERT INTO it_crash.t VALUES (100, 'after')")
+	want.WriteString("100 after;")
+
+	// A member whose data directory is lost comes back empty under the same name: the cluster removes it
+	// and adds it again, and it receives everything from the log.
+	if err := c.Maxnode(3).Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(c.Maxnode(3).DataDir()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Maxnode(3).Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitSynced(t, c, 3)
+	waitSameRows(t, c, "SELECT id, v FROM it_crash.t ORDER BY id", want.String())
 }
 
 func waitStatus(t *testing.T, n *harness.Maxnode, name, want string) {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -302,4 +303,58 @@ func TestForceBootstrapOfASurvivor(t *testing.T) {
 	c.waitPrimary(3)
 	c.waitConverged()
 	c.assertEqualContents(want)
+}
+
+// A 2|1 partition: the minority is non-Primary and refuses writes, the majority keeps committing; after
+// healing every node is Synced in the same view and every node holds the same data. (Without eviction
+// the view does not change: the isolated voter stays a member, counted against quorum.)
+func TestPartitionHealsToOneSyncedView(t *testing.T) {
+	c := newCluster(t, 3)
+	ctx := context.Background()
+	if err := put(ctx, c.nodes[1].db, "before", "1"); err != nil {
+		t.Fatal(err)
+	}
+	c.waitConverged()
+	conf := c.nodes[1].r.Status().ClusterConfID
+	// The partition is a filter, so that it sees (and counts) node 3's join requests before dropping them.
+	var joinRequests atomic.Int64
+	var healed atomic.Bool
+	c.net.Filter(func(m *pb.Message) bool {
+		if healed.Load() || (m.GetFrom() != 3 && m.GetTo() != 3) {
+			return false
+		}
+		// envelope (17 bytes) | kind | flags ...
+		if m.GetFrom() == 3 && m.GetType() == pb.MsgProp && len(m.GetEntries()) == 1 {
+			if d := m.GetEntries()[0].GetData(); len(d) > 18 && d[17] == kindMember && d[18] == flagJoin {
+				joinRequests.Add(1)
+			}
+		}
+		return true
+	})
+	eventually(t, "node 3 non-Primary", func() bool { return !c.nodes[3].r.Primary() })
+	if err := put(ctx, c.nodes[3].db, "minority", "x"); !errors.Is(err, ErrNotPrimary) {
+		t.Fatalf("commit on the minority: %v", err)
+	}
+	c.waitPrimary(1, 2)
+	for i := range 10 {
+		if err := put(ctx, c.nodes[1+uint64(i%2)].db, fmt.Sprintf("during-%d", i), "y"); err != nil {
+			t.Fatalf("majority commit %d: %v", i, err)
+		}
+	}
+	// Outside the primary component for a while, the minority asks to be added again; once healed the
+	// leader finds it is still a member with the log it acknowledged, and leaves it as it is.
+	eventually(t, "a join request from the minority", func() bool { return joinRequests.Load() > 0 })
+	healed.Store(true)
+	c.waitPrimary(3)
+	c.waitConverged()
+	c.assertEqualContents(contents(t, c.nodes[1].db))
+	eventually(t, "every node Synced in one view", func() bool {
+		for _, id := range c.peers {
+			st := c.nodes[id].r.Status()
+			if st.LocalState != StateSynced || st.ClusterSize != 3 || st.ClusterConfID != conf {
+				return false
+			}
+		}
+		return true
+	})
 }
