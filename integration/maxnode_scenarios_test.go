@@ -109,6 +109,141 @@ func TestMaxnodePartitionMinority(t *testing.T) {
 		nodeExec(t, causal[minority-1], "INSERT INTO t VALUES (20, 'the old leader again')")
 		sameChecksums(t, causal, 15+30+20)
 	})
+
+	t.Run("writes across a partition: every acknowledged one survives everywhere", func(t *testing.T) {
+		w := startWriters(t, c, 3)
+		w.waitProgress(t, []int{1, 2, 3}, 20)
+		leader := dataLeader(t, c, 3)
+		var others []int
+		for i := 1; i <= 3; i++ {
+			if i != leader {
+				others = append(others, i)
+			}
+		}
+		if err := c.Partition(others, []int{leader}); err != nil {
+			t.Fatal(err)
+		}
+		waitStatus(t, c.Maxnode(leader), "wsrep_cluster_status", "non-Primary")
+		w.waitProgress(t, others, 20) // the majority goes on writing
+		if err := c.Heal(); err != nil {
+			t.Fatal(err)
+		}
+		waitSynced(t, c, 3)
+		w.waitProgress(t, []int{1, 2, 3}, 20) // and so does the healed node
+		acked := w.stop(t)
+		for i, db := range causal {
+			present := map[int]bool{}
+			for _, r := range nodeQuery(t, db, "SELECT id FROM burst") {
+				id, _ := strconv.Atoi(r[0])
+				present[id] = true
+			}
+			for _, id := range acked {
+				if !present[id] {
+					t.Errorf("node%d lacks acknowledged row %d", i+1, id)
+				}
+			}
+		}
+		var first string
+		for i, db := range causal {
+			sum, _ := tableDigest(t, db)
+			if i == 0 {
+				first = sum
+			} else if sum != first {
+				t.Errorf("node%d's digest %s differs from node1's %s", i+1, sum, first)
+			}
+		}
+	})
+}
+
+// writers insert unique rows into burst, one connection per node, until stopped, and record which
+// inserts were acknowledged. While their node is outside the primary component they get 1047, a commit
+// refused meanwhile 1213, and one whose outcome is unknown a closed connection: none of those is
+// acknowledged, and only 1047 / 1213 promise that nothing was written.
+type writers struct {
+	stopCh chan struct{}
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	acked  []int
+	counts map[int]int // node -> acknowledged inserts
+	errs   []error
+}
+
+func startWriters(t *testing.T, c *harness.MaxnodeCluster, n int) *writers {
+	t.Helper()
+	mustNodeExec(t, c.Maxnode(1), "CREATE TABLE IF NOT EXISTS "+scenarioDB+".burst (id INT PRIMARY KEY, v VARCHAR(64) NOT NULL)")
+	w := &writers{stopCh: make(chan struct{}), counts: map[int]int{}}
+	dbs := scenarioDBs(t, c, n, "")
+	for i, db := range dbs {
+		node := i + 1
+		w.wg.Go(func() {
+			for k := 0; ; k++ {
+				select {
+				case <-w.stopCh:
+					return
+				default:
+				}
+				id := node*1_000_000 + k
+				_, err := db.Exec("INSERT INTO burst VALUES (?, ?)", id, fmt.Sprintf("node%d", node))
+				w.mu.Lock()
+				switch code := mysqlCode(err); {
+				case err == nil:
+					w.acked = append(w.acked, id)
+					w.counts[node]++
+				case code == 1047 || code == 1213, code == 0:
+					// Not acknowledged; code 0 is a closed connection (unknown outcome).
+				default:
+					w.errs = append(w.errs, fmt.Errorf("node%d: %w", node, err))
+				}
+				w.mu.Unlock()
+				if err != nil {
+					// Back off instead of spinning against a node that refuses.
+					select {
+					case <-w.stopCh:
+						return
+					case <-time.After(20 * time.Millisecond):
+					}
+				}
+			}
+		})
+	}
+	return w
+}
+
+// waitProgress waits until each of nodes has acknowledged more inserts.
+func (w *writers) waitProgress(t *testing.T, nodes []int, more int) {
+	t.Helper()
+	w.mu.Lock()
+	target := map[int]int{}
+	for _, n := range nodes {
+		target[n] = w.counts[n] + more
+	}
+	w.mu.Unlock()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	err := harness.Poll(ctx, fmt.Sprintf("%d more writes on nodes %v", more, nodes), 20*time.Millisecond, func(context.Context) error {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for n, want := range target {
+			if w.counts[n] < want {
+				return fmt.Errorf("node%d at %d of %d", n, w.counts[n], want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// stop ends the writers and returns the acknowledged ids; unexpected errors fail t.
+func (w *writers) stop(t *testing.T) []int {
+	t.Helper()
+	close(w.stopCh)
+	w.wg.Wait()
+	for _, err := range w.errs {
+		t.Errorf("writer: %v", err)
+	}
+	return w.acked
 }
 
 // TestMaxnodeEvenSplitWithArbitrator: four data nodes and an arbitrator (maxnode --arbitrator) split
