@@ -61,6 +61,8 @@
 // FSM's result (committed and applied locally), ErrNotCommitted (never, safe to report a rollback), or,
 // when the caller's context ends or the node stops first, ErrUnknownOutcome / ErrClosed (the entry may
 // still commit: the Galera layer must not claim a rollback). Never both.
+// Epochs start at least at the Unix time, so a node that lost its data directory and comes back under
+// the same id proposes above its former seqs instead of being filtered as overtaken.
 //
 // # Membership
 //
@@ -78,7 +80,9 @@
 // change is made durable at once (hard state with its commit index, and the apply state), not with the
 // next log write: otherwise a restart could return to an older configuration that needs the vote of a
 // member that has left. HandOff asks a leader to transfer leadership to its best other voter (a leader
-// about to leave).
+// about to leave); Match reports what a leader believes a member's log holds. A heartbeat whose commit
+// index is beyond the local log (the leader thinks this node holds entries it lost) has its commit
+// dropped instead of making raft panic.
 //
 // # Forced new cluster
 //

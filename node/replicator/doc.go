@@ -61,7 +61,13 @@
 //     where its own ends (Galera's IST, donor = the leader, which stays Synced as Galera's IST donors do)
 //     and shows Joiner (1, "Joining: receiving State Transfer", non-Primary). Once it has applied the
 //     commit index with an empty receive queue it proposes PROMOTE and the leader makes it a voter: it is
-//     Joined (3) until its receive queue first drains, then Synced (4).
+//     Joined (3) until its receive queue first drains, then Synced (4). A voter that has been outside
+//     the primary component for rejoinChecks election timeouts asks too, since its configuration may be
+//     stale (it was removed while down, or by pc.bootstrap); a leader that still has it as a member
+//     ignores the request, unless the request's last log index is below what raft believes the member
+//     acknowledged — its data directory was emptied and it came back under the same id — in which case
+//     the leader removes it and adds it back on its next request (raft would never resend entries it
+//     thinks the member holds).
 //   - Graceful leave (Leave, called by a clean stop): the leader hands leadership to another voter
 //     first, then the node proposes its own removal and waits until it has applied it. Two clean stops
 //     of three nodes leave a one-voter Primary component. Consensus refuses (on every node) a removal of
@@ -74,8 +80,10 @@
 //     of every other member is committed in its log). Nothing the node knew committed is lost; writes only
 //     the others committed are not in the new component, as in Galera — bootstrap the most advanced node.
 //     The removed members are fenced off for the life of the process (their votes and appends dropped);
-//     they rejoin through the join protocol with empty data directories (their logs may hold entries the
-//     new component never had, which raft cannot reconcile).
+//     they rejoin through the join protocol, one at a time (two of them together are a majority of
+//     their old configuration). Their logs must not hold committed entries the new component lacks
+//     (raft cannot take those back, and stops): bootstrap the most advanced node, or bring the others
+//     back with empty data directories.
 //
 // # Whole-cluster outage
 //
