@@ -621,6 +621,7 @@ func mergeTypes(es []expr) exprType {
 	et := exprType{notNull: true}
 	var hasStr, hasBin, hasFloat, hasDec, hasInt, hasDate, hasDT, hasTime, allUnsigned = false, false, false, false, false, false, false, false, true
 	flen, dec := 0, 0
+	allLong, anyUnsigned := true, false // every integer operand is at most INT; some are unsigned
 	for _, e := range es {
 		t := e.typ()
 		if !t.notNull {
@@ -644,6 +645,11 @@ func mergeTypes(es []expr) exprType {
 			hasInt = true
 			if !t.ft.Unsigned {
 				allUnsigned = false
+			} else {
+				anyUnsigned = true
+			}
+			if t.ft.Tp == mysql.TypeLonglong {
+				allLong = false
 			}
 		case types.ClassDate:
 			hasDate = true
@@ -672,6 +678,9 @@ func mergeTypes(es []expr) exprType {
 		et.ft = types.FieldType{Tp: mysql.TypeNewDecimal, Flen: flen + dec, Decimals: dec, Coll: types.CollationBinary}
 	case hasInt:
 		et.ft = types.FieldType{Tp: mysql.TypeLonglong, Unsigned: allUnsigned, Flen: flen, Coll: types.CollationBinary}
+		if allLong && (allUnsigned || !anyUnsigned) {
+			et.ft.Tp = mysql.TypeLong // INT with INT stays INT, as MariaDB aggregates them
+		}
 	case hasDT:
 		et.ft = types.FieldType{Tp: mysql.TypeDatetime, Flen: 19, Coll: types.CollationBinary}
 	case hasDate:

@@ -100,6 +100,16 @@ var (
 	dtType     = exprType{ft: types.FieldType{Tp: mysql.TypeDatetime, Flen: 19, Coll: bin}}
 )
 
+// hasNullArg reports a NULL literal among args.
+func hasNullArg(args []expr) bool {
+	for _, a := range args {
+		if a.typ().ft.Tp == mysql.TypeNull {
+			return true
+		}
+	}
+	return false
+}
+
 // longType is an INT result of display width n.
 func longType(n int) exprType {
 	return exprType{ft: types.FieldType{Tp: mysql.TypeLong, Flen: n, Coll: bin}}
@@ -435,6 +445,10 @@ func (cp *compiler) funcCallTyped(x *ast.FuncCallExpr) (expr, error) {
 		if et.ft.Class() == types.ClassString {
 			et = doubleType
 		}
+		if et.ft.Class() == types.ClassInt {
+			// As MariaDB: one more character than the argument (ABS(INT column) is BIGINT).
+			et.ft.Tp, et.ft.Flen = mysql.TypeLonglong, min(et.ft.Flen+1, 21)
+		}
 		strictNull(et, func(c *evalCtx, a []types.Value) (types.Value, error) {
 			v := coerce(a[0], &et.ft)
 			switch v.Kind() {
@@ -605,6 +619,27 @@ func (cp *compiler) funcCallTyped(x *ast.FuncCallExpr) (expr, error) {
 			return nil, err
 		}
 		et := mergeTypes(args)
+		if et.ft.Class() == types.ClassString || et.ft.Tp == mysql.TypeNull {
+			// MariaDB compares numbers with strings (or NULL) as DOUBLE, and returns one.
+			numeric, null := false, false
+			for _, a := range args {
+				switch ft := &a.typ().ft; {
+				case ft.Tp == mysql.TypeNull:
+					null = true
+				case ft.Class() == types.ClassInt || ft.Class() == types.ClassDecimal || ft.Class() == types.ClassFloat:
+					numeric = true
+				}
+			}
+			if numeric || (null && et.ft.Tp == mysql.TypeNull) {
+				notNull := et.notNull
+				et = doubleType
+				et.notNull = notNull
+			}
+		} else if hasNullArg(args) && et.ft.Class() != types.ClassString {
+			notNull := et.notNull
+			et = doubleType
+			et.notNull = notNull
+		}
 		coll := collOf(args...)
 		strictNull(et, func(c *evalCtx, a []types.Value) (types.Value, error) {
 			best := a[0]

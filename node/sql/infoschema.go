@@ -536,7 +536,7 @@ func (s *Session) mysqlUserTable() *virtualTable {
 }
 
 func (s *Session) mysqlDBTable() *virtualTable {
-	cols := []virtCol{vstrNN("Host", 255), vstrNN("Db", 64), vstrNN("User", 128)}
+	cols := []virtCol{vchar("Host", 255), vchar("Db", 64), vchar("User", 128)}
 	names := []string{"Select_priv", "Insert_priv", "Update_priv", "Delete_priv", "Create_priv", "Drop_priv", "Grant_priv",
 		"References_priv", "Index_priv", "Alter_priv"}
 	privs := []catalog.Privileges{catalog.PrivSelect, catalog.PrivInsert, catalog.PrivUpdate, catalog.PrivDelete, catalog.PrivCreate,

@@ -150,10 +150,7 @@ func classOf(et *exprType) arithClass {
 		}
 		return arithInt
 	}
-	if et.ft.Tp == mysql.TypeNull {
-		return arithInt
-	}
-	return arithFloat
+	return arithFloat // strings, and NULL (NULL + 1 is a DOUBLE in MariaDB)
 }
 
 func newArith(op opcode.Op, l, r expr) *arithExpr {

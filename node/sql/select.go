@@ -1080,8 +1080,8 @@ func (s *Session) columnMeta(et *exprType, name string, src *scopeCol) Column {
 		}
 		if ft.IsBlob() {
 			col.Type = mysql.TypeBlob
-			if ft.Tp == mysql.TypeLongBlob && src == nil {
-				col.Type = mysql.TypeLongBlob // user variables, as MariaDB
+			if ft.Tp == mysql.TypeLongBlob && (src == nil || src.col == nil) {
+				col.Type = mysql.TypeLongBlob // user variables and virtual LONGTEXT columns, as MariaDB
 			}
 			col.Flags |= uint16(mysql.BlobFlag)
 		}
