@@ -497,9 +497,7 @@ func (s *Session) routeStatement(p []byte, req router.Request) error {
 		res, err := s.relayUnlessHeld(bc, cmd, client, metricTarget(d), held)
 		if err == nil && s.sum.held == nil {
 			started := s.trx == nil
-			if req.Class.Kind == classify.KindCommit {
-				s.mk.pending, s.mk.unresolved = 0, 0
-			}
+			s.commitAnswered(req.Class)
 			s.afterReply(bc, req, d, res.Reply)
 			s.causal(req.Class, d, bc, res.Reply)
 			s.logStmt(p, nil, req.Class, started, hashed)

@@ -466,3 +466,11 @@ func (s *Session) relayUnlessHeld(bc *backendConn, cmd []byte, client backend.Cl
 	}
 	return s.relay(bc, cmd, client, t)
 }
+
+// commitAnswered records that a statement of class c got its reply from
+// the server: a COMMIT's outcome is known, nothing is left to check.
+func (s *Session) commitAnswered(c classify.Class) {
+	if c.Kind == classify.KindCommit {
+		s.mk.pending, s.mk.unresolved = 0, 0
+	}
+}

@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"log/slog"
 	"context"
 	sqldriver "database/sql/driver"
 	"errors"
@@ -29,6 +30,7 @@ type cutter struct {
 	ln      net.Listener
 	target  string
 	mode    atomic.Int32
+	execute atomic.Bool // the COMMIT comes as a COM_STMT_EXECUTE
 	tripped chan struct{}
 	once    sync.Once
 	wg      sync.WaitGroup
@@ -113,7 +115,7 @@ func (c *cutter) pipe(cl, sv net.Conn) {
 		if _, err := io.ReadFull(cl, payload); err != nil {
 			return
 		}
-		if string(payload) == "\x03COMMIT" {
+		if string(payload) == "\x03COMMIT" || (c.execute.Load() && len(payload) > 0 && payload[0] == 0x17) {
 			switch mode := c.mode.Swap(cutNone); mode {
 			case cutRequest:
 				c.once.Do(func() { close(c.tripped) })
@@ -169,6 +171,7 @@ func newCommitEnv(t *testing.T, check bool) *commitEnv {
 		Classifier: classify.New(100),
 		Metrics:    m,
 		Registry:   reg,
+		Logger:     slog.New(slog.NewTextHandler(tlogW{t}, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -180,17 +183,31 @@ func newCommitEnv(t *testing.T, check bool) *commitEnv {
 
 // commitCut runs a transaction and cuts its COMMIT (mode), publishing "b"
 // as the writer as a monitor would; it returns the COMMIT's error.
-func (e *commitEnv) commitCut(t *testing.T, mode int32) error {
+func (e *commitEnv) commitCut(t *testing.T, mode int32, prepared bool) error {
 	t.Helper()
 	mustExec(t, e.c, "BEGIN")
 	mustExec(t, e.c, "SELECT v FROM t WHERE id = 100")
 	mustExec(t, e.c, "INSERT INTO t VALUES (1, 10)")
+	commit := func() error {
+		_, err := e.c.ExecContext(e.ctx, "COMMIT")
+		return err
+	}
+	if prepared {
+		// sysbench's --db-ps-mode=auto prepares its COMMIT.
+		st, err := e.c.PrepareContext(e.ctx, "COMMIT")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		commit = func() error {
+			_, err := st.ExecContext(e.ctx)
+			return err
+		}
+		e.cut.execute.Store(true)
+	}
 	e.cut.mode.Store(mode)
 	done := make(chan error, 1)
-	go func() {
-		_, err := e.c.ExecContext(e.ctx, "COMMIT")
-		done <- err
-	}()
+	go func() { done <- commit() }()
 	select {
 	case <-e.cut.tripped:
 		e.topo.publish(twoNames(0, master))
@@ -217,17 +234,20 @@ func (e *commitEnv) markerRows(t *testing.T) string {
 // created on first use and the session's row deleted when it ends.
 func TestCommitCheck(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		check bool
-		mode  int32
+		name     string
+		check    bool
+		mode     int32
+		prepared bool
 	}{
-		{"never ran, replayed", true, cutRequest},
-		{"committed, answered OK", true, cutReply},
-		{"without the check: outcome unknown", false, cutReply},
+		{"never ran, replayed", true, cutRequest, false},
+		{"committed, answered OK", true, cutReply, false},
+		{"prepared, never ran, replayed", true, cutRequest, true},
+		{"prepared, committed, answered OK", true, cutReply, true},
+		{"without the check: outcome unknown", false, cutReply, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newCommitEnv(t, tc.check)
-			err := e.commitCut(t, tc.mode)
+			err := e.commitCut(t, tc.mode, tc.prepared)
 			if !tc.check {
 				var me *driver.MySQLError
 				if !errors.As(err, &me) || me.Number != 1927 || !strings.Contains(me.Message, "while committing") {
@@ -296,7 +316,7 @@ func TestCommitCheckDenied(t *testing.T) {
 	if got := e.rows(t); got != "2=20,100=1" {
 		t.Fatalf("table = %s, want 2=20,100=1: the COMMIT goes on unchecked", got)
 	}
-	err := e.commitCut(t, cutReply)
+	err := e.commitCut(t, cutReply, false)
 	var me *driver.MySQLError
 	if !errors.As(err, &me) || me.Number != 1927 {
 		t.Fatalf("lost COMMIT without a usable marker: %v; want 1927", err)
@@ -331,3 +351,7 @@ func TestCommitCheckMarkerDeadlock(t *testing.T) {
 		t.Errorf("table = %s, want 100=1 (nothing committed)", got)
 	}
 }
+
+type tlogW struct{ t *testing.T }
+
+func (w tlogW) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }

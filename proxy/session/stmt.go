@@ -263,19 +263,31 @@ func (s *Session) execute(p []byte) error {
 		var res backend.Result
 		hashed := s.hashReply(st.class)
 		if err == nil {
+			var held []byte
+			if inTrx && st.class.Kind == classify.KindCommit && s.checkCommits() {
+				again, answered, h, merr := s.beforeCommit(&rec, bc)
+				switch {
+				case again:
+					continue
+				case answered:
+					return merr
+				}
+				held = h
+			}
 			// The log keeps the client's form of the EXECUTE (its id, the
 			// types as the client sent them): rewriteExecute changes p.
 			if hashed {
 				s.loggedExecute(p, st)
 			}
 			client := s.sum.start(bc, s.client, hashed, s.holdFor(st.class, inTrx))
-			res, err = s.relay(bc, s.rewriteExecute(p, st, o), client, metricTarget(d))
+			res, err = s.relayUnlessHeld(bc, s.rewriteExecute(p, st, o), client, metricTarget(d), held)
 			broken = err != nil
 		} else if !broken {
 			return s.writeErr(err)
 		}
 		if err == nil && s.sum.held == nil {
 			started := s.trx == nil
+			s.commitAnswered(st.class)
 			st.last, st.pinned, st.cursor = bc, nil, res.Reply.CursorOpen
 			s.afterReply(bc, req, d, res.Reply)
 			s.causal(st.class, d, bc, res.Reply)
