@@ -1,11 +1,11 @@
 package session_test
 
 import (
-	"log/slog"
 	"context"
 	sqldriver "database/sql/driver"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
