@@ -70,11 +70,11 @@ func restartAfter(t *testing.T, g *harness.Galera, name string, node *harness.Se
 // to the first write through the proxy that succeeds, from a fresh
 // session each try) is logged.
 //
-// Because a checksum mismatch can still end a session now and then, this
-// run belongs to make test-long (MAXPROXY_TEST_LONG=1) until replay can
-// tell a result that changed under it from one that diverged;
+// This is the run without transaction_replay_commit_check, so it belongs
+// to make test-long (MAXPROXY_TEST_LONG=1);
 // TestProxyFailoverInterruptedCommit covers the never-replay-a-COMMIT rule
-// in make test.
+// in make test, and TestProxyFailoverCommitCheck the same kill with the
+// commit check, where sysbench sees no error at all.
 func TestProxyFailoverReplaySysbench(t *testing.T) {
 	if os.Getenv("MAXPROXY_TEST_LONG") != "1" {
 		t.Skip("a fault soak run: make test-long (MAXPROXY_TEST_LONG=1) runs it")
