@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"fmt"
 	"hash/fnv"
+	"net"
 	"os"
 	"regexp"
 	"slices"
@@ -261,6 +262,11 @@ func TestMaxnodeEvenSplitWithArbitrator(t *testing.T) {
 			t.Fatalf("node%d: wsrep_cluster_size = %s, want 5 (the arbitrator counts)", i+1, got)
 		}
 		nodeExec(t, dbs[i], "INSERT INTO t VALUES (?, 'before')", i+1)
+	}
+	// Like garbd, the arbitrator serves no clients: nothing listens on its MySQL port.
+	if conn, err := net.DialTimeout("tcp", c.Arbitrator(1).Addr(), time.Second); err == nil {
+		conn.Close()
+		t.Fatalf("the arbitrator accepts client connections on %s", c.Arbitrator(1).Addr())
 	}
 
 	// The raft leader is on the side without the arbitrator, so that side loses its leader too.
