@@ -271,6 +271,11 @@ func (r *Replicator) membershipLoop(ctx context.Context) {
 // cluster); a leader that has it as a member ignores the request.
 const rejoinChecks = 3
 
+// promoteLag is how far (log entries, and queued seqnos) a learner may still be behind when it asks to
+// become a voter: under a steady write load it would otherwise never be exactly caught up. It is then
+// Joined until its receive queue drains (Galera's JOINED applies its backlog the same way).
+const promoteLag = 64
+
 func (r *Replicator) selfCheck(ctx context.Context, outside *int) {
 	if r.left.Load() {
 		return // a node that left does not ask back in
@@ -300,7 +305,7 @@ func (r *Replicator) selfCheck(ctx context.Context, outside *int) {
 		r.mu.Lock()
 		ready := r.haveUUID && r.fatal == nil
 		r.mu.Unlock()
-		if ready && st.Commit > 0 && st.Applied >= st.Commit && r.queue.len() == 0 {
+		if ready && st.Commit > 0 && st.Applied+promoteLag >= st.Commit && r.queue.len() <= promoteLag {
 			if _, err := r.node.Propose(ctx, encodePromote(r.cfg.ID)); err != nil {
 				r.log.Debug("asking to be promoted to voter", "err", err)
 			}
