@@ -131,6 +131,7 @@ func (cp *compiler) compile(n ast.ExprNode) (expr, error) {
 			return nil, newErr(ErWrongArguments, "Incorrect arguments to EXECUTE")
 		}
 		c := newConst(cp.params[x.Order])
+		c.et = paramType(c.v)
 		cp.s.recordParam(c, x.Order)
 		return c, nil
 	case *driver.ValueExpr:
@@ -965,6 +966,17 @@ func varType(v types.Value, system bool) exprType {
 	}
 	if !system {
 		et.notNull = false
+	}
+	return et
+}
+
+// paramType is the static type of a bound parameter: integers are BIGINT, as MariaDB reports them
+// (drivers send 64-bit values). (MariaDB types string parameters CHAR; maxnode keeps VARCHAR, the type
+// of the same literal.)
+func paramType(v types.Value) exprType {
+	et := typeOfValue(v)
+	if k := v.Kind(); k == types.KindInt || k == types.KindUint {
+		et.ft.Tp, et.ft.Flen = mysql.TypeLonglong, 21
 	}
 	return et
 }
