@@ -23,7 +23,10 @@ import (
 // first thread sleeps when the call returns. A proxy does two such writes
 // per statement, so this hand-off churn is a large share of its CPU and
 // context switches. A socket in non-blocking mode never blocks, so raw
-// calls are safe, and the P stays with the goroutine.
+// calls are safe, and the P stays with the goroutine. The price: while the
+// kernel has that thread descheduled inside a call, goroutines queued on
+// its P run only when another P steals them, as behind any goroutine that
+// computes.
 func RawTCP(nc net.Conn) net.Conn {
 	tc, ok := nc.(*net.TCPConn)
 	if !ok {
