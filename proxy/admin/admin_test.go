@@ -321,20 +321,28 @@ type fakeListener struct {
 func (l *fakeListener) Addr() net.Addr { return l.addr }
 func (l *fakeListener) Close() error   { l.closed = true; return nil }
 
+// defaultPasswordHash is a lowest-cost bcrypt hash of the default password,
+// which is the default password as far as the exposure rule goes.
+const defaultPasswordHash = "$2a$04$/EtWOp5paur8NpnXK4cfSe1125XGY0W1a6232e3hEPw.i.u2AspC6"
+
 func TestDefaultPasswordRefusedOffLoopback(t *testing.T) {
-	for _, listen := range []string{"0.0.0.0:8989", "10.1.2.3:8989", ":8989", "[::]:8989", "admin.example.com:8989"} {
-		_, err := admin.New(config.Admin{Listen: listen, User: "admin", Password: config.DefaultAdminPassword}, admintest.New(), nil)
+	for i, listen := range []string{"0.0.0.0:8989", "10.1.2.3:8989", ":8989", "[::]:8989", "admin.example.com:8989"} {
+		pw := config.DefaultAdminPassword
+		if i%2 == 1 {
+			pw = defaultPasswordHash
+		}
+		_, err := admin.New(config.Admin{Listen: listen, User: "admin", Password: pw}, admintest.New(), nil)
 		if err == nil || !strings.Contains(err.Error(), "default password") {
 			t.Errorf("New with listen %q and the default password: err %v, want refusal", listen, err)
 		}
 	}
 	for _, listen := range []string{"127.0.0.1:8989", "[::1]:8989", "localhost:8989"} {
-		if _, err := admin.New(config.Admin{Listen: listen, User: "admin", Password: config.DefaultAdminPassword}, admintest.New(), nil); err != nil {
+		if _, err := admin.New(config.Admin{Listen: listen, User: "admin", Password: defaultPasswordHash}, admintest.New(), nil); err != nil {
 			t.Errorf("New with listen %q: %v", listen, err)
 		}
 	}
 	// The socket itself is checked too: a caller may hand Serve any listener.
-	srv, err := admin.New(config.Admin{Listen: "127.0.0.1:0", User: "admin", Password: config.DefaultAdminPassword}, admintest.New(), nil)
+	srv, err := admin.New(config.Admin{Listen: "127.0.0.1:0", User: "admin", Password: defaultPasswordHash}, admintest.New(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +354,7 @@ func TestDefaultPasswordRefusedOffLoopback(t *testing.T) {
 		t.Error("refused listener was not closed")
 	}
 	// And so is a change of password while serving a public address.
-	srv, err = admin.New(config.Admin{Listen: "127.0.0.1:0", User: "admin", Password: "good-one"}, admintest.New(), nil)
+	srv, err = admin.New(config.Admin{Listen: "127.0.0.1:0", User: "admin", Password: admintest.PasswordHash}, admintest.New(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,17 +392,17 @@ func TestTLS(t *testing.T) {
 
 func TestBadTLSConfig(t *testing.T) {
 	dir := t.TempDir()
-	_, err := admin.New(config.Admin{Listen: "127.0.0.1:0", User: "a", Password: "b", TLSCert: filepath.Join(dir, "missing.crt"), TLSKey: filepath.Join(dir, "missing.key")}, admintest.New(), nil)
+	_, err := admin.New(config.Admin{Listen: "127.0.0.1:0", User: "a", Password: admintest.PasswordHash, TLSCert: filepath.Join(dir, "missing.crt"), TLSKey: filepath.Join(dir, "missing.key")}, admintest.New(), nil)
 	if err == nil || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing key pair: %v", err)
 	}
-	if _, err := admin.New(config.Admin{Listen: "127.0.0.1:0", User: "a", Password: "b", TLSCert: "x.crt"}, admintest.New(), nil); err == nil {
+	if _, err := admin.New(config.Admin{Listen: "127.0.0.1:0", User: "a", Password: admintest.PasswordHash, TLSCert: "x.crt"}, admintest.New(), nil); err == nil {
 		t.Error("tls_cert without tls_key was accepted")
 	}
 }
 
 func TestServeStopsWithContext(t *testing.T) {
-	srv, err := admin.New(config.Admin{Listen: "127.0.0.1:0", User: "a", Password: "b"}, admintest.New(), nil)
+	srv, err := admin.New(config.Admin{Listen: "127.0.0.1:0", User: "a", Password: admintest.PasswordHash}, admintest.New(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +413,7 @@ func TestServeStopsWithContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
-	r := do(t, client(t, nil), "GET", "http://"+ln.Addr().String()+"/", "a", "b")
+	r := do(t, client(t, nil), "GET", "http://"+ln.Addr().String()+"/", "a", admintest.Password)
 	if r.status != http.StatusOK {
 		t.Fatalf("health: %d", r.status)
 	}

@@ -18,7 +18,7 @@ import (
 
 func newHandler(tb testing.TB, rt admin.Runtime) http.Handler {
 	tb.Helper()
-	srv, err := admin.New(config.Admin{Listen: "127.0.0.1:0", User: admintest.User, Password: admintest.Password}, rt, slog.New(slog.DiscardHandler))
+	srv, err := admin.New(config.Admin{Listen: "127.0.0.1:0", User: admintest.User, Password: admintest.PasswordHash}, rt, slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -50,15 +50,11 @@ func New(cfg config.Admin, rt Runtime, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	creds, err := newCredentials(cfg.User, cfg.Password)
-	if err != nil {
-		return nil, err
-	}
-	if creds.defaultPwd && !loopbackHost(cfg.Listen) {
+	// Refusals come before hashing the password, which costs bcrypt's time.
+	if config.AdminPasswordIsDefault(cfg.Password) && !loopbackHost(cfg.Listen) {
 		return nil, fmt.Errorf("%w (listen = %q)", errDefaultPassword, cfg.Listen)
 	}
 	s := &Server{listen: cfg.Listen, rt: rt, log: logger}
-	s.creds.Store(creds)
 	switch {
 	case cfg.TLSCert != "" && cfg.TLSKey != "":
 		pair, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
@@ -69,6 +65,11 @@ func New(cfg config.Admin, rt Runtime, logger *slog.Logger) (*Server, error) {
 	case cfg.TLSCert != "" || cfg.TLSKey != "":
 		return nil, errors.New("admin: tls_cert and tls_key must be set together")
 	}
+	creds, err := newCredentials(cfg.User, cfg.Password)
+	if err != nil {
+		return nil, err
+	}
+	s.creds.Store(creds)
 	s.http = &http.Server{
 		Handler:           s.handler(),
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -99,16 +100,16 @@ func loopbackHost(hostport string) bool {
 // admin.user and admin.password. It refuses the default password while the
 // API listens on a non-loopback address.
 func (s *Server) SetCredentials(user, password string) error {
+	if config.AdminPasswordIsDefault(password) {
+		if addr := s.Addr(); addr != nil && !isLoopback(addr) {
+			return fmt.Errorf("%w (listening on %s)", errDefaultPassword, addr)
+		} else if addr == nil && !loopbackHost(s.listen) {
+			return fmt.Errorf("%w (listen = %q)", errDefaultPassword, s.listen)
+		}
+	}
 	c, err := newCredentials(user, password)
 	if err != nil {
 		return err
-	}
-	if addr := s.Addr(); addr != nil {
-		if err := checkExposure(addr, c); err != nil {
-			return err
-		}
-	} else if c.defaultPwd && !loopbackHost(s.listen) {
-		return fmt.Errorf("%w (listen = %q)", errDefaultPassword, s.listen)
 	}
 	s.creds.Store(c)
 	return nil

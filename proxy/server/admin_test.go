@@ -15,7 +15,13 @@ import (
 	"github.com/maxproxy/maxproxy/proxy/admin/client"
 )
 
-const adminPassword = "s3cret-admin"
+// adminPassword is what clients send; the configuration holds
+// adminPasswordHash, its bcrypt hash at the lowest cost, which keeps wrong
+// passwords cheap to refuse under the race detector.
+const (
+	adminPassword     = "s3cret-admin"
+	adminPasswordHash = "$2a$04$y224jYQk1eznrb.Dz9X9AOqITQFCG1X1mZGTvM6t30N3hALJMqTAe"
+)
 
 // startAdminProxy runs the test proxy with the admin API on and, beside
 // the static service, a monitor watching one more server ("probe").
@@ -23,7 +29,7 @@ func startAdminProxy(t *testing.T) (*testProxy, *client.Client) {
 	t.Helper()
 	p := startProxyWith(t, func(cfg *config.Config) {
 		cfg.Admin.Enabled, cfg.Admin.Listen = true, "127.0.0.1:0"
-		cfg.Admin.User, cfg.Admin.Password = "ops", adminPassword
+		cfg.Admin.User, cfg.Admin.Password = "ops", adminPasswordHash
 		probe := cfg.Servers[0]
 		probe.Name = "probe"
 		cfg.Servers = append(cfg.Servers, probe)

@@ -23,7 +23,7 @@ func TestOperatorStateSurvivesRestart(t *testing.T) {
 		p := startProxyWith(t, func(cfg *config.Config) {
 			cfg.Proxy.DataDir = datadir
 			cfg.Admin.Enabled, cfg.Admin.Listen = true, "127.0.0.1:0"
-			cfg.Admin.User, cfg.Admin.Password = "ops", adminPassword
+			cfg.Admin.User, cfg.Admin.Password = "ops", adminPasswordHash
 			probe := cfg.Servers[0]
 			probe.Name = "probe"
 			cfg.Servers = append(cfg.Servers, probe)

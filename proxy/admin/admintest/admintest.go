@@ -295,10 +295,14 @@ var Reloaded = api.ReloadAttributes{
 	RestartRequired: []string{"admin.listen", "proxy.datadir"},
 }
 
-// User and Password are the credentials Serve configures.
+// User and Password are the credentials Serve configures; the server gets
+// PasswordHash, a bcrypt hash of Password at the lowest cost, so that tests
+// under the race detector (which slows bcrypt about 40-fold) do not spend
+// seconds on every wrong password they try.
 const (
-	User     = "ops"
-	Password = "s3cret-test-pw"
+	User         = "ops"
+	Password     = "s3cret-test-pw"
+	PasswordHash = "$2a$04$9jXNLfgoZcfWcSNc86shYeAf4aJgpg9uK5WCdc9TYixz6l4txbayq"
 )
 
 // Serve runs an admin.Server over rt on 127.0.0.1:0 with cfg (whose Listen,
@@ -310,7 +314,7 @@ func Serve(t testing.TB, rt admin.Runtime, cfg config.Admin) (*admin.Server, str
 		cfg.Listen = "127.0.0.1:0"
 	}
 	if cfg.User == "" {
-		cfg.User, cfg.Password = User, Password
+		cfg.User, cfg.Password = User, PasswordHash
 	}
 	srv, err := admin.New(cfg, rt, slog.New(slog.DiscardHandler))
 	if err != nil {
