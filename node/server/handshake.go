@@ -9,8 +9,11 @@ import (
 
 // serverCaps are the capabilities maxnode offers. Not offered: SSL and compression (not implemented),
 // LOCAL_FILES (LOAD DATA LOCAL is not supported), IGNORE_SPACE, ODBC and NO_SCHEMA (they change SQL
-// semantics the engine does not vary by), SESSION_TRACK (OK packets carry no state changes). FOUND_ROWS
-// is passed to the session (Session.SetClientCapabilities).
+// semantics the engine does not vary by). SESSION_TRACK is offered as MariaDB offers it: OK packets
+// always carry their info as a length-encoded string (appendOK), and SERVER_SESSION_STATE_CHANGED is
+// never set, so no state-change block follows — a proxy relaying a client that asked for session
+// tracking sees the same bytes as from MariaDB with no tracked change. FOUND_ROWS is passed to the
+// session (Session.SetClientCapabilities).
 // CLIENT_LONG_PASSWORD is MariaDB's CLIENT_MYSQL bit: MariaDB servers leave it unset, which tells
 // clients and proxies (MaxScale) that this is MariaDB and that the last 4 reserved bytes of the
 // greeting hold MariaDB's extended capabilities, of which none are offered.
@@ -19,7 +22,7 @@ const serverCaps = mysql.CLIENT_LONG_FLAG | mysql.CLIENT_CONNECT_WITH_DB |
 	mysql.CLIENT_TRANSACTIONS | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_MULTI_STATEMENTS |
 	mysql.CLIENT_MULTI_RESULTS | mysql.CLIENT_PS_MULTI_RESULTS | mysql.CLIENT_PLUGIN_AUTH |
 	mysql.CLIENT_CONNECT_ATTRS | mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | mysql.CLIENT_DEPRECATE_EOF |
-	mysql.CLIENT_FOUND_ROWS
+	mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_SESSION_TRACK
 
 // collationUTF8MB4GeneralCI is the server's default collation (id 45). MariaDB does not know MySQL 8's
 // 255, so it is never used.
