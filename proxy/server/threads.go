@@ -18,7 +18,8 @@ import (
 // scheduler wakes a spinning thread for each goroutine the network poller
 // readies, and that thread mostly finds nothing and sleeps again, so on a
 // small machine shared with the clients and servers extra threads cost
-// context switches and CPU per statement without adding throughput.
+// context switches and CPU per statement. Fewer threads also claim a
+// smaller share of a contended CPU, so the default stays the runtime's.
 func applyThreads(t config.Threads, log *slog.Logger) {
 	if t != config.ThreadsAuto {
 		runtime.GOMAXPROCS(int(t))
