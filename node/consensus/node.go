@@ -254,6 +254,7 @@ type Node struct {
 	leaderContact int               // tick of the last message from a leader (non-candidate only)
 	snapLogged    map[uint64]uint64 // follower -> term in which its need for a snapshot was logged
 	fence         map[uint64]bool   // members removed by ForceNewCluster whose messages are dropped
+	heard         map[uint64]int    // peer -> tick of its last message (Inactive)
 	fatal         error             // set by control functions that leave the node unusable
 }
 
@@ -333,6 +334,7 @@ func Start(cfg Config) (*Node, error) {
 		pendingReads: map[uint64]*readReq{},
 		snapLogged:   map[uint64]uint64{},
 		fence:        map[uint64]bool{},
+		heard:        map[uint64]int{},
 		hs:           hs,
 		replayConf:   replayConfIndex,
 	}
@@ -573,6 +575,39 @@ func (n *Node) Match(ctx context.Context, id uint64) (uint64, bool, error) {
 	}
 }
 
+// Inactive returns, on the leader, the other voters it has not heard from for at least d (Galera's
+// evs.inactive_timeout); nil on a node that does not lead.
+func (n *Node) Inactive(ctx context.Context, d time.Duration) ([]uint64, error) {
+	got := make(chan []uint64, 1)
+	f := func() {
+		if n.state != raft.StateLeader {
+			got <- nil
+			return
+		}
+		limit := int(d / n.cfg.TickInterval)
+		var out []uint64
+		for _, id := range n.apply.conf.GetVoters() {
+			if id != n.cfg.ID && n.ticks-n.heard[id] >= limit {
+				out = append(out, id)
+			}
+		}
+		got <- out
+	}
+	select {
+	case n.ctrl <- f:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-n.done:
+		return nil, ErrClosed
+	}
+	select {
+	case ids := <-got:
+		return ids, nil
+	case <-n.done:
+		return nil, ErrClosed
+	}
+}
+
 // Campaign starts an election on this node now instead of after an election timeout (a freshly
 // bootstrapped node, an operator's choice). A non-candidate refuses.
 func (n *Node) Campaign(ctx context.Context) error {
@@ -704,8 +739,11 @@ func (n *Node) step(m *pb.Message) {
 		return
 	case n.fenced(m):
 		return
-	case t == pb.MsgApp || t == pb.MsgHeartbeat || t == pb.MsgSnap:
-		n.leaderContact = n.ticks // only leaders send these
+	default:
+		n.heard[m.GetFrom()] = n.ticks
+		if t == pb.MsgApp || t == pb.MsgHeartbeat || t == pb.MsgSnap {
+			n.leaderContact = n.ticks // only leaders send these
+		}
 	}
 	if t := m.GetType(); t == pb.MsgHeartbeat {
 		// A leader that believes this node holds entries it does not (its data directory was emptied and
@@ -796,6 +834,12 @@ func (n *Node) barrier() {
 }
 
 func (n *Node) onLeaderChange() {
+	if n.state == raft.StateLeader {
+		// A new leader has not been listening to every peer: count them all as heard now.
+		for _, id := range n.apply.conf.GetVoters() {
+			n.heard[id] = n.ticks
+		}
+	}
 	if len(n.waiters) > 0 {
 		n.barrier()
 	}

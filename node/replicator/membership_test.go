@@ -13,6 +13,8 @@ import (
 	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/maxproxy/maxproxy/node/storage"
 )
 
 // leave makes id leave the cluster gracefully and stops it.
@@ -352,6 +354,68 @@ func TestPartitionHealsToOneSyncedView(t *testing.T) {
 		for _, id := range c.peers {
 			st := c.nodes[id].r.Status()
 			if st.LocalState != StateSynced || st.ClusterSize != 3 || st.ClusterConfID != conf {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// startEvicting starts node id like c.start, with evs.inactive_timeout set to inactive.
+func (c *cluster) startEvicting(id uint64, bootstrap bool, inactive time.Duration) {
+	c.t.Helper()
+	dir := c.dir(id)
+	r, err := New(Config{
+		ID: id, Peers: c.peers, DataDir: filepath.Join(dir, "cluster"), Bootstrap: bootstrap,
+		Transport: c.net.Endpoint(id), TickInterval: 10 * time.Millisecond, ElectionTick: c.electionTick,
+		InactiveTimeout: inactive,
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	db, err := storage.Open(filepath.Join(dir, "data"), storage.Options{Replicator: r, FlushPolicy: 2})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := r.Start(db); err != nil {
+		_ = db.Close()
+		c.t.Fatal(err)
+	}
+	c.net.Endpoint(id).Handle(r.Node().Step)
+	c.nodes[id] = &member{id: id, dir: dir, r: r, db: db}
+}
+
+// Galera's eviction of an inactive member: a crashed member is dropped from the view after
+// evs.inactive_timeout, so the survivors' quorum is computed without it — a second crash then leaves one
+// of two, non-Primary, as in Galera. The evicted member, restarted, asks to be added again and rejoins.
+func TestInactiveMemberIsEvictedAndRejoins(t *testing.T) {
+	const inactive = time.Second
+	c := newClusterStarting(t, 3, 0, 30)
+	for _, id := range c.peers {
+		c.startEvicting(id, id == 1, inactive)
+	}
+	c.waitPrimary(c.peers...)
+	eventually(t, "a 3-member view", func() bool { return c.nodes[1].r.Status().ClusterSize == 3 })
+	ctx := context.Background()
+	if err := put(ctx, c.nodes[1].db, "a", "1"); err != nil {
+		t.Fatal(err)
+	}
+	conf := c.nodes[1].r.Status().ClusterConfID
+	c.crash(3)
+	eventually(t, "node 3 evicted", func() bool {
+		st := c.nodes[1].r.Status()
+		return st.ClusterSize == 2 && st.ClusterConfID == conf+1 && c.nodes[2].r.Status().ClusterSize == 2
+	})
+	if err := put(ctx, c.nodes[2].db, "b", "2"); err != nil {
+		t.Fatal(err)
+	}
+	c.startEvicting(3, false, inactive)
+	c.waitPrimary(3)
+	c.waitConverged()
+	c.assertEqualContents(map[string]string{"a": "1", "b": "2"})
+	eventually(t, "node 3 back in every view", func() bool {
+		for _, id := range c.peers {
+			if st := c.nodes[id].r.Status(); st.ClusterSize != 3 || st.ClusterConfID != conf+2 {
 				return false
 			}
 		}

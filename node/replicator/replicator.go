@@ -56,7 +56,10 @@ type Config struct {
 	NodeName, NodeAddress string
 	// OnPeer, if set, is called (on the consensus goroutine; it must not block) when the log tells this node
 	// another member's replication address, e.g. TCPTransport.SetPeer for a joiner not in cluster_address.
-	OnPeer           func(id uint64, replAddr string)
+	OnPeer func(id uint64, replAddr string)
+	// InactiveTimeout is evs.inactive_timeout: the leader evicts (removes from the view and the voter set)
+	// a voter it has not heard from for this long. DefaultInactiveTimeout when zero; negative: never.
+	InactiveTimeout  time.Duration
 	Transport        consensus.Transport
 	TickInterval     time.Duration // consensus default when zero
 	ElectionTick     int           // consensus default when zero

@@ -262,7 +262,36 @@ func (r *Replicator) membershipLoop(ctx context.Context) {
 			}
 		case <-tick.C:
 			r.selfCheck(ctx, &outside)
+			r.evictInactive(ctx)
 		}
+	}
+}
+
+// DefaultInactiveTimeout is Galera's evs.inactive_timeout (PT15S).
+const DefaultInactiveTimeout = 15 * time.Second
+
+// evictInactive: the leader of the primary component removes a voter it has not heard from for the
+// inactive timeout, one per round, as Galera drops an inactive member from the view. Quorum is then
+// computed without it (3 → 2 after a crash; a second crash then leaves 1 of 2, non-Primary, as in
+// Galera). The evicted node, when it returns, finds itself outside the primary component and asks to be
+// added again.
+func (r *Replicator) evictInactive(ctx context.Context) {
+	d := r.cfg.InactiveTimeout
+	if d == 0 {
+		d = DefaultInactiveTimeout
+	}
+	if d < 0 || !r.Primary() {
+		return
+	}
+	ids, err := r.node.Inactive(ctx, d)
+	if err != nil || len(ids) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*r.electionTimeout())
+	defer cancel()
+	r.log.Warn("evicting a member not heard from for evs.inactive_timeout", "node", ids[0], "timeout", d)
+	if err := r.node.RemoveNode(ctx, ids[0], nil); err != nil {
+		r.log.Info("eviction not made; retrying next round", "node", ids[0], "err", err)
 	}
 }
 
