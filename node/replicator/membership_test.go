@@ -308,8 +308,8 @@ func TestForceBootstrapOfASurvivor(t *testing.T) {
 }
 
 // A 2|1 partition: the minority is non-Primary and refuses writes, the majority keeps committing; after
-// healing every node is Synced in the same view and every node holds the same data. (Without eviction
-// the view does not change: the isolated voter stays a member, counted against quorum.)
+// healing every node is Synced in the same view and every node holds the same data. (The partition is
+// shorter than evs.inactive_timeout, so the isolated voter is not evicted and the view does not change.)
 func TestPartitionHealsToOneSyncedView(t *testing.T) {
 	c := newCluster(t, 3)
 	ctx := context.Background()
