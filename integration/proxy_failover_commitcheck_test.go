@@ -385,11 +385,9 @@ func sameData(tb testing.TB, ctx context.Context, nodes []harness.Node, db strin
 // TestProxyFailoverCommitCheck: an oltp_read_write load (4 threads,
 // prepared statements) through readwritesplit with transaction_replay and
 // transaction_replay_commit_check, and the writer SIGKILLed mid-run: on a
-// real 3-node Galera cluster with sysbench, which must exit 0 with no
-// error but the deadlocks it retries in any run (printed); on a 3-node
-// maxnode cluster with the same transaction written in Go (sysbench's
-// client cannot reach maxnode through the proxy, see oltpLoad), whose
-// clients must see no error at all but deadlocks. Transactions in flight
+// real 3-node Galera cluster and on a 3-node maxnode cluster, with
+// sysbench, which must exit 0 with no error but the deadlocks it retries in
+// any run (printed). Transactions in flight
 // are replayed, COMMITs in flight settled by the marker. The surviving
 // nodes must then hold the same data. The write gap seen by a probe client
 // is logged.
@@ -417,15 +415,20 @@ func TestProxyFailoverCommitCheck(t *testing.T) {
 	})
 	t.Run("maxnode", func(t *testing.T) {
 		requireMaxnodeBinary(t)
+		tools := harness.RequireTools(t, harness.Sysbench)
+		bin, err := tools.Path(harness.Sysbench)
+		if err != nil {
+			t.Fatal(err)
+		}
 		m := harness.StartMaxnodeCluster(t, 3, harness.MaxnodeOptions{Settings: []string{"max_connections = 500"}})
 		c := &killCluster{name: "maxnode", nodes: m.Nodes()}
 		ctx := ctxFor(t, 4*time.Minute)
 		p := startProxyNodes(t, c.nodes, commitCheckConfig)
-		// maxnode commits about ten times fewer transactions per second
-		// than Galera here, so a smaller table keeps overlaps as rare.
-		l := oltpLoad{addr: p.rw, db: "sbcc", tables: 4, size: size / 2, threads: 4}
+		// maxnode commits fewer transactions per second than Galera here,
+		// so a smaller table keeps overlaps as rare.
+		l := sbLoad{bin: bin, addr: p.rw, db: "sbcc", tables: 4, size: size / 2}
 		l.prepare(t, ctx)
-		o := runKill(t, ctx, c, p, l.db, 4*time.Second, oltpRun(t, ctx, l, 12*time.Second))
+		o := runKill(t, ctx, c, p, l.db, 4*time.Second, sysbenchRun(t, ctx, l, 12, "1213,1205,1020"))
 		checkKill(t, ctx, c, o, l.db, l.tables)
 	})
 }
@@ -484,10 +487,10 @@ func writerName(tb testing.TB, p *runningProxy) string {
 // oltpLoad is sysbench's oltp_read_write transaction written with
 // go-sql-driver/mysql (prepared statements, like --db-ps-mode=auto): 10
 // point selects, 4 range reads of 10 rows, an index and a non-index
-// update, a delete and an insert of the same row, uniform keys. It runs
-// where sysbench cannot go through the proxy (maxnode offers no
-// CLIENT_SESSION_TRACK, which sysbench's client library asks for and the
-// proxy mirrors to its backends), and it counts every error a client saw.
+// update, a delete and an insert of the same row, uniform keys. Unlike
+// sysbench, which stops at the first error it does not ignore, it runs on
+// and counts every error a client saw, which the series without
+// transaction_replay needs.
 type oltpLoad struct {
 	addr, db     string
 	tables, size int
