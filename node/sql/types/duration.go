@@ -1,6 +1,9 @@
 package types
 
-import "errors"
+import (
+	"errors"
+	"strings"
+)
 
 // MaxDuration is TIME's range, ±838:59:59.999999, in microseconds.
 const MaxDuration = (838*3600+59*60+59)*1000000 + 999999
@@ -91,22 +94,28 @@ func ParseDuration(s string) (us int64, fsp int, st Status) {
 	case err == nil:
 		return us, fsp, OK
 	}
+	// The time-shaped prefix ([-]digits, ':', '.', ' '), as far as it goes: '1:2:3x' is 01:02:03, while
+	// an out-of-range field ('10:61:00') stays invalid.
 	t := trimSpaces(s)
 	j := 0
 	if j < len(t) && t[j] == '-' {
 		j++
 	}
-	for j < len(t) && t[j] >= '0' && t[j] <= '9' {
+	for j < len(t) && (t[j] >= '0' && t[j] <= '9' || t[j] == ':' || t[j] == '.' || t[j] == ' ') {
 		j++
 	}
-	if j == 0 || (j == 1 && t[0] == '-') {
+	prefix := strings.TrimRight(t[:j], ":. ")
+	if prefix == t || prefix == "" || prefix == "-" {
 		return 0, 0, Invalid
 	}
-	us, _, _, err = parseDuration(t[:j])
+	us, fsp, clipped, err = parseDuration(prefix)
 	if err != nil {
 		return 0, 0, Invalid
 	}
-	return us, 0, Truncated
+	if clipped {
+		return us, fsp, OutOfRange
+	}
+	return us, fsp, Truncated
 }
 
 func parseDuration(s string) (us int64, fsp int, clipped bool, err error) {
