@@ -206,17 +206,27 @@ func newArith(op opcode.Op, l, r expr) *arithExpr {
 		}
 		x.et.ft = types.FieldType{Tp: mysql.TypeNewDecimal, Flen: max(lt.ft.Flen, rt.ft.Flen) + sc + 2, Decimals: sc, Coll: bin}
 	default:
-		// Display widths as MariaDB's: a sum needs a carry digit and a sign, a product both widths.
-		flen := max(lt.ft.Flen, rt.ft.Flen) + 2
+		// Display widths as MariaDB's: a sum needs a carry digit and a sign, a product both widths. A TIME
+		// operand counts as its number HHHMMSS.
+		lw, rw := arithWidth(lt), arithWidth(rt)
+		flen := max(lw, rw) + 2
 		switch op {
 		case opcode.Mul:
-			flen = lt.ft.Flen + rt.ft.Flen + 1
+			flen = lw + rw + 1
 		case opcode.Mod:
-			flen = max(lt.ft.Flen, rt.ft.Flen) + 1
+			flen = max(lw, rw) + 1
 		}
 		x.et.ft = types.FieldType{Tp: mysql.TypeLonglong, Flen: min(flen, 21), Coll: bin, Unsigned: cls == arithUint}
 	}
 	return x
+}
+
+// arithWidth is an integer operand's width in characters.
+func arithWidth(et *exprType) int {
+	if et.ft.Class() == types.ClassTime {
+		return 7
+	}
+	return et.ft.Flen
 }
 
 func decScale(et *exprType) int {
