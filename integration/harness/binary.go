@@ -8,15 +8,25 @@ import (
 	"sync"
 )
 
-// RepoBinary returns the path of bin/<name> at the module root, where
-// `make build` puts maxproxy and maxnode. A missing binary is an error, not
-// a skip: the Makefile builds it before the tests run.
+// RepoBinary returns the path of <name> in $MAXPROXY_BIN (relative to the
+// module root unless absolute), or when that is unset in bin/ there, where `make build` puts maxproxy and
+// maxnode (the Makefile sets MAXPROXY_BIN to that directory). A missing
+// binary is an error, not a skip: the Makefile builds it before the tests
+// run.
 func RepoBinary(name string) (string, error) {
-	root, err := moduleRoot()
-	if err != nil {
-		return "", err
+	dir := os.Getenv("MAXPROXY_BIN")
+	if dir == "" || !filepath.IsAbs(dir) {
+		// Relative to the module root, not to the test's package directory.
+		root, err := moduleRoot()
+		if err != nil {
+			return "", err
+		}
+		if dir == "" {
+			dir = "bin"
+		}
+		dir = filepath.Join(root, dir)
 	}
-	p := filepath.Join(root, "bin", name)
+	p := filepath.Join(dir, name)
 	st, err := os.Stat(p)
 	if err != nil {
 		return "", fmt.Errorf("harness: %s not built (run make build): %w", p, err)
