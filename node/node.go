@@ -326,7 +326,7 @@ func (n *Node) startCluster(cfg config.Config, log *slog.Logger, opts startOptio
 	}
 	n.repl, err = replicator.New(replicator.Config{
 		ID: id, Peers: ids, DataDir: cfg.DataDir, Bootstrap: opts.bootstrap, Transport: n.tr, Logger: log,
-		NodeName: cfg.NodeName, NodeAddress: members[self],
+		NodeName: cfg.NodeName, NodeAddress: members[self], InactiveTimeout: time.Duration(cfg.EVS.InactiveTimeout),
 		// A joiner that is not in this node's cluster_address announces its replication address in the log.
 		// cluster_address is the operator's word for its members' addresses (they may be reached through a
 		// proxy or NAT): announcements only introduce members it does not list.

@@ -4,9 +4,9 @@
 // so a typo never silently falls back to a default. Setting names follow MariaDB's (and, for cluster
 // settings, Galera's) where one exists: cluster_name, cluster_address ("gcomm://host:port,...") and
 // node_address are wsrep_cluster_name, wsrep_cluster_address and wsrep_node_address. Of Galera's provider
-// options (wsrep_provider_options) only the flow-control ones are supported, under their own names:
-// gcs.fc_limit, gcs.fc_factor and gcs.fc_single_primary (a [gcs] table, or dotted keys); any other is
-// rejected like every unknown key.
+// options (wsrep_provider_options) only the flow-control ones and evs.inactive_timeout are supported,
+// under their own names: gcs.fc_limit, gcs.fc_factor, gcs.fc_single_primary and evs.inactive_timeout (a
+// [gcs] or [evs] table, or dotted keys); any other is rejected like every unknown key.
 package config
 
 import (
@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +44,7 @@ const (
 	DefaultReplicationPort        = "4567"             // Galera's group communication port
 	DefaultFCLimit                = 16                 // gcs.fc_limit
 	DefaultFCFactor               = 1.0                // gcs.fc_factor
+	DefaultInactiveTimeout        = 15 * time.Second   // evs.inactive_timeout
 	maxFCLimit                    = 1 << 31
 	gcommScheme                   = "gcomm://"
 )
@@ -83,8 +85,54 @@ type Config struct {
 	NodeAddress string `toml:"node_address"`
 	// GCS holds the flow-control provider options (gcs.fc_limit, gcs.fc_factor, gcs.fc_single_primary).
 	GCS GCS `toml:"gcs"`
+	// EVS holds evs.inactive_timeout.
+	EVS EVS `toml:"evs"`
 	// Users are created (or brought up to date) at every start, after the built-in root accounts.
 	Users []User `toml:"user"`
+}
+
+// EVS is Galera's evs.* membership options (GALERA.md §6.2, §8).
+type EVS struct {
+	// InactiveTimeout is evs.inactive_timeout: a member the others have not heard from for this long is
+	// evicted from the view (and the voter set). Galera's ISO 8601 form ("PT15S") or Go's ("15s").
+	InactiveTimeout Duration `toml:"inactive_timeout"`
+}
+
+// Duration is a time.Duration read from "PT15S" (ISO 8601, as Galera writes its timeouts) or "15s".
+type Duration time.Duration
+
+var isoDuration = regexp.MustCompile(`^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?$`)
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if m := isoDuration.FindStringSubmatch(strings.ToUpper(s)); m != nil && len(s) > len("PT") {
+		var total time.Duration
+		for i, unit := range []time.Duration{time.Hour, time.Minute} {
+			if m[i+1] != "" {
+				n, err := strconv.Atoi(m[i+1])
+				if err != nil {
+					return fmt.Errorf("bad duration %q", s)
+				}
+				total += time.Duration(n) * unit
+			}
+		}
+		if m[3] != "" {
+			f, err := strconv.ParseFloat(m[3], 64)
+			if err != nil {
+				return fmt.Errorf("bad duration %q", s)
+			}
+			total += time.Duration(f * float64(time.Second))
+		}
+		*d = Duration(total)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("bad duration %q: want PT15S or 15s", s)
+	}
+	*d = Duration(v)
+	return nil
 }
 
 // GCS is Galera's gcs.* flow-control options (GALERA.md §7).
@@ -131,6 +179,7 @@ func Default() Config {
 		NetWriteTimeout:     DefaultNetWriteTimeoutSeconds,
 		ClusterName:         DefaultClusterName,
 		GCS:                 GCS{FCLimit: DefaultFCLimit, FCFactor: DefaultFCFactor},
+		EVS:                 EVS{InactiveTimeout: Duration(DefaultInactiveTimeout)},
 	}
 }
 
@@ -231,6 +280,9 @@ func (c *Config) Validate() error {
 	}
 	if !(c.GCS.FCFactor >= 0 && c.GCS.FCFactor <= 1) {
 		return keyErr(fmt.Sprintf("must be between 0.0 and 1.0, got %v", c.GCS.FCFactor), "gcs", "fc_factor")
+	}
+	if t := time.Duration(c.EVS.InactiveTimeout); t < time.Second || t > time.Hour {
+		return keyErr(fmt.Sprintf("must be between 1s and 1h, got %v", t), "evs", "inactive_timeout")
 	}
 	seen := make(map[string]bool, len(c.Users))
 	for i := range c.Users {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseGood(t *testing.T) {
@@ -72,6 +73,9 @@ func TestParseBad(t *testing.T) {
 		{"fc limit", "gcs.fc_limit = 0\n", `bad.toml:1: gcs.fc_limit: must be between 1 and`},
 		{"fc factor", "[gcs]\nfc_factor = 1.5\n", `bad.toml:2: gcs.fc_factor: must be between 0.0 and 1.0, got 1.5`},
 		{"other provider option", "gcs.fc_debug = 1\n", `bad.toml:1: unknown key "gcs.fc_debug"`},
+		{"inactive timeout syntax", "evs.inactive_timeout = \"15 s\"\n", `bad duration "15 s": want PT15S or 15s`},
+		{"inactive timeout range", "[evs]\ninactive_timeout = \"PT0.5S\"\n", `bad.toml:2: evs.inactive_timeout: must be between 1s and 1h, got 500ms`},
+		{"bare PT", "evs.inactive_timeout = \"PT\"\n", `bad duration "PT"`},
 		{"duplicate account", "[[user]]\nname = \"a\"\n[[user]]\nname = \"a\"\nhost = \"%\"\n", `account 'a'@'%' is listed twice`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,4 +114,22 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = Parse("fuzz.toml", data)
 	})
+}
+
+func TestInactiveTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		toml string
+		want time.Duration
+	}{
+		{"", DefaultInactiveTimeout},
+		{"evs.inactive_timeout = \"PT30S\"\n", 30 * time.Second},
+		{"[evs]\ninactive_timeout = \"PT1M30S\"\n", 90 * time.Second},
+		{"evs.inactive_timeout = \"pt1h\"\n", time.Hour},
+		{"evs.inactive_timeout = \"2500ms\"\n", 2500 * time.Millisecond},
+	} {
+		c, err := Parse("node.toml", []byte(tc.toml))
+		if err != nil || time.Duration(c.EVS.InactiveTimeout) != tc.want {
+			t.Errorf("%q: %v %v, want %v", tc.toml, time.Duration(c.EVS.InactiveTimeout), err, tc.want)
+		}
+	}
 }
