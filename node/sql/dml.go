@@ -659,7 +659,7 @@ func (s *Session) matchRows(ctx context.Context, t *storage.Txn, tbl *catalog.Ta
 	c := &evalCtx{s: s, row: make([]types.Value, len(tbl.Columns))}
 	var out []matchedRow
 	var keys [][]types.Value
-	err := s.scanTable(ctx, t, tbl, plan, c, lockExclusive, func(key, image []byte, row []types.Value) (bool, error) {
+	err := s.scanTable(ctx, t, tbl, plan, c, lockExclusive, nil, func(key, image []byte, row []types.Value) (bool, error) {
 		c.row = row
 		for _, f := range conds {
 			v, err := f.eval(c)

@@ -49,6 +49,7 @@ type scopeCol struct {
 
 type scope struct {
 	cols []scopeCol
+	used []bool // flat-row columns handed out by resolve (colneed.go)
 }
 
 func (sc *scope) add(c scopeCol) { sc.cols = append(sc.cols, c) }
@@ -88,6 +89,7 @@ func (sc *scope) resolve(db, table, name, clause string) (*scopeCol, error) {
 		}
 		return nil, errUnknownColumn(full, clause)
 	}
+	sc.markUsed(found.idx)
 	return found, nil
 }
 

@@ -588,8 +588,9 @@ func dedupe(ps [][]byte) [][]byte {
 // rowFunc receives each row read; returning false stops the scan.
 type rowFunc func(rowKey, image []byte, row []types.Value) (bool, error)
 
-// scanTable reads the rows the plan selects, in index order (reversed when p.desc).
-func (s *Session) scanTable(ctx context.Context, t *storage.Txn, tbl *catalog.Table, p *accessPlan, c *evalCtx, lock lockMode, fn rowFunc) error {
+// scanTable reads the rows the plan selects, in index order (reversed when p.desc). With a non-nil need only
+// those columns are decoded and fn's row is reused between calls (see rowDecoder).
+func (s *Session) scanTable(ctx context.Context, t *storage.Txn, tbl *catalog.Table, p *accessPlan, c *evalCtx, lock lockMode, need []bool, fn rowFunc) error {
 	rs, full, err := p.ranges(c)
 	if err != nil {
 		return err
@@ -604,6 +605,7 @@ func (s *Session) scanTable(ctx context.Context, t *storage.Txn, tbl *catalog.Ta
 		}
 	}
 	primary := p.ix == nil || p.ix.Primary
+	dec := newRowDecoder(tbl, need)
 	for _, r := range rs {
 		if err := s.checkKilled(ctx); err != nil {
 			return err
@@ -620,7 +622,7 @@ func (s *Session) scanTable(ctx context.Context, t *storage.Txn, tbl *catalog.Ta
 				if !ok {
 					continue
 				}
-				row, err := decodeRow(tbl, val)
+				row, err := dec.decode(val)
 				if err != nil {
 					return err
 				}
@@ -642,7 +644,7 @@ func (s *Session) scanTable(ctx context.Context, t *storage.Txn, tbl *catalog.Ta
 			if !ok {
 				continue
 			}
-			if more, err := s.fetchByRowKey(ctx, t, tbl, rk, lock, fn); err != nil || !more {
+			if more, err := s.fetchByRowKey(ctx, t, dec, rk, lock, fn); err != nil || !more {
 				return err
 			}
 			continue
@@ -667,7 +669,7 @@ func (s *Session) scanTable(ctx context.Context, t *storage.Txn, tbl *catalog.Ta
 				}
 			}
 			if primary {
-				row, err := decodeRow(tbl, it.Value())
+				row, err := dec.decode(it.Value())
 				if err != nil {
 					it.Close()
 					return err
@@ -680,7 +682,7 @@ func (s *Session) scanTable(ctx context.Context, t *storage.Txn, tbl *catalog.Ta
 				}
 				continue
 			}
-			more, err = s.fetchByRowKey(ctx, t, tbl, it.Value(), lock, fn)
+			more, err = s.fetchByRowKey(ctx, t, dec, it.Value(), lock, fn)
 			if err != nil {
 				it.Close()
 				return err
@@ -698,15 +700,15 @@ func (s *Session) scanTable(ctx context.Context, t *storage.Txn, tbl *catalog.Ta
 	return nil
 }
 
-func (s *Session) fetchByRowKey(ctx context.Context, t *storage.Txn, tbl *catalog.Table, rk []byte, lock lockMode, fn rowFunc) (bool, error) {
-	val, ok, err := getRow(ctx, t, tbl, rk, lock)
+func (s *Session) fetchByRowKey(ctx context.Context, t *storage.Txn, dec *rowDecoder, rk []byte, lock lockMode, fn rowFunc) (bool, error) {
+	val, ok, err := getRow(ctx, t, dec.tbl, rk, lock)
 	if err != nil {
 		return false, err
 	}
 	if !ok {
 		return true, nil
 	}
-	row, err := decodeRow(tbl, val)
+	row, err := dec.decode(val)
 	if err != nil {
 		return false, err
 	}

@@ -28,7 +28,8 @@ type fromTable struct {
 	onFilter        []expr // LEFT JOIN: ON conditions (decide matching)
 	filter          []expr // conditions checked once this table's row is in place
 	plan            *accessPlan
-	display         int // position for SELECT * (differs from join order for RIGHT JOIN)
+	need            []bool // stored columns the query reads; nil: all (colneed.go)
+	display         int    // position for SELECT * (differs from join order for RIGHT JOIN)
 }
 
 // queryPlan is a compiled SELECT.
@@ -161,6 +162,7 @@ func (s *Session) compileSelectIn(x *ast.SelectStmt, sqlText string, params []Va
 					if c.hidden {
 						continue
 					}
+					sc.markUsed(c.idx)
 					qp.fields = append(qp.fields, &colRef{idx: c.idx, et: c.et})
 					qp.cols = append(qp.cols, s.columnMeta(&c.et, c.name, &c))
 					srcs = append(srcs, fieldSrc{name: c.name})
@@ -302,6 +304,7 @@ func (s *Session) compileSelectIn(x *ast.SelectStmt, sqlText string, params []Va
 		}
 	}
 	qp.orderByIndex()
+	qp.setNeeded(sc)
 	return qp, nil
 }
 
@@ -457,6 +460,8 @@ func (s *Session) buildFromIn(n ast.ResultSetNode, qp *queryPlan, sc *scope, out
 					return errUnknownColumn(cn.Name.O, "FROM")
 				}
 				lc, rc := &sc.cols[l], &sc.cols[r]
+				sc.markUsed(lc.idx)
+				sc.markUsed(rc.idx)
 				conds = append(conds, &cmpExpr{op: opcode.EQ, l: &colRef{idx: lc.idx, et: lc.et}, r: &colRef{idx: rc.idx, et: rc.et}, coll: collOf(&colRef{et: lc.et}, &colRef{et: rc.et})})
 				if x.Tp == ast.RightJoin {
 					lc.hidden = true
@@ -1031,7 +1036,7 @@ func (s *Session) joinLevel(ctx context.Context, t *storage.Txn, qp *queryPlan, 
 			}
 		}
 	} else {
-		err := s.scanTable(ctx, t, ft.tbl, ft.plan, c, qp.lock, func(key, image []byte, row []types.Value) (bool, error) {
+		err := s.scanTable(ctx, t, ft.tbl, ft.plan, c, qp.lock, ft.need, func(key, image []byte, row []types.Value) (bool, error) {
 			if c.keys != nil {
 				c.keys[i], c.images[i] = key, image
 			}

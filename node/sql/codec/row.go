@@ -47,8 +47,10 @@ func AppendRow(dst []byte, ids []uint32, vals []types.Value) []byte {
 	return dst
 }
 
-// DecodeRow decodes a row image into out, placing each column by pos(id) (ok=false: dropped column, skipped).
-// present[i] is set for every column found; callers fill absent ones with defaults.
+// DecodeRow decodes a row image into out, placing each column by pos(id) (ok=false: a dropped column, or one
+// the caller does not need: skipped without materialising its value, so a scan that reads one column of a
+// wide row does not copy the others' strings). present[i] is set for every column found; callers fill absent
+// ones with defaults.
 func DecodeRow(b []byte, pos func(id uint32) (int, bool), out []types.Value, present []bool) error {
 	if len(b) == 0 || b[0] != rowFormatV1 {
 		return ErrCorruptRow
@@ -61,6 +63,8 @@ func DecodeRow(b []byte, pos func(id uint32) (int, bool), out []types.Value, pre
 		}
 		kind := types.Kind(b[n])
 		b = b[n+1:]
+		p, want := pos(uint32(id))
+		want = want && p < len(out)
 		var v types.Value
 		switch kind {
 		case types.KindNull:
@@ -98,27 +102,32 @@ func DecodeRow(b []byte, pos func(id uint32) (int, bool), out []types.Value, pre
 			if m <= 0 || uint64(len(b)-2-m) < l {
 				return ErrCorruptRow
 			}
-			c := new(big.Int).SetBytes(b[2+m : 2+m+int(l)])
-			if sign == 1 {
-				c.Neg(c)
+			if want {
+				c := new(big.Int).SetBytes(b[2+m : 2+m+int(l)])
+				if sign == 1 {
+					c.Neg(c)
+				}
+				v = types.NewDecimal(types.MakeDecimal(c, scale))
 			}
-			v, b = types.NewDecimal(types.MakeDecimal(c, scale)), b[2+m+int(l):]
+			b = b[2+m+int(l):]
 		case types.KindString, types.KindBytes:
 			l, m := binary.Uvarint(b)
 			if m <= 0 || uint64(len(b)-m) < l {
 				return ErrCorruptRow
 			}
-			s := string(b[m : m+int(l)])
-			b = b[m+int(l):]
-			if kind == types.KindString {
-				v = types.NewString(s)
-			} else {
-				v = types.NewBinary(s)
+			if want {
+				s := string(b[m : m+int(l)])
+				if kind == types.KindString {
+					v = types.NewString(s)
+				} else {
+					v = types.NewBinary(s)
+				}
 			}
+			b = b[m+int(l):]
 		default:
 			return ErrCorruptRow
 		}
-		if p, ok := pos(uint32(id)); ok && p < len(out) {
+		if want {
 			out[p] = v
 			present[p] = true
 		}

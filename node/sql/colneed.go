@@ -1,0 +1,98 @@
+package sql
+
+import (
+	"fmt"
+
+	"github.com/maxproxy/maxproxy/node/sql/catalog"
+	"github.com/maxproxy/maxproxy/node/sql/codec"
+	"github.com/maxproxy/maxproxy/node/sql/types"
+)
+
+// Column pruning: a SELECT decodes only the stored columns it references. Name resolution marks every
+// flat-row column it hands out (scope.markUsed), so the set is a superset of what any expression of the
+// query, its subqueries included, can read; a table's columns outside it are skipped by the row decoder.
+// sysbench's range selects read c (or k) of a four-column row, and decoding the other strings was most of
+// the scan's cost.
+
+// markUsed records that the flat-row column idx is read by some compiled expression.
+func (sc *scope) markUsed(idx int) {
+	if idx < 0 {
+		return
+	}
+	for len(sc.used) <= idx {
+		sc.used = append(sc.used, false)
+	}
+	sc.used[idx] = true
+}
+
+// setNeeded derives each stored table's column mask from sc once compilation is complete. A table whose
+// every column is read keeps a nil mask (plain full decode).
+func (qp *queryPlan) setNeeded(sc *scope) {
+	for _, ft := range qp.tables {
+		if ft.tbl == nil {
+			continue
+		}
+		need := make([]bool, ft.ncols)
+		all := true
+		for i := range need {
+			if k := ft.off + i; k < len(sc.used) && sc.used[k] {
+				need[i] = true
+			} else {
+				all = false
+			}
+		}
+		if !all {
+			ft.need = need
+		}
+	}
+}
+
+// rowDecoder turns stored row images of one table into values. With a nil need it returns a fresh full row
+// per call (callers may keep it); otherwise it decodes only the needed columns into one reused slice, valid
+// until the next call, and leaves the others NULL.
+type rowDecoder struct {
+	tbl     *catalog.Table
+	need    []bool
+	row     []types.Value
+	present []bool
+	pos     func(id uint32) (int, bool)
+}
+
+func newRowDecoder(tbl *catalog.Table, need []bool) *rowDecoder {
+	d := &rowDecoder{tbl: tbl, need: need}
+	if need != nil {
+		d.row = make([]types.Value, len(tbl.Columns))
+		d.present = make([]bool, len(tbl.Columns))
+		d.pos = func(id uint32) (int, bool) {
+			c := tbl.ColumnByID(id)
+			if c == nil || c.Offset >= len(need) || !need[c.Offset] {
+				return 0, false
+			}
+			return c.Offset, true
+		}
+	}
+	return d
+}
+
+func (d *rowDecoder) decode(b []byte) ([]types.Value, error) {
+	if d.need == nil {
+		return decodeRow(d.tbl, b)
+	}
+	clear(d.present)
+	if err := decodeRowInto(d.tbl, b, d.pos, d.row, d.present); err != nil {
+		return nil, err
+	}
+	for i, ok := range d.present {
+		if !ok && d.need[i] {
+			d.row[i] = d.tbl.Columns[i].DefaultValue
+		}
+	}
+	return d.row, nil
+}
+
+func decodeRowInto(t *catalog.Table, b []byte, pos func(uint32) (int, bool), row []types.Value, present []bool) error {
+	if err := codec.DecodeRow(b, pos, row, present); err != nil {
+		return fmt.Errorf("table %s.%s: %w", t.DB, t.Name, err)
+	}
+	return nil
+}
