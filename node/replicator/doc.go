@@ -75,7 +75,7 @@
 //     Configuration changes are made durable at once, so a restart never returns to a configuration that
 //     needs a member that left.
 //   - Eviction: the leader removes a voter it has not heard from for evs.inactive_timeout
-//     (Config.InactiveTimeout, 15 s), one per election timeout, so the survivors' quorum no longer counts
+//     (Config.InactiveTimeout; node.toml evs.inactive_timeout, 15 s), one per election timeout, so the survivors' quorum no longer counts
 //     it (3 → 2 after a crash; a second crash leaves 1 of 2, non-Primary, as in Galera). Until then a
 //     crashed member counts against quorum. The evicted node asks to be added again when it returns.
 //   - pc.bootstrap=YES (SetProviderOptions / ForceBootstrap, bootstrap.go) on a non-primary node makes
@@ -179,9 +179,9 @@
 //     compacts, so any joiner can catch up from it; a joiner whose data does not match the cluster's
 //     starting seqno (a founder that had data) stays non-Primary and logs why. No Donor/Desynced state
 //     for state transfers (IST donors stay Synced, as in Galera); no sst_donor choice.
-//   - No evs.suspect_timeout/delayed list (eviction is by inactive_timeout only, and not configurable in
-//     node.toml yet), no pc.weight, no Galera-strict whole-cluster outage mode (raft-natural, see above).
-//     Crash restart needs the uncompacted raft log (see above).
+//   - No evs.suspect_timeout/delayed list (eviction is by evs.inactive_timeout only), no pc.weight, no
+//     Galera-strict whole-cluster outage mode (raft-natural, see above). Crash restart needs the
+//     uncompacted raft log (see above).
 //   - A minority reports wsrep_cluster_size 1 (it cannot see the other side of a partition).
 //   - wsrep_provider_options accepts only pc.bootstrap at runtime (SetProviderOptions).
 //   - wsrep_max_ws_rows is checked when the transaction commits (the whole transaction fails with 1180),
