@@ -75,9 +75,10 @@
 //     Configuration changes are made durable at once, so a restart never returns to a configuration that
 //     needs a member that left.
 //   - Eviction: the leader removes a voter it has not heard from for evs.inactive_timeout
-//     (Config.InactiveTimeout; node.toml evs.inactive_timeout, 15 s), one per election timeout, so the survivors' quorum no longer counts
-//     it (3 → 2 after a crash; a second crash leaves 1 of 2, non-Primary, as in Galera). Until then a
-//     crashed member counts against quorum. The evicted node asks to be added again when it returns.
+//     (Config.InactiveTimeout, from node.toml; 15 s), one per election timeout, so the survivors' quorum
+//     no longer counts it (3 → 2 after a crash; a second crash leaves 1 of 2, non-Primary, as in Galera).
+//     Until then a crashed member counts against quorum. The evicted node asks to be added again when it
+//     returns.
 //   - pc.bootstrap=YES (SetProviderOptions / ForceBootstrap, bootstrap.go) on a non-primary node makes
 //     it the only voter (consensus.ForceNewCluster: its uncommitted log tail is discarded and the removal
 //     of every other member is committed in its log). Nothing the node knew committed is lost; writes only
