@@ -12,7 +12,6 @@ import (
 	driver "github.com/pingcap/tidb/pkg/parser/test_driver"
 
 	"github.com/maxproxy/maxproxy/node/sql/catalog"
-	"github.com/maxproxy/maxproxy/node/sql/codec"
 	"github.com/maxproxy/maxproxy/node/sql/types"
 	"github.com/maxproxy/maxproxy/node/storage"
 )
@@ -724,10 +723,11 @@ func (s *Session) runSelect(ctx context.Context, t *storage.Txn, qp *queryPlan) 
 	if qp.grouped {
 		groups = map[string]*group{}
 	}
-	var seen map[string]struct{}
+	var seen *dedup
 	if qp.distinct && !qp.grouped {
-		seen = map[string]struct{}{}
+		seen = newDedup()
 	}
+	var gk []byte // group key scratch
 	// Without ORDER BY / grouping the scan can stop once LIMIT rows are produced.
 	stopAt := int64(-1)
 	if !qp.grouped && len(qp.order) == 0 && qp.limit >= 0 {
@@ -735,15 +735,16 @@ func (s *Session) runSelect(ctx context.Context, t *storage.Txn, qp *queryPlan) 
 	}
 	emit := func() (bool, error) {
 		if qp.grouped {
-			var k []byte
+			k := gk[:0]
 			for _, g := range qp.groupBy {
 				v, err := g.eval(c)
 				if err != nil {
 					return false, err
 				}
-				ft := g.typ().ft
-				k = codec.AppendKey(k, coerce(v, &ft), &ft)
+				ft := &g.typ().ft
+				k = appendEqualityKey(k, coerce(v, ft), ft)
 			}
+			gk = k
 			gr, ok := groups[string(k)]
 			if !ok {
 				gr = &group{first: append([]types.Value(nil), c.row...)}
@@ -784,7 +785,7 @@ func (s *Session) runSelect(ctx context.Context, t *storage.Txn, qp *queryPlan) 
 			order = append(order, gr)
 		}
 		if qp.distinct {
-			seen = map[string]struct{}{}
+			seen = newDedup()
 		}
 		for _, gr := range order {
 			copy(c.row, gr.first)
@@ -826,7 +827,7 @@ func (s *Session) finishEmpty(qp *queryPlan, c *evalCtx) ([][]types.Value, error
 
 // project computes the output fields (plus ORDER BY keys) of the current row; keep=false when HAVING or
 // DISTINCT drops it.
-func (s *Session) project(qp *queryPlan, c *evalCtx, seen map[string]struct{}) ([]types.Value, bool, error) {
+func (s *Session) project(qp *queryPlan, c *evalCtx, seen *dedup) ([]types.Value, bool, error) {
 	base := qp.width - len(qp.fields)
 	for i, f := range qp.fields {
 		v, err := f.eval(c)
@@ -847,16 +848,8 @@ func (s *Session) project(qp *queryPlan, c *evalCtx, seen map[string]struct{}) (
 	n := len(qp.fields)
 	row := make([]types.Value, n, n+len(qp.order))
 	copy(row, c.row[base:])
-	if seen != nil {
-		var k []byte
-		for i, v := range row {
-			ft := qp.fields[i].typ().ft
-			k = codec.AppendKey(k, v, &ft)
-		}
-		if _, dup := seen[string(k)]; dup {
-			return nil, false, nil
-		}
-		seen[string(k)] = struct{}{}
+	if seen != nil && !seen.add(qp, row) {
+		return nil, false, nil
 	}
 	for _, oi := range qp.order {
 		if oi.pos >= 0 {
