@@ -91,7 +91,7 @@ func (d *rowDecoder) decode(b []byte) ([]types.Value, error) {
 }
 
 func decodeRowInto(t *catalog.Table, b []byte, pos func(uint32) (int, bool), row []types.Value, present []bool) error {
-	if err := codec.DecodeRow(b, pos, row, present); err != nil {
+	if err := codec.DecodeRowShared(b, pos, row, present); err != nil {
 		return fmt.Errorf("table %s.%s: %w", t.DB, t.Name, err)
 	}
 	return nil

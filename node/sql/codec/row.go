@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/big"
+	"unsafe"
 
 	"github.com/maxproxy/maxproxy/node/sql/types"
 )
@@ -52,6 +53,17 @@ func AppendRow(dst []byte, ids []uint32, vals []types.Value) []byte {
 // wide row does not copy the others' strings). present[i] is set for every column found; callers fill absent
 // ones with defaults.
 func DecodeRow(b []byte, pos func(id uint32) (int, bool), out []types.Value, present []bool) error {
+	return decodeRow(b, pos, out, present, false)
+}
+
+// DecodeRowShared is DecodeRow for an image that is never modified while any decoded value lives (node/storage
+// returns such values): strings point into b instead of being copied, which saves a copy and an allocation
+// per string column of every row a scan reads.
+func DecodeRowShared(b []byte, pos func(id uint32) (int, bool), out []types.Value, present []bool) error {
+	return decodeRow(b, pos, out, present, true)
+}
+
+func decodeRow(b []byte, pos func(id uint32) (int, bool), out []types.Value, present []bool, shared bool) error {
 	if len(b) == 0 || b[0] != rowFormatV1 {
 		return ErrCorruptRow
 	}
@@ -116,7 +128,12 @@ func DecodeRow(b []byte, pos func(id uint32) (int, bool), out []types.Value, pre
 				return ErrCorruptRow
 			}
 			if want {
-				s := string(b[m : m+int(l)])
+				var s string
+				if shared && l > 0 {
+					s = unsafe.String(&b[m], int(l))
+				} else {
+					s = string(b[m : m+int(l)])
+				}
 				if kind == types.KindString {
 					v = types.NewString(s)
 				} else {
