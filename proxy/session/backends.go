@@ -20,6 +20,8 @@ import (
 type backendConn struct {
 	srv *Server
 	bc  *backend.Conn
+	// used is when a command was last sent (connection_keepalive).
+	used time.Time
 }
 
 // discard is the client side of relays whose reply nobody reads: history
@@ -38,6 +40,7 @@ func (s *Session) relay(bc *backendConn, cmd []byte, client backend.Client, t me
 	bc.srv.metrics.Routed(t) // counted when sent: the client may look before Relay returns
 	bc.srv.active.Add(1)
 	start := time.Now()
+	bc.used = start
 	res, err := bc.bc.Relay(s.ctx, client, cmd)
 	if err == nil { // a broken connection's time says nothing about the server's answers
 		bc.srv.metrics.Replied(t, time.Since(start))
@@ -77,7 +80,7 @@ func (s *Session) open(srv *Server) (*backendConn, error) {
 		return nil, errNoServer(s.svc.cfg.Name, fmt.Sprintf("connection to server %q", srv.Name), err.Error())
 	}
 	s.svc.SetServerVersion(b.Info().ServerVersion)
-	c := &backendConn{srv: srv, bc: b}
+	c := &backendConn{srv: srv, bc: b, used: time.Now()}
 	for _, cmd := range s.hist.cmds {
 		res, err := c.bc.Relay(s.ctx, discard{}, cmd)
 		if err == nil && res.Reply.IsErr {

@@ -30,7 +30,7 @@ type BackendInfo struct {
 	ThreadID uint32
 }
 
-var phaseNames = [...]string{"Handshake", "Idle", "Running"}
+var phaseNames = [...]string{"Handshake", "Idle", "Running", "Idle"}
 
 func (s *Session) view() Info {
 	s.mu.Lock()
@@ -46,7 +46,7 @@ func (s *Session) view() Info {
 		InTransaction: s.shownTrx,
 		Backends:      make([]BackendInfo, len(s.threads)),
 	}
-	if s.phase == phaseIdle {
+	if s.phase == phaseIdle || s.phase == phaseKeepalive {
 		in.IdleSince = s.idleSince
 	}
 	for i, t := range s.threads {

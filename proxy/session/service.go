@@ -92,6 +92,9 @@ type Service struct {
 	// causalLocal is causal_reads = "local" (see needsSync).
 	causalLocal bool
 	checksum    checksumMode // transaction_replay_checksum
+	// sweep enforces wait_timeout and connection_keepalive (idle.go); nil
+	// when both are off.
+	sweep *sweeper
 	// markerWarned is when a session last warned that it cannot write the
 	// commit marker (unix ns), to log that once a minute per service.
 	markerWarned atomic.Int64
@@ -184,6 +187,7 @@ func NewService(o ServiceOptions) (*Service, error) {
 		}
 		s.copts = router.ConnOptions{Roles: roles, MasterAcceptReads: o.Config.MasterAcceptReads}
 	}
+	s.sweep = newSweeper(o.Config.WaitTimeout, o.Config.ConnectionKeepalive, s.connect)
 	v := DefaultServerVersion
 	s.version.Store(&v)
 	return s, nil
@@ -220,6 +224,10 @@ func (s *Service) Serve(ctx context.Context, nc net.Conn, tlsCfg *tls.Config) {
 		return
 	}
 	defer s.reg.remove(sess)
+	if s.sweep != nil {
+		s.sweep.join(sess)
+		defer s.sweep.leave(sess)
+	}
 	sess.run(ctx)
 }
 

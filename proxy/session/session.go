@@ -29,6 +29,10 @@ const (
 	phaseHandshake phase = iota
 	phaseIdle            // waiting for the client's next command
 	phaseBusy            // running a command
+	// phaseKeepalive: idle, and the sweeper holds the backend connections
+	// for a keepalive ping (idle.go); the session goroutine waits in
+	// setPhase until it hands them back.
+	phaseKeepalive
 )
 
 // Session is one client connection and the backend connections it owns.
@@ -44,8 +48,11 @@ type Session struct {
 	tls    *tls.Config
 
 	mu        sync.Mutex
+	handoff   sync.Cond // L is &mu; signalled when a keepalive ends
 	phase     phase
 	draining  bool
+	expired   bool // wait_timeout ended the session while idle
+	stale     bool // idle beyond connection_keepalive: check connections first
 	user      string
 	threads   []threadRef // backend thread ids, for KILL
 	connected time.Time   // for the admin view, like the fields below
@@ -81,6 +88,9 @@ type Session struct {
 	sum       replySummer
 	replayBuf []byte
 	mk        commitMarker // transaction_replay_commit_check
+	// recheck: the client is back from an idle period longer than
+	// connection_keepalive; its connections are pinged before the command.
+	recheck bool
 }
 
 // threadRef names one backend connection of a session for KILL.
@@ -90,7 +100,7 @@ type threadRef struct {
 }
 
 func newSession(svc *Service, id uint32, nc net.Conn, cancel context.CancelFunc) *Session {
-	return &Session{
+	s := &Session{
 		connected: time.Now(),
 		svc:       svc,
 		id:        id,
@@ -105,6 +115,8 @@ func newSession(svc *Service, id uint32, nc net.Conn, cancel context.CancelFunc)
 		rs:  router.Session{TieBreak: id},
 		sum: replySummer{mode: svc.checksum},
 	}
+	s.handoff.L = &s.mu
+	return s
 }
 
 // ID returns the connection id the client was given.
@@ -160,6 +172,10 @@ func (s *Session) run(ctx context.Context) {
 			s.log.Debug("empty command packet")
 			return
 		}
+		if s.recheck && p[0] != mysql.COM_QUIT {
+			s.recheck = false
+			s.pingIdle(time.Now(), s.svc.cfg.ConnectionKeepalive, s.svc.connect)
+		}
 		if err := s.dispatch(p); err != nil {
 			if !errors.Is(err, errQuit) && ctx.Err() == nil {
 				s.log.Info("session ended", "err", err)
@@ -170,26 +186,24 @@ func (s *Session) run(ctx context.Context) {
 }
 
 // setPhase records where the goroutine is; it reports false when the
-// session must end (shutdown asked it to). Entering the idle phase while
-// draining ends the session at once. The client read deadline of
-// wait_timeout is set and cleared here, under the same lock as drain's, so
-// that the two never overwrite each other.
+// session must end (shutdown asked it to, or wait_timeout expired it).
+// Entering the idle phase while draining ends the session at once. No
+// deadline is set here: wait_timeout and connection_keepalive are the
+// sweeper's (idle.go), which keeps the statement path free of syscalls.
 func (s *Session) setPhase(p phase) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.draining && p == phaseIdle {
+	for s.phase == phaseKeepalive {
+		s.handoff.Wait() // the sweeper is pinging this session's backends
+	}
+	if s.expired || (s.draining && p == phaseIdle) {
 		return false
 	}
-	if p == phaseIdle {
+	switch p {
+	case phaseIdle:
 		s.idleSince, s.shownTrx = time.Now(), s.trx != nil
-	}
-	if wait := s.svc.cfg.WaitTimeout; wait > 0 && p != s.phase {
-		switch p {
-		case phaseIdle:
-			_ = s.nc.SetReadDeadline(time.Now().Add(wait))
-		case phaseBusy:
-			_ = s.nc.SetReadDeadline(time.Time{})
-		}
+	case phaseBusy:
+		s.recheck, s.stale = s.stale, false
 	}
 	s.phase = p
 	return true
