@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -516,6 +517,7 @@ func clusterVariables(cfg config.Config) func() []sql.NameValue {
 		{Name: "wsrep_provider", Value: "maxnode raft replicator"},
 		// There is no blocking state transfer on the donor side, so the donor never rejects queries.
 		{Name: "wsrep_sst_donor_rejects_queries", Value: "OFF"},
+		{Name: "wsrep_provider_options", Value: providerOptions(cfg)},
 	}
 	return func() []sql.NameValue { return vars }
 }
@@ -648,4 +650,22 @@ func quote(s string) string {
 		out = append(out, s[i])
 	}
 	return string(out)
+}
+
+// providerOptions renders the provider options maxnode implements as Galera lists them in
+// wsrep_provider_options: "key = value" pairs sorted by key, separated by "; ", durations in ISO 8601.
+func providerOptions(cfg config.Config) string {
+	yesNo := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
+	return strings.Join([]string{
+		"evs.inactive_timeout = PT" + strconv.FormatFloat(time.Duration(cfg.EVS.InactiveTimeout).Seconds(), 'f', -1, 64) + "S",
+		"gcs.fc_factor = " + strconv.FormatFloat(cfg.GCS.FCFactor, 'f', -1, 64),
+		"gcs.fc_limit = " + strconv.Itoa(cfg.GCS.FCLimit),
+		"gcs.fc_single_primary = " + yesNo(cfg.GCS.FCSinglePrimary),
+		"pc.bootstrap = no",
+	}, "; ")
 }

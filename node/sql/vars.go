@@ -182,6 +182,9 @@ func init() {
 	defVar("wsrep_max_ws_size", varInt, flagGlobal, "2147483647")
 	defVar("wsrep_desync", varBool, flagGlobal, "OFF")
 	defVar("wsrep_reject_queries", varEnum, flagGlobal, "NONE", "NONE", "ALL", "ALL_KILL")
+	// Read from the replication layer (ExtraVariables); registered so that SET GLOBAL reaches
+	// EngineOptions.OnSetGlobal (pc.bootstrap=YES).
+	defVar("wsrep_provider_options", varStr, flagGlobal, "")
 	defVar("transaction_alloc_block_size", varInt, both, "8192")
 	defVar("table_open_cache", varInt, flagGlobal, "2000")
 	defVar("open_files_limit", varInt, flagGlobal|flagReadOnly, "32768")
