@@ -150,12 +150,16 @@
 //   - Backend connections are always opened lazily, on first use
 //     (lazy_connect = true behaviour; MaxScale's default connects the
 //     writer and readers when the session starts).
-//   - connection_keepalive and idle_session_pool_time are not implemented:
-//     idle backend connections are neither pinged nor pooled. A backend
-//     connection that died while idle is found dead only when the next
-//     statement uses it: a read is retried elsewhere, anything else gets
-//     error 1927 although the server never saw it (backend.Conn offers no
-//     way to see a hang-up while idle).
+//   - idle_session_pool_time is not implemented: idle backend connections
+//     are not pooled. connection_keepalive and wait_timeout are (idle.go):
+//     backend connections unused for the keepalive interval get a COM_PING
+//     while their client is active; a client back from a longer idle period
+//     has its connections pinged before its command, and dead ones are
+//     replaced quietly. With connection_keepalive off, a backend connection
+//     that died while idle (the server's wait_timeout) is found dead only
+//     when the next statement uses it: a read is retried elsewhere,
+//     anything else gets error 1927 although the server never saw it
+//     (backend.Conn offers no way to see a hang-up while idle).
 //   - causal_reads = "local" is implemented with wsrep_sync_wait (see
 //     causal in backends.go); causal_reads_timeout is not applied.
 package session
