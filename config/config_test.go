@@ -77,6 +77,27 @@ func TestDurations(t *testing.T) {
 	}
 }
 
+// TestConnectionKeepalive: MaxScale's default of 300 s when absent, "0s"
+// turns it off, and there is no "off" spelling or negative value.
+func TestConnectionKeepalive(t *testing.T) {
+	svc, err := parseService(t, "readwritesplit", "")
+	if err != nil || svc.ConnectionKeepalive != 300*time.Second {
+		t.Fatalf("default connection_keepalive: %v, %v; want 5m0s", svc, err)
+	}
+	for value, want := range map[string]time.Duration{`"0s"`: 0, `"30s"`: 30 * time.Second, `"500ms"`: 500 * time.Millisecond} {
+		svc, err := parseService(t, "readconnroute", "connection_keepalive = "+value+"\n")
+		if err != nil || svc.ConnectionKeepalive != want {
+			t.Errorf("connection_keepalive = %s: got %v, %v; want %v", value, svc, err, want)
+		}
+	}
+	for value, msg := range map[string]string{`"-1s"`: "must not be negative", `"off"`: `invalid duration "off"`, `300`: "a bare number has no unit"} {
+		_, err := parseService(t, "readwritesplit", "connection_keepalive = "+value+"\n")
+		if err == nil || !strings.Contains(err.Error(), "connection_keepalive: "+msg) {
+			t.Errorf("connection_keepalive = %s: error %v, want one containing %q", value, err, msg)
+		}
+	}
+}
+
 func TestIdleSessionPoolTime(t *testing.T) {
 	for value, want := range map[string]time.Duration{`"off"`: Off, `"0s"`: 0, `"10s"`: 10 * time.Second} {
 		svc, err := parseService(t, "readwritesplit", "idle_session_pool_time = "+value+"\n")
