@@ -3,6 +3,7 @@ package sql
 import (
 	"bytes"
 	"context"
+	"slices"
 	"sort"
 	"strings"
 
@@ -902,10 +903,19 @@ func sortRows(rows [][]types.Value, n int, order []orderItem) {
 		if !all || oi.coll == types.CollationBinary {
 			continue
 		}
+		// One buffer holds every row's weights (at most two bytes per input byte); a weight string is
+		// never appended to once its successor starts.
+		size := 0
+		for _, r := range rows {
+			size += 2 * len(r[n+k].Str())
+		}
+		buf := make([]byte, 0, size)
 		ws := make([][]byte, len(rows))
 		for i, r := range rows {
 			if v := r[n+k]; !v.IsNull() {
-				ws[i] = oi.coll.AppendWeights(make([]byte, 0, 2*len(v.Str())), v.Str())
+				start := len(buf)
+				buf = oi.coll.AppendWeights(buf, v.Str())
+				ws[i] = buf[start:len(buf):len(buf)]
 			}
 		}
 		weights[k] = ws
@@ -914,8 +924,7 @@ func sortRows(rows [][]types.Value, n int, order []orderItem) {
 	for i := range idx {
 		idx[i] = i
 	}
-	sort.SliceStable(idx, func(a, b int) bool {
-		ia, ib := idx[a], idx[b]
+	slices.SortStableFunc(idx, func(ia, ib int) int {
 		for k, oi := range order {
 			var d int
 			if ws := weights[k]; ws != nil {
@@ -936,11 +945,11 @@ func sortRows(rows [][]types.Value, n int, order []orderItem) {
 				continue
 			}
 			if oi.desc {
-				return d > 0
+				return -d
 			}
-			return d < 0
+			return d
 		}
-		return false
+		return 0
 	})
 	sorted := make([][]types.Value, len(rows))
 	for i, j := range idx {
