@@ -42,40 +42,80 @@ func (qp *queryPlan) setNeeded(sc *scope) {
 			}
 		}
 		if !all {
-			ft.need = need
+			ft.need = newColMask(ft.tbl, need)
 		}
 	}
 }
 
-// rowDecoder turns stored row images of one table into values. With a nil need it returns a fresh full row
+// colMask is the set of a table's columns a query reads, with a column-id index so the row decoder
+// answers "is this stored column wanted, and where does it go" without a map lookup per column per row.
+type colMask struct {
+	need  []bool  // by column offset
+	byID  []int32 // by column id: offset of a needed column, or -1
+	table *catalog.Table
+}
+
+// maxDenseColumnID bounds the id index; a table whose ids grew past it (many ALTERs) uses the map.
+const maxDenseColumnID = 4096
+
+func newColMask(tbl *catalog.Table, need []bool) *colMask {
+	m := &colMask{need: need, table: tbl}
+	maxID := uint32(0)
+	for _, c := range tbl.Columns {
+		maxID = max(maxID, c.ID)
+	}
+	if maxID <= maxDenseColumnID {
+		m.byID = make([]int32, maxID+1)
+		for i := range m.byID {
+			m.byID[i] = -1
+		}
+		for _, c := range tbl.Columns {
+			if c.Offset < len(need) && need[c.Offset] {
+				m.byID[c.ID] = int32(c.Offset)
+			}
+		}
+	}
+	return m
+}
+
+// pos places stored column id (codec.DecodeRow's callback).
+func (m *colMask) pos(id uint32) (int, bool) {
+	if m.byID != nil {
+		if int(id) >= len(m.byID) || m.byID[id] < 0 {
+			return 0, false
+		}
+		return int(m.byID[id]), true
+	}
+	c := m.table.ColumnByID(id)
+	if c == nil || c.Offset >= len(m.need) || !m.need[c.Offset] {
+		return 0, false
+	}
+	return c.Offset, true
+}
+
+// rowDecoder turns stored row images of one table into values. With a nil mask it returns a fresh full row
 // per call (callers may keep it); otherwise it decodes only the needed columns into one reused slice, valid
 // until the next call, and leaves the others NULL.
 type rowDecoder struct {
 	tbl     *catalog.Table
-	need    []bool
+	mask    *colMask
 	row     []types.Value
 	present []bool
-	pos     func(id uint32) (int, bool)
+	pos     func(id uint32) (int, bool) // mask.pos, bound once rather than per row
 }
 
-func newRowDecoder(tbl *catalog.Table, need []bool) *rowDecoder {
-	d := &rowDecoder{tbl: tbl, need: need}
-	if need != nil {
+func newRowDecoder(tbl *catalog.Table, mask *colMask) *rowDecoder {
+	d := &rowDecoder{tbl: tbl, mask: mask}
+	if mask != nil {
 		d.row = make([]types.Value, len(tbl.Columns))
 		d.present = make([]bool, len(tbl.Columns))
-		d.pos = func(id uint32) (int, bool) {
-			c := tbl.ColumnByID(id)
-			if c == nil || c.Offset >= len(need) || !need[c.Offset] {
-				return 0, false
-			}
-			return c.Offset, true
-		}
+		d.pos = mask.pos
 	}
 	return d
 }
 
 func (d *rowDecoder) decode(b []byte) ([]types.Value, error) {
-	if d.need == nil {
+	if d.mask == nil {
 		return decodeRow(d.tbl, b)
 	}
 	clear(d.present)
@@ -83,7 +123,7 @@ func (d *rowDecoder) decode(b []byte) ([]types.Value, error) {
 		return nil, err
 	}
 	for i, ok := range d.present {
-		if !ok && d.need[i] {
+		if !ok && d.mask.need[i] {
 			d.row[i] = d.tbl.Columns[i].DefaultValue
 		}
 	}

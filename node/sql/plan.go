@@ -590,7 +590,7 @@ type rowFunc func(rowKey, image []byte, row []types.Value) (bool, error)
 
 // scanTable reads the rows the plan selects, in index order (reversed when p.desc). With a non-nil need only
 // those columns are decoded and fn's row is reused between calls (see rowDecoder).
-func (s *Session) scanTable(ctx context.Context, t *storage.Txn, tbl *catalog.Table, p *accessPlan, c *evalCtx, lock lockMode, need []bool, fn rowFunc) error {
+func (s *Session) scanTable(ctx context.Context, t *storage.Txn, tbl *catalog.Table, p *accessPlan, c *evalCtx, lock lockMode, need *colMask, fn rowFunc) error {
 	rs, full, err := p.ranges(c)
 	if err != nil {
 		return err

@@ -28,8 +28,8 @@ type fromTable struct {
 	onFilter        []expr // LEFT JOIN: ON conditions (decide matching)
 	filter          []expr // conditions checked once this table's row is in place
 	plan            *accessPlan
-	need            []bool // stored columns the query reads; nil: all (colneed.go)
-	display         int    // position for SELECT * (differs from join order for RIGHT JOIN)
+	need            *colMask // stored columns the query reads; nil: all (colneed.go)
+	display         int      // position for SELECT * (differs from join order for RIGHT JOIN)
 }
 
 // queryPlan is a compiled SELECT.
