@@ -615,47 +615,51 @@ func (s *Session) touchOnUpdate(tbl *catalog.Table, row []types.Value, assigned 
 	}
 }
 
-// matchRows runs a single-table WHERE/ORDER BY/LIMIT with locking reads and returns the matching rows.
+// matchedRow is a row a single-table UPDATE or DELETE changes.
 type matchedRow struct {
 	key, image []byte
 	row        []types.Value
 }
 
-func (s *Session) matchRows(ctx context.Context, t *storage.Txn, tbl *catalog.Table, alias string, where ast.ExprNode,
-	order *ast.OrderByClause, limit *ast.Limit, params []Value) ([]matchedRow, *scope, error) {
-	sc := tableScope(tbl, alias)
+// compileMatch compiles a single-table WHERE and ORDER BY and chooses the access path, against sc.
+func (s *Session) compileMatch(tbl *catalog.Table, sc *scope, where ast.ExprNode, order *ast.OrderByClause, params []Value) (*matchPlan, error) {
 	cp := &compiler{s: s, sc: sc, clause: "WHERE", params: params}
-	var conds []expr
+	mp := &matchPlan{}
 	if where != nil {
 		w, err := cp.compile(where)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		conds = splitAnd(w, nil)
+		mp.conds = splitAnd(w, nil)
 	}
-	var orderExprs []orderItem
 	if order != nil {
 		cp.clause = "ORDER BY"
 		for _, item := range order.Items {
 			e, err := cp.compile(item.Expr)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
-			orderExprs = append(orderExprs, orderItem{e: e, desc: item.Desc, coll: collOf(e), pos: -1})
+			mp.order = append(mp.order, orderItem{e: e, desc: item.Desc, coll: collOf(e), pos: -1})
 		}
 	}
-	lim := int64(-1)
-	if limit != nil {
-		if limit.Offset != nil {
-			return nil, nil, newErr(ErParse, "You have an error in your SQL syntax; check the manual that corresponds to your MariaDB server version for the right syntax to use near 'OFFSET' at line 1")
-		}
-		n, err := limitValue(&compiler{s: s, sc: &scope{}, params: params}, limit.Count)
-		if err != nil {
-			return nil, nil, err
-		}
-		lim = n
+	mp.plan = planAccess(tbl, 0, mp.conds)
+	return mp, nil
+}
+
+// dmlLimit is a single-table UPDATE's or DELETE's LIMIT (-1: none).
+func (s *Session) dmlLimit(limit *ast.Limit, params []Value) (int64, error) {
+	if limit == nil {
+		return -1, nil
 	}
-	plan := planAccess(tbl, 0, conds)
+	if limit.Offset != nil {
+		return 0, newErr(ErParse, "You have an error in your SQL syntax; check the manual that corresponds to your MariaDB server version for the right syntax to use near 'OFFSET' at line 1")
+	}
+	return limitValue(&compiler{s: s, sc: &scope{}, params: params}, limit.Count)
+}
+
+// matchRows runs a compiled single-table WHERE/ORDER BY and LIMIT lim with locking reads.
+func (s *Session) matchRows(ctx context.Context, t *storage.Txn, tbl *catalog.Table, mp *matchPlan, lim int64) ([]matchedRow, error) {
+	conds, orderExprs, plan := mp.conds, mp.order, mp.plan
 	c := &evalCtx{s: s, row: make([]types.Value, len(tbl.Columns))}
 	var out []matchedRow
 	var keys [][]types.Value
@@ -686,7 +690,7 @@ func (s *Session) matchRows(ctx context.Context, t *storage.Txn, tbl *catalog.Ta
 		return lim < 0 || int64(len(out)) < lim, nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if len(orderExprs) > 0 {
 		idx := make([]int, len(out))
@@ -715,7 +719,7 @@ func (s *Session) matchRows(ctx context.Context, t *storage.Txn, tbl *catalog.Ta
 			out = out[:lim]
 		}
 	}
-	return out, sc, nil
+	return out, nil
 }
 
 func (s *Session) execUpdate(ctx context.Context, t *storage.Txn, x *ast.UpdateStmt, params []Value) (*Result, error) {
@@ -730,28 +734,43 @@ func (s *Session) execUpdate(ctx context.Context, t *storage.Txn, x *ast.UpdateS
 		return nil, s.errTableDenied("UPDATE", tbl.DB, tbl.Name)
 	}
 	strict := s.strictMode() && !x.IgnoreErr
-	sc := tableScope(tbl, alias)
-	cp := &compiler{s: s, sc: sc, clause: "SET", params: params}
-	var cols []*catalog.Column
-	var exprs []expr
-	for _, a := range x.List {
-		if a.Column.Table.L != "" && a.Column.Table.O != alias {
-			return nil, errUnknownColumn(a.Column.Table.O+"."+a.Column.Name.O, "SET")
+	dp, err := s.dmlPlanFor(x, tbl, params, func() (*dmlPlan, error) {
+		dp := &dmlPlan{tbl: tbl, cacheable: true}
+		var err error
+		sc := tableScope(tbl, alias)
+		cp := &compiler{s: s, sc: sc, clause: "SET", params: params}
+		for _, a := range x.List {
+			if a.Column.Table.L != "" && a.Column.Table.O != alias {
+				return nil, errUnknownColumn(a.Column.Table.O+"."+a.Column.Name.O, "SET")
+			}
+			c := tbl.Column(a.Column.Name.O)
+			if c == nil {
+				return nil, errUnknownColumn(a.Column.Name.O, "SET")
+			}
+			var e expr
+			if _, isDef := a.Expr.(*ast.DefaultExpr); isDef {
+				e = newConst(s.defaultFor(c))
+				dp.cacheable = false // the default may be the current time
+			} else if e, err = cp.compile(a.Expr); err != nil {
+				return nil, err
+			}
+			dp.setCols = append(dp.setCols, c)
+			dp.setExprs = append(dp.setExprs, e)
 		}
-		c := tbl.Column(a.Column.Name.O)
-		if c == nil {
-			return nil, errUnknownColumn(a.Column.Name.O, "SET")
-		}
-		var e expr
-		if _, isDef := a.Expr.(*ast.DefaultExpr); isDef {
-			e = newConst(s.defaultFor(c))
-		} else if e, err = cp.compile(a.Expr); err != nil {
+		if dp.match, err = s.compileMatch(tbl, sc, x.Where, x.Order, params); err != nil {
 			return nil, err
 		}
-		cols = append(cols, c)
-		exprs = append(exprs, e)
+		return dp, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	rows, _, err := s.matchRows(ctx, t, tbl, alias, x.Where, x.Order, x.Limit, params)
+	cols, exprs := dp.setCols, dp.setExprs
+	lim, err := s.dmlLimit(x.Limit, params)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.matchRows(ctx, t, tbl, dp.match, lim)
 	if err != nil {
 		return nil, err
 	}
@@ -824,7 +843,21 @@ func (s *Session) execDelete(ctx context.Context, t *storage.Txn, x *ast.DeleteS
 	if !s.hasPriv(tbl.DB, catalog.PrivDelete) {
 		return nil, s.errTableDenied("DELETE", tbl.DB, tbl.Name)
 	}
-	rows, _, err := s.matchRows(ctx, t, tbl, alias, x.Where, x.Order, x.Limit, params)
+	dp, err := s.dmlPlanFor(x, tbl, params, func() (*dmlPlan, error) {
+		mp, err := s.compileMatch(tbl, tableScope(tbl, alias), x.Where, x.Order, params)
+		if err != nil {
+			return nil, err
+		}
+		return &dmlPlan{tbl: tbl, match: mp, cacheable: true}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	lim, err := s.dmlLimit(x.Limit, params)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.matchRows(ctx, t, tbl, dp.match, lim)
 	if err != nil {
 		return nil, err
 	}

@@ -61,7 +61,8 @@ type cachedPlan struct {
 	types      []exprType // of each parameter when compiled
 	exact      []bool     // per parameter: compare the whole type, display width included
 	slots      []paramSlot
-	qp         *queryPlan
+	qp         *queryPlan // a SELECT's plan, or
+	dml        *dmlPlan   // a single-table UPDATE's or DELETE's (dmlcache.go)
 }
 
 // recordParam is called by the compiler for the constant it made of parameter order.
@@ -111,7 +112,7 @@ func (s *Session) selectPlan(x *ast.SelectStmt, sqlText string, params []Value) 
 	schema := s.e.schema.Load()
 	sp := s.stmtPlans(x)
 	for _, cp := range sp.variants {
-		if cp.reusable(s, schema, params) {
+		if cp.qp != nil && cp.reusable(s, schema, params) {
 			for _, sl := range cp.slots {
 				sl.c.v = params[sl.order]
 			}
@@ -127,14 +128,19 @@ func (s *Session) selectPlan(x *ast.SelectStmt, sqlText string, params []Value) 
 		return qp, err
 	}
 	if cp := newCachedPlan(s, schema, qp, slots, params); cp != nil {
-		if len(sp.variants) < maxPlanVariants {
-			sp.variants = append(sp.variants, cp)
-		} else {
-			sp.variants[sp.next] = cp
-			sp.next = (sp.next + 1) % maxPlanVariants
-		}
+		sp.add(cp)
 	}
 	return qp, nil
+}
+
+// add keeps cp as a variant, replacing the oldest when the statement has maxPlanVariants.
+func (sp *stmtPlans) add(cp *cachedPlan) {
+	if len(sp.variants) < maxPlanVariants {
+		sp.variants = append(sp.variants, cp)
+	} else {
+		sp.variants[sp.next] = cp
+		sp.next = (sp.next + 1) % maxPlanVariants
+	}
 }
 
 func (cp *cachedPlan) reusable(s *Session, schema *catalog.Schema, params []Value) bool {
@@ -156,18 +162,28 @@ func (cp *cachedPlan) reusable(s *Session, schema *catalog.Schema, params []Valu
 
 // newCachedPlan returns qp as a reusable plan, or nil when it may depend on the parameters' values.
 func newCachedPlan(s *Session, schema *catalog.Schema, qp *queryPlan, slots []paramSlot, params []Value) *cachedPlan {
+	cp := newCachedPlanOf(s, schema, slots, params, func(w *planWalker) { w.plan(qp) })
+	if cp != nil {
+		cp.qp = qp
+	}
+	return cp
+}
+
+// newCachedPlanOf checks a compiled statement with walk and records what its reuse depends on; nil when it
+// may depend on the parameters' values.
+func newCachedPlanOf(s *Session, schema *catalog.Schema, slots []paramSlot, params []Value, walk func(*planWalker)) *cachedPlan {
 	w := planWalker{ok: true, slots: make(map[*constExpr]*paramSlot, len(slots)), found: map[*constExpr]bool{}}
 	for i := range slots {
 		w.slots[slots[i].c] = &slots[i]
 	}
-	w.plan(qp)
+	walk(&w)
 	if !w.ok || len(w.found) != len(slots) {
 		return nil
 	}
 	cp := &cachedPlan{
 		schema: schema, db: s.db, user: s.authUser, host: s.authHost,
 		types: make([]exprType, len(params)), exact: make([]bool, len(params)),
-		slots: slots, qp: qp,
+		slots: slots,
 	}
 	for i := range params {
 		cp.types[i] = typeOfValue(params[i])
@@ -221,19 +237,25 @@ func (w *planWalker) plan(qp *queryPlan) {
 				w.expr(e, false)
 			}
 		}
-		if p := ft.plan; p != nil {
-			for _, vals := range p.eq {
-				for _, e := range vals {
-					w.expr(e, true)
-				}
-			}
-			w.expr(p.lo, true)
-			w.expr(p.hi, true)
-			for _, b := range p.or {
-				w.expr(b.lo, true)
-				w.expr(b.hi, true)
-			}
+		w.access(ft.plan)
+	}
+}
+
+// access walks an access path's bounds, which are evaluated per execution.
+func (w *planWalker) access(p *accessPlan) {
+	if p == nil {
+		return
+	}
+	for _, vals := range p.eq {
+		for _, e := range vals {
+			w.expr(e, true)
 		}
+	}
+	w.expr(p.lo, true)
+	w.expr(p.hi, true)
+	for _, b := range p.or {
+		w.expr(b.lo, true)
+		w.expr(b.hi, true)
 	}
 }
 
@@ -264,6 +286,10 @@ func (w *planWalker) expr(e expr, operand bool) {
 			w.expr(l, true)
 		}
 	case *logicExpr:
+		w.expr(x.l, false)
+		w.expr(x.r, false)
+	case *arithExpr:
+		// Its class and result type come from the operands' types, which must match exactly on reuse.
 		w.expr(x.l, false)
 		w.expr(x.r, false)
 	case *notExpr:
