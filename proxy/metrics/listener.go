@@ -41,6 +41,11 @@ type countedConn struct {
 	closed atomic.Bool
 }
 
+// NetConn returns the connection it counts, so that callers can reach the
+// TCP socket beneath (the session resets an expired client with SO_LINGER 0,
+// as MariaDB does at wait_timeout).
+func (c *countedConn) NetConn() net.Conn { return c.Conn }
+
 func (c *countedConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if n > 0 {

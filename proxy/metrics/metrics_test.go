@@ -176,6 +176,9 @@ func TestListener(t *testing.T) {
 	client, server := net.Pipe()
 	defer client.Close()
 	nc := l.Conn(server)
+	if u, ok := nc.(interface{ NetConn() net.Conn }); !ok || u.NetConn() != server {
+		t.Error("the counted connection does not lead to the socket beneath (NetConn)")
+	}
 	if got := testutil.ToFloat64(m.listenerOpen); got != 1 {
 		t.Errorf("open connections = %v, want 1", got)
 	}
