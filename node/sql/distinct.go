@@ -57,3 +57,29 @@ func (d *dedup) add(qp *queryPlan, row []types.Value) bool {
 	d.seen[string(k)] = struct{}{}
 	return true
 }
+
+// rowSlab hands out result rows carved from shared blocks: a range select keeps every projected row until
+// the result is sent, so one allocation per block instead of one per row. Blocks start at one row and
+// double, so a point select allocates no more than before. Each row is capped at its own capacity, so
+// appending to it never writes into its neighbour.
+type rowSlab struct {
+	free  []types.Value
+	block int // rows in the next block
+}
+
+// maxSlabRows bounds a block.
+const maxSlabRows = 64
+
+// alloc returns a row of length n and capacity c; a nil slab allocates it alone.
+func (sl *rowSlab) alloc(n, c int) []types.Value {
+	if sl == nil || c == 0 {
+		return make([]types.Value, n, c)
+	}
+	if len(sl.free) < c {
+		sl.block = min(max(sl.block*2, 1), maxSlabRows)
+		sl.free = make([]types.Value, c*sl.block)
+	}
+	row := sl.free[:n:c]
+	sl.free = sl.free[c:]
+	return row
+}

@@ -729,6 +729,7 @@ func (s *Session) runSelect(ctx context.Context, t *storage.Txn, qp *queryPlan) 
 		seen = newDedup()
 	}
 	var gk []byte // group key scratch
+	var slab rowSlab
 	// Without ORDER BY / grouping the scan can stop once LIMIT rows are produced.
 	stopAt := int64(-1)
 	if !qp.grouped && len(qp.order) == 0 && qp.limit >= 0 {
@@ -762,7 +763,7 @@ func (s *Session) runSelect(ctx context.Context, t *storage.Txn, qp *queryPlan) 
 			}
 			return true, nil
 		}
-		row, keep, err := s.project(qp, c, seen)
+		row, keep, err := s.project(qp, c, seen, &slab)
 		if err != nil || !keep {
 			return true, err
 		}
@@ -794,7 +795,7 @@ func (s *Session) runSelect(ctx context.Context, t *storage.Txn, qp *queryPlan) 
 			for _, st := range gr.states {
 				c.aggVals = append(c.aggVals, st.result())
 			}
-			row, keep, err := s.project(qp, c, seen)
+			row, keep, err := s.project(qp, c, seen, &slab)
 			if err != nil {
 				return nil, err
 			}
@@ -817,7 +818,7 @@ func (s *Session) finishEmpty(qp *queryPlan, c *evalCtx) ([][]types.Value, error
 		for _, a := range qp.aggs {
 			c.aggVals = append(c.aggVals, newAggState(a).result())
 		}
-		row, keep, err := s.project(qp, c, nil)
+		row, keep, err := s.project(qp, c, nil, nil)
 		if err != nil || !keep {
 			return nil, err
 		}
@@ -828,7 +829,7 @@ func (s *Session) finishEmpty(qp *queryPlan, c *evalCtx) ([][]types.Value, error
 
 // project computes the output fields (plus ORDER BY keys) of the current row; keep=false when HAVING or
 // DISTINCT drops it.
-func (s *Session) project(qp *queryPlan, c *evalCtx, seen *dedup) ([]types.Value, bool, error) {
+func (s *Session) project(qp *queryPlan, c *evalCtx, seen *dedup, slab *rowSlab) ([]types.Value, bool, error) {
 	base := qp.width - len(qp.fields)
 	for i, f := range qp.fields {
 		v, err := f.eval(c)
@@ -847,7 +848,7 @@ func (s *Session) project(qp *queryPlan, c *evalCtx, seen *dedup) ([]types.Value
 		}
 	}
 	n := len(qp.fields)
-	row := make([]types.Value, n, n+len(qp.order))
+	row := slab.alloc(n, n+len(qp.order))
 	copy(row, c.row[base:])
 	if seen != nil && !seen.add(qp, row) {
 		return nil, false, nil
