@@ -191,3 +191,27 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+// waitEverywhere waits until query answers want on every node, queried
+// directly: replication to the other nodes is asynchronous (Galera's TOI and
+// write-sets are applied there after the origin answered), so a test that
+// next reads through a reader, or fails over to another node, must first
+// let its setup reach them.
+func waitEverywhere(t *testing.T, ctx context.Context, nodes []harness.Node, query, want string) {
+	t.Helper()
+	for _, n := range nodes {
+		err := harness.Poll(ctx, n.Name()+": "+query, 20*time.Millisecond, func(ctx context.Context) error {
+			got, err := n.QueryString(ctx, query)
+			if err != nil {
+				return err
+			}
+			if got != want {
+				return fmt.Errorf("got %q, want %q", got, want)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -209,6 +209,8 @@ func TestProxyMaintenanceWriter(t *testing.T) {
 	mustExec(t, db, "CREATE DATABASE IF NOT EXISTS proxymaint")
 	mustExec(t, db, "CREATE OR REPLACE TABLE proxymaint.t (id INT PRIMARY KEY, node VARCHAR(64))")
 	t.Cleanup(func() { _, _ = db.ExecContext(context.Background(), "DROP DATABASE IF EXISTS proxymaint") })
+	// The session moves to another node: the table must be there first.
+	waitEverywhere(t, ctx, galera3.Get(t).Nodes(), "SELECT COUNT(*) FROM proxymaint.t", "0")
 
 	conn := func() *sql.Conn {
 		c, err := db.Conn(ctx)

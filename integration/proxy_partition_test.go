@@ -30,6 +30,7 @@ func TestProxyNonPrimaryMaxnode(t *testing.T) {
 	mustExec(t, db, "CREATE DATABASE partition_it")
 	mustExec(t, db, "CREATE TABLE partition_it.t (id INT PRIMARY KEY, v VARCHAR(16))")
 	mustExec(t, db, "INSERT INTO partition_it.t VALUES (1, 'before')")
+	waitEverywhere(t, ctx, c.Nodes(), "SELECT v FROM partition_it.t WHERE id = 1", "before")
 
 	_, slaves := roles(t, p)
 	survivor := slaves[0]
