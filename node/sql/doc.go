@@ -40,7 +40,8 @@
 // filtered scan). The whole WHERE clause is re-checked on every row read, so a plan only has to return a
 // superset. Joins are nested loops in FROM order; an inner table is read through its index when the join
 // condition binds its key to outer columns. ORDER BY ... LIMIT is satisfied by index order (forward or
-// reverse) when it matches the chosen index, otherwise rows are sorted.
+// reverse) when it matches the chosen index, otherwise rows are sorted. A SELECT decodes only the stored
+// columns it names (colneed.go); DISTINCT and GROUP BY key rows by equality-only keys (resultrows.go).
 //
 // # Supported and not
 //
@@ -75,7 +76,8 @@
 // The server authenticates with Engine.Accounts().Lookup (AuthString is MariaDB's "*"+hex native hash),
 // creates a Session per connection (NewSession, then SetClientFoundRows from the capability flags), runs
 // Session.Execute per parsed statement (Session.Prepare for COM_STMT_PREPARE; markers are numbered by
-// position; executing the same prepared AST again reuses its compiled SELECT plan, see plancache.go), renders values with Column.AppendText, converts *Error into ERR packets, sends
+// position; executing the same prepared AST again reuses its compiled SELECT, UPDATE or DELETE plan, see
+// plancache.go and dmlcache.go), renders values with Column.AppendText, converts *Error into ERR packets, sends
 // Result.Status / Session.StatusFlags, cancels the statement context for KILL QUERY and closes the
 // connection when Session.Killed fires. Failed logins call Engine.AbortedConnect.
 //
