@@ -205,6 +205,28 @@ func (a *session) Execute(ctx context.Context, stmt ast.StmtNode, sqlText string
 	return out, nil
 }
 
+// SessionVariable reports @@session.name for SET STATEMENT, which restores it after its statement.
+func (a *session) SessionVariable(name string) (any, error) {
+	v, err := a.s.Variable(name)
+	if err != nil {
+		return nil, clientError(err)
+	}
+	switch v.Kind() {
+	case types.KindNull:
+		return nil, nil
+	case types.KindInt:
+		return v.Int(), nil
+	case types.KindUint:
+		return v.Uint(), nil
+	case types.KindFloat, types.KindDecimal:
+		f, _ := types.ToFloat(v)
+		return f, nil
+	}
+	return types.ToText(v), nil
+}
+
+var _ server.VariableReader = (*session)(nil)
+
 func (a *session) columns(cols []sql.Column) []server.Column {
 	a.cols = a.cols[:0]
 	for _, c := range cols {

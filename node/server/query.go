@@ -21,6 +21,9 @@ import (
 func (c *conn) comQuery(ctx context.Context, q []byte) error {
 	// The AST keeps references into the text, and the packet buffer is reused: copy.
 	text := string(q)
+	if set, inner, ok := splitSetStatement(text); ok {
+		return c.setStatement(ctx, text, set, inner)
+	}
 	stmts, _, err := c.parser.Parse(text, "", "")
 	if err != nil {
 		if alt, ok := quoteSetAll(text); ok {
