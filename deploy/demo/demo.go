@@ -199,8 +199,11 @@ func (d *demo) proxyConfig() []byte {
 	// users_refresh_time = 0: a login naming a database the proxy has not
 	// seen yet reloads the accounts at once, so a database just created
 	// through one port can be used through the other without waiting for
-	// the default 30 s refresh.
-	fmt.Fprintf(&b, "[[service]]\nname = \"rw\"\nrouter = \"readwritesplit\"\ncluster = \"galera\"\nuser = %q\npassword = %q\nusers_refresh_time = \"0s\"\n\n",
+	// the default 30 s refresh. causal_reads = "local": someone trying the
+	// demo types an INSERT and then a SELECT, which goes to a reader; it
+	// must see the row, so a read after the session's write waits for it.
+	// transaction_replay: a node stopped during the demo costs no error.
+	fmt.Fprintf(&b, "[[service]]\nname = \"rw\"\nrouter = \"readwritesplit\"\ncluster = \"galera\"\nuser = %q\npassword = %q\nusers_refresh_time = \"0s\"\ncausal_reads = \"local\"\ntransaction_replay = true\n\n",
 		serviceAccount.user, serviceAccount.password)
 	fmt.Fprintf(&b, "[[service]]\nname = \"ro\"\nrouter = \"readconnroute\"\nrouter_options = [\"slave\"]\ncluster = \"galera\"\nuser = %q\npassword = %q\nusers_refresh_time = \"0s\"\n\n",
 		serviceAccount.user, serviceAccount.password)
