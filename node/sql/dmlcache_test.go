@@ -48,6 +48,11 @@ func TestPreparedDMLPlanReuse(t *testing.T) {
 			{[]Value{types.NewString("x"), types.NewInt(3)}, "1"}, {[]Value{types.NewString("x"), types.NewInt(3)}, "0"},
 			{[]Value{types.NewString("longer"), types.NewInt(3)}, "1"}, {[]Value{types.NewInt(42), types.NewInt(4)}, "1"},
 		}},
+		// A parameter inside arithmetic: its type decides the arithmetic, so a new type compiles anew.
+		{"UPDATE t SET k=k+? WHERE id=?", true, []run{
+			{[]Value{types.NewInt(5), types.NewInt(10)}, "1"}, {[]Value{types.NewString("2"), types.NewInt(10)}, "1"},
+			{[]Value{types.NewInt(0), types.NewInt(10)}, "0"},
+		}},
 		{"DELETE FROM t WHERE id=?", true, []run{
 			{[]Value{types.NewInt(5)}, "1"}, {[]Value{types.NewInt(5)}, "0"}, {[]Value{types.NewInt(6)}, "1"},
 		}},
@@ -61,7 +66,7 @@ func TestPreparedDMLPlanReuse(t *testing.T) {
 		}},
 		// DEFAULT is read while compiling.
 		{"UPDATE t SET k=DEFAULT WHERE id=?", false, []run{
-			{[]Value{types.NewInt(10)}, "1"}, {[]Value{types.NewInt(10)}, "0"},
+			{[]Value{types.NewInt(1)}, "1"}, {[]Value{types.NewInt(1)}, "0"},
 		}},
 	} {
 		p := mustPrepare(t, c, tc.query)
@@ -75,7 +80,7 @@ func TestPreparedDMLPlanReuse(t *testing.T) {
 		}
 	}
 	got := mustExec(t, c, "SELECT id, k, c FROM t ORDER BY id")
-	want := "1\t3\tc01|2\t3\tc02|3\t3\tlonger|4\t4\t42|7\t8\tc07|8\t9\tc08|10\t0\tc10"
+	want := "1\t0\tc01|2\t3\tc02|3\t3\tlonger|4\t4\t42|7\t8\tc07|8\t9\tc08|10\t17\tc10"
 	var rows []string
 	for _, r := range got.Rows {
 		rows = append(rows, formatRow(got.Columns, r))
