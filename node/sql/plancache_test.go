@@ -100,6 +100,16 @@ func TestPreparedPlanReuse(t *testing.T) {
 			{[]Value{types.NewString("abcdef")}, "abcdef\t1"},
 			{[]Value{types.NewInt(7)}, "7\t1"},
 		}},
+		// Arithmetic on a parameter is computed per execution in the class its operand types give.
+		{"SELECT c FROM t WHERE id = ? + 1", true, []struct {
+			params []Value
+			want   string
+		}{
+			{[]Value{types.NewInt(2)}, "c03"},
+			{[]Value{types.NewInt(9)}, "c10"},
+			{[]Value{types.NewString("3.5")}, ""},
+			{[]Value{types.NewString("4")}, "c05"},
+		}},
 		// LIMIT ? is applied while compiling: never reused, always right.
 		{"SELECT id FROM t ORDER BY id LIMIT ?", false, []struct {
 			params []Value
