@@ -347,9 +347,17 @@ func TestPingAndResetConnection(t *testing.T) {
 	if err := c.Ping(sctx); err != nil {
 		t.Fatalf("second ping under the same context: %v", err)
 	}
+	// A second connection of another session: cancelling that session's
+	// context must end its waiting command (and must not reach c, whose
+	// hook watches sctx and would otherwise cut c's next command below).
 	c2 := dialApp(t, fullCaps)
-	time.AfterFunc(50*time.Millisecond, scancel)
-	if _, err := c2.Exec(sctx, "DO SLEEP(5)"); !errors.Is(err, context.Canceled) || !c2.Broken() {
+	sctx2, scancel2 := context.WithCancel(ctx)
+	defer scancel2()
+	if err := c2.Ping(sctx2); err != nil {
+		t.Fatalf("ping under the second session's context: %v", err)
+	}
+	time.AfterFunc(50*time.Millisecond, scancel2)
+	if _, err := c2.Exec(sctx2, "DO SLEEP(5)"); !errors.Is(err, context.Canceled) || !c2.Broken() {
 		t.Fatalf("exec when the session context is cancelled: %v broken %v", err, c2.Broken())
 	}
 	// A context ending while the command waits breaks the connection: the
