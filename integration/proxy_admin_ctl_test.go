@@ -11,13 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/maxproxy/maxproxy/config"
 	"github.com/maxproxy/maxproxy/integration/harness"
 	"github.com/maxproxy/maxproxy/proxy/admin/api"
 	"github.com/maxproxy/maxproxy/proxy/ctl"
-	"github.com/maxproxy/maxproxy/proxy/server"
 )
 
 const adminITPassword = "it-admin-pw"
@@ -26,47 +22,10 @@ const adminITPassword = "it-admin-pw"
 // loopback port; it returns the API's address.
 func startProxyWithAdmin(t *testing.T) (*runningProxy, string) {
 	t.Helper()
-	g := galera3.Get(t)
-	ports, err := harness.FreePorts(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := proxyConfig(t, g, ports[0], ports[1], "")
-	cfg, err := config.Parse("maxproxy.toml", []byte(text))
-	if err != nil {
-		t.Fatalf("config: %v\n%s", err, text)
-	}
+	cfg := parseProxyConfig(t, galera3.Get(t).Nodes(), "", "")
 	cfg.Admin.Enabled, cfg.Admin.Listen = true, "127.0.0.1:0"
 	cfg.Admin.User, cfg.Admin.Password = "ops", adminITPassword
-	p := &runningProxy{reg: prometheus.NewRegistry()}
-	p.srv, err = server.New(cfg, server.Options{Logger: testLogger(t), Registerer: p.reg, ShutdownTimeout: 5 * time.Second, Version: "it"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.rw, p.ro = p.srv.Addr("rw-port").String(), p.srv.Addr("ro-port").String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("proxy Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("proxy did not shut down within 30s")
-		}
-	})
-	db := sqlOpen(t, harness.TCPDSN(p.rw, "app", "app", ""))
-	err = harness.Poll(ctxFor(t, 30*time.Second), "proxy running a statement", 100*time.Millisecond, func(ctx context.Context) error {
-		_, err := db.ExecContext(ctx, "DO 1")
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	p := runProxy(t, cfg, "it")
 	return p, p.srv.AdminAddr().String()
 }
 

@@ -29,7 +29,7 @@ func TestProxyBinary(t *testing.T) {
 	proc, err := scope.StartBinary(harness.BinarySpec{
 		Name:   "maxproxy",
 		Binary: "maxproxy",
-		Config: []byte(proxyConfig(t, g, ports[0], ports[1], "")),
+		Config: []byte(proxyConfig(t, g.Nodes(), ports[0], ports[1], "", "")),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -4,19 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/maxproxy/maxproxy/config"
 	"github.com/maxproxy/maxproxy/integration/harness"
 	"github.com/maxproxy/maxproxy/monitor/topology"
-	"github.com/maxproxy/maxproxy/proxy/server"
 )
 
 // heldSST is an SST script that a test can hold on the donor side: while
@@ -46,72 +40,6 @@ donor|"'donor'")
 esac
 exec wsrep_sst_rsync "$@"
 `
-
-// startProxyOn runs an in-process proxy in front of nodes until the test
-// ends (a readwritesplit listener rw and a readconnroute one ro, like
-// proxyConfig's), with monitorExtra added to the [[monitor]] table, and
-// waits until it runs a statement.
-func startProxyOn(t *testing.T, nodes []harness.Node, monitorExtra string) *runningProxy {
-	t.Helper()
-	ports, err := harness.FreePorts(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "[proxy]\ndatadir = %q\n\n[admin]\nenabled = false\n\n[metrics]\nenabled = false\n\n", t.TempDir())
-	var names []string
-	for _, n := range nodes {
-		host, port, err := net.SplitHostPort(n.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		names = append(names, fmt.Sprintf("%q", n.Name()))
-		fmt.Fprintf(&b, "[[server]]\nname = %q\naddress = %q\nport = %s\n\n", n.Name(), host, port)
-	}
-	fmt.Fprintf(&b, "[[monitor]]\nname = \"galera\"\ntype = \"galera\"\nservers = [%s]\nuser = %q\npassword = %q\nmonitor_interval = \"200ms\"\n%s\n\n",
-		strings.Join(names, ", "), harness.MonitorAccount.User, harness.MonitorAccount.Password, monitorExtra)
-	for _, svc := range []struct{ name, router string }{{"rw", "readwritesplit"}, {"ro", "readconnroute"}} {
-		fmt.Fprintf(&b, "[[service]]\nname = %q\nrouter = %q\ncluster = \"galera\"\nuser = %q\npassword = %q\nusers_refresh_time = \"0s\"\n\n",
-			svc.name, svc.router, harness.ServiceAccount.User, harness.ServiceAccount.Password)
-	}
-	fmt.Fprintf(&b, "[[listener]]\nname = \"rw-port\"\nservice = \"rw\"\naddress = \"127.0.0.1\"\nport = %d\n\n", ports[0])
-	fmt.Fprintf(&b, "[[listener]]\nname = \"ro-port\"\nservice = \"ro\"\naddress = \"127.0.0.1\"\nport = %d\n", ports[1])
-	text := b.String()
-	cfg, err := config.Parse("maxproxy.toml", []byte(text))
-	if err != nil {
-		t.Fatalf("config: %v\n%s", err, text)
-	}
-	p := &runningProxy{reg: prometheus.NewRegistry()}
-	p.srv, err = server.New(cfg, server.Options{Logger: testLogger(t), Registerer: p.reg, ShutdownTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.rw, p.ro = p.srv.Addr("rw-port").String(), p.srv.Addr("ro-port").String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("proxy Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("proxy did not shut down within 30s")
-		}
-	})
-	db := sqlOpen(t, harness.TCPDSN(p.rw, "app", "app", ""))
-	err = harness.Poll(ctxFor(t, 30*time.Second), "proxy running a statement", 100*time.Millisecond, func(ctx context.Context) error {
-		_, err := db.ExecContext(ctx, "DO 1")
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	return p
-}
 
 // readsVia runs n reads through p, each in a new session.
 func readsVia(t *testing.T, ctx context.Context, p *runningProxy, n int) {

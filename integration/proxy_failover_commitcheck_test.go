@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"slices"
@@ -15,11 +14,8 @@ import (
 	"time"
 
 	mysqldrv "github.com/go-sql-driver/mysql"
-	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/maxproxy/maxproxy/config"
 	"github.com/maxproxy/maxproxy/integration/harness"
-	"github.com/maxproxy/maxproxy/proxy/server"
 )
 
 // commitCheckConfig is replayConfig with interrupted COMMITs settled by
@@ -53,77 +49,7 @@ func (c *killCluster) node(t testing.TB, server string) harness.Node {
 // runs a statement. extra is appended to the rw service.
 func startProxyNodes(tb testing.TB, nodes []harness.Node, extra string) *runningProxy {
 	tb.Helper()
-	ports, err := harness.FreePorts(2)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "[proxy]\ndatadir = %q\n\n[admin]\nenabled = false\n\n[metrics]\nenabled = false\n\n", tb.TempDir())
-	var names []string
-	for _, n := range nodes {
-		names = append(names, fmt.Sprintf("%q", n.Name()))
-		fmt.Fprintf(&b, "[[server]]\nname = %q\naddress = \"127.0.0.1\"\nport = %d\n\n", n.Name(), n.Port())
-	}
-	fmt.Fprintf(&b, "[[monitor]]\nname = \"galera\"\ntype = \"galera\"\nservers = [%s]\nuser = %q\npassword = %q\nmonitor_interval = \"200ms\"\n\n",
-		strings.Join(names, ", "), harness.MonitorAccount.User, harness.MonitorAccount.Password)
-	fmt.Fprintf(&b, "[[service]]\nname = \"rw\"\nrouter = \"readwritesplit\"\ncluster = \"galera\"\nuser = %q\npassword = %q\nusers_refresh_time = \"0s\"\n%s\n\n",
-		harness.ServiceAccount.User, harness.ServiceAccount.Password, extra)
-	fmt.Fprintf(&b, "[[service]]\nname = \"ro\"\nrouter = \"readconnroute\"\nrouter_options = [\"slave\"]\ncluster = \"galera\"\nuser = %q\npassword = %q\nusers_refresh_time = \"0s\"\n\n",
-		harness.ServiceAccount.User, harness.ServiceAccount.Password)
-	fmt.Fprintf(&b, "[[listener]]\nname = \"rw-port\"\nservice = \"rw\"\naddress = \"127.0.0.1\"\nport = %d\n\n", ports[0])
-	fmt.Fprintf(&b, "[[listener]]\nname = \"ro-port\"\nservice = \"ro\"\naddress = \"127.0.0.1\"\nport = %d\n", ports[1])
-	text := b.String()
-	cfg, err := config.Parse("maxproxy.toml", []byte(text))
-	if err != nil {
-		tb.Fatalf("config: %v\n%s", err, text)
-	}
-	p := &runningProxy{reg: prometheus.NewRegistry()}
-	level := slog.LevelInfo
-	if os.Getenv("MAXPROXY_IT_DEBUG") == "1" {
-		level = slog.LevelDebug
-	}
-	logger := slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: level}))
-	p.srv, err = server.New(cfg, server.Options{Logger: logger, Registerer: p.reg, ShutdownTimeout: 5 * time.Second})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p.rw, p.ro = p.srv.Addr("rw-port").String(), p.srv.Addr("ro-port").String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.srv.Run(ctx) }()
-	tb.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				tb.Errorf("proxy Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			tb.Error("proxy did not shut down within 30s")
-		}
-	})
-	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer wcancel()
-	db, err := sql.Open("mysql", harness.TCPDSN(p.rw, "app", "app", ""))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer db.Close()
-	err = harness.Poll(wctx, "proxy running a statement", 100*time.Millisecond, func(ctx context.Context) error {
-		_, err := db.ExecContext(ctx, "DO 1")
-		return err
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return p
-}
-
-type tbWriter struct{ tb testing.TB }
-
-func (w tbWriter) Write(p []byte) (int, error) {
-	w.tb.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+	return runProxy(tb, parseProxyConfig(tb, nodes, extra, ""), "")
 }
 
 // sbLoad is the sysbench oltp_read_write workload of the kill runs:

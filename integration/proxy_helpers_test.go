@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -28,24 +29,29 @@ type runningProxy struct {
 	rw, ro string // listener addresses
 }
 
-// proxyConfig renders a configuration for the cluster g. extra is
-// appended to the [[service]] "rw" table. users_refresh_time is 0 so that
-// databases the tests create are known to the account check at once
-// (a login naming a database the proxy has not seen reloads the accounts).
-func proxyConfig(t *testing.T, g *harness.Galera, rwPort, roPort int, extra string) string {
+// proxyConfig renders a configuration for the nodes of a cluster: one
+// galera monitor over all of them, a readwritesplit service "rw" (its
+// listener "rw-port" on rwPort) and a readconnroute service "ro" on the
+// readers ("ro-port" on roPort). serviceExtra is appended to the "rw"
+// table, monitorExtra to the monitor's. users_refresh_time is 0 so that
+// databases the tests create are known to the account check at once (a
+// login naming a database the proxy has not seen reloads the accounts).
+func proxyConfig(tb testing.TB, nodes []harness.Node, rwPort, roPort int, serviceExtra, monitorExtra string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[proxy]\ndatadir = %q\n\n[admin]\nenabled = false\n\n[metrics]\nenabled = false\n\n", t.TempDir())
+	fmt.Fprintf(&b, "[proxy]\ndatadir = %q\n\n[admin]\nenabled = false\n\n[metrics]\nenabled = false\n\n", tb.TempDir())
 	var names []string
-	for i := range g.Size() {
-		srv := g.Server(i + 1)
-		name := fmt.Sprintf("node%d", i+1)
-		names = append(names, fmt.Sprintf("%q", name))
-		fmt.Fprintf(&b, "[[server]]\nname = %q\naddress = \"127.0.0.1\"\nport = %d\n\n", name, srv.Port())
+	for _, n := range nodes {
+		host, port, err := net.SplitHostPort(n.Addr())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		names = append(names, fmt.Sprintf("%q", n.Name()))
+		fmt.Fprintf(&b, "[[server]]\nname = %q\naddress = %q\nport = %s\n\n", n.Name(), host, port)
 	}
-	fmt.Fprintf(&b, "[[monitor]]\nname = \"galera\"\ntype = \"galera\"\nservers = [%s]\nuser = %q\npassword = %q\nmonitor_interval = \"200ms\"\n\n",
-		strings.Join(names, ", "), harness.MonitorAccount.User, harness.MonitorAccount.Password)
+	fmt.Fprintf(&b, "[[monitor]]\nname = \"galera\"\ntype = \"galera\"\nservers = [%s]\nuser = %q\npassword = %q\nmonitor_interval = \"200ms\"\n%s\n\n",
+		strings.Join(names, ", "), harness.MonitorAccount.User, harness.MonitorAccount.Password, monitorExtra)
 	fmt.Fprintf(&b, "[[service]]\nname = \"rw\"\nrouter = \"readwritesplit\"\ncluster = \"galera\"\nuser = %q\npassword = %q\nusers_refresh_time = \"0s\"\n%s\n\n",
-		harness.ServiceAccount.User, harness.ServiceAccount.Password, extra)
+		harness.ServiceAccount.User, harness.ServiceAccount.Password, serviceExtra)
 	fmt.Fprintf(&b, "[[service]]\nname = \"ro\"\nrouter = \"readconnroute\"\nrouter_options = [\"slave\"]\ncluster = \"galera\"\nuser = %q\npassword = %q\nusers_refresh_time = \"0s\"\n\n",
 		harness.ServiceAccount.User, harness.ServiceAccount.Password)
 	fmt.Fprintf(&b, "[[listener]]\nname = \"rw-port\"\nservice = \"rw\"\naddress = \"127.0.0.1\"\nport = %d\n\n", rwPort)
@@ -53,53 +59,78 @@ func proxyConfig(t *testing.T, g *harness.Galera, rwPort, roPort int, extra stri
 	return b.String()
 }
 
-// startProxy runs a proxy for the shared cluster until the test ends, and
-// waits until the rw listener runs a statement (the monitor has found the
-// master and the accounts are loaded).
-func startProxy(t *testing.T, extra string) (*harness.Galera, *runningProxy) {
-	t.Helper()
-	g := galera3.Get(t)
+// parseProxyConfig renders and parses a configuration for nodes on two
+// free ports.
+func parseProxyConfig(tb testing.TB, nodes []harness.Node, serviceExtra, monitorExtra string) *config.Config {
+	tb.Helper()
 	ports, err := harness.FreePorts(2)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	text := proxyConfig(t, g, ports[0], ports[1], extra)
+	text := proxyConfig(tb, nodes, ports[0], ports[1], serviceExtra, monitorExtra)
 	cfg, err := config.Parse("maxproxy.toml", []byte(text))
 	if err != nil {
-		t.Fatalf("config: %v\n%s", err, text)
+		tb.Fatalf("config: %v\n%s", err, text)
 	}
+	return cfg
+}
+
+// runProxy runs a proxy for cfg in-process until the test ends, and waits
+// until its rw listener runs a statement (the monitor has found the
+// writer and the accounts are loaded).
+func runProxy(tb testing.TB, cfg *config.Config, version string) *runningProxy {
+	tb.Helper()
 	p := &runningProxy{reg: prometheus.NewRegistry()}
-	p.srv, err = server.New(cfg, server.Options{Logger: testLogger(t), Registerer: p.reg, ShutdownTimeout: 5 * time.Second})
+	var err error
+	p.srv, err = server.New(cfg, server.Options{Logger: testLogger(tb), Registerer: p.reg, ShutdownTimeout: 5 * time.Second, Version: version})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	p.rw, p.ro = p.srv.Addr("rw-port").String(), p.srv.Addr("ro-port").String()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.srv.Run(ctx) }()
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		cancel()
 		select {
 		case err := <-done:
 			if err != nil {
-				t.Errorf("proxy Run: %v", err)
+				tb.Errorf("proxy Run: %v", err)
 			}
 		case <-time.After(30 * time.Second):
-			t.Error("proxy did not shut down within 30s")
+			tb.Error("proxy did not shut down within 30s")
 		}
 	})
 	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer wcancel()
-	db := sqlOpen(t, harness.TCPDSN(p.rw, "app", "app", ""))
+	db, err := sql.Open("mysql", harness.TCPDSN(p.rw, "app", "app", ""))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
 	err = harness.Poll(wctx, "proxy running a statement", 100*time.Millisecond, func(ctx context.Context) error {
 		_, err := db.ExecContext(ctx, "DO 1")
 		return err
 	})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	db.Close()
-	return g, p
+	return p
+}
+
+// startProxy runs a proxy for the shared cluster until the test ends; extra
+// is appended to the rw service.
+func startProxy(t *testing.T, extra string) (*harness.Galera, *runningProxy) {
+	t.Helper()
+	g := galera3.Get(t)
+	return g, runProxy(t, parseProxyConfig(t, g.Nodes(), extra, ""), "")
+}
+
+// startProxyOn runs a proxy for nodes (any cluster) until the test ends;
+// monitorExtra is appended to the monitor's table.
+func startProxyOn(t *testing.T, nodes []harness.Node, monitorExtra string) *runningProxy {
+	t.Helper()
+	return runProxy(t, parseProxyConfig(t, nodes, "", monitorExtra), "")
 }
 
 func sqlOpen(t *testing.T, dsn string) *sql.DB {
@@ -177,18 +208,18 @@ func mariadbCLI(t *testing.T, addr, user, password string, args ...string) (stri
 
 // testLogger sends the proxy's log to the test log (info and above; debug
 // when MAXPROXY_IT_DEBUG=1).
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(tb testing.TB) *slog.Logger {
 	level := slog.LevelInfo
 	if os.Getenv("MAXPROXY_IT_DEBUG") == "1" {
 		level = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
+	return slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: level}))
 }
 
-type testWriter struct{ t *testing.T }
+type tbWriter struct{ tb testing.TB }
 
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
+func (w tbWriter) Write(p []byte) (int, error) {
+	w.tb.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
 

@@ -46,7 +46,7 @@ func startObservedProxy(t *testing.T, datadir string) *observedProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := proxyConfig(t, g, ports[0], ports[1], "")
+	text := proxyConfig(t, g.Nodes(), ports[0], ports[1], "", "")
 	cfg, err := config.Parse("maxproxy.toml", []byte(text))
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, text)
