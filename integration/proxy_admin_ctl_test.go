@@ -70,6 +70,25 @@ func waitServer(t *testing.T, ctx context.Context, addr, server, what string, ok
 
 // slaveReads is the number of autocommit reads the rw service sent to
 // each server.
+// readsAvoid runs 10 reads through p, each in a new session, and fails t
+// unless every one of them went to a reader of names other than avoid.
+func readsAvoid(t *testing.T, ctx context.Context, p *runningProxy, names []string, avoid string) {
+	t.Helper()
+	before := p.slaveReads(t, names)
+	readsVia(t, ctx, p, 10)
+	after := p.slaveReads(t, names)
+	if after[avoid] != before[avoid] {
+		t.Errorf("%s, in maintenance, got %v reads", avoid, after[avoid]-before[avoid])
+	}
+	var total float64
+	for _, n := range names {
+		total += after[n] - before[n]
+	}
+	if total != 10 {
+		t.Errorf("10 reads, %v routed to readers: %v -> %v", total, before, after)
+	}
+}
+
 func (p *runningProxy) slaveReads(t *testing.T, names []string) map[string]float64 {
 	out := map[string]float64{}
 	for _, n := range names {
@@ -119,26 +138,10 @@ func TestProxyAdminCtl(t *testing.T) {
 		t.Fatalf("set maintenance: exit %d: %s", code, stderr)
 	}
 	waitServer(t, ctx, addr, reader, "maintenance to show", func(row string) bool { return strings.Contains(row, "Maintenance") })
-	before := p.slaveReads(t, names)
+	readsAvoid(t, ctx, p, names, reader)
+	inMaintenance := p.routed(t, "rw", reader, "slave")
 	db := sqlOpen(t, harness.TCPDSN(p.rw, "app", "app", ""))
-	db.SetMaxIdleConns(0) // every read opens a new session
-	for range 10 {
-		var one int
-		if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
-			t.Fatal(err)
-		}
-	}
-	after := p.slaveReads(t, names)
-	if after[reader] != before[reader] {
-		t.Errorf("%s in maintenance got %v new reads", reader, after[reader]-before[reader])
-	}
-	var elsewhere float64
-	for _, n := range names {
-		elsewhere += after[n] - before[n]
-	}
-	if elsewhere != 10 {
-		t.Errorf("10 reads, %v routed to readers: %v -> %v", elsewhere, before, after)
-	}
+	db.SetMaxIdleConns(0) // every session below is a new one
 
 	// Clear: the reader is routed to again.
 	if code, _, stderr := ctlRun(ctx, addr, adminITPassword, "clear", "server", reader, "maintenance"); code != 0 {
@@ -166,7 +169,7 @@ func TestProxyAdminCtl(t *testing.T) {
 		if err := c.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
 			return err
 		}
-		if p.routed(t, "rw", reader, "slave") == after[reader] {
+		if p.routed(t, "rw", reader, "slave") == inMaintenance {
 			return errors.New("no read yet")
 		}
 		return nil
