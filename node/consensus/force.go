@@ -97,7 +97,7 @@ func (n *Node) forceNewCluster() error {
 		n.fatal = err
 		return err
 	}
-	if err := n.store.save(hs, ents, nil, &n.apply); err != nil {
+	if err := n.store.save(hs, ents, &n.apply); err != nil {
 		n.fatal = err
 		return err
 	}

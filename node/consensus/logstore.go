@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -24,7 +25,8 @@ var (
 	bucketMeta = []byte("meta")
 
 	keyHardState = []byte("hardstate")
-	keySnapshot  = []byte("snapshot")
+	keySnapshot  = []byte("snapshot")  // the checkpoint (Checkpoint.snapshot): the restart base
+	keyCompacted = []byte("compacted") // index and term of the last discarded entry
 	keyApply     = []byte("apply")
 	keyEpoch     = []byte("epoch")
 )
@@ -43,9 +45,11 @@ type applyState struct {
 // MemoryStorage are synchronised by the MemoryStorage itself.
 type logStore struct {
 	*raft.MemoryStorage
-	db    *bolt.DB
-	conf  *pb.ConfState // configuration as of the persisted applyState, returned by InitialState
-	syncs atomic.Uint64
+	db     *bolt.DB
+	conf   *pb.ConfState // configuration as of the persisted applyState, returned by InitialState
+	base   *pb.Snapshot  // the checkpoint a replay starts from (with its data); empty before the first
+	marker *pb.Snapshot  // index and term of the last discarded entry; empty before the first compaction
+	syncs  atomic.Uint64
 }
 
 // openLogStore opens (or creates) dir/raft.db and loads it into memory.
@@ -83,23 +87,24 @@ func openLogStore(dir string) (*logStore, applyState, error) {
 
 func (ls *logStore) load(tx *bolt.Tx, st *applyState) error {
 	meta := tx.Bucket(bucketMeta)
+	ls.base, ls.marker = &pb.Snapshot{}, &pb.Snapshot{}
 	if b := meta.Get(keySnapshot); b != nil {
-		snap := &pb.Snapshot{}
-		if err := proto.Unmarshal(b, snap); err != nil {
+		if err := proto.Unmarshal(b, ls.base); err != nil {
 			return fmt.Errorf("decode snapshot: %w", err)
 		}
-		if err := ls.ApplySnapshot(snap); err != nil {
-			return err
-		}
-		ls.conf = pb.EnsureConfState(snap.GetMetadata().GetConfState())
+		ls.conf = pb.EnsureConfState(ls.base.GetMetadata().GetConfState())
 	}
+	if b := meta.Get(keyCompacted); len(b) == 16 {
+		ls.marker = &pb.Snapshot{Metadata: &pb.SnapshotMetadata{
+			Index: new(binary.BigEndian.Uint64(b)), Term: new(binary.BigEndian.Uint64(b[8:]))}}
+	} else if !raft.IsEmptySnap(ls.base) && len(ls.base.GetData()) == 0 {
+		// Written by a version whose compaction kept no checkpoint: a marker only.
+		ls.marker, ls.base = ls.base, &pb.Snapshot{}
+	}
+	hs := &pb.HardState{}
 	if b := meta.Get(keyHardState); b != nil {
-		hs := &pb.HardState{}
 		if err := proto.Unmarshal(b, hs); err != nil {
 			return fmt.Errorf("decode hard state: %w", err)
-		}
-		if err := ls.SetHardState(hs); err != nil {
-			return err
 		}
 	}
 	if b := meta.Get(keyApply); b != nil {
@@ -119,21 +124,45 @@ func (ls *logStore) load(tx *bolt.Tx, st *applyState) error {
 		}
 		ents = append(ents, e)
 	}
-	return ls.Append(ents)
+	mem, err := buildMemory(ls.marker, ls.base, hs, ents)
+	if err != nil {
+		return err
+	}
+	ls.MemoryStorage = mem
+	return nil
+}
+
+// checkpoint returns the restart base, nil before the first.
+func (ls *logStore) checkpoint() (*Checkpoint, error) {
+	if raft.IsEmptySnap(ls.base) {
+		return nil, nil
+	}
+	return checkpointOf(ls.base)
 }
 
 // rewind moves the apply position back to from-1 for Config.ReplayFrom and rebuilds the per-proposer
-// filter as it was then by admitting the retained entries before from, in order. The configuration is
+// filter as it was then by admitting the retained entries before from, in order, starting from the
+// checkpoint's filter (or the empty one at index 0). A replay from at or before the checkpoint starts
+// right after it (the caller restores the FSM from cp). The configuration is
 // left as persisted (the latest applied one); the node skips replayed configuration changes.
-func (ls *logStore) rewind(st *applyState, from uint64) error {
+func (ls *logStore) rewind(st *applyState, from uint64, cp *Checkpoint) error {
 	first, err := ls.FirstIndex()
 	if err != nil {
 		return fmt.Errorf("consensus: replay: %w", err)
 	}
-	if first > 1 {
+	st.lastSeq = map[uint64]uint64{}
+	if cp != nil && from <= cp.Index+1 {
+		// Resume from the checkpoint: its filter is the state after cp.Index.
+		maps.Copy(st.lastSeq, cp.LastSeq)
+		st.applied = cp.Index
+		return nil
+	}
+	if cp != nil {
+		maps.Copy(st.lastSeq, cp.LastSeq)
+		first = cp.Index + 1
+	} else if first > 1 {
 		return fmt.Errorf("%w (first retained index %d, replay from %d)", ErrReplayCompacted, first, from)
 	}
-	st.lastSeq = map[uint64]uint64{}
 	if from > first {
 		ents, err := ls.Entries(first, from, math.MaxUint64)
 		if err != nil {
@@ -189,29 +218,14 @@ func (ls *logStore) nextEpoch() (uint64, error) {
 }
 
 // save persists one Ready's durable part in one bbolt transaction (one fsync) and then exposes it to raft
-// through the MemoryStorage. ents may overwrite a conflicting suffix of the log. snap is only ever a
-// compaction marker (see Node.Compact): the entries it covers are deleted, later ones are kept.
-func (ls *logStore) save(hs *pb.HardState, ents []*pb.Entry, snap *pb.Snapshot, st *applyState) error {
+// through the MemoryStorage. ents may overwrite a conflicting suffix of the log.
+func (ls *logStore) save(hs *pb.HardState, ents []*pb.Entry, st *applyState) error {
 	emptyHS := hs == nil || raft.IsEmptyHardState(hs)
-	emptySnap := snap == nil || raft.IsEmptySnap(snap)
-	if emptyHS && len(ents) == 0 && emptySnap && st == nil {
+	if emptyHS && len(ents) == 0 && st == nil {
 		return nil
 	}
 	err := ls.db.Update(func(tx *bolt.Tx) error {
 		meta, log := tx.Bucket(bucketMeta), tx.Bucket(bucketLog)
-		if !emptySnap {
-			b, err := proto.Marshal(snap)
-			if err != nil {
-				return err
-			}
-			if err := meta.Put(keySnapshot, b); err != nil {
-				return err
-			}
-			// Everything up to the snapshot is covered by it.
-			if err := deleteFrom(log, 0, snap.GetMetadata().GetIndex()+1); err != nil {
-				return err
-			}
-		}
 		if len(ents) > 0 {
 			// A new entry at index i replaces whatever the log held from i on (raft log matching).
 			if err := deleteFrom(log, ents[0].GetIndex(), 0); err != nil {
@@ -247,16 +261,53 @@ func (ls *logStore) save(hs *pb.HardState, ents []*pb.Entry, snap *pb.Snapshot, 
 		return fmt.Errorf("persist raft state: %w", err)
 	}
 	ls.syncs.Add(1)
-	if !emptySnap {
-		if err := ls.Compact(snap.GetMetadata().GetIndex()); err != nil {
-			return err
-		}
-	}
 	if err := ls.Append(ents); err != nil {
 		return err
 	}
 	if !emptyHS {
 		return ls.SetHardState(hs)
+	}
+	return nil
+}
+
+// compact durably makes cp (when not nil) the restart base and deletes the entries up to through, in one
+// fsynced transaction, then does the same to the in-memory log.
+func (ls *logStore) compact(cp *Checkpoint, through uint64) error {
+	term, err := ls.Term(through)
+	if err != nil {
+		return fmt.Errorf("compact raft log to %d: %w", through, err)
+	}
+	var base []byte
+	if cp != nil {
+		if base, err = proto.Marshal(cp.snapshot()); err != nil {
+			return err
+		}
+	}
+	err = ls.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if base != nil {
+			if err := meta.Put(keySnapshot, base); err != nil {
+				return err
+			}
+		}
+		if err := meta.Put(keyCompacted, compactedMarker(through, term)); err != nil {
+			return err
+		}
+		return deleteFrom(tx.Bucket(bucketLog), 0, through+1)
+	})
+	if err != nil {
+		return fmt.Errorf("compact raft log: %w", err)
+	}
+	ls.syncs.Add(1)
+	if cp != nil {
+		ls.base = cp.snapshot()
+		if _, err := ls.CreateSnapshot(cp.Index, cp.Conf, nil); err != nil && !errors.Is(err, raft.ErrSnapOutOfDate) {
+			return err
+		}
+	}
+	ls.marker = &pb.Snapshot{Metadata: &pb.SnapshotMetadata{Index: new(through), Term: new(term)}}
+	if first, _ := ls.FirstIndex(); through >= first {
+		return ls.Compact(through)
 	}
 	return nil
 }
@@ -297,25 +348,13 @@ func (ls *logStore) truncateAfter(index uint64) error {
 	if err != nil {
 		return fmt.Errorf("truncate raft log: %w", err)
 	}
-	snap, err := ls.Snapshot()
-	if err != nil {
-		return err
-	}
 	hs, _, err := ls.MemoryStorage.InitialState()
 	if err != nil {
 		return err
 	}
-	mem := raft.NewMemoryStorage()
-	if !raft.IsEmptySnap(snap) {
-		if err := mem.ApplySnapshot(snap); err != nil {
-			return err
-		}
-	}
-	if err := mem.SetHardState(hs); err != nil {
-		return err
-	}
-	if err := mem.Append(kept); err != nil {
-		return err
+	mem, err := buildMemory(ls.marker, ls.base, hs, kept)
+	if err != nil {
+		return fmt.Errorf("truncate raft log: %w", err)
 	}
 	ls.MemoryStorage = mem
 	return nil

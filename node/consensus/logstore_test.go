@@ -23,13 +23,13 @@ func TestLogStoreTruncatesAndReloads(t *testing.T) {
 		t.Fatalf("fresh store has apply state %+v", st)
 	}
 	hs := &pb.HardState{Term: new(uint64(1)), Vote: new(uint64(2)), Commit: new(uint64(2))}
-	if err := ls.save(hs, []*pb.Entry{ent(1, 1, "a"), ent(2, 1, "b"), ent(3, 1, "c"), ent(4, 1, "d")}, nil, nil); err != nil {
+	if err := ls.save(hs, []*pb.Entry{ent(1, 1, "a"), ent(2, 1, "b"), ent(3, 1, "c"), ent(4, 1, "d")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	hs2 := &pb.HardState{Term: new(uint64(2)), Vote: new(uint64(3)), Commit: new(uint64(3))}
 	apply := &applyState{applied: 2, conf: &pb.ConfState{Voters: []uint64{1, 2, 3}, Learners: []uint64{4}},
 		lastSeq: map[uint64]uint64{1: 7 << 32, 2: 9}}
-	if err := ls.save(hs2, []*pb.Entry{ent(3, 2, "C")}, nil, apply); err != nil {
+	if err := ls.save(hs2, []*pb.Entry{ent(3, 2, "C")}, apply); err != nil {
 		t.Fatal(err)
 	}
 	if last, _ := ls.LastIndex(); last != 3 {

@@ -84,9 +84,16 @@ type Config struct {
 	// ReplayFrom, when non-zero and not after the persisted apply position, makes the FSM receive every
 	// committed entry from this index on again (a crash restart whose FSM lost its tail, see doc.go,
 	// "Replay"). Entries overtaken the first time are skipped again: the per-proposer filter is rebuilt from
-	// the retained log before ReplayFrom. The log must be retained from index 1 (never compacted): the
-	// filter's state before the first retained entry is not kept.
+	// the checkpoint (Compact) and the retained log before ReplayFrom. A replay from at or before the
+	// checkpoint starts right after it and first hands the checkpoint to Restore, which must put the FSM
+	// in its state at that index; without Restore (or without a checkpoint, once the log was compacted)
+	// Start fails with ErrReplayCompacted.
 	ReplayFrom uint64
+	Restore    func(*Checkpoint) error
+	// OnSnapshot, if set, is called on the owner goroutine (it must not block) when the leader no longer
+	// holds the entries this node needs: only a state transfer brings it back (InstallCheckpoint). It is
+	// called again for every such message until then.
+	OnSnapshot func(SnapshotRequest)
 	Logger     *slog.Logger
 }
 
@@ -270,7 +277,18 @@ func Start(cfg Config) (*Node, error) {
 	}
 	replayConfIndex := st.confIndex
 	if cfg.ReplayFrom > 0 && cfg.ReplayFrom <= st.applied {
-		if err := store.rewind(&st, cfg.ReplayFrom); err != nil {
+		cp, err := store.checkpoint()
+		if err == nil {
+			err = store.rewind(&st, cfg.ReplayFrom, cp)
+		}
+		if err == nil && cp != nil && cfg.ReplayFrom <= cp.Index+1 {
+			if cfg.Restore == nil {
+				err = fmt.Errorf("%w (replay from %d, checkpoint at %d)", ErrReplayCompacted, cfg.ReplayFrom, cp.Index)
+			} else if err = cfg.Restore(cp); err != nil {
+				err = fmt.Errorf("consensus: restore checkpoint at %d: %w", cp.Index, err)
+			}
+		}
+		if err != nil {
 			_ = store.close()
 			return nil, err
 		}
@@ -745,6 +763,15 @@ func (n *Node) step(m *pb.Message) {
 			n.leaderContact = n.ticks // only leaders send these
 		}
 	}
+	if t := m.GetType(); t == pb.MsgSnap && m.GetSnapshot().GetMetadata().GetIndex() > n.apply.applied {
+		// The leader has discarded entries this node needs (see withoutSnapshotData): raft cannot bring
+		// it back, a state transfer must. A snapshot at or below the applied index is harmless to raft
+		// (it only learns the commit index) and is stepped.
+		if n.cfg.OnSnapshot != nil {
+			n.cfg.OnSnapshot(SnapshotRequest{From: m.GetFrom(), Index: m.GetSnapshot().GetMetadata().GetIndex()})
+		}
+		return
+	}
 	if t := m.GetType(); t == pb.MsgHeartbeat {
 		// A leader that believes this node holds entries it does not (its data directory was emptied and
 		// it restarted under the same id) sends a commit index beyond its log, on which raft panics.
@@ -945,7 +972,7 @@ func (n *Node) persist(m *pb.Message) error {
 		st = &n.apply
 		n.applyDirty = false
 	}
-	return n.store.save(n.hs, m.GetEntries(), nil, st)
+	return n.store.save(n.hs, m.GetEntries(), st)
 }
 
 // deliver steps responses addressed to this node and sends the others.
@@ -965,77 +992,35 @@ func (n *Node) deliver(msgs []*pb.Message) {
 
 // send hands msgs (a slice of n.out) to the transport and keeps the buffer for the next batch.
 func (n *Node) send(msgs []*pb.Message) {
-	if msgs = n.withoutSnapshots(msgs); len(msgs) > 0 {
+	if msgs = n.withoutSnapshotData(msgs); len(msgs) > 0 {
 		n.cfg.Transport.Send(msgs)
 	}
 	clear(msgs)
 	n.out = msgs[:0]
 }
 
-// withoutSnapshots removes raft snapshot messages: a follower that needs entries this node has compacted
-// away needs a state transfer (SST), which raft cannot carry here. Raft is told the snapshot failed so it
-// keeps probing the follower, and the event is counted and logged once per follower and term.
-func (n *Node) withoutSnapshots(msgs []*pb.Message) []*pb.Message {
-	kept := msgs[:0]
-	for _, m := range msgs {
+// withoutSnapshotData strips raft snapshot messages down to their metadata: a follower that needs
+// entries this node has discarded gets a state transfer from a member of its choice (InstallCheckpoint),
+// not the checkpoint through raft; the message only tells it so (Config.OnSnapshot). Raft is told the
+// snapshot failed so it keeps probing the follower, which after its transfer holds the entries it needs.
+// Each is counted, and logged once per follower and term.
+func (n *Node) withoutSnapshotData(msgs []*pb.Message) []*pb.Message {
+	for i, m := range msgs {
 		if m.GetType() != pb.MsgSnap {
-			kept = append(kept, m)
 			continue
 		}
 		n.snapNeeded.Add(1)
+		md := m.GetSnapshot().GetMetadata()
 		if n.snapLogged[m.GetTo()] != m.GetTerm() {
 			n.snapLogged[m.GetTo()] = m.GetTerm()
 			n.log.Warn("follower needs entries below the retained log; it needs a state transfer",
-				"node", n.cfg.ID, "follower", m.GetTo(), "first_retained", m.GetSnapshot().GetMetadata().GetIndex()+1)
+				"node", n.cfg.ID, "follower", m.GetTo(), "checkpoint", md.GetIndex())
 		}
+		msgs[i] = &pb.Message{Type: m.Type, To: m.To, From: m.From, Term: m.Term,
+			Snapshot: &pb.Snapshot{Metadata: &pb.SnapshotMetadata{Index: md.Index, Term: md.Term}}}
 		n.rn.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
 	}
-	return kept
-}
-
-// Compact discards the log up to and including index, which must be applied and must not precede the
-// last configuration change (the retained log then starts with the current configuration). The entries
-// are deleted from disk in one fsynced write. Followers that still need them get no raft snapshot (see
-// Stats.SnapshotsNeeded): bringing them back is the state-transfer layer's job.
-func (n *Node) Compact(ctx context.Context, index uint64) error {
-	errc := make(chan error, 1)
-	f := func() { errc <- n.compact(index) }
-	select {
-	case n.ctrl <- f:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.done:
-		return ErrClosed
-	}
-	select {
-	case err := <-errc:
-		return err
-	case <-n.done:
-		return ErrClosed
-	}
-}
-
-func (n *Node) compact(index uint64) error {
-	if index > n.apply.applied {
-		return fmt.Errorf("consensus: cannot compact to %d: only %d is applied", index, n.apply.applied)
-	}
-	if index < n.apply.confIndex {
-		return fmt.Errorf("consensus: cannot compact to %d: it would drop the configuration change at %d", index, n.apply.confIndex)
-	}
-	if first, _ := n.store.FirstIndex(); index < first {
-		return nil // already compacted
-	}
-	snap, err := n.store.CreateSnapshot(index, n.apply.conf, nil)
-	if err != nil {
-		return fmt.Errorf("consensus: compact: %w", err)
-	}
-	n.applyDirty = false
-	if err := n.store.save(n.hs, nil, snap, &n.apply); err != nil {
-		n.fatal = err
-		return err
-	}
-	n.publishStatus()
-	return nil
+	return msgs
 }
 
 func (n *Node) applyEntries(ents []*pb.Entry) error {
@@ -1144,7 +1129,7 @@ func (n *Node) applyConf(e *pb.Entry) error {
 		n.hs = &pb.HardState{Term: n.hs.Term, Vote: n.hs.Vote, Commit: new(e.GetIndex())}
 	}
 	n.applyDirty = false
-	if err := n.store.save(n.hs, nil, nil, &n.apply); err != nil {
+	if err := n.store.save(n.hs, nil, &n.apply); err != nil {
 		return err
 	}
 	if enveloped && proposer == n.cfg.ID && (cc.GetNodeId() != raft.None || refused) {

@@ -774,64 +774,6 @@ func randomFaults(t *testing.T, seed uint64) {
 	}
 }
 
-func TestCompactAndLaggingFollower(t *testing.T) {
-	c := newCluster(t, 11, 3, nil)
-	lead := c.leader(1, 2, 3)
-	lagging := uint64(1)
-	if lagging == lead {
-		lagging = 2
-	}
-	c.mustPropose(lead, "seen-by-all")
-	c.converged(1, c.peers...)
-	c.stop(lagging)
-	var last Result
-	for i := 0; i < 20; i++ {
-		last = c.mustPropose(lead, fmt.Sprintf("e-%d", i))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := c.nodes[lead].Compact(ctx, last.Index+1); err == nil {
-		t.Fatal("compacted beyond the applied index")
-	}
-	if err := c.nodes[lead].Compact(ctx, 1); err == nil {
-		t.Fatal("compacted below the bootstrap configuration changes")
-	}
-	cut := last.Index - 5
-	if err := c.nodes[lead].Compact(ctx, cut); err != nil {
-		t.Fatal(err)
-	}
-	if st := c.nodes[lead].Status(); st.FirstIndex != cut+1 {
-		t.Fatalf("first retained index %d, want %d", st.FirstIndex, cut+1)
-	}
-	// The leader survives a restart from its compacted log and keeps its place in the cluster.
-	c.stop(lead)
-	c.start(lead, c.peers)
-	var other uint64
-	for _, id := range c.peers {
-		if id != lead && id != lagging {
-			other = id
-		}
-	}
-	nl := c.leader(lead, other)
-	c.mustPropose(nl, "after-compaction")
-	if st := c.nodes[lead].Status(); st.FirstIndex != cut+1 {
-		t.Fatalf("first retained index %d after restart, want %d", st.FirstIndex, cut+1)
-	}
-	// Compact the other survivor too, then bring back the follower that missed the compacted entries:
-	// it cannot catch up through the log and is reported as needing a state transfer.
-	if err := c.nodes[other].Compact(ctx, cut); err != nil {
-		t.Fatal(err)
-	}
-	c.start(lagging, c.peers)
-	eventually(t, "the leader to report a follower that needs a state transfer", func() bool {
-		return c.nodes[nl].Stats().SnapshotsNeeded > 0
-	})
-	if c.fsms[lagging].count("e-19") != 0 {
-		t.Fatal("lagging follower applied entries it could not have received")
-	}
-	c.mustPropose(nl, "still-working")
-}
-
 // When a run exhausts the 32-bit counter of its epoch, a new epoch is persisted and proposals keep
 // committing, before and after a restart (the apply filter only admits growing seqs per proposer).
 func TestSequenceEpochRollover(t *testing.T) {

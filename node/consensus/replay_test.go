@@ -63,19 +63,44 @@ func TestReplayFromRedeliversCommittedEntries(t *testing.T) {
 	}
 }
 
-func TestReplayFromCompactedLogIsRefused(t *testing.T) {
+// Once the log before a checkpoint is discarded, a replay starts from the checkpoint: Restore gets it,
+// then the entries after it are delivered again. Without Restore the replay is refused.
+func TestReplayFromCheckpoint(t *testing.T) {
 	c := newCluster(t, 22, 1, nil)
 	for i := range 3 {
 		c.mustPropose(1, fmt.Sprint(i))
 	}
-	st := c.nodes[1].Status()
-	if err := c.nodes[1].Compact(t.Context(), st.Applied); err != nil {
+	cp := c.checkpoint(1)
+	if _, err := c.nodes[1].Compact(t.Context(), cp, 0); err != nil {
 		t.Fatal(err)
 	}
+	after := c.mustPropose(1, "after-checkpoint")
 	c.stop(1)
 	_, err := Start(Config{ID: 1, DataDir: c.dirs[1], Peers: c.peers, Transport: c.eps[1], FSM: newMemFSM(), ReplayFrom: 1})
 	if !errors.Is(err, ErrReplayCompacted) {
-		t.Fatalf("replay of a compacted log: %v, want ErrReplayCompacted", err)
+		t.Fatalf("replay of a compacted log without Restore: %v, want ErrReplayCompacted", err)
+	}
+	fsm := newMemFSM()
+	var restored *Checkpoint
+	n, err := Start(Config{ID: 1, DataDir: c.dirs[1], Peers: c.peers, Transport: c.eps[1], FSM: fsm, ReplayFrom: 1,
+		Restore: func(got *Checkpoint) error {
+			restored = got
+			return fsm.restore(got.Data)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.nodes[1] = n
+	c.eps[1].Handle(n.Step)
+	if restored == nil || restored.Index != cp.Index || restored.Term != cp.Term || !maps.Equal(restored.LastSeq, cp.LastSeq) {
+		t.Fatalf("restored %+v, want the checkpoint %+v", restored, cp)
+	}
+	eventually(t, "the entry after the checkpoint to be replayed", func() bool { return fsm.count("after-checkpoint") == 1 })
+	if got := fsm.snapshot()[after.Index]; got != "after-checkpoint" {
+		t.Fatalf("index %d after replay holds %q", after.Index, got)
+	}
+	if fsm.dups != 0 {
+		t.Fatalf("%d entries delivered out of order or with different data", fsm.dups)
 	}
 }
 
@@ -119,7 +144,7 @@ func TestRewindRebuildsFilter(t *testing.T) {
 		normal(5, kindBarrier, 1, 6),
 		{Index: new(uint64(6)), Term: new(uint64(1)), Type: pb.EntryNormal.Enum()}, // a leader's empty entry
 	}
-	if err := ls.save(nil, ents, nil, nil); err != nil {
+	if err := ls.save(nil, ents, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -132,7 +157,7 @@ func TestRewindRebuildsFilter(t *testing.T) {
 		{7, map[uint64]uint64{1: 6, 2: 7}},
 	} {
 		st.lastSeq = map[uint64]uint64{1: 100}
-		if err := ls.rewind(&st, tc.from); err != nil {
+		if err := ls.rewind(&st, tc.from, nil); err != nil {
 			t.Fatal(err)
 		}
 		if !maps.Equal(st.lastSeq, tc.want) || st.applied != tc.from-1 {

@@ -41,13 +41,39 @@ var ErrSnapshotCorrupt = errors.New("corrupt snapshot stream")
 // MVCC snapshot, so it holds no bbolt transaction and no lock across writes to w, and commits continue while
 // it runs. Counters are copied at the end; they only grow, so the copy never hands out a used value.
 func (db *DB) WriteSnapshot(ctx context.Context, w io.Writer) (uint64, error) {
+	p := db.PinSnapshot()
+	defer p.Close()
+	return p.WriteTo(ctx, w)
+}
+
+// PinnedSnapshot is an MVCC snapshot held open for a state transfer: pin it while the commit position is
+// known (a donor pins exactly the seqno of its checkpoint), stream it later with WriteTo.
+type PinnedSnapshot struct {
+	db        *DB
+	tx        *Txn
+	nextSpace SpaceID
+}
+
+// PinSnapshot pins the current commit seqno. Close releases it (the versions it keeps visible).
+func (db *DB) PinSnapshot() *PinnedSnapshot {
 	tx := db.Begin(TxOptions{ReadOnly: true})
-	defer tx.Rollback()
+	db.spaceMu.Lock()
+	next := db.nextSpace
+	db.spaceMu.Unlock()
+	return &PinnedSnapshot{db: db, tx: tx, nextSpace: next}
+}
+
+// Seqno is the commit seqno the snapshot reads.
+func (p *PinnedSnapshot) Seqno() uint64 { return p.tx.snap }
+
+// Close releases the snapshot.
+func (p *PinnedSnapshot) Close() { p.tx.Rollback() }
+
+// WriteTo streams the snapshot to w (the format above) and returns its seqno.
+func (p *PinnedSnapshot) WriteTo(ctx context.Context, w io.Writer) (uint64, error) {
+	db, tx, nextSpace := p.db, p.tx, p.nextSpace
 	crc := crc32.New(crcTable)
 	bw := bufio.NewWriterSize(io.MultiWriter(w, crc), 256<<10)
-	db.spaceMu.Lock()
-	nextSpace := db.nextSpace
-	db.spaceMu.Unlock()
 
 	var buf []byte
 	buf = append(buf, snapshotMagic...)
@@ -347,4 +373,43 @@ func decodeSnapshot(ctx context.Context, r io.Reader, apply func([]snapRecord) e
 			batch = batch[:0]
 		}
 	}
+}
+
+// InstallSnapshot replaces the store in dir (which must not be open) with the one in a snapshot stream and
+// returns the stream's seqno: a state transfer onto a node that has data already. The new store is built
+// beside the old one and swapped in only once the whole stream is verified and synced; a failed or
+// interrupted transfer leaves the old store as it was, except when the process dies during the swap
+// itself, which the caller detects (it marks the transfer in progress) and repeats.
+func InstallSnapshot(ctx context.Context, dir string, r io.Reader) (uint64, error) {
+	staging := filepath.Join(dir, "sst.staging")
+	if err := os.RemoveAll(staging); err != nil {
+		return 0, fmt.Errorf("storage: install snapshot: %w", err)
+	}
+	seqno, err := restoreSnapshot(ctx, staging, r)
+	if err == nil {
+		err = RemoveStore(dir)
+	}
+	if err == nil {
+		err = os.Rename(filepath.Join(staging, dataFile), filepath.Join(dir, dataFile))
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if rerr := os.RemoveAll(staging); err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("storage: install snapshot: %w", err)
+	}
+	return seqno, nil
+}
+
+// RemoveStore deletes the store in dir (its bbolt file and log), which must not be open.
+func RemoveStore(dir string) error {
+	for _, p := range []string{filepath.Join(dir, dataFile), filepath.Join(dir, dataFile+".restore"), filepath.Join(dir, walDirName)} {
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("storage: remove store: %w", err)
+		}
+	}
+	return syncDir(dir)
 }
