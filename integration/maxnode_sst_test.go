@@ -115,10 +115,12 @@ func checkJoinedBySST(t *testing.T, c *harness.MaxnodeCluster, i, wantRows, id i
 	sameChecksums(t, causal, wantRows+1)
 }
 
-// TestMaxnodeSSTAfterGcacheOverflow: node 3 leaves (a clean stop, or SIGKILL while it is still a voter)
-// and the other two write six times its gcache, change earlier rows, create a table and an account. When
-// node 3 comes back the log it needs is gone everywhere, so it receives a state transfer: it is Synced with
-// every table equal to the others', the new account logs in to it, and its own writes replicate.
+// TestMaxnodeSSTAfterGcacheOverflow: node 3 leaves (a clean stop, or SIGKILL while it is still a voter).
+// After missing one small write it catches up from the donors' gcache, without a state transfer. Then it
+// leaves again and the other two write six times the gcache, change earlier rows, create a table and an
+// account. When node 3 comes back the log it needs is gone everywhere, so it receives a state transfer:
+// it is Synced with every table equal to the others', the new account logs in to it, and its own writes
+// replicate.
 func TestMaxnodeSSTAfterGcacheOverflow(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -130,23 +132,37 @@ func TestMaxnodeSSTAfterGcacheOverflow(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := startSSTCluster(t)
 			dbs := scenarioDBs(t, c, 2, "")
-			nodeExec(t, dbs[0], "INSERT INTO t VALUES (1, 'before')")
-			waitSameRows(t, c, "SELECT id, v FROM "+scenarioDB+".t", "1 before;")
-			if err := tc.down(c.Maxnode(3)); err != nil {
+			n3 := c.Maxnode(3)
+
+			// A short absence stays within the gcache: node 3 catches up from the log (IST).
+			if err := tc.down(n3); err != nil {
+				t.Fatal(err)
+			}
+			nodeExec(t, dbs[0], "INSERT INTO t VALUES (1, 'within gcache')")
+			startAgain(t, c, 3)
+			if log := runLog(t, n3); saysStateTransfer(log) {
+				t.Errorf("node3 missed one small write but its log mentions a state transfer:\n%s", lastLines(log, 30))
+			}
+			waitSameRows(t, c, "SELECT id, v FROM "+scenarioDB+".t", "1 within gcache;")
+
+			// A long one does not.
+			if err := tc.down(n3); err != nil {
 				t.Fatal(err)
 			}
 
 			writeBulk(t, dbs, 0, sstRows)
-			// The missed range also rewrites and deletes rows, adds a table and an account.
-			nodeExec(t, dbs[1], "UPDATE bulk SET v = 'rewritten' WHERE id < 40")
-			nodeExec(t, dbs[0], "DELETE FROM bulk WHERE id >= ?", sstRows-20)
-			nodeExec(t, dbs[1], "CREATE TABLE late (id INT PRIMARY KEY, v VARCHAR(64) NOT NULL)")
-			nodeExec(t, dbs[0], "INSERT INTO late VALUES (1, 'created while node3 was away')")
+			// The missed range also rewrites and deletes rows, adds a table and an account. These pools
+			// wait (wsrep_sync_wait=7) until their node has applied the other node's writes.
+			causal := scenarioDBs(t, c, 2, "wsrep_sync_wait=7")
+			nodeExec(t, causal[1], "UPDATE bulk SET v = 'rewritten' WHERE id < 40")
+			nodeExec(t, causal[0], "DELETE FROM bulk WHERE id >= ?", sstRows-20)
+			nodeExec(t, causal[1], "CREATE TABLE late (id INT PRIMARY KEY, v VARCHAR(64) NOT NULL)")
+			nodeExec(t, causal[0], "INSERT INTO late VALUES (1, 'created while node3 was away')")
 			mustNodeExec(t, c.Maxnode(2), "CREATE USER 'sst_late'@'%' IDENTIFIED BY 'late-pw'")
 			mustNodeExec(t, c.Maxnode(2), "GRANT SELECT, INSERT ON "+scenarioDB+".* TO 'sst_late'@'%'")
 
 			startAgain(t, c, 3)
-			late := nodeDB(t, c.Node(3).DSN("sst_late", "late-pw", scenarioDB))
+			late := nodeDB(t, c.Node(3).DSN("sst_late", "late-pw", scenarioDB)+"&wsrep_sync_wait=1")
 			if got := nodeQuery(t, late, "SELECT v FROM late WHERE id = 1"); len(got) != 1 || got[0][0] != "created while node3 was away" {
 				t.Errorf("node3 as the account created while it was away: late row 1 = %v", got)
 			}
@@ -183,7 +199,7 @@ func TestMaxnodeSSTNewEmptyNode(t *testing.T) {
 	startAgain(t, c, 3)
 	// The harness's accounts were created through node 1 after the cluster started: only the snapshot
 	// brings them to the emptied node.
-	app := nodeDB(t, c.Node(3).DSN(harness.AppAccount.User, harness.AppAccount.Password, scenarioDB))
+	app := nodeDB(t, c.Node(3).DSN(harness.AppAccount.User, harness.AppAccount.Password, scenarioDB)+"&wsrep_sync_wait=1")
 	if got := nodeQuery(t, app, "SELECT COUNT(*) FROM bulk"); got[0][0] != fmt.Sprint(sstRows) {
 		t.Errorf("emptied node3 after rejoining: %s bulk rows, want %d", got[0][0], sstRows)
 	}
