@@ -43,8 +43,10 @@ const (
 	DefaultClusterName            = "my_wsrep_cluster" // wsrep_cluster_name's default
 	DefaultReplicationPort        = "4567"             // Galera's group communication port
 	DefaultFCLimit                = 16                 // gcs.fc_limit
-	DefaultFCFactor               = 1.0                // gcs.fc_factor
-	DefaultInactiveTimeout        = 15 * time.Second   // evs.inactive_timeout
+	DefaultGcacheSize             = 128 << 20          // gcache.size
+	minGcacheSize                 = 1 << 10
+	DefaultFCFactor               = 1.0              // gcs.fc_factor
+	DefaultInactiveTimeout        = 15 * time.Second // evs.inactive_timeout
 	maxFCLimit                    = 1 << 31
 	gcommScheme                   = "gcomm://"
 )
@@ -87,6 +89,8 @@ type Config struct {
 	GCS GCS `toml:"gcs"`
 	// EVS holds evs.inactive_timeout.
 	EVS EVS `toml:"evs"`
+	// Gcache holds gcache.size.
+	Gcache Gcache `toml:"gcache"`
 	// Users are created (or brought up to date) at every start, after the built-in root accounts.
 	Users []User `toml:"user"`
 }
@@ -135,6 +139,60 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// Gcache is Galera's gcache.* options (GALERA.md §5.3).
+type Gcache struct {
+	// Size is gcache.size: how much recent replication log the node keeps so that members that fall
+	// behind catch up from it (IST); one that falls further behind gets a full state transfer (SST).
+	// "128M", "1G", "64K" or a number of bytes.
+	Size ByteSize `toml:"size"`
+}
+
+// ByteSize is a size in bytes read from Galera's notation: a number with an optional K, M, G or T suffix
+// (powers of 1024).
+type ByteSize uint64
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (b *ByteSize) UnmarshalText(t []byte) error {
+	s := strings.TrimSpace(string(t))
+	mult := uint64(1)
+	if n := len(s); n > 0 {
+		switch s[n-1] {
+		case 'k', 'K':
+			mult = 1 << 10
+		case 'm', 'M':
+			mult = 1 << 20
+		case 'g', 'G':
+			mult = 1 << 30
+		case 't', 'T':
+			mult = 1 << 40
+		}
+		if mult != 1 {
+			s = s[:n-1]
+		}
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || v > (1<<50)/mult {
+		return fmt.Errorf("bad size %q: want a number of bytes or one like 128M", string(t))
+	}
+	*b = ByteSize(v * mult)
+	return nil
+}
+
+// UnmarshalTOML accepts a plain TOML integer as well as a string.
+func (b *ByteSize) UnmarshalTOML(v any) error {
+	switch x := v.(type) {
+	case int64:
+		if x < 0 {
+			return fmt.Errorf("bad size %d: must not be negative", x)
+		}
+		*b = ByteSize(x)
+		return nil
+	case string:
+		return b.UnmarshalText([]byte(x))
+	}
+	return fmt.Errorf("bad size %v: want a number of bytes or a string like \"128M\"", v)
+}
+
 // GCS is Galera's gcs.* flow-control options (GALERA.md §7).
 type GCS struct {
 	// FCLimit is gcs.fc_limit: a node whose receive queue grows above FCLimit × √(cluster size) pauses
@@ -180,6 +238,7 @@ func Default() Config {
 		ClusterName:         DefaultClusterName,
 		GCS:                 GCS{FCLimit: DefaultFCLimit, FCFactor: DefaultFCFactor},
 		EVS:                 EVS{InactiveTimeout: Duration(DefaultInactiveTimeout)},
+		Gcache:              Gcache{Size: DefaultGcacheSize},
 	}
 }
 
@@ -283,6 +342,9 @@ func (c *Config) Validate() error {
 	}
 	if t := time.Duration(c.EVS.InactiveTimeout); t < time.Second || t > time.Hour {
 		return keyErr(fmt.Sprintf("must be between 1s and 1h, got %v", t), "evs", "inactive_timeout")
+	}
+	if c.Gcache.Size < minGcacheSize {
+		return keyErr(fmt.Sprintf("must be at least %d bytes, got %d", minGcacheSize, c.Gcache.Size), "gcache", "size")
 	}
 	seen := make(map[string]bool, len(c.Users))
 	for i := range c.Users {

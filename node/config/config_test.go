@@ -76,6 +76,9 @@ func TestParseBad(t *testing.T) {
 		{"inactive timeout syntax", "evs.inactive_timeout = \"15 s\"\n", `bad duration "15 s": want PT15S or 15s`},
 		{"inactive timeout range", "[evs]\ninactive_timeout = \"PT0.5S\"\n", `bad.toml:2: evs.inactive_timeout: must be between 1s and 1h, got 500ms`},
 		{"bare PT", "evs.inactive_timeout = \"PT\"\n", `bad duration "PT"`},
+		{"gcache size syntax", "gcache.size = \"12Q\"\n", `bad size "12Q": want a number of bytes or one like 128M`},
+		{"gcache size range", "[gcache]\nsize = 100\n", `bad.toml:2: gcache.size: must be at least 1024 bytes, got 100`},
+		{"negative gcache size", "gcache.size = -1\n", `bad size -1: must not be negative`},
 		{"duplicate account", "[[user]]\nname = \"a\"\n[[user]]\nname = \"a\"\nhost = \"%\"\n", `account 'a'@'%' is listed twice`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -114,6 +117,25 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = Parse("fuzz.toml", data)
 	})
+}
+
+func TestGcacheSize(t *testing.T) {
+	for _, tc := range []struct {
+		toml string
+		want uint64
+	}{
+		{"", DefaultGcacheSize},
+		{"gcache.size = \"64K\"\n", 64 << 10},
+		{"[gcache]\nsize = \"1G\"\n", 1 << 30},
+		{"gcache.size = \"256m\"\n", 256 << 20},
+		{"gcache.size = 65536\n", 65536},
+		{"gcache.size = \"2048\"\n", 2048},
+	} {
+		c, err := Parse("node.toml", []byte(tc.toml))
+		if err != nil || uint64(c.Gcache.Size) != tc.want {
+			t.Errorf("%q: %d %v, want %d", tc.toml, c.Gcache.Size, err, tc.want)
+		}
+	}
 }
 
 func TestInactiveTimeout(t *testing.T) {

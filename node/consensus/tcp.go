@@ -23,6 +23,10 @@ import (
 // and a protobuf-encoded raftpb.Message.
 var tcpMagic = [4]byte{'M', 'X', 'R', '1'}
 
+// A state transfer connection starts with magic "MXS1", the joiner's id and the raft index it needs at
+// least (both big-endian); the rest is the donor's reply (StateTransferHandler).
+var sstMagic = [4]byte{'M', 'X', 'S', '1'}
+
 const (
 	defaultQueue    = 4096
 	defaultMaxFrame = 64 << 20
@@ -53,6 +57,7 @@ type TCPTransport struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	recv   atomic.Pointer[Receiver]
+	sst    atomic.Pointer[StateTransferHandler]
 
 	mu     sync.Mutex
 	peers  map[uint64]*tcpPeer
@@ -112,6 +117,38 @@ var _ Receiver = (*Node)(nil)
 // Attach sets the receiver of inbound messages and unreachability reports. Messages arriving before are
 // dropped.
 func (t *TCPTransport) Attach(r Receiver) { t.recv.Store(&r) }
+
+// StateTransferHandler serves a state transfer to joiner, which needs raft index minIndex at least, by
+// writing to w (the donor's side of the protocol above the transport). ctx ends when the transport closes.
+type StateTransferHandler func(ctx context.Context, w io.Writer, joiner, minIndex uint64) error
+
+// HandleStateTransfer sets the handler of state transfer requests arriving on the replication port;
+// requests arriving before are refused by closing the connection.
+func (t *TCPTransport) HandleStateTransfer(h StateTransferHandler) { t.sst.Store(&h) }
+
+// DialStateTransfer asks the member at addr (its replication address) for a state transfer to node id,
+// which needs raft index minIndex at least; read the donor's reply from the returned connection.
+// clientTLS is the transport's ClientTLS (nil: plaintext).
+func DialStateTransfer(ctx context.Context, addr string, id, minIndex uint64, clientTLS *tls.Config) (net.Conn, error) {
+	var c net.Conn
+	var err error
+	if clientTLS != nil {
+		d := tls.Dialer{Config: clientTLS}
+		c, err = d.DialContext(ctx, "tcp", addr)
+	} else {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, "tcp", addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("consensus: state transfer from %s: %w", addr, err)
+	}
+	req := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(append([]byte(nil), sstMagic[:]...), id), minIndex)
+	if _, err := c.Write(req); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("consensus: state transfer from %s: %w", addr, err)
+	}
+	return c, nil
+}
 
 // SetPeer adds a peer or changes its address (the next reconnect uses it).
 func (t *TCPTransport) SetPeer(id uint64, addr string) {
@@ -223,10 +260,22 @@ func (t *TCPTransport) read(c net.Conn) error {
 	if _, err := io.ReadFull(r, pre[:]); err != nil {
 		return fmt.Errorf("read preamble: %w", err)
 	}
+	from := binary.BigEndian.Uint64(pre[4:])
+	if [4]byte(pre[:4]) == sstMagic {
+		var idx [8]byte
+		if _, err := io.ReadFull(r, idx[:]); err != nil {
+			return fmt.Errorf("read state transfer request: %w", err)
+		}
+		h := t.sst.Load()
+		if h == nil {
+			return fmt.Errorf("state transfer request from node %d before the node serves them", from)
+		}
+		// A joiner that stops reading must not keep the donor Donor/Desynced: every write has a deadline.
+		return (*h)(t.ctx, deadlineWriter{c}, from, binary.BigEndian.Uint64(idx[:]))
+	}
 	if [4]byte(pre[:4]) != tcpMagic {
 		return errors.New("bad preamble: not a maxnode raft peer")
 	}
-	from := binary.BigEndian.Uint64(pre[4:])
 	var hdr [4]byte
 	var buf []byte
 	for {
@@ -255,6 +304,14 @@ func (t *TCPTransport) read(c net.Conn) error {
 			(*r).Step(m)
 		}
 	}
+}
+
+// deadlineWriter gives every write to its connection writeTimeout to complete.
+type deadlineWriter struct{ c net.Conn }
+
+func (w deadlineWriter) Write(p []byte) (int, error) {
+	_ = w.c.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return w.c.Write(p)
 }
 
 func (t *TCPTransport) runPeer(p *tcpPeer) {

@@ -8,6 +8,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"sync/atomic"
@@ -230,5 +232,41 @@ func TestTCPPeerAddressChange(t *testing.T) {
 	c.trs[1].mu.Unlock()
 	if still {
 		t.Fatal("removed peer still has a writer")
+	}
+}
+
+// A state transfer request on the replication port reaches the handler with the joiner's id and index;
+// the joiner reads the reply from the same connection. Before a handler is set the request is refused.
+func TestTCPStateTransferRequest(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := NewTCPTransport(TCPConfig{ID: 1, Listener: ln})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	ctx := t.Context()
+	c, err := DialStateTransfer(ctx, ln.Addr().String(), 7, 42, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(c); len(b) != 0 {
+		t.Fatalf("got %q from a node without a handler", b)
+	}
+	c.Close()
+	tr.HandleStateTransfer(func(_ context.Context, w io.Writer, joiner, minIndex uint64) error {
+		_, err := fmt.Fprintf(w, "state for %d from %d", joiner, minIndex)
+		return err
+	})
+	c, err = DialStateTransfer(ctx, ln.Addr().String(), 7, 42, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b, err := io.ReadAll(c)
+	if err != nil || string(b) != "state for 7 from 42" {
+		t.Fatalf("reply %q, %v", b, err)
 	}
 }

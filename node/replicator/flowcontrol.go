@@ -108,6 +108,7 @@ type flowControl struct {
 	pauses  map[uint64]time.Time // node → when its current pause request expires
 	changed chan struct{}        // closed and replaced whenever pauses change
 	desync  bool
+	donors  int // state transfers being donated (sst.go)
 	// statistics (GALERA.md §2.1)
 	sent, recv   uint64
 	pausedSince  time.Time // zero while not paused
@@ -305,7 +306,7 @@ func (fc *flowControl) decide(q, size int) (propose, stop bool) {
 	fc.expireLocked(now)
 	until, mine := fc.pauses[fc.self]
 	switch {
-	case fc.desync:
+	case fc.desync || fc.donors > 0:
 		return mine, false
 	case !mine && q > upper && len(fc.pauses) == 0:
 		return true, true
@@ -363,6 +364,25 @@ func (r *Replicator) SetDesync(on bool) {
 	r.fc.desync = on
 	r.fc.mu.Unlock()
 	r.fc.poke()
+}
+
+// setDonor marks a state transfer this node donates (on) or its end: a donor leaves flow control and
+// reports Donor/Desynced, as with wsrep_desync.
+func (fc *flowControl) setDonor(on bool) {
+	fc.mu.Lock()
+	if on {
+		fc.donors++
+	} else {
+		fc.donors--
+	}
+	fc.mu.Unlock()
+	fc.poke()
+}
+
+func (fc *flowControl) donating() bool {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	return fc.donors > 0
 }
 
 // Desynced reports wsrep_desync.

@@ -36,9 +36,8 @@ var (
 	ErrUnknownOutcome = errors.New("replicator: commit outcome unknown")
 	// ErrUnclean: the replication state was not saved by a clean shutdown and cannot be rebuilt from the raft
 	// log (it was compacted): the node needs a state transfer.
-	ErrUnclean = errors.New("replicator: replication state was not saved by a clean shutdown and the raft log " +
-		"no longer holds the entries to rebuild it; this node needs a state transfer (SST), which is not " +
-		"implemented: wipe its data directory to rejoin from the log")
+	ErrUnclean = fmt.Errorf("replicator: replication state was not saved by a clean shutdown and cannot be "+
+		"rebuilt from the raft log: %w", ErrStateTransfer)
 )
 
 // Config configures a Replicator.
@@ -74,7 +73,10 @@ type Config struct {
 	Arbitrator bool
 	// FlowControl holds gcs.fc_limit, gcs.fc_factor and gcs.fc_single_primary (flowcontrol.go).
 	FlowControl FlowControlConfig
-	Logger      *slog.Logger
+	// GcacheSize is gcache.size in bytes: the raft log a node keeps for members that fall behind (sst.go).
+	// DefaultGcacheSize when zero.
+	GcacheSize uint64
+	Logger     *slog.Logger
 }
 
 // Replicator is the Galera layer of a node: it implements storage.Replicator over consensus and is the
@@ -125,6 +127,12 @@ type Replicator struct {
 	catchingUp  atomic.Bool   // added as learner: Joiner, then Joined until the receive queue first drains
 
 	certFailures, replicated, replicatedBytes, received, receivedBytes atomic.Uint64
+
+	// State transfer and gcache (sst.go).
+	logBytes  atomic.Int64 // log bytes applied since the last checkpoint
+	sstOnce   sync.Once
+	sstNeeded chan struct{} // closed when only a state transfer brings this node back
+	sstIndex  uint64        // the leader's checkpoint index, set before sstNeeded is closed
 }
 
 // waiter is a local write-set waiting for its place in the total order. Apply settles it under mu.
@@ -165,6 +173,7 @@ func New(cfg Config) (*Replicator, error) {
 	r.queue.onPush = r.fc.poke
 	r.actions = make(chan memberAction, 16)
 	r.viewCh = make(chan struct{}, 1)
+	r.sstNeeded = make(chan struct{})
 	return r, nil
 }
 
@@ -181,6 +190,9 @@ func (r *Replicator) Start(db *storage.DB) error {
 	if r.cfg.Bootstrap && gs != nil && !gs.SafeToBootstrap {
 		return ErrUnsafeBootstrap
 	}
+	if StateTransferIncomplete(r.cfg.DataDir) {
+		return fmt.Errorf("%w: the last one was interrupted while it was being installed", ErrStateTransfer)
+	}
 	st, err := readState(r.cfg.DataDir)
 	if err != nil {
 		return err
@@ -188,9 +200,10 @@ func (r *Replicator) Start(db *storage.DB) error {
 	r.db = db
 	switch {
 	case st == nil && db.LastCommitted() != 0 && !r.cfg.Bootstrap:
-		return fmt.Errorf("replicator: the data directory holds data up to seqno %d but no cluster state: "+
-			"found a cluster from it with --bootstrap, or empty it to join (state transfer is not implemented)",
-			db.LastCommitted())
+		// Galera replaces such a joiner's data with the cluster's by SST; found a cluster from it with
+		// --bootstrap instead to keep it.
+		return fmt.Errorf("%w: the data directory holds data up to seqno %d but no cluster state",
+			ErrStateTransfer, db.LastCommitted())
 	case st == nil:
 		r.seqno = db.LastCommitted()
 		r.cert = certify.New(r.cfg.Certify, r.seqno)
@@ -209,21 +222,8 @@ func (r *Replicator) Start(db *storage.DB) error {
 		}
 		r.log.Warn("replication state not saved cleanly; replaying the raft log", "storage_seqno", r.durable)
 	default:
-		cert, err := certify.Restore(st.CertState)
-		if err != nil {
-			return fmt.Errorf("replicator: %w", err)
-		}
-		if cert.Config() != r.cfg.Certify {
-			return fmt.Errorf("replicator: saved certification config %+v differs from %+v", cert.Config(), r.cfg.Certify)
-		}
-		r.cert, r.seqno, r.index, r.skipThrough, r.confID = cert, st.Seqno, st.Index, st.Index, st.ConfID
-		r.toiCount = st.TOICount
-		r.view = st.View
-		if st.UUID != "" {
-			if r.uuid, err = parseUUID(st.UUID); err != nil {
-				return err
-			}
-			r.haveUUID = true
+		if err := r.restoreLocked(st); err != nil {
+			return err
 		}
 	}
 	var replayFrom uint64
@@ -241,9 +241,10 @@ func (r *Replicator) Start(db *storage.DB) error {
 		ID: r.cfg.ID, DataDir: r.cfg.DataDir, Peers: founders,
 		TickInterval: r.cfg.TickInterval, ElectionTick: r.cfg.ElectionTick,
 		NonCandidate: r.cfg.Arbitrator,
-		Transport:    r.cfg.Transport, FSM: r, OnMembership: r.onMembershipNotify, Logger: r.cfg.Logger, ReplayFrom: replayFrom,
+		Transport:    r.cfg.Transport, FSM: r, OnMembership: r.onMembershipNotify, Logger: r.cfg.Logger,
+		ReplayFrom: replayFrom, Restore: r.restoreCheckpoint, OnSnapshot: r.onSnapshot,
 	})
-	if errors.Is(err, consensus.ErrReplayCompacted) {
+	if errors.Is(err, consensus.ErrReplayCompacted) || errors.Is(err, ErrStateTransfer) {
 		return errors.Join(fmt.Errorf("%w: %w", ErrUnclean, err), r.saveState(true))
 	}
 	if err != nil {
@@ -257,9 +258,10 @@ func (r *Replicator) Start(db *storage.DB) error {
 	r.stopCtx = ctx
 	r.wg.Add(1)
 	go r.runFlowControl(ctx)
-	r.wg.Add(2)
+	r.wg.Add(3)
 	go r.applyLoop()
 	go r.membershipLoop(ctx)
+	go r.runGcache(ctx)
 	if r.cfg.Bootstrap {
 		r.wg.Add(1)
 		go r.bootstrap(ctx, clusterEntry{uuid: newUUID(), base: r.seqno})
@@ -424,11 +426,15 @@ func (r *Replicator) proposeOnce(ctx context.Context, sws *storage.WriteSet, ws 
 	}
 }
 
+// logEntryOverhead approximates what an entry costs in the raft log beyond its payload (envelope, key).
+const logEntryOverhead = 40
+
 // Apply is the consensus FSM: it runs on the consensus owner goroutine, in log order, on every node.
 func (r *Replicator) Apply(index uint64, data []byte) any {
 	if index <= r.skipThrough {
 		return nil // consumed before the last clean shutdown
 	}
+	r.logBytes.Add(int64(len(data)) + logEntryOverhead)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.index = index
@@ -467,18 +473,20 @@ func (r *Replicator) applyCluster(index uint64, p []byte) {
 	}
 	if r.replaying {
 		if c.base > r.durable {
-			r.fatal = fmt.Errorf("replicator: cluster founded at seqno %d but this node's storage is at seqno %d; "+
-				"state transfer (SST) is not implemented", c.base, r.durable)
+			r.fatal = fmt.Errorf("%w: cluster founded at seqno %d but this node's storage is at seqno %d",
+				ErrStateTransfer, c.base, r.durable)
 			r.log.Error("cannot replay the raft log", "err", r.fatal)
+			r.requestStateTransfer()
 			return
 		}
 		r.seqno, r.cert = c.base, certify.New(r.cfg.Certify, c.base)
 		r.toiCount = 0
 	}
 	if c.base != r.seqno {
-		r.fatal = fmt.Errorf("replicator: cluster founded at seqno %d but this node's data is at seqno %d; "+
-			"state transfer (SST) is not implemented", c.base, r.seqno)
+		r.fatal = fmt.Errorf("%w: cluster founded at seqno %d but this node's data is at seqno %d",
+			ErrStateTransfer, c.base, r.seqno)
 		r.log.Error("cannot join cluster", "err", r.fatal)
+		r.requestStateTransfer()
 		return
 	}
 	r.uuid, r.haveUUID = c.uuid, true

@@ -34,6 +34,7 @@ type cluster struct {
 	peers        []uint64
 	nodes        map[uint64]*member
 	electionTick int
+	gcache       uint64 // GcacheSize of nodes started from now on
 	base         string
 	applied      sync.Map // node id -> *atomic.Uint64: OnApply calls
 }
@@ -78,6 +79,7 @@ func (c *cluster) start(id uint64, dir string, bootstrap bool) {
 	r, err := New(Config{
 		ID: id, Peers: c.peers, DataDir: filepath.Join(dir, "cluster"), Bootstrap: bootstrap,
 		Transport: c.net.Endpoint(id), TickInterval: 10 * time.Millisecond, ElectionTick: c.electionTick,
+		GcacheSize: c.gcache,
 		OnApply: func(*storage.WriteSet) {
 			cnt, _ := c.applied.LoadOrStore(id, new(atomic.Uint64))
 			cnt.(*atomic.Uint64).Add(1)
@@ -381,33 +383,6 @@ func TestCleanRestartKeepsPositionAndGrastate(t *testing.T) {
 	c.assertEqualContents(contents(t, c.nodes[1].db))
 	if g, _ := readGrastate(filepath.Join(dir, "cluster")); g == nil || g.Seqno != -1 {
 		t.Errorf("grastate while running %+v, want seqno -1", g)
-	}
-}
-
-// After a crash the raft log is replayed from its start; once it was compacted that is impossible and the
-// node refuses to start rather than guess its certification state.
-func TestUncleanStateWithCompactedLogRefused(t *testing.T) {
-	c := newCluster(t, 1)
-	if err := put(context.Background(), c.nodes[1].db, "k", "v"); err != nil {
-		t.Fatal(err)
-	}
-	n := c.nodes[1].r.Node()
-	if err := n.Compact(context.Background(), n.Status().Applied); err != nil {
-		t.Fatal(err)
-	}
-	dir := c.nodes[1].dir
-	c.crash(1)
-	r, err := New(Config{ID: 1, Peers: c.peers, DataDir: filepath.Join(dir, "cluster"), Transport: c.net.Endpoint(1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := storage.Open(filepath.Join(dir, "data"), storage.Options{Replicator: r})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := r.Start(db); !errors.Is(err, ErrUnclean) {
-		t.Fatalf("start after unclean stop with a compacted log: %v", err)
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 )
 
 // Galera's wsrep_local_state values this layer reports (GALERA.md §1.1). Donor/Desynced (StateDonor,
-// flowcontrol.go) is reported for wsrep_desync=ON; SST donors are not implemented.
+// flowcontrol.go) is reported for wsrep_desync=ON and while the node donates a state transfer (sst.go).
 const (
 	StateInitialized = 0
 	StateJoiner      = 1 // a learner receiving the log (IST)
@@ -105,7 +105,7 @@ func (r *Replicator) Status() Status {
 		s.ClusterSize = len(members)
 		s.ClusterConfID = int64(confID)
 	}
-	if primary && s.FlowControl.Desync {
+	if primary && (s.FlowControl.Desync || r.fc.donating()) {
 		s.LocalState, s.LocalStateComment = StateDonor, "Donor/Desynced"
 	}
 	return s
