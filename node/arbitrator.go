@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 
 	"github.com/maxproxy/maxproxy/node/config"
@@ -19,20 +18,5 @@ func runArbitrator(ctx context.Context, cfg config.Config, log *slog.Logger, boo
 		log.Error("an arbitrator needs cluster_address")
 		return 2
 	}
-	n, err := start(cfg, log, startOptions{bootstrap: bootstrap, ctx: ctx, arbitrator: true})
-	if err != nil {
-		log.Error("start failed", "err", err)
-		return 1
-	}
-	log.Info("arbitrator joined the primary component", "node_name", cfg.NodeName, "node_address", cfg.NodeAddress)
-	<-ctx.Done()
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace+leaveTimeout)
-	defer cancel()
-	if err := n.Close(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		log.Error("shutdown", "err", err)
-		return 1
-	}
-	log.Info("shutdown complete")
-	return 0
+	return runNode(ctx, cfg, log, startOptions{bootstrap: bootstrap, ctx: ctx, arbitrator: true})
 }

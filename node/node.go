@@ -127,34 +127,78 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *arbitrator {
 		return runArbitrator(ctx, cfg, log, *bootstrap)
 	}
-	n, err := start(cfg, log, startOptions{bootstrap: *bootstrap, ctx: ctx})
-	if err != nil {
-		log.Error("start failed", "err", err)
-		return 1
-	}
-	log.Info("ready for connections", "version", Version, "addr", n.Addr().String(), "node_name", cfg.NodeName)
+	return runNode(ctx, cfg, log, startOptions{bootstrap: *bootstrap, ctx: ctx})
+}
 
-	code := 0
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case <-n.served:
-		log.Error("server stopped", "err", n.serveErr)
-		code = 1
+// runNode runs a data node until ctx ends and returns the exit code. When the node learns that only a
+// state transfer brings it back (a joiner behind every member's gcache, or a state that cannot be
+// rebuilt after a crash), it stops without leaving the cluster, receives an SST and starts again, as
+// mysqld does around Galera's SST.
+func runNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts startOptions) int {
+	for {
+		n, err := start(cfg, log, opts)
+		var sst *stateTransferError
+		if errors.As(err, &sst) {
+			if err := receiveStateTransfer(ctx, cfg, log, sst.minIndex); err != nil {
+				log.Error("state transfer failed", "err", err)
+				return 1
+			}
+			opts.bootstrap = false
+			continue
+		}
+		if err != nil {
+			log.Error("start failed", "err", err)
+			return 1
+		}
+		grace := shutdownGrace
+		if opts.arbitrator {
+			log.Info("arbitrator joined the primary component", "node_name", cfg.NodeName, "node_address", cfg.NodeAddress)
+			grace += leaveTimeout
+		} else {
+			log.Info("ready for connections", "version", Version, "addr", n.Addr().String(), "node_name", cfg.NodeName)
+		}
+
+		code, again := 0, false
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down")
+		case <-n.served:
+			log.Error("server stopped", "err", n.serveErr)
+			code = 1
+		case <-n.stateTransferNeeded():
+			log.Warn("stopping to receive a state transfer (SST); clients are disconnected")
+			again = true
+		}
+		var minIndex uint64
+		if again {
+			minIndex = n.repl.StateTransferIndex()
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), grace)
+		// A node that needs a state transfer stays a member: it comes back as soon as it has one.
+		err = n.close(sctx, !again)
+		cancel()
+		switch {
+		case err == nil:
+			log.Info("shutdown complete")
+		case errors.Is(err, context.DeadlineExceeded):
+			// Statements still running after the grace period were interrupted and rolled back: a normal stop.
+			log.Warn("shutdown interrupted running statements", "err", err)
+		case again:
+			// Its replication state is about to be replaced: what did not close cleanly does not matter.
+			log.Info("stopped for the state transfer", "err", err)
+		default:
+			log.Error("shutdown", "err", err)
+			code = 1
+		}
+		if !again {
+			return code
+		}
+		if err := receiveStateTransfer(ctx, cfg, log, minIndex); err != nil {
+			log.Error("state transfer failed", "err", err)
+			return 1
+		}
+		opts.bootstrap = false
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	switch err := n.Close(sctx); {
-	case err == nil:
-		log.Info("shutdown complete")
-	case errors.Is(err, context.DeadlineExceeded):
-		// Statements still running after the grace period were interrupted and rolled back: a normal stop.
-		log.Warn("shutdown interrupted running statements", "err", err)
-	default:
-		log.Error("shutdown", "err", err)
-		code = 1
-	}
-	return code
 }
 
 // startCPUProfile profiles the process into path until the returned function is called. A file rather than a
@@ -230,7 +274,8 @@ type startOptions struct {
 }
 
 // waitPrimary polls until r is in the primary component (there is no event to wait on: leadership is
-// published by consensus after every Ready).
+// published by consensus after every Ready). It returns a *stateTransferError when r learns that it
+// needs a state transfer first.
 func waitPrimary(ctx context.Context, r *replicator.Replicator) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -241,6 +286,8 @@ func waitPrimary(ctx context.Context, r *replicator.Replicator) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for the primary component: %w", ctx.Err())
+		case <-r.StateTransferNeeded():
+			return &stateTransferError{minIndex: r.StateTransferIndex()}
 		case <-tick.C:
 		}
 	}
@@ -281,9 +328,13 @@ func start(cfg config.Config, log *slog.Logger, opts startOptions) (_ *Node, err
 		n.repl.SetTOIExecutor(toiExecutor{applier})
 		if err := n.repl.Start(n.db); err != nil {
 			n.repl = nil // never started: nothing to close
+			if errors.Is(err, replicator.ErrStateTransfer) {
+				return nil, &stateTransferError{cause: err}
+			}
 			return nil, err
 		}
 		n.tr.Attach(n.repl.Node())
+		n.tr.HandleStateTransfer(n.repl.ServeStateTransfer)
 		// Like a Galera joiner, the node serves clients only once it is part of the primary component: the
 		// engine's first start writes accounts, which must be ordered.
 		log.Info("waiting for the primary component", "node_address", cfg.NodeAddress, "bootstrap", opts.bootstrap)
@@ -337,6 +388,7 @@ func (n *Node) startCluster(cfg config.Config, log *slog.Logger, opts startOptio
 			}
 		},
 		Arbitrator:  opts.arbitrator,
+		GcacheSize:  uint64(cfg.Gcache.Size),
 		FlowControl: replicator.FlowControlConfig{Limit: cfg.GCS.FCLimit, Factor: cfg.GCS.FCFactor, SinglePrimary: cfg.GCS.FCSinglePrimary},
 		OnApply: func(ws *storage.WriteSet) {
 			for i := range ws.Ops {
@@ -536,6 +588,15 @@ func flushPolicy(v int) int {
 		return 1
 	}
 	return 2
+}
+
+// stateTransferNeeded is closed when the node must stop for a state transfer; nil (never ready) for a
+// standalone node.
+func (n *Node) stateTransferNeeded() <-chan struct{} {
+	if n.repl == nil {
+		return nil
+	}
+	return n.repl.StateTransferNeeded()
 }
 
 // Addr is the address the node listens on.
