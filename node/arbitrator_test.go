@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/maxproxy/maxproxy/node/storage"
 )
 
 // An arbitrator (maxnode --arbitrator, Galera's garbd) counts in the view and the quorum but serves no
@@ -57,7 +59,32 @@ func TestArbitratorKeepsTheSurvivorPrimary(t *testing.T) {
 	if lead := arb.repl.Node().Status().Lead; lead == 3 {
 		t.Fatal("the arbitrator kept the leadership")
 	}
+	// Like garbd it stores no data: it follows the total order (same seqno) with an empty catalog.
+	waitFor(t, func() bool { return arb.db.LastCommitted() == nodes[0].db.LastCommitted() })
+	if n := catalogKeys(t, arb.db); n != 0 {
+		t.Fatalf("the arbitrator's storage holds %d catalog entries; it must store no data", n)
+	}
+	if n := catalogKeys(t, nodes[0].db); n == 0 {
+		t.Fatal("the data node's catalog is empty: the check above proves nothing")
+	}
 	// A graceful leave would first try to hand leadership to a voter that takes it, and there is none.
 	stopWithoutLeave(t, nodes[0])
 	stopWithoutLeave(t, arb)
+}
+
+// catalogKeys counts the entries of db's catalog space (every table, index and account is one).
+func catalogKeys(t *testing.T, db *storage.DB) int {
+	t.Helper()
+	tx := db.Begin(storage.TxOptions{ReadOnly: true})
+	defer tx.Rollback()
+	it := tx.Scan(0, nil, nil, false)
+	defer it.Close()
+	n := 0
+	for it.Next() {
+		n++
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

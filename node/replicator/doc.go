@@ -167,8 +167,9 @@
 // own write-set — what Galera's replay re-applies — and the storage counts it (storage Stats.Replays,
 // wsrep_local_replays). The client sees success.
 //
-// Config.Arbitrator (maxnode --arbitrator, garbd) starts consensus as a NonCandidate voter; it applies the
-// log like any member. ViewChanged / MemberView (viewsub.go) publish the member set after every
+// Config.Arbitrator (maxnode --arbitrator, garbd) starts consensus as a NonCandidate voter; it certifies
+// the log like any member but stores no data (every seqno is applied empty, DDL is not run) and refuses
+// to donate state transfers. ViewChanged / MemberView (viewsub.go) publish the member set after every
 // configuration change, which node uses for wsrep_auto_increment_control.
 //
 // # Not implemented (first cut)

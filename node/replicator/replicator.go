@@ -69,7 +69,9 @@ type Config struct {
 	// block on anything that waits for the total order to advance (a local commit).
 	OnApply func(ws *storage.WriteSet)
 	// Arbitrator makes this member an arbitrator (garbd): a voter that never starts an election and hands
-	// leadership away if it gets it (consensus NonCandidate). It still applies the log.
+	// leadership away if it gets it (consensus NonCandidate). It certifies the log like any member (its
+	// view and positions are the cluster's) but stores no data: every seqno is applied empty, DDL is not
+	// run, and it never donates a state transfer.
 	Arbitrator bool
 	// FlowControl holds gcs.fc_limit, gcs.fc_factor and gcs.fc_single_primary (flowcontrol.go).
 	FlowControl FlowControlConfig
@@ -583,7 +585,8 @@ func (r *Replicator) applyLoop() {
 			continue
 		}
 		ws := it.ws
-		if ws == nil {
+		if ws == nil || r.cfg.Arbitrator {
+			// An arbitrator stores no data (garbd): its storage only records the position.
 			ws = &storage.WriteSet{}
 		}
 		// Reserve first: once the seqno is visible, a local CREATE TABLE cannot get one of its spaces.

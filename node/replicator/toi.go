@@ -271,6 +271,8 @@ func (r *Replicator) execTOI(seqno uint64, it *toiItem) error {
 	switch {
 	case !it.ok:
 		result = fmt.Errorf("replicator: DDL failed certification at seqno %d: %w", seqno, storage.ErrCertification)
+	case r.cfg.Arbitrator:
+		// No data, no schema: the seqno is consumed empty below.
 	case r.toiExec == nil:
 		return fmt.Errorf("replicator: TOI entry at seqno %d but no TOI executor is installed", seqno)
 	case it.count > maxTOICount:
