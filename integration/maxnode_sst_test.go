@@ -39,6 +39,11 @@ func startSSTCluster(t *testing.T) *harness.MaxnodeCluster {
 	c := harness.StartMaxnodeCluster(t, 3, harness.MaxnodeOptions{Settings: sstSettings})
 	setupScenarioTable(t, c)
 	mustNodeExec(t, c.Maxnode(1), "CREATE TABLE "+scenarioDB+".bulk (id INT PRIMARY KEY, v VARCHAR(1100) NOT NULL)")
+	// startWriters' table, created here so that it is visible on every node before any writer starts.
+	mustNodeExec(t, c.Maxnode(1), "CREATE TABLE "+scenarioDB+".burst (id INT PRIMARY KEY, v VARCHAR(64) NOT NULL)")
+	for _, table := range []string{"bulk", "burst"} {
+		waitSameRows(t, c, "SELECT COUNT(*) FROM "+scenarioDB+"."+table, "0;")
+	}
 	return c
 }
 
@@ -235,7 +240,8 @@ func TestMaxnodeSSTAfterGcacheOverflow(t *testing.T) {
 // TestMaxnodeSSTNewEmptyNode: the cluster writes six times its gcache with all three nodes up, so every
 // node discards the start of the log; then node 3 is stopped and its data directory emptied, as for a
 // brand-new node under the same name. It can only be rebuilt by a state transfer, which must carry the
-// accounts created through SQL as well as the tables.
+// accounts created through SQL as well as the tables, and the commits the other nodes make meanwhile
+// must reach it too.
 func TestMaxnodeSSTNewEmptyNode(t *testing.T) {
 	c := startSSTCluster(t)
 	dbs := scenarioDBs(t, c, 3, "")
@@ -258,14 +264,46 @@ func TestMaxnodeSSTNewEmptyNode(t *testing.T) {
 	}
 	nodeExec(t, dbs[0], "INSERT INTO t VALUES (2, 'while node3 was empty')")
 
+	// Nodes 1 and 2 keep committing while node 3 receives the snapshot and catches up after it.
+	w := startWriters(t, c, 2)
+	w.waitProgress(t, []int{1, 2}, 20)
 	startAgain(t, c, 3)
+	w.waitProgress(t, []int{1, 2}, 20)
+	acked := w.stop(t)
+
 	// The harness's accounts were created through node 1 after the cluster started: only the snapshot
 	// brings them to the emptied node.
 	app := nodeDB(t, c.Node(3).DSN(harness.AppAccount.User, harness.AppAccount.Password, scenarioDB)+"&wsrep_sync_wait=1")
 	if got := nodeQuery(t, app, "SELECT COUNT(*) FROM bulk"); got[0][0] != fmt.Sprint(sstRows) {
 		t.Errorf("emptied node3 after rejoining: %s bulk rows, want %d", got[0][0], sstRows)
 	}
-	checkJoinedBySST(t, c, 3, 2+sstRows, 3)
+	burst := checkAcked(t, scenarioDBs(t, c, 3, "wsrep_sync_wait=1"), acked)
+	checkJoinedBySST(t, c, 3, 2+sstRows+burst, 3)
+}
+
+// checkAcked checks that every node (the pools wait for causality) holds every acknowledged burst row
+// and returns how many burst rows node 1 has: at least those, plus any whose outcome was unknown.
+func checkAcked(t *testing.T, causal []*sql.DB, acked []int) int {
+	t.Helper()
+	for i, db := range causal {
+		present := map[string]bool{}
+		for _, r := range nodeQuery(t, db, "SELECT id FROM burst") {
+			present[r[0]] = true
+		}
+		for _, id := range acked {
+			if !present[fmt.Sprint(id)] {
+				t.Errorf("node%d lacks acknowledged row %d", i+1, id)
+			}
+		}
+	}
+	var burst int
+	if err := causal[0].QueryRowContext(t.Context(), "SELECT COUNT(*) FROM burst").Scan(&burst); err != nil {
+		t.Fatal(err)
+	}
+	if burst < len(acked) {
+		t.Fatalf("node1 has %d burst rows, fewer than the %d acknowledged", burst, len(acked))
+	}
+	return burst
 }
 
 // TestMaxnodeCrashRestartAfterCompaction: every node writes and applies six times its gcache, so each
@@ -291,24 +329,7 @@ func TestMaxnodeCrashRestartAfterCompaction(t *testing.T) {
 		t.Errorf("node1 missed only the writes after its crash but its log mentions a state transfer:\n%s", strings.Join(lines, "\n"))
 	}
 	causal := scenarioDBs(t, c, 3, "wsrep_sync_wait=1")
-	for i, db := range causal {
-		present := map[string]bool{}
-		for _, r := range nodeQuery(t, db, "SELECT id FROM burst") {
-			present[r[0]] = true
-		}
-		for _, id := range acked {
-			if !present[fmt.Sprint(id)] {
-				t.Errorf("node%d lacks acknowledged row %d", i+1, id)
-			}
-		}
-	}
-	var burst int
-	if err := causal[0].QueryRowContext(t.Context(), "SELECT COUNT(*) FROM burst").Scan(&burst); err != nil {
-		t.Fatal(err)
-	}
-	if burst < len(acked) {
-		t.Fatalf("node1 has %d burst rows, fewer than the %d acknowledged", burst, len(acked))
-	}
+	burst := checkAcked(t, causal, acked)
 	// Rows whose commit outcome was unknown when node 1 died may exist too; every node must agree on them.
 	sameChecksums(t, causal, sstRows+burst)
 }
