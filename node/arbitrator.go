@@ -19,5 +19,5 @@ func runArbitrator(ctx context.Context, cfg config.Config, log *slog.Logger, boo
 		log.Error("an arbitrator needs cluster_address")
 		return 2
 	}
-	return runNode(ctx, cfg, log, startOptions{bootstrap: bootstrap, ctx: ctx, arbitrator: true})
+	return runNode(ctx, cfg, log, startOptions{bootstrap: bootstrap, ctx: ctx, arbitrator: true, sst: newSSTSettings(cfg)})
 }

@@ -127,7 +127,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *arbitrator {
 		return runArbitrator(ctx, cfg, log, *bootstrap)
 	}
-	return runNode(ctx, cfg, log, startOptions{bootstrap: *bootstrap, ctx: ctx})
+	return runNode(ctx, cfg, log, startOptions{bootstrap: *bootstrap, ctx: ctx, sst: newSSTSettings(cfg)})
 }
 
 // runNode runs a data node until ctx ends and returns the exit code. When the node learns that only a
@@ -139,7 +139,7 @@ func runNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts star
 		n, err := start(cfg, log, opts)
 		var sst *stateTransferError
 		if errors.As(err, &sst) {
-			if err := receiveStateTransfer(ctx, cfg, log, sst.minIndex); err != nil {
+			if err := receiveStateTransfer(ctx, cfg, log, opts.sst, sst.minIndex); err != nil {
 				log.Error("state transfer failed", "err", err)
 				return 1
 			}
@@ -193,7 +193,7 @@ func runNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts star
 		if !again {
 			return code
 		}
-		if err := receiveStateTransfer(ctx, cfg, log, minIndex); err != nil {
+		if err := receiveStateTransfer(ctx, cfg, log, opts.sst, minIndex); err != nil {
 			log.Error("state transfer failed", "err", err)
 			return 1
 		}
@@ -271,6 +271,9 @@ type startOptions struct {
 	ctx context.Context
 	// arbitrator runs the node as an arbitrator (arbitrator.go): no SQL service, never the leader.
 	arbitrator bool
+	// sst holds the state-transfer settings operators change at runtime; they outlive the restarts a
+	// state transfer makes. nil: node.toml's values.
+	sst *sstSettings
 }
 
 // waitPrimary polls until r is in the primary component (there is no event to wait on: leadership is
@@ -345,7 +348,7 @@ func start(cfg config.Config, log *slog.Logger, opts startOptions) (_ *Node, err
 			return n, nil
 		}
 	}
-	if err := n.serve(cfg, log); err != nil {
+	if err := n.serve(cfg, log, opts.sst); err != nil {
 		return nil, err
 	}
 	return n, nil
@@ -421,7 +424,7 @@ func (n *Node) closeCluster() error {
 	return err
 }
 
-func (n *Node) serve(cfg config.Config, log *slog.Logger) error {
+func (n *Node) serve(cfg config.Config, log *slog.Logger, sst *sstSettings) error {
 	_, portStr, _ := net.SplitHostPort(cfg.Listen)
 	port, _ := strconv.Atoi(portStr) // 0 for a named port; the engine then reports its default
 	eopts := sql.EngineOptions{
@@ -435,7 +438,6 @@ func (n *Node) serve(cfg config.Config, log *slog.Logger) error {
 	if n.repl != nil {
 		gate = n.repl
 		eopts.ExtraStatus = func() []sql.NameValue { return statusRows(n.repl.Status()) }
-		eopts.ExtraVariables = clusterVariables(cfg)
 		eopts.TOI = func(ctx context.Context, req sql.TOIRequest) error {
 			return n.repl.ReplicateTOI(ctx, replicator.TOIRequest(req))
 		}
@@ -445,9 +447,23 @@ func (n *Node) serve(cfg config.Config, log *slog.Logger) error {
 		}
 		eopts.FlushStatus = n.repl.ResetFlowControlStats
 	}
-	reject := &rejectQueries{}
+	if sst == nil {
+		sst = newSSTSettings(cfg)
+	}
+	reject := &rejectQueries{donorRejects: &sst.donorRejects}
+	if n.repl != nil {
+		reject.donating = n.repl.Donating
+		eopts.ExtraVariables = clusterVariables(cfg, sst)
+	}
 	eopts.OnSetGlobal = func(name, value string) error {
 		switch name {
+		case "wsrep_sst_donor_rejects_queries":
+			sst.donorRejects.Store(value == "ON" || value == "1")
+		case "wsrep_sst_donor":
+			if _, _, err := config.ParseSSTDonor(value); err != nil {
+				return fmt.Errorf("wsrep_sst_donor: %w", err)
+			}
+			sst.donor.Store(&value)
 		case "wsrep_reject_queries":
 			reject.set(value)
 		case "wsrep_max_ws_rows", "wsrep_max_ws_size":
@@ -558,7 +574,7 @@ func statusRows(st replicator.Status) []sql.NameValue {
 }
 
 // clusterVariables are the wsrep_* system variables that mirror the cluster settings.
-func clusterVariables(cfg config.Config) func() []sql.NameValue {
+func clusterVariables(cfg config.Config, sst *sstSettings) func() []sql.NameValue {
 	vars := []sql.NameValue{
 		{Name: "wsrep_on", Value: "ON"},
 		{Name: "wsrep_auto_increment_control", Value: "ON"},
@@ -567,11 +583,17 @@ func clusterVariables(cfg config.Config) func() []sql.NameValue {
 		{Name: "wsrep_node_address", Value: cfg.NodeAddress},
 		{Name: "wsrep_node_name", Value: cfg.NodeName},
 		{Name: "wsrep_provider", Value: "maxnode raft replicator"},
-		// There is no blocking state transfer on the donor side, so the donor never rejects queries.
-		{Name: "wsrep_sst_donor_rejects_queries", Value: "OFF"},
 		{Name: "wsrep_provider_options", Value: providerOptions(cfg)},
 	}
-	return func() []sql.NameValue { return vars }
+	return func() []sql.NameValue {
+		rejects := "OFF"
+		if sst.donorRejects.Load() {
+			rejects = "ON"
+		}
+		return append(vars[:len(vars):len(vars)],
+			sql.NameValue{Name: "wsrep_sst_donor", Value: *sst.donor.Load()},
+			sql.NameValue{Name: "wsrep_sst_donor_rejects_queries", Value: rejects})
+	}
 }
 
 // toiExecutor runs the replicator's TOI entries on the SQL layer's applier.
@@ -715,6 +737,19 @@ func quote(s string) string {
 
 // providerOptions renders the provider options maxnode implements as Galera lists them in
 // wsrep_provider_options: "key = value" pairs sorted by key, separated by "; ", durations in ISO 8601.
+// formatSize writes a size the way Galera prints gcache.size: the largest exact K/M/G unit.
+func formatSize(b uint64) string {
+	for _, u := range []struct {
+		suffix string
+		size   uint64
+	}{{"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}} {
+		if b >= u.size && b%u.size == 0 {
+			return strconv.FormatUint(b/u.size, 10) + u.suffix
+		}
+	}
+	return strconv.FormatUint(b, 10)
+}
+
 func providerOptions(cfg config.Config) string {
 	yesNo := func(b bool) string {
 		if b {
@@ -724,6 +759,7 @@ func providerOptions(cfg config.Config) string {
 	}
 	return strings.Join([]string{
 		"evs.inactive_timeout = PT" + strconv.FormatFloat(time.Duration(cfg.EVS.InactiveTimeout).Seconds(), 'f', -1, 64) + "S",
+		"gcache.size = " + formatSize(uint64(cfg.Gcache.Size)),
 		"gcs.fc_factor = " + strconv.FormatFloat(cfg.GCS.FCFactor, 'f', -1, 64),
 		"gcs.fc_limit = " + strconv.Itoa(cfg.GCS.FCLimit),
 		"gcs.fc_single_primary = " + yesNo(cfg.GCS.FCSinglePrimary),

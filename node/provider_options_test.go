@@ -17,7 +17,7 @@ func TestProviderOptionsBootstrap(t *testing.T) {
 	if err := db.QueryRow("SELECT @@global.wsrep_provider_options").Scan(&opts); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"gcs.fc_limit = 16", "evs.inactive_timeout = PT15S", "pc.bootstrap = no"} {
+	for _, want := range []string{"gcs.fc_limit = 16", "evs.inactive_timeout = PT15S", "pc.bootstrap = no", "gcache.size = 128M"} {
 		if !strings.Contains(opts, want) {
 			t.Errorf("wsrep_provider_options = %q, want it to list %q", opts, want)
 		}

@@ -12,6 +12,10 @@ import (
 type rejectQueries struct {
 	all     atomic.Bool
 	killAll func() // ends every client connection; set before the server accepts any
+	// wsrep_sst_donor_rejects_queries: while donating a state transfer (donating), refuse the same way,
+	// so that proxies and load balancers move the load off the donor.
+	donorRejects *atomic.Bool
+	donating     func() bool
 }
 
 // set applies a new value of the variable (already validated by the SQL layer).
@@ -30,4 +34,9 @@ func (r *rejectQueries) set(value string) {
 }
 
 // rejecting reports whether client statements are refused.
-func (r *rejectQueries) rejecting() bool { return r != nil && r.all.Load() }
+func (r *rejectQueries) rejecting() bool {
+	if r == nil {
+		return false
+	}
+	return r.all.Load() || (r.donorRejects != nil && r.donorRejects.Load() && r.donating != nil && r.donating())
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/maxproxy/maxproxy/node/config"
@@ -29,6 +30,20 @@ func (e *stateTransferError) Error() string {
 
 func (e *stateTransferError) Unwrap() error { return replicator.ErrStateTransfer }
 
+// sstSettings are wsrep_sst_donor and wsrep_sst_donor_rejects_queries: node.toml gives the first,
+// SET GLOBAL changes both at runtime.
+type sstSettings struct {
+	donor        atomic.Pointer[string]
+	donorRejects atomic.Bool
+}
+
+func newSSTSettings(cfg config.Config) *sstSettings {
+	s := &sstSettings{}
+	d := cfg.SSTDonor
+	s.donor.Store(&d)
+	return s
+}
+
 // sstRetry is how long a joiner waits after every member refused or failed a state transfer before it
 // asks them again (Galera's joiner keeps retrying every second too).
 const sstRetry = time.Second
@@ -36,34 +51,53 @@ const sstRetry = time.Second
 // sstConnectTimeout bounds connecting to a donor.
 const sstConnectTimeout = 5 * time.Second
 
-// receiveStateTransfer asks the other members listed in cluster_address, in turn, to donate a state
-// transfer and installs the first one that completes into the stopped node's data directory. A donor
-// that is not Synced refuses and the next is asked; after a round without success it waits sstRetry and
-// starts again, until ctx ends.
-func receiveStateTransfer(ctx context.Context, cfg config.Config, log *slog.Logger, minIndex uint64) error {
+// receiveStateTransfer asks the other members listed in cluster_address for a state transfer and
+// installs the first one that completes into the stopped node's data directory. With wsrep_sst_donor it
+// asks the named nodes in their order (every member is asked, only the named one donates), and then, if
+// the list ends with a comma, any member. A member that is not Synced refuses and the next is asked;
+// after a round without success it waits sstRetry and starts again, until ctx ends.
+func receiveStateTransfer(ctx context.Context, cfg config.Config, log *slog.Logger, settings *sstSettings, minIndex uint64) error {
 	members, self, err := cfg.ClusterMembers()
 	if err != nil {
 		return err
 	}
-	id := uint64(self) + 1
-	log.Info("requesting a state transfer (SST)", "min_index", minIndex)
+	donor := cfg.SSTDonor
+	if settings != nil {
+		donor = *settings.donor.Load()
+	}
+	names, anyOther, err := config.ParseSSTDonor(donor)
+	if err != nil {
+		return fmt.Errorf("wsrep_sst_donor: %w", err)
+	}
+	var passes [][]string // one donor list per pass; nil: any member
+	for _, n := range names {
+		passes = append(passes, []string{n})
+	}
+	if anyOther {
+		passes = append(passes, nil)
+	}
+	req := consensus.StateTransferRequest{Joiner: uint64(self) + 1, MinIndex: minIndex}
+	log.Info("requesting a state transfer (SST)", "min_index", minIndex, "sst_donor", donor)
 	for round := 0; ; round++ {
-		for k := 1; k < len(members); k++ {
-			// Start with the member after this one, so joiners spread over the donors.
-			i := (self + k + round) % len(members)
-			if i == self {
-				continue
+		for _, pass := range passes {
+			req.Donors = pass
+			for k := 1; k < len(members); k++ {
+				// Start with the member after this one, so joiners spread over the donors.
+				i := (self + k + round) % len(members)
+				if i == self {
+					continue
+				}
+				start := time.Now()
+				seqno, err := transferFrom(ctx, cfg, members[i], req)
+				if err == nil {
+					log.Info("state transfer received", "donor", members[i], "seqno", seqno, "took", time.Since(start).Round(time.Millisecond))
+					return nil
+				}
+				if ctx.Err() != nil {
+					return fmt.Errorf("state transfer: %w", ctx.Err())
+				}
+				log.Info("state transfer from a member failed; trying the next", "donor", members[i], "err", err)
 			}
-			start := time.Now()
-			seqno, err := transferFrom(ctx, cfg, members[i], id, minIndex)
-			if err == nil {
-				log.Info("state transfer received", "donor", members[i], "seqno", seqno, "took", time.Since(start).Round(time.Millisecond))
-				return nil
-			}
-			if ctx.Err() != nil {
-				return fmt.Errorf("state transfer: %w", ctx.Err())
-			}
-			log.Warn("state transfer from a member failed; trying the next", "donor", members[i], "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -73,9 +107,9 @@ func receiveStateTransfer(ctx context.Context, cfg config.Config, log *slog.Logg
 	}
 }
 
-func transferFrom(ctx context.Context, cfg config.Config, addr string, id, minIndex uint64) (uint64, error) {
+func transferFrom(ctx context.Context, cfg config.Config, addr string, req consensus.StateTransferRequest) (uint64, error) {
 	cctx, cancel := context.WithTimeout(ctx, sstConnectTimeout)
-	c, err := consensus.DialStateTransfer(cctx, addr, id, minIndex, nil)
+	c, err := consensus.DialStateTransfer(cctx, addr, req, nil)
 	cancel()
 	if err != nil {
 		return 0, err

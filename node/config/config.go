@@ -3,10 +3,11 @@
 // Decoding is strict: a key the schema does not know is an error naming the file, the line and the key,
 // so a typo never silently falls back to a default. Setting names follow MariaDB's (and, for cluster
 // settings, Galera's) where one exists: cluster_name, cluster_address ("gcomm://host:port,...") and
-// node_address are wsrep_cluster_name, wsrep_cluster_address and wsrep_node_address. Of Galera's provider
-// options (wsrep_provider_options) only the flow-control ones and evs.inactive_timeout are supported,
-// under their own names: gcs.fc_limit, gcs.fc_factor, gcs.fc_single_primary and evs.inactive_timeout (a
-// [gcs] or [evs] table, or dotted keys); any other is rejected like every unknown key.
+// node_address are wsrep_cluster_name, wsrep_cluster_address and wsrep_node_address, sst_donor is
+// wsrep_sst_donor. Of Galera's provider options (wsrep_provider_options) the flow-control ones,
+// evs.inactive_timeout and gcache.size are supported, under their own names: gcs.fc_limit, gcs.fc_factor,
+// gcs.fc_single_primary, evs.inactive_timeout and gcache.size (a [gcs], [evs] or [gcache] table, or dotted
+// keys); any other is rejected like every unknown key.
 package config
 
 import (
@@ -85,6 +86,9 @@ type Config struct {
 	// NodeAddress is wsrep_node_address: this node's replication listen address, one of ClusterAddress's
 	// members. Required with ClusterAddress.
 	NodeAddress string `toml:"node_address"`
+	// SSTDonor is wsrep_sst_donor: the node names (node_name) this node asks, in order, for a state
+	// transfer; a trailing comma lets any other member donate when none of them can. Empty: any member.
+	SSTDonor string `toml:"sst_donor"`
 	// GCS holds the flow-control provider options (gcs.fc_limit, gcs.fc_factor, gcs.fc_single_primary).
 	GCS GCS `toml:"gcs"`
 	// EVS holds evs.inactive_timeout.
@@ -137,6 +141,26 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// ParseSSTDonor splits a wsrep_sst_donor value into its node names and whether a trailing comma allows
+// any other member as a last resort.
+func ParseSSTDonor(v string) (names []string, anyOther bool, err error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return nil, true, nil
+	}
+	if strings.HasSuffix(v, ",") {
+		anyOther, v = true, strings.TrimSuffix(v, ",")
+	}
+	for _, n := range strings.Split(v, ",") {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			return nil, false, fmt.Errorf("empty node name in %q", v)
+		}
+		names = append(names, n)
+	}
+	return names, anyOther, nil
 }
 
 // Gcache is Galera's gcache.* options (GALERA.md §5.3).
@@ -342,6 +366,9 @@ func (c *Config) Validate() error {
 	}
 	if t := time.Duration(c.EVS.InactiveTimeout); t < time.Second || t > time.Hour {
 		return keyErr(fmt.Sprintf("must be between 1s and 1h, got %v", t), "evs", "inactive_timeout")
+	}
+	if _, _, err := ParseSSTDonor(c.SSTDonor); err != nil {
+		return keyErr(err.Error(), "sst_donor")
 	}
 	if c.Gcache.Size < minGcacheSize {
 		return keyErr(fmt.Sprintf("must be at least %d bytes, got %d", minGcacheSize, c.Gcache.Size), "gcache", "size")

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,9 @@ func TestParseGood(t *testing.T) {
 	if len(cfg.Users) != 2 || cfg.Users[0].Host != "%" || cfg.Users[1].PasswordHash == "" ||
 		len(cfg.Users[0].Grants) != 2 {
 		t.Errorf("users: %+v", cfg.Users)
+	}
+	if cfg.Gcache.Size != 256<<20 || cfg.SSTDonor != "node2,node3," {
+		t.Errorf("gcache.size %d, sst_donor %q", cfg.Gcache.Size, cfg.SSTDonor)
 	}
 	if cfg.GCS != (GCS{FCLimit: 32, FCFactor: 0.5}) {
 		t.Errorf("gcs: %+v", cfg.GCS)
@@ -79,6 +83,7 @@ func TestParseBad(t *testing.T) {
 		{"gcache size syntax", "gcache.size = \"12Q\"\n", `bad size "12Q": want a number of bytes or one like 128M`},
 		{"gcache size range", "[gcache]\nsize = 100\n", `bad.toml:2: gcache.size: must be at least 1024 bytes, got 100`},
 		{"negative gcache size", "gcache.size = -1\n", `bad size -1: must not be negative`},
+		{"sst donor", "sst_donor = \"node2,,node3\"\n", `bad.toml:1: sst_donor: empty node name in "node2,,node3"`},
 		{"duplicate account", "[[user]]\nname = \"a\"\n[[user]]\nname = \"a\"\nhost = \"%\"\n", `account 'a'@'%' is listed twice`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -134,6 +139,23 @@ func TestGcacheSize(t *testing.T) {
 		c, err := Parse("node.toml", []byte(tc.toml))
 		if err != nil || uint64(c.Gcache.Size) != tc.want {
 			t.Errorf("%q: %d %v, want %d", tc.toml, c.Gcache.Size, err, tc.want)
+		}
+	}
+}
+
+func TestParseSSTDonor(t *testing.T) {
+	for _, tc := range []struct {
+		v        string
+		names    []string
+		anyOther bool
+	}{
+		{"", nil, true},
+		{"node2", []string{"node2"}, false},
+		{"node2, node3,", []string{"node2", "node3"}, true},
+	} {
+		names, anyOther, err := ParseSSTDonor(tc.v)
+		if err != nil || fmt.Sprint(names) != fmt.Sprint(tc.names) || anyOther != tc.anyOther {
+			t.Errorf("ParseSSTDonor(%q) = %q, %v, %v; want %q, %v", tc.v, names, anyOther, err, tc.names, tc.anyOther)
 		}
 	}
 }

@@ -23,8 +23,9 @@
 //
 // # Durable state
 //
-// DataDir/raft.db (bbolt) holds the log (one key per index), the hard state, the snapshot metadata, a
-// proposal epoch incremented on every start, and the apply state: the last applied index, the configuration
+// DataDir/raft.db (bbolt) holds the log (one key per index), the hard state, the checkpoint (below) and
+// the index and term of the last discarded entry, a proposal epoch incremented on every start, and the
+// apply state: the last applied index, the configuration
 // at that index, and the per-proposer filter below. The apply state is written together with the next log
 // write (it never costs an fsync of its own), so after a crash entries after it are delivered to the FSM
 // again: the FSM must skip indexes it has already made durable. Close writes nothing extra, so closing is
@@ -35,17 +36,27 @@
 // An FSM whose own durable state lags the persisted apply position (it lost a tail in a crash) restarts
 // with Config.ReplayFrom: the apply position is moved back to ReplayFrom-1 and raft delivers every
 // committed entry from there again. The per-proposer filter is rebuilt by admitting the retained entries
-// before ReplayFrom in order, starting from the empty filter at index 0, so each replayed entry is admitted
-// or skipped exactly as the first time; that needs the log from index 1 (ErrReplayCompacted otherwise).
-// Replayed configuration changes are not applied to raft again (the restored configuration already holds
-// them); they are reported to OnMembership marked Replayed, so an FSM rebuilding its view of the
-// membership from the log sees every change in order.
+// before ReplayFrom in order, starting from the checkpoint's filter (or the empty filter at index 0
+// before the first checkpoint), so each replayed entry is admitted or skipped exactly as the first time.
+// A replay from at or before the checkpoint starts right after it, and Config.Restore first gets the
+// checkpoint so that the FSM takes its state there. Replayed configuration changes are not applied to
+// raft again (the restored configuration already holds them); they are reported to OnMembership marked
+// Replayed, so an FSM rebuilding its view of the membership from the log sees every change in order.
 //
-// The retained log is kept in memory and on disk until Compact discards a prefix (the gcache layer decides
-// when; Status.FirstIndex is the first retained index). Raft snapshots carry no data here: a leader never
-// sends one (a follower that needs compacted entries is counted in Stats.SnapshotsNeeded and logged — it
-// needs a state transfer, the SST layer's job), and a node that receives one anyway stops with
-// ErrSnapshotUnsupported.
+// # Checkpoints, compaction and state transfer (checkpoint.go)
+//
+// A Checkpoint is the node's state at one applied index: the configuration and filter raft needs, and the
+// FSM's state, which Node.Checkpoint captures on the owner goroutine so that both are at exactly that
+// index. Compact makes one the restart base (once the FSM has made everything up to it durable) and
+// discards the oldest entries that do not fit in a byte budget (the Galera layer's gcache), never one
+// after the base. A leader that no longer holds the entries a follower needs sends it a raft snapshot
+// message stripped to its metadata (Stats.SnapshotsNeeded counts them) and reports the snapshot failed,
+// so raft keeps probing; the follower does not step it but reports it (Config.OnSnapshot): only a state
+// transfer brings it back. InstallCheckpoint then makes a stopped node's raft state resume from another
+// member's checkpoint (the log emptied, the checkpoint as base, commit at its index, term and vote kept),
+// and the Galera layer installs the FSM data that goes with it. Raft snapshots never carry data and are
+// never applied through raft: a snapshot message at or below the applied index only tells raft the
+// commit index.
 //
 // # Proposal outcomes
 //
@@ -111,8 +122,9 @@
 //     first brings that voter's log up to date), retrying every tick until the transfer happens.
 //
 // So an arbitrator leads only briefly, only when the data nodes cannot elect a leader without it, and only
-// to hand over. That is safe because it keeps the full raft log like any voter (Galera's garbd keeps no data;
-// documented difference) and a leader here never sends raft snapshots. It cannot be the only voter.
+// to hand over. That is safe because it keeps the raft log like any voter (what it has not discarded);
+// a follower that needs entries it discarded gets a state transfer from a data node. It cannot be the
+// only voter.
 //
 // # Reads
 //

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,7 +25,8 @@ import (
 var tcpMagic = [4]byte{'M', 'X', 'R', '1'}
 
 // A state transfer connection starts with magic "MXS1", the joiner's id and the raft index it needs at
-// least (both big-endian); the rest is the donor's reply (StateTransferHandler).
+// least (both big-endian), the length (2 bytes) and text of its donor list (comma-separated node names;
+// empty: any member); the rest is the donor's reply (StateTransferHandler).
 var sstMagic = [4]byte{'M', 'X', 'S', '1'}
 
 const (
@@ -118,18 +120,31 @@ var _ Receiver = (*Node)(nil)
 // dropped.
 func (t *TCPTransport) Attach(r Receiver) { t.recv.Store(&r) }
 
-// StateTransferHandler serves a state transfer to joiner, which needs raft index minIndex at least, by
-// writing to w (the donor's side of the protocol above the transport). ctx ends when the transport closes.
-type StateTransferHandler func(ctx context.Context, w io.Writer, joiner, minIndex uint64) error
+// StateTransferRequest is a joiner's request for a state transfer.
+type StateTransferRequest struct {
+	Joiner   uint64   // the joiner's raft id
+	MinIndex uint64   // the raft index the transfer must reach at least
+	Donors   []string // node names that may donate (wsrep_sst_donor); empty: any member
+}
+
+// maxDonorList bounds the donor list on the wire.
+const maxDonorList = 1<<16 - 1
+
+// StateTransferHandler serves a state transfer by writing to w (the donor's side of the protocol above
+// the transport). ctx ends when the transport closes.
+type StateTransferHandler func(ctx context.Context, w io.Writer, req StateTransferRequest) error
 
 // HandleStateTransfer sets the handler of state transfer requests arriving on the replication port;
 // requests arriving before are refused by closing the connection.
 func (t *TCPTransport) HandleStateTransfer(h StateTransferHandler) { t.sst.Store(&h) }
 
-// DialStateTransfer asks the member at addr (its replication address) for a state transfer to node id,
-// which needs raft index minIndex at least; read the donor's reply from the returned connection.
-// clientTLS is the transport's ClientTLS (nil: plaintext).
-func DialStateTransfer(ctx context.Context, addr string, id, minIndex uint64, clientTLS *tls.Config) (net.Conn, error) {
+// DialStateTransfer sends req to the member at addr (its replication address); read the donor's reply
+// from the returned connection. clientTLS is the transport's ClientTLS (nil: plaintext).
+func DialStateTransfer(ctx context.Context, addr string, req StateTransferRequest, clientTLS *tls.Config) (net.Conn, error) {
+	donors := strings.Join(req.Donors, ",")
+	if len(donors) > maxDonorList {
+		return nil, fmt.Errorf("consensus: state transfer: donor list of %d bytes is too long", len(donors))
+	}
 	var c net.Conn
 	var err error
 	if clientTLS != nil {
@@ -142,8 +157,11 @@ func DialStateTransfer(ctx context.Context, addr string, id, minIndex uint64, cl
 	if err != nil {
 		return nil, fmt.Errorf("consensus: state transfer from %s: %w", addr, err)
 	}
-	req := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(append([]byte(nil), sstMagic[:]...), id), minIndex)
-	if _, err := c.Write(req); err != nil {
+	b := append([]byte(nil), sstMagic[:]...)
+	b = binary.BigEndian.AppendUint64(b, req.Joiner)
+	b = binary.BigEndian.AppendUint64(b, req.MinIndex)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(donors)))
+	if _, err := c.Write(append(b, donors...)); err != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("consensus: state transfer from %s: %w", addr, err)
 	}
@@ -262,16 +280,24 @@ func (t *TCPTransport) read(c net.Conn) error {
 	}
 	from := binary.BigEndian.Uint64(pre[4:])
 	if [4]byte(pre[:4]) == sstMagic {
-		var idx [8]byte
-		if _, err := io.ReadFull(r, idx[:]); err != nil {
+		var hdr [10]byte
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			return fmt.Errorf("read state transfer request: %w", err)
+		}
+		donors := make([]byte, binary.BigEndian.Uint16(hdr[8:]))
+		if _, err := io.ReadFull(r, donors); err != nil {
+			return fmt.Errorf("read state transfer request: %w", err)
+		}
+		req := StateTransferRequest{Joiner: from, MinIndex: binary.BigEndian.Uint64(hdr[:])}
+		if len(donors) > 0 {
+			req.Donors = strings.Split(string(donors), ",")
 		}
 		h := t.sst.Load()
 		if h == nil {
 			return fmt.Errorf("state transfer request from node %d before the node serves them", from)
 		}
 		// A joiner that stops reading must not keep the donor Donor/Desynced: every write has a deadline.
-		return (*h)(t.ctx, deadlineWriter{c}, from, binary.BigEndian.Uint64(idx[:]))
+		return (*h)(t.ctx, deadlineWriter{c}, req)
 	}
 	if [4]byte(pre[:4]) != tcpMagic {
 		return errors.New("bad preamble: not a maxnode raft peer")

@@ -248,7 +248,8 @@ func TestTCPStateTransferRequest(t *testing.T) {
 	}
 	defer tr.Close()
 	ctx := t.Context()
-	c, err := DialStateTransfer(ctx, ln.Addr().String(), 7, 42, nil)
+	req := StateTransferRequest{Joiner: 7, MinIndex: 42, Donors: []string{"node2", "node3"}}
+	c, err := DialStateTransfer(ctx, ln.Addr().String(), req, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,17 +257,26 @@ func TestTCPStateTransferRequest(t *testing.T) {
 		t.Fatalf("got %q from a node without a handler", b)
 	}
 	c.Close()
-	tr.HandleStateTransfer(func(_ context.Context, w io.Writer, joiner, minIndex uint64) error {
-		_, err := fmt.Fprintf(w, "state for %d from %d", joiner, minIndex)
+	tr.HandleStateTransfer(func(_ context.Context, w io.Writer, req StateTransferRequest) error {
+		_, err := fmt.Fprintf(w, "state for %d from %d by %q", req.Joiner, req.MinIndex, req.Donors)
 		return err
 	})
-	c, err = DialStateTransfer(ctx, ln.Addr().String(), 7, 42, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	b, err := io.ReadAll(c)
-	if err != nil || string(b) != "state for 7 from 42" {
-		t.Fatalf("reply %q, %v", b, err)
+	for _, tc := range []struct {
+		donors []string
+		want   string
+	}{
+		{req.Donors, `state for 7 from 42 by ["node2" "node3"]`},
+		{nil, `state for 7 from 42 by []`},
+	} {
+		req.Donors = tc.donors
+		c, err = DialStateTransfer(ctx, ln.Addr().String(), req, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(c)
+		c.Close()
+		if err != nil || string(b) != tc.want {
+			t.Fatalf("reply %q, %v; want %q", b, err, tc.want)
+		}
 	}
 }

@@ -59,7 +59,8 @@
 //     node that left) sends a MEMBER entry with the join flag through a member (consensus.ProposeVia)
 //     every election timeout. The leader adds it as a raft learner; it receives the retained log from
 //     where its own ends (Galera's IST, donor = the leader, which stays Synced as Galera's IST donors do)
-//     and shows Joiner (1, "Joining: receiving State Transfer", non-Primary). Once it has applied the
+//     and shows Joiner (1, "Joining: receiving State Transfer", non-Primary); if the leader has
+//     discarded what it needs, it gets a state transfer first (sst.go). Once it has applied the
 //     commit index with an empty receive queue it proposes PROMOTE and the leader makes it a voter: it is
 //     Joined (3) until its receive queue first drains, then Synced (4). A voter that has been outside
 //     the primary component for rejoinChecks election timeouts asks too, since its configuration may be
@@ -112,15 +113,38 @@
 // consensus persists its own apply position independently, and the storage's durable position
 // (storage.DB.DurableSeqno) may lag behind it (DB.Apply does not wait for the disk). A node whose
 // replicator.state says running (or disagrees with the storage) therefore restarts consensus with
-// ReplayFrom 1: every committed entry is delivered again, through the same per-proposer filter, so the
-// FSM sees exactly the sequence of the first run. The certifier is rebuilt from scratch at the cluster
-// entry (certify.New at the cluster's base seqno — the only point where its state is known from the log
-// alone, since its window starts there) and every write-set is certified again in order, giving the same
-// verdicts and seqnos as the first time; seqnos at or below the storage's durable seqno are not applied
-// again, later ones are. No seqno→index map is kept: replaying from the log start needs none, at the cost
-// of reading the whole retained log once per crash. The log is never compacted by this package, which
-// keeps it retained below the storage's durable position; once anything compacts it, a crash restart
-// fails with ErrUnclean (the node needs a state transfer).
+// ReplayFrom 1: every committed entry since the last checkpoint (below) is delivered again, through the
+// same per-proposer filter, so the FSM sees exactly the sequence of the first run. The FSM resumes from
+// the checkpoint's state (consensus Config.Restore; certification index included) or, before the first
+// checkpoint, from scratch at the cluster entry (certify.New at the cluster's base seqno), and certifies
+// every write-set again in order, giving the same verdicts and seqnos as the first time; seqnos at or
+// below the storage's durable seqno are not applied again, later ones are. A storage that lost seqnos
+// the checkpoint covers (an OS crash with flush policy 2) cannot be replayed: Start returns ErrUnclean,
+// which wraps ErrStateTransfer, and the node receives a state transfer.
+//
+// # gcache and state transfer (sst.go)
+//
+// gcache.size (Config.GcacheSize, default 128M) bounds the raft log a node keeps. Once about a quarter
+// of it was appended since the last checkpoint, runGcache takes one (consensus.Node.Checkpoint: the FSM's
+// state — seqno, state UUID, conf_id, TOI count, certification index, view — captured on the consensus
+// goroutine at exactly the checkpoint's index), waits until the storage has made the checkpoint's seqno
+// durable, and hands it to consensus.Compact, which makes it the restart base and discards the oldest
+// entries that no longer fit in gcache.size. Entries after the checkpoint are never discarded.
+//
+// A member whose next entry its leader has discarded is told so (consensus OnSnapshot):
+// StateTransferNeeded closes and the node stops without leaving the cluster to receive a state snapshot
+// transfer (Galera's SST; node/sst.go asks the members of cluster_address in turn, honouring
+// wsrep_sst_donor). The donor side, ServeStateTransfer, refuses unless the node is Synced (and named, when
+// the joiner names donors); otherwise it is Donor/Desynced and out of flow control while it streams
+// (Galera's donors desync too), commits go on, and it sends a checkpoint taken at or after the index
+// the joiner needs together with a storage snapshot pinned at exactly the checkpoint's seqno (taken on
+// the consensus goroutine once the storage has committed that seqno, so nothing later can be in it).
+// ReceiveStateTransfer installs both: the storage (storage.InstallSnapshot, swapped in only once verified),
+// the raft state (consensus.InstallCheckpoint: empty log, base at the checkpoint, term and vote kept) and
+// replicator.state/grastate.dat, under an in-progress marker so that an interrupted installation is
+// repeated rather than started from. The node then starts as after a clean stop at the checkpoint and
+// receives the rest of the log (IST) from the leader. A node whose data does not match the cluster's
+// base (it has data but no cluster state, or another history) asks for a state transfer the same way.
 //
 // # DDL: total order isolation (toi.go)
 //
@@ -177,13 +201,12 @@
 //   - Account statements (CREATE USER, GRANT, ...) replicate as ordinary write-sets, not TOI; receivers
 //     reload their SQL catalog after such a write-set is applied (Config.OnApply), asynchronously. RSU
 //     (wsrep_OSU_method) and non-blocking DDL are not implemented: all DDL is TOI.
-//   - No SST: state transfer is the raft log only (IST from the leader), which this package never
-//     compacts, so any joiner can catch up from it; a joiner whose data does not match the cluster's
-//     starting seqno (a founder that had data) stays non-Primary and logs why. No Donor/Desynced state
-//     for state transfers (IST donors stay Synced, as in Galera); no sst_donor choice.
+//   - IST always comes from the raft leader (which stays Synced, as Galera's IST donors do); only SST
+//     has a donor choice. The joiner's SST is received while it is stopped (its MySQL port is closed, as
+//     a mysqld receiving SST at start-up), not while it serves. The flow-control pauses in effect are
+//     not part of a checkpoint: a node that received SST learns only the requests made after it.
 //   - No evs.suspect_timeout/delayed list (eviction is by evs.inactive_timeout only), no pc.weight, no
-//     Galera-strict whole-cluster outage mode (raft-natural, see above). Crash restart needs the
-//     uncompacted raft log (see above).
+//     Galera-strict whole-cluster outage mode (raft-natural, see above).
 //   - A minority reports wsrep_cluster_size 1 (it cannot see the other side of a partition).
 //   - wsrep_provider_options accepts only pc.bootstrap at runtime (SetProviderOptions).
 //   - wsrep_max_ws_rows is checked when the transaction commits (the whole transaction fails with 1180),

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/maxproxy/maxproxy/node/certify"
@@ -203,12 +204,13 @@ const maxCheckpointBytes = 1 << 30
 // sstWait bounds how long a donor waits to have applied what the joiner needs and to pin its storage.
 const sstWait = 10 * time.Second
 
-// ServeStateTransfer is the donor side of an SST to joiner, which needs at least raft index minIndex: it
-// refuses (telling the joiner why) unless it is Synced, otherwise it is Donor/Desynced while it writes
-// its checkpoint and the storage snapshot at exactly the checkpoint's seqno to w. Commits continue
-// meanwhile (the storage snapshot is MVCC); the donor leaves flow control for the duration, as Galera's
-// donors do.
-func (r *Replicator) ServeStateTransfer(ctx context.Context, w io.Writer, joiner, minIndex uint64) error {
+// ServeStateTransfer is the donor side of an SST: it refuses (telling the joiner why) unless it is Synced
+// and, when the joiner names its donors (wsrep_sst_donor), named; otherwise it is Donor/Desynced while it
+// writes its checkpoint, at raft index req.MinIndex or later, and the storage snapshot at exactly the
+// checkpoint's seqno to w. Commits continue meanwhile (the storage snapshot is MVCC); the donor leaves
+// flow control for the duration, as Galera's donors do.
+func (r *Replicator) ServeStateTransfer(ctx context.Context, w io.Writer, req consensus.StateTransferRequest) error {
+	joiner, minIndex := req.Joiner, req.MinIndex
 	bw := bufio.NewWriterSize(w, 64<<10)
 	refuse := func(reason string) error {
 		b := append([]byte(sstMagic), sstRefused)
@@ -218,6 +220,9 @@ func (r *Replicator) ServeStateTransfer(ctx context.Context, w io.Writer, joiner
 	}
 	if r.cfg.Arbitrator {
 		return refuse("an arbitrator stores no data to donate")
+	}
+	if len(req.Donors) > 0 && !slices.Contains(req.Donors, r.cfg.NodeName) {
+		return refuse(fmt.Sprintf("%q is not among the joiner's donors %v", r.cfg.NodeName, req.Donors))
 	}
 	if st := r.Status(); st.LocalState != StateSynced {
 		return refuse("donor is not Synced (" + st.LocalStateComment + ")")
@@ -274,6 +279,9 @@ func (r *Replicator) ServeStateTransfer(ctx context.Context, w io.Writer, joiner
 	r.log.Info("state transfer donated", "joiner", joiner, "index", cp.Index, "seqno", seqno, "took", time.Since(start))
 	return nil
 }
+
+// Donating reports whether this node is donating a state transfer now (Donor/Desynced).
+func (r *Replicator) Donating() bool { return r.fc.donating() }
 
 // sstMarker is present in the data directory while a received state transfer is being installed: a node
 // that finds it at start has a half-installed state and must receive a transfer again.

@@ -12,6 +12,7 @@ import (
 
 	pb "go.etcd.io/raft/v3/raftpb"
 
+	"github.com/maxproxy/maxproxy/node/consensus"
 	"github.com/maxproxy/maxproxy/node/storage"
 )
 
@@ -129,16 +130,26 @@ func TestStateTransferToLaggingNode(t *testing.T) {
 
 	// A member that is not Synced refuses to donate, with its reason.
 	pr, pw := io.Pipe()
-	go func() { _ = pw.CloseWithError(refuseAs(t, pw)) }()
+	go func(pw *io.PipeWriter) { _ = pw.CloseWithError(refuseAs(t, pw)) }(pw)
 	if _, err := ReceiveStateTransfer(ctx, pr, t.TempDir(), t.TempDir()); err == nil || !strings.Contains(err.Error(), "not Synced") {
 		t.Fatalf("transfer from a non-Synced donor: %v", err)
+	}
+
+	// A member the joiner did not name (wsrep_sst_donor) refuses too.
+	pr, pw = io.Pipe()
+	go func(pw *io.PipeWriter) {
+		req := consensus.StateTransferRequest{Joiner: 3, MinIndex: minIndex, Donors: []string{"someone-else"}}
+		_ = pw.CloseWithError(c.nodes[2].r.ServeStateTransfer(ctx, pw, req))
+	}(pw)
+	if _, err := ReceiveStateTransfer(ctx, pr, t.TempDir(), t.TempDir()); err == nil || !strings.Contains(err.Error(), "not among the joiner's donors") {
+		t.Fatalf("transfer from a donor the joiner did not name: %v", err)
 	}
 
 	pr, pw = io.Pipe()
 	gw := &gatedWriter{w: pw, started: make(chan struct{}), release: make(chan struct{})}
 	served := make(chan error, 1)
 	go func() {
-		err := c.nodes[2].r.ServeStateTransfer(ctx, gw, 3, minIndex)
+		err := c.nodes[2].r.ServeStateTransfer(ctx, gw, consensus.StateTransferRequest{Joiner: 3, MinIndex: minIndex})
 		served <- err
 		_ = pw.CloseWithError(err)
 	}()
@@ -185,7 +196,7 @@ func refuseAs(t *testing.T, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return r.ServeStateTransfer(context.Background(), w, 3, 1)
+	return r.ServeStateTransfer(context.Background(), w, consensus.StateTransferRequest{Joiner: 3, MinIndex: 1})
 }
 
 // A transfer interrupted while it was being installed leaves a marker; the node refuses to start from

@@ -182,6 +182,8 @@ func init() {
 	defVar("wsrep_max_ws_size", varInt, flagGlobal, "2147483647")
 	defVar("wsrep_desync", varBool, flagGlobal, "OFF")
 	defVar("wsrep_reject_queries", varEnum, flagGlobal, "NONE", "NONE", "ALL", "ALL_KILL")
+	defVar("wsrep_sst_donor_rejects_queries", varBool, flagGlobal, "OFF")
+	defVar("wsrep_sst_donor", varStr, flagGlobal, "")
 	// Read from the replication layer (ExtraVariables); registered so that SET GLOBAL reaches
 	// EngineOptions.OnSetGlobal (pc.bootstrap=YES).
 	defVar("wsrep_provider_options", varStr, flagGlobal, "")
