@@ -32,6 +32,10 @@ var sstSettings = []string{`gcache.size = "64K"`, `log_level = "debug"`}
 // sstRows rows of about 1 KB each: about 400 KB of replication log, six times the gcache.
 const sstRows = 400
 
+// shortRows rows (ids from shortRowsFrom) are about half the gcache: a node that misses only them
+// catches up from the others' log.
+const shortRows, shortRowsFrom = 30, 10_000
+
 // startSSTCluster starts three nodes with a small gcache and the scenario tables plus bulk, for rows of
 // about 1 KB.
 func startSSTCluster(t *testing.T) *harness.MaxnodeCluster {
@@ -110,7 +114,8 @@ func waitCheckpointed(t *testing.T, c *harness.MaxnodeCluster, nodes []int, from
 	defer cancel()
 	for _, i := range nodes {
 		m := c.Maxnode(i)
-		err := harness.Poll(ctx, fmt.Sprintf("node%d's gcache checkpoint at seqno %d or later", i, from), 100*time.Millisecond, func(context.Context) error {
+		what := fmt.Sprintf("node%d's gcache checkpoint at seqno %d or later", i, from)
+		err := harness.Poll(ctx, what, 100*time.Millisecond, func(context.Context) error {
 			log, err := readRunLog(m)
 			if err != nil {
 				return err
@@ -177,11 +182,11 @@ func checkJoinedBySST(t *testing.T, c *harness.MaxnodeCluster, i, wantRows, id i
 }
 
 // TestMaxnodeSSTAfterGcacheOverflow: node 3 leaves (a clean stop, or SIGKILL while it is still a voter).
-// After missing one small write it catches up from the donors' gcache, without a state transfer. Then it
-// leaves again and the other two write six times the gcache, change earlier rows, create a table and an
-// account. When node 3 comes back the log it needs is gone everywhere, so it receives a state transfer:
-// it is Synced with every table equal to the others', the new account logs in to it, and its own writes
-// replicate.
+// After missing half a gcache of writes it catches up from the donors' log, without a state transfer.
+// Then it leaves again and the other two write six times the gcache, change earlier rows, create a table
+// and an account. When node 3 comes back the log it needs is gone everywhere, so it receives a state
+// transfer: it is Synced with every table equal to the others', the new account logs in to it, and its
+// own writes replicate.
 func TestMaxnodeSSTAfterGcacheOverflow(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -195,19 +200,24 @@ func TestMaxnodeSSTAfterGcacheOverflow(t *testing.T) {
 			dbs := scenarioDBs(t, c, 2, "")
 			n3 := c.Maxnode(3)
 
-			// A short absence stays within the gcache: node 3 catches up from the log (IST).
+			// A short absence stays within the gcache: node 3 misses about half a gcache of write-sets,
+			// the others checkpoint and compact meanwhile but keep what it needs, and it catches up from
+			// their log (IST).
+			left := statusInt(t, n3, "wsrep_last_committed")
 			if err := tc.down(n3); err != nil {
 				t.Fatal(err)
 			}
 			nodeExec(t, dbs[0], "INSERT INTO t VALUES (1, 'within gcache')")
+			writeBulk(t, dbs, shortRowsFrom, shortRows)
+			waitCheckpointed(t, c, []int{1, 2}, left+1)
 			startAgain(t, c, 3)
 			if lines := stateTransferLines(runLog(t, n3)); len(lines) > 0 {
-				t.Errorf("node3 missed one small write but its log mentions a state transfer:\n%s", strings.Join(lines, "\n"))
+				t.Errorf("node3 missed half a gcache but its log mentions a state transfer:\n%s", strings.Join(lines, "\n"))
 			}
-			waitSameRows(t, c, "SELECT id, v FROM "+scenarioDB+".t", "1 within gcache;")
+			waitSameRows(t, c, "SELECT COUNT(*) FROM "+scenarioDB+".bulk", fmt.Sprintf("%d;", shortRows))
 
 			// A long one does not.
-			left := statusInt(t, n3, "wsrep_last_committed")
+			left = statusInt(t, n3, "wsrep_last_committed")
 			if err := tc.down(n3); err != nil {
 				t.Fatal(err)
 			}
@@ -217,7 +227,7 @@ func TestMaxnodeSSTAfterGcacheOverflow(t *testing.T) {
 			// wait (wsrep_sync_wait=7) until their node has applied the other node's writes.
 			causal := scenarioDBs(t, c, 2, "wsrep_sync_wait=7")
 			nodeExec(t, causal[1], "UPDATE bulk SET v = 'rewritten' WHERE id < 40")
-			nodeExec(t, causal[0], "DELETE FROM bulk WHERE id >= ?", sstRows-20)
+			nodeExec(t, causal[0], "DELETE FROM bulk WHERE id >= ? AND id < ?", sstRows-20, sstRows)
 			// The row goes in on the node that ran the DDL: another node's wsrep_sync_wait does not
 			// wait for a table created elsewhere to become visible (a separate issue).
 			nodeExec(t, causal[1], "CREATE TABLE late (id INT PRIMARY KEY, v VARCHAR(64) NOT NULL)")
@@ -228,11 +238,12 @@ func TestMaxnodeSSTAfterGcacheOverflow(t *testing.T) {
 
 			startAgain(t, c, 3)
 			late := nodeDB(t, c.Node(3).DSN("sst_late", "late-pw", scenarioDB)+"&wsrep_sync_wait=1")
-			if got := nodeQuery(t, late, "SELECT v FROM late WHERE id = 1"); len(got) != 1 || got[0][0] != "created while node3 was away" {
+			got := nodeQuery(t, late, "SELECT v FROM late WHERE id = 1")
+			if len(got) != 1 || got[0][0] != "created while node3 was away" {
 				t.Errorf("node3 as the account created while it was away: late row 1 = %v", got)
 			}
-			// t 1, bulk 400 - 20 deleted, late 1.
-			checkJoinedBySST(t, c, 3, 1+sstRows-20+1, 2)
+			// t 1, bulk 30 + 400 - 20 deleted, late 1.
+			checkJoinedBySST(t, c, 3, 1+shortRows+sstRows-20+1, 2)
 		})
 	}
 }
@@ -326,7 +337,8 @@ func TestMaxnodeCrashRestartAfterCompaction(t *testing.T) {
 
 	startAgain(t, c, 1)
 	if lines := stateTransferLines(runLog(t, c.Maxnode(1))); len(lines) > 0 {
-		t.Errorf("node1 missed only the writes after its crash but its log mentions a state transfer:\n%s", strings.Join(lines, "\n"))
+		t.Errorf("node1 missed only the writes after its crash but its log mentions a state transfer:\n%s",
+			strings.Join(lines, "\n"))
 	}
 	causal := scenarioDBs(t, c, 3, "wsrep_sync_wait=1")
 	burst := checkAcked(t, causal, acked)
