@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,11 +37,11 @@ const sstRows = 400
 // catches up from the others' log.
 const shortRows, shortRowsFrom = 30, 10_000
 
-// startSSTCluster starts three nodes with a small gcache and the scenario tables plus bulk, for rows of
-// about 1 KB.
-func startSSTCluster(t *testing.T) *harness.MaxnodeCluster {
+// startSSTCluster starts three nodes with a small gcache (and extra node.toml lines) and the scenario
+// tables plus bulk, for rows of about 1 KB.
+func startSSTCluster(t *testing.T, extra ...string) *harness.MaxnodeCluster {
 	t.Helper()
-	c := harness.StartMaxnodeCluster(t, 3, harness.MaxnodeOptions{Settings: sstSettings})
+	c := harness.StartMaxnodeCluster(t, 3, harness.MaxnodeOptions{Settings: slices.Concat(sstSettings, extra)})
 	setupScenarioTable(t, c)
 	mustNodeExec(t, c.Maxnode(1), "CREATE TABLE "+scenarioDB+".bulk (id INT PRIMARY KEY, v VARCHAR(1100) NOT NULL)")
 	// startWriters' table, created here so that it is visible on every node before any writer starts.
@@ -290,6 +291,35 @@ func TestMaxnodeSSTNewEmptyNode(t *testing.T) {
 	}
 	burst := checkAcked(t, scenarioDBs(t, c, 3, "wsrep_sync_wait=1"), acked)
 	checkJoinedBySST(t, c, 3, 2+sstRows+burst, 3)
+}
+
+// TestMaxnodeSSTDonorChoice: with sst_donor (wsrep_sst_donor) naming node 2, node 3 takes its state
+// transfer from node 2, although without it the joiner would ask node 1 first (the member after it in
+// cluster_address). Only node 2's log tells of donating.
+func TestMaxnodeSSTDonorChoice(t *testing.T) {
+	c := startSSTCluster(t, `sst_donor = "node2"`)
+	dbs := scenarioDBs(t, c, 2, "")
+	n3 := c.Maxnode(3)
+	left := statusInt(t, n3, "wsrep_last_committed")
+	if err := n3.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	writeBulk(t, dbs, 0, sstRows)
+	waitCheckpointed(t, c, []int{1, 2}, left+sstRows/2)
+	startAgain(t, c, 3)
+	for i, want := range map[int]bool{1: false, 2: true} {
+		var donated []string
+		for _, line := range stateTransferLines(runLog(t, c.Maxnode(i))) {
+			if strings.Contains(line, "donat") {
+				donated = append(donated, line)
+			}
+		}
+		if (len(donated) > 0) != want {
+			t.Errorf("node%d donated a state transfer: %v, want %v (sst_donor = node2):\n%s",
+				i, len(donated) > 0, want, strings.Join(donated, "\n"))
+		}
+	}
+	checkJoinedBySST(t, c, 3, sstRows, 1)
 }
 
 // checkAcked checks that every node (the pools wait for causality) holds every acknowledged burst row
