@@ -392,6 +392,7 @@ func (n *Node) startCluster(cfg config.Config, log *slog.Logger, opts startOptio
 		},
 		Arbitrator:  opts.arbitrator,
 		GcacheSize:  uint64(cfg.Gcache.Size),
+		ZeroWeight:  cfg.PC.Weight == 0,
 		FlowControl: replicator.FlowControlConfig{Limit: cfg.GCS.FCLimit, Factor: cfg.GCS.FCFactor, SinglePrimary: cfg.GCS.FCSinglePrimary},
 		OnApply: func(ws *storage.WriteSet) {
 			for i := range ws.Ops {
@@ -453,7 +454,7 @@ func (n *Node) serve(cfg config.Config, log *slog.Logger, sst *sstSettings) erro
 	reject := &rejectQueries{donorRejects: &sst.donorRejects}
 	if n.repl != nil {
 		reject.donating = n.repl.Donating
-		eopts.ExtraVariables = clusterVariables(cfg, sst)
+		eopts.ExtraVariables = clusterVariables(cfg, sst, n.repl.Weight)
 	}
 	eopts.OnSetGlobal = func(name, value string) error {
 		switch name {
@@ -574,7 +575,7 @@ func statusRows(st replicator.Status) []sql.NameValue {
 }
 
 // clusterVariables are the wsrep_* system variables that mirror the cluster settings.
-func clusterVariables(cfg config.Config, sst *sstSettings) func() []sql.NameValue {
+func clusterVariables(cfg config.Config, sst *sstSettings, weight func() int) func() []sql.NameValue {
 	vars := []sql.NameValue{
 		{Name: "wsrep_on", Value: "ON"},
 		{Name: "wsrep_auto_increment_control", Value: "ON"},
@@ -583,7 +584,6 @@ func clusterVariables(cfg config.Config, sst *sstSettings) func() []sql.NameValu
 		{Name: "wsrep_node_address", Value: cfg.NodeAddress},
 		{Name: "wsrep_node_name", Value: cfg.NodeName},
 		{Name: "wsrep_provider", Value: "maxnode raft replicator"},
-		{Name: "wsrep_provider_options", Value: providerOptions(cfg)},
 	}
 	return func() []sql.NameValue {
 		rejects := "OFF"
@@ -591,6 +591,7 @@ func clusterVariables(cfg config.Config, sst *sstSettings) func() []sql.NameValu
 			rejects = "ON"
 		}
 		return append(vars[:len(vars):len(vars)],
+			sql.NameValue{Name: "wsrep_provider_options", Value: providerOptions(cfg, weight())},
 			sql.NameValue{Name: "wsrep_sst_donor", Value: *sst.donor.Load()},
 			sql.NameValue{Name: "wsrep_sst_donor_rejects_queries", Value: rejects})
 	}
@@ -750,7 +751,7 @@ func formatSize(b uint64) string {
 	return strconv.FormatUint(b, 10)
 }
 
-func providerOptions(cfg config.Config) string {
+func providerOptions(cfg config.Config, weight int) string {
 	yesNo := func(b bool) string {
 		if b {
 			return "yes"
@@ -764,5 +765,6 @@ func providerOptions(cfg config.Config) string {
 		"gcs.fc_limit = " + strconv.Itoa(cfg.GCS.FCLimit),
 		"gcs.fc_single_primary = " + yesNo(cfg.GCS.FCSinglePrimary),
 		"pc.bootstrap = no",
+		"pc.weight = " + strconv.Itoa(weight),
 	}, "; ")
 }

@@ -5,9 +5,9 @@
 // settings, Galera's) where one exists: cluster_name, cluster_address ("gcomm://host:port,...") and
 // node_address are wsrep_cluster_name, wsrep_cluster_address and wsrep_node_address, sst_donor is
 // wsrep_sst_donor. Of Galera's provider options (wsrep_provider_options) the flow-control ones,
-// evs.inactive_timeout and gcache.size are supported, under their own names: gcs.fc_limit, gcs.fc_factor,
-// gcs.fc_single_primary, evs.inactive_timeout and gcache.size (a [gcs], [evs] or [gcache] table, or dotted
-// keys); any other is rejected like every unknown key.
+// evs.inactive_timeout, gcache.size and pc.weight are supported, under their own names: gcs.fc_limit,
+// gcs.fc_factor, gcs.fc_single_primary, evs.inactive_timeout, gcache.size and pc.weight (a [gcs], [evs],
+// [gcache] or [pc] table, or dotted keys); any other is rejected like every unknown key.
 package config
 
 import (
@@ -95,6 +95,8 @@ type Config struct {
 	EVS EVS `toml:"evs"`
 	// Gcache holds gcache.size.
 	Gcache Gcache `toml:"gcache"`
+	// PC holds pc.weight.
+	PC PC `toml:"pc"`
 	// Users are created (or brought up to date) at every start, after the built-in root accounts.
 	Users []User `toml:"user"`
 }
@@ -161,6 +163,14 @@ func ParseSSTDonor(v string) (names []string, anyOther bool, err error) {
 		names = append(names, n)
 	}
 	return names, anyOther, nil
+}
+
+// PC is Galera's pc.* options (GALERA.md §6.1).
+type PC struct {
+	// Weight is pc.weight: 1 (the default) makes the node a voter, 0 a member that never counts in quorum
+	// (it stays in the view and the primary component). Raft counts every voter once, so larger weights
+	// are refused.
+	Weight int `toml:"weight"`
 }
 
 // Gcache is Galera's gcache.* options (GALERA.md §5.3).
@@ -263,6 +273,7 @@ func Default() Config {
 		GCS:                 GCS{FCLimit: DefaultFCLimit, FCFactor: DefaultFCFactor},
 		EVS:                 EVS{InactiveTimeout: Duration(DefaultInactiveTimeout)},
 		Gcache:              Gcache{Size: DefaultGcacheSize},
+		PC:                  PC{Weight: 1},
 	}
 }
 
@@ -369,6 +380,12 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := ParseSSTDonor(c.SSTDonor); err != nil {
 		return keyErr(err.Error(), "sst_donor")
+	}
+	switch w := c.PC.Weight; {
+	case w < 0 || w > 255:
+		return keyErr(fmt.Sprintf("must be between 0 and 255, got %d", w), "pc", "weight")
+	case w > 1:
+		return keyErr(fmt.Sprintf("%d cannot be expressed: raft counts every voter once; use 1 (a voter) or 0 (a member that never counts in quorum)", w), "pc", "weight")
 	}
 	if c.Gcache.Size < minGcacheSize {
 		return keyErr(fmt.Sprintf("must be at least %d bytes, got %d", minGcacheSize, c.Gcache.Size), "gcache", "size")

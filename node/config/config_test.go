@@ -27,8 +27,8 @@ func TestParseGood(t *testing.T) {
 		len(cfg.Users[0].Grants) != 2 {
 		t.Errorf("users: %+v", cfg.Users)
 	}
-	if cfg.Gcache.Size != 256<<20 || cfg.SSTDonor != "node2,node3," {
-		t.Errorf("gcache.size %d, sst_donor %q", cfg.Gcache.Size, cfg.SSTDonor)
+	if cfg.Gcache.Size != 256<<20 || cfg.SSTDonor != "node2,node3," || cfg.PC.Weight != 0 {
+		t.Errorf("gcache.size %d, sst_donor %q, pc.weight %d", cfg.Gcache.Size, cfg.SSTDonor, cfg.PC.Weight)
 	}
 	if cfg.GCS != (GCS{FCLimit: 32, FCFactor: 0.5}) {
 		t.Errorf("gcs: %+v", cfg.GCS)
@@ -83,6 +83,8 @@ func TestParseBad(t *testing.T) {
 		{"gcache size syntax", "gcache.size = \"12Q\"\n", `bad size "12Q": want a number of bytes or one like 128M`},
 		{"gcache size range", "[gcache]\nsize = 100\n", `bad.toml:2: gcache.size: must be at least 1024 bytes, got 100`},
 		{"negative gcache size", "gcache.size = -1\n", `bad size -1: must not be negative`},
+		{"pc weight", "pc.weight = 3\n", `bad.toml:1: pc.weight: 3 cannot be expressed: raft counts every voter once`},
+		{"pc weight range", "[pc]\nweight = 256\n", `bad.toml:2: pc.weight: must be between 0 and 255, got 256`},
 		{"sst donor", "sst_donor = \"node2,,node3\"\n", `bad.toml:1: sst_donor: empty node name in "node2,,node3"`},
 		{"duplicate account", "[[user]]\nname = \"a\"\n[[user]]\nname = \"a\"\nhost = \"%\"\n", `account 'a'@'%' is listed twice`},
 	} {

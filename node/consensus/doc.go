@@ -86,8 +86,8 @@
 // member instead (fire and forget — the joiner repeats it until it is added), which is how a joiner
 // asks to be added.
 //
-// A change that would remove the only voter (members leaving at the same time) is applied as a no-op on
-// every node and its proposer gets ErrLastVoter; raft itself would panic. Every applied configuration
+// A change that would remove or demote the only voter (members leaving at the same time) is applied as a
+// no-op on every node and its proposer gets ErrLastVoter; raft itself would panic. Every applied configuration
 // change is made durable at once (hard state with its commit index, and the apply state), not with the
 // next log write: otherwise a restart could return to an older configuration that needs the vote of a
 // member that has left. HandOff asks a leader to transfer leadership to its best other voter (a leader

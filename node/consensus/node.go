@@ -26,7 +26,7 @@ var (
 	ErrClosed = errors.New("consensus: node closed")
 	// ErrConfChangeInProgress: membership changes are made one at a time.
 	ErrConfChangeInProgress = errors.New("consensus: another membership change is in progress")
-	// ErrLastVoter: the change would remove the configuration's only voter; it was applied as a no-op.
+	// ErrLastVoter: the change would remove or demote the configuration's only voter; it was applied as a no-op.
 	ErrLastVoter = errors.New("consensus: cannot remove the only voter")
 	// ErrSnapshotUnsupported: the leader sent a raft snapshot; state transfer is done outside raft (SST).
 	ErrSnapshotUnsupported = errors.New("consensus: raft snapshots are not supported (log was compacted below this node's position)")
@@ -200,6 +200,10 @@ type Status struct {
 	State      string // StateFollower, StateCandidate, StateLeader, StatePreCandidate
 	Voters     []uint64
 	Learners   []uint64
+	// LeaderContact is when this node last heard from its leader (the publication time on the leader).
+	// A learner never campaigns, so it keeps its leader after a partition: this tells whether it is
+	// still in touch.
+	LeaderContact time.Time
 }
 
 // Stats are monotonically increasing event counts.
@@ -259,6 +263,7 @@ type Node struct {
 	ticks         int
 	progressTick  int
 	leaderContact int               // tick of the last message from a leader (non-candidate only)
+	leaderSeen    time.Time         // when a message from a leader last arrived (Status.LeaderContact)
 	snapLogged    map[uint64]uint64 // follower -> term in which its need for a snapshot was logged
 	fence         map[uint64]bool   // members removed by ForceNewCluster whose messages are dropped
 	heard         map[uint64]int    // peer -> tick of its last message (Inactive)
@@ -593,8 +598,8 @@ func (n *Node) Match(ctx context.Context, id uint64) (uint64, bool, error) {
 	}
 }
 
-// Inactive returns, on the leader, the other voters it has not heard from for at least d (Galera's
-// evs.inactive_timeout); nil on a node that does not lead.
+// Inactive returns, on the leader, the other members (voters and learners) it has not heard from for at
+// least d (Galera's evs.inactive_timeout); nil on a node that does not lead.
 func (n *Node) Inactive(ctx context.Context, d time.Duration) ([]uint64, error) {
 	got := make(chan []uint64, 1)
 	f := func() {
@@ -604,7 +609,7 @@ func (n *Node) Inactive(ctx context.Context, d time.Duration) ([]uint64, error) 
 		}
 		limit := int(d / n.cfg.TickInterval)
 		var out []uint64
-		for _, id := range n.apply.conf.GetVoters() {
+		for _, id := range append(slices.Clone(n.apply.conf.GetVoters()), n.apply.conf.GetLearners()...) {
 			if id != n.cfg.ID && n.ticks-n.heard[id] >= limit {
 				out = append(out, id)
 			}
@@ -761,6 +766,7 @@ func (n *Node) step(m *pb.Message) {
 		n.heard[m.GetFrom()] = n.ticks
 		if t == pb.MsgApp || t == pb.MsgHeartbeat || t == pb.MsgSnap {
 			n.leaderContact = n.ticks // only leaders send these
+			n.leaderSeen = time.Now()
 		}
 	}
 	if t := m.GetType(); t == pb.MsgSnap && m.GetSnapshot().GetMetadata().GetIndex() > n.apply.applied {
@@ -863,7 +869,7 @@ func (n *Node) barrier() {
 func (n *Node) onLeaderChange() {
 	if n.state == raft.StateLeader {
 		// A new leader has not been listening to every peer: count them all as heard now.
-		for _, id := range n.apply.conf.GetVoters() {
+		for _, id := range append(slices.Clone(n.apply.conf.GetVoters()), n.apply.conf.GetLearners()...) {
 			n.heard[id] = n.ticks
 		}
 	}
@@ -1099,10 +1105,11 @@ func (n *Node) applyConf(e *pb.Entry) error {
 	}
 	replayed := e.GetIndex() <= n.replayConf // the restored configuration already contains it
 	var refused bool
-	if v := n.apply.conf.GetVoters(); !replayed && cc.GetType() == pb.ConfChangeRemoveNode && len(v) == 1 && v[0] == cc.GetNodeId() {
-		// Members leaving at the same time can each propose their own removal while there were still
-		// others; raft would panic applying the one that removes the last voter. The configuration is
-		// log-derived, so every node refuses the same change.
+	if v := n.apply.conf.GetVoters(); !replayed && (cc.GetType() == pb.ConfChangeRemoveNode || cc.GetType() == pb.ConfChangeAddLearnerNode) &&
+		len(v) == 1 && v[0] == cc.GetNodeId() {
+		// Members leaving (or demoting themselves) at the same time can each propose their own change
+		// while there were still others; raft would panic applying the one that removes the last voter.
+		// The configuration is log-derived, so every node refuses the same change.
 		n.log.Warn("refusing to remove the only voter", "node", cc.GetNodeId(), "index", e.GetIndex())
 		cc.NodeId = new(uint64(raft.None))
 		refused = true
@@ -1111,6 +1118,9 @@ func (n *Node) applyConf(e *pb.Entry) error {
 		n.unfence(cc)
 		n.apply.conf = n.rn.ApplyConfChange(cc)
 		n.apply.confIndex = e.GetIndex()
+		if t := cc.GetType(); t == pb.ConfChangeAddNode || t == pb.ConfChangeAddLearnerNode {
+			n.heard[cc.GetNodeId()] = n.ticks // a new member has its inactive timeout to answer first
+		}
 	}
 	if cc.GetNodeId() != raft.None && n.cfg.OnMembership != nil {
 		n.cfg.OnMembership(MembershipChange{
@@ -1210,17 +1220,22 @@ func (n *Node) publishStatus() {
 	bs := n.rn.BasicStatus()
 	first, _ := n.store.FirstIndex()
 	last, _ := n.store.LastIndex()
+	seen := n.leaderSeen
+	if bs.RaftState == raft.StateLeader {
+		seen = time.Now()
+	}
 	n.status.Store(&Status{
-		FirstIndex: first,
-		LastIndex:  last,
-		ID:         n.cfg.ID,
-		Lead:       bs.Lead,
-		Term:       bs.GetTerm(),
-		Commit:     bs.GetCommit(),
-		Applied:    n.apply.applied,
-		State:      bs.RaftState.String(),
-		Voters:     slices.Clone(n.apply.conf.GetVoters()),
-		Learners:   slices.Clone(n.apply.conf.GetLearners()),
+		LeaderContact: seen,
+		FirstIndex:    first,
+		LastIndex:     last,
+		ID:            n.cfg.ID,
+		Lead:          bs.Lead,
+		Term:          bs.GetTerm(),
+		Commit:        bs.GetCommit(),
+		Applied:       n.apply.applied,
+		State:         bs.RaftState.String(),
+		Voters:        slices.Clone(n.apply.conf.GetVoters()),
+		Learners:      slices.Clone(n.apply.conf.GetLearners()),
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -50,9 +51,9 @@ func (r *Replicator) ForceBootstrap(ctx context.Context) error {
 	return nil
 }
 
-// SetProviderOptions applies SET GLOBAL wsrep_provider_options='k=v; ...'. Only pc.bootstrap is dynamic
-// here (YES/TRUE/ON/1 runs ForceBootstrap; NO/FALSE/OFF/0 does nothing, as in Galera); any other option
-// is refused with an error naming it rather than silently ignored.
+// SetProviderOptions applies SET GLOBAL wsrep_provider_options='k=v; ...'. pc.bootstrap (YES/TRUE/ON/1
+// runs ForceBootstrap; NO/FALSE/OFF/0 does nothing, as in Galera) and pc.weight (0 or 1, SetWeight) are
+// dynamic; any other option is refused with an error naming it rather than silently ignored.
 func (r *Replicator) SetProviderOptions(ctx context.Context, opts string) error {
 	for _, kv := range strings.Split(opts, ";") {
 		kv = strings.TrimSpace(kv)
@@ -61,18 +62,55 @@ func (r *Replicator) SetProviderOptions(ctx context.Context, opts string) error 
 		}
 		k, v, found := strings.Cut(kv, "=")
 		k, v = strings.TrimSpace(k), strings.ToUpper(strings.TrimSpace(v))
-		if !found || k != "pc.bootstrap" {
-			return fmt.Errorf("replicator: provider option %q cannot be changed at runtime (only pc.bootstrap)", k)
-		}
-		switch v {
-		case "YES", "TRUE", "ON", "1":
-			if err := r.ForceBootstrap(ctx); err != nil {
+		switch {
+		case found && k == "pc.bootstrap":
+			switch v {
+			case "YES", "TRUE", "ON", "1":
+				if err := r.ForceBootstrap(ctx); err != nil {
+					return err
+				}
+			case "NO", "FALSE", "OFF", "0":
+			default:
+				return fmt.Errorf("replicator: pc.bootstrap: bad value %q", v)
+			}
+		case found && k == "pc.weight":
+			w, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("replicator: pc.weight: bad value %q", v)
+			}
+			if err := r.SetWeight(w); err != nil {
 				return err
 			}
-		case "NO", "FALSE", "OFF", "0":
 		default:
-			return fmt.Errorf("replicator: pc.bootstrap: bad value %q", v)
+			return fmt.Errorf("replicator: provider option %q cannot be changed at runtime (only pc.bootstrap and pc.weight)", k)
 		}
 	}
 	return nil
+}
+
+// ErrWeight: a pc.weight raft cannot express.
+var ErrWeight = errors.New("replicator: pc.weight must be 0 (a member that never counts in quorum) or 1 (a voter): " +
+	"raft counts every voter once, so larger weights cannot be expressed")
+
+// SetWeight is pc.weight: 0 makes this member stop counting in quorum (it becomes a raft learner that
+// stays in the view and the primary component), 1 makes it a voter again. The membership protocol
+// carries the change out within an election timeout.
+func (r *Replicator) SetWeight(w int) error {
+	if w != 0 && w != 1 {
+		if w < 0 || w > 255 {
+			return fmt.Errorf("replicator: pc.weight %d is out of range 0..255", w)
+		}
+		return fmt.Errorf("%w (got %d)", ErrWeight, w)
+	}
+	r.weight0.Store(w == 0)
+	r.queueAction(memberAction{announce: true})
+	return nil
+}
+
+// Weight is the current pc.weight (0 or 1).
+func (r *Replicator) Weight() int {
+	if r.weight0.Load() {
+		return 0
+	}
+	return 1
 }

@@ -80,6 +80,13 @@
 //     no longer counts it (3 → 2 after a crash; a second crash leaves 1 of 2, non-Primary, as in Galera).
 //     Until then a crashed member counts against quorum. The evicted node asks to be added again when it
 //     returns.
+//   - pc.weight (Config.ZeroWeight, SetWeight / SetProviderOptions): raft has no weights, so 1 is a
+//     voter and 0 a member that never counts in quorum — a learner that is never promoted (a voter set
+//     to 0 demotes itself; set back to 1 it asks for promotion). It is in the view, wsrep_cluster_size and,
+//     once caught up and while it hears from the leader, the primary component (it takes writes);
+//     wsrep_cluster_weight is the number of voters and is listed only in the primary component, as in
+//     Galera. Larger weights are refused (ErrWeight). Eviction after evs.inactive_timeout covers
+//     learners too.
 //   - pc.bootstrap=YES (SetProviderOptions / ForceBootstrap, bootstrap.go) on a non-primary node makes
 //     it the only voter (consensus.ForceNewCluster: its uncommitted log tail is discarded and the removal
 //     of every other member is committed in its log). Nothing the node knew committed is lost; writes only
@@ -205,8 +212,8 @@
 //     has a donor choice. The joiner's SST is received while it is stopped (its MySQL port is closed, as
 //     a mysqld receiving SST at start-up), not while it serves. The flow-control pauses in effect are
 //     not part of a checkpoint: a node that received SST learns only the requests made after it.
-//   - No evs.suspect_timeout/delayed list (eviction is by evs.inactive_timeout only), no pc.weight, no
-//     Galera-strict whole-cluster outage mode (raft-natural, see above).
+//   - No evs.suspect_timeout/delayed list (eviction is by evs.inactive_timeout only), no Galera-strict
+//     whole-cluster outage mode (raft-natural, see above). pc.weight is 0 or 1 only (below).
 //   - A minority reports wsrep_cluster_size 1 (it cannot see the other side of a partition).
 //   - wsrep_provider_options accepts only pc.bootstrap at runtime (SetProviderOptions).
 //   - wsrep_max_ws_rows is checked when the transaction commits (the whole transaction fails with 1180),

@@ -75,6 +75,10 @@ type Config struct {
 	Arbitrator bool
 	// FlowControl holds gcs.fc_limit, gcs.fc_factor and gcs.fc_single_primary (flowcontrol.go).
 	FlowControl FlowControlConfig
+	// ZeroWeight is pc.weight=0: the node is a member (in the view and wsrep_cluster_size, Primary with
+	// the component it follows) that never counts in quorum — a raft learner that is never promoted. The
+	// default, weight 1, is a voter; raft cannot express larger weights. SetProviderOptions changes it.
+	ZeroWeight bool
 	// GcacheSize is gcache.size in bytes: the raft log a node keeps for members that fall behind (sst.go).
 	// DefaultGcacheSize when zero.
 	GcacheSize uint64
@@ -127,6 +131,8 @@ type Replicator struct {
 	viewCh      chan struct{} // ViewChanged (viewsub.go)
 	left        atomic.Bool   // Leave was called: do not ask to join again
 	catchingUp  atomic.Bool   // added as learner: Joiner, then Joined until the receive queue first drains
+	weight0     atomic.Bool   // pc.weight=0 (Config.ZeroWeight, SetProviderOptions)
+	caughtUp    atomic.Bool   // a learner that has applied nearly all the log (ready to be promoted)
 
 	certFailures, replicated, replicatedBytes, received, receivedBytes atomic.Uint64
 
@@ -176,6 +182,7 @@ func New(cfg Config) (*Replicator, error) {
 	r.actions = make(chan memberAction, 16)
 	r.viewCh = make(chan struct{}, 1)
 	r.sstNeeded = make(chan struct{})
+	r.weight0.Store(cfg.ZeroWeight)
 	return r, nil
 }
 
@@ -681,7 +688,9 @@ func (r *Replicator) saveStateLocked(running bool) error {
 
 // Primary reports whether this node is in the primary component: the cluster exists, the node is a voter,
 // and it knows a leader that has quorum contact (with CheckQuorum a leader that loses its majority steps
-// down, and a follower that stops hearing from it forgets it after an election timeout).
+// down, and a follower that stops hearing from it forgets it after an election timeout). A pc.weight=0
+// member (a learner for good) is in it once it has caught up and while it hears from the leader (a
+// learner never campaigns, so it would keep its leader forever).
 func (r *Replicator) Primary() bool {
 	if r.node == nil {
 		return false // not started
@@ -695,7 +704,14 @@ func (r *Replicator) Primary() bool {
 	r.mu.Lock()
 	ok := r.haveUUID && r.fatal == nil
 	r.mu.Unlock()
-	return ok && st.Lead != 0 && slices.Contains(st.Voters, r.cfg.ID)
+	if !ok || st.Lead == 0 {
+		return false
+	}
+	if slices.Contains(st.Voters, r.cfg.ID) {
+		return true
+	}
+	return r.weight0.Load() && r.caughtUp.Load() && slices.Contains(st.Learners, r.cfg.ID) &&
+		time.Since(st.LeaderContact) < r.electionTimeout()
 }
 
 // DefaultCausalReadTimeout is Galera's repl.causal_read_timeout (PT30S), the bound of SyncWait.

@@ -34,7 +34,8 @@ type cluster struct {
 	peers        []uint64
 	nodes        map[uint64]*member
 	electionTick int
-	gcache       uint64 // GcacheSize of nodes started from now on
+	gcache       uint64          // GcacheSize of nodes started from now on
+	zeroWeight   map[uint64]bool // nodes started with pc.weight=0
 	base         string
 	applied      sync.Map // node id -> *atomic.Uint64: OnApply calls
 }
@@ -79,7 +80,7 @@ func (c *cluster) start(id uint64, dir string, bootstrap bool) {
 	r, err := New(Config{
 		ID: id, Peers: c.peers, DataDir: filepath.Join(dir, "cluster"), Bootstrap: bootstrap,
 		Transport: c.net.Endpoint(id), TickInterval: 10 * time.Millisecond, ElectionTick: c.electionTick,
-		GcacheSize: c.gcache,
+		GcacheSize: c.gcache, ZeroWeight: c.zeroWeight[id],
 		OnApply: func(*storage.WriteSet) {
 			cnt, _ := c.applied.LoadOrStore(id, new(atomic.Uint64))
 			cnt.(*atomic.Uint64).Add(1)

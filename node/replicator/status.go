@@ -26,6 +26,7 @@ type Status struct {
 	LocalState        int
 	LocalStateComment string
 	ClusterSize       int
+	ClusterWeight     int // wsrep_cluster_weight: the voters of the primary component (pc.weight 1 each)
 	ClusterStateUUID  string
 	ClusterConfID     int64  // -1 outside a primary component
 	LocalIndex        int    // position of this node in the view's sorted member ids; -1 when not a member
@@ -104,6 +105,7 @@ func (r *Replicator) Status() Status {
 	if primary {
 		s.ClusterSize = len(members)
 		s.ClusterConfID = int64(confID)
+		s.ClusterWeight = len(cs.Voters)
 	}
 	if primary && (s.FlowControl.Desync || r.fc.donating()) {
 		s.LocalState, s.LocalStateComment = StateDonor, "Donor/Desynced"
@@ -129,7 +131,7 @@ func (s Status) Rows() []Row {
 	if s.Primary {
 		cluster = "Primary"
 	}
-	return []Row{
+	rows := []Row{
 		{"wsrep_local_state_uuid", s.ClusterStateUUID},
 		{"wsrep_protocol_version", "10"},
 		{"wsrep_last_committed", u(s.LastCommitted)},
@@ -166,4 +168,9 @@ func (s Status) Rows() []Row {
 		{"wsrep_provider_name", ProviderName},
 		{"wsrep_ready", onOff(s.Primary)},
 	}
+	if s.Primary {
+		// Galera reports the weight of the primary component only; the row is absent elsewhere.
+		rows = append(rows, Row{"wsrep_cluster_weight", i(s.ClusterWeight)})
+	}
+	return rows
 }

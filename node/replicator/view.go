@@ -63,8 +63,8 @@ func (v *view) ids() []uint64 {
 }
 
 func (v *view) apply(t pb.ConfChangeType, id uint64) {
-	if t == pb.ConfChangeRemoveNode && len(v.Voters) == 1 && v.Voters[0] == id {
-		return // consensus refuses to remove the only voter (consensus.ErrLastVoter); a replay reports it
+	if (t == pb.ConfChangeRemoveNode || t == pb.ConfChangeAddLearnerNode) && len(v.Voters) == 1 && v.Voters[0] == id {
+		return // consensus refuses to remove or demote the only voter (consensus.ErrLastVoter); a replay reports it
 	}
 	v.Voters = slices.DeleteFunc(v.Voters, func(x uint64) bool { return x == id })
 	v.Learners = slices.DeleteFunc(v.Learners, func(x uint64) bool { return x == id })
@@ -322,6 +322,15 @@ func (r *Replicator) selfCheck(ctx context.Context, outside *int) {
 			return
 		}
 		*outside = 0
+		if r.weight0.Load() {
+			// pc.weight=0: stop counting in quorum (consensus refuses to demote the last voter).
+			r.caughtUp.Store(true)
+			r.log.Info("pc.weight=0: this member no longer counts in quorum")
+			if err := r.node.AddLearner(ctx, r.cfg.ID, nil); err != nil {
+				r.log.Info("demotion to a non-voting member not made; retrying", "err", err)
+			}
+			return
+		}
 		r.mu.Lock()
 		known, ok := r.view.Members[r.cfg.ID]
 		r.mu.Unlock()
@@ -335,6 +344,10 @@ func (r *Replicator) selfCheck(ctx context.Context, outside *int) {
 		ready := r.haveUUID && r.fatal == nil
 		r.mu.Unlock()
 		if ready && st.Commit > 0 && st.Applied+promoteLag >= st.Commit && r.queue.len() <= promoteLag {
+			r.caughtUp.Store(true)
+			if r.weight0.Load() {
+				return // pc.weight=0: a member that never counts in quorum stays a learner
+			}
 			if _, err := r.node.Propose(ctx, encodePromote(r.cfg.ID)); err != nil {
 				r.log.Debug("asking to be promoted to voter", "err", err)
 			}
