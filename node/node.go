@@ -139,7 +139,7 @@ func runNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts star
 		n, err := start(cfg, log, opts)
 		var sst *stateTransferError
 		if errors.As(err, &sst) {
-			if err := receiveStateTransfer(ctx, cfg, log, opts.sst, sst.minIndex); err != nil {
+			if err := receiveStateTransfer(ctx, cfg, log, opts, sst.minIndex); err != nil {
 				log.Error("state transfer failed", "err", err)
 				return 1
 			}
@@ -193,7 +193,7 @@ func runNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts star
 		if !again {
 			return code
 		}
-		if err := receiveStateTransfer(ctx, cfg, log, opts.sst, minIndex); err != nil {
+		if err := receiveStateTransfer(ctx, cfg, log, opts, minIndex); err != nil {
 			log.Error("state transfer failed", "err", err)
 			return 1
 		}

@@ -56,7 +56,8 @@ const sstConnectTimeout = 5 * time.Second
 // asks the named nodes in their order (every member is asked, only the named one donates), and then, if
 // the list ends with a comma, any member. A member that is not Synced refuses and the next is asked;
 // after a round without success it waits sstRetry and starts again, until ctx ends.
-func receiveStateTransfer(ctx context.Context, cfg config.Config, log *slog.Logger, settings *sstSettings, minIndex uint64) error {
+func receiveStateTransfer(ctx context.Context, cfg config.Config, log *slog.Logger, opts startOptions, minIndex uint64) error {
+	settings := opts.sst
 	members, self, err := cfg.ClusterMembers()
 	if err != nil {
 		return err
@@ -76,7 +77,8 @@ func receiveStateTransfer(ctx context.Context, cfg config.Config, log *slog.Logg
 	if anyOther {
 		passes = append(passes, nil)
 	}
-	req := consensus.StateTransferRequest{Joiner: uint64(self) + 1, MinIndex: minIndex}
+	// An arbitrator stores no data: it receives only the positions.
+	req := consensus.StateTransferRequest{Joiner: uint64(self) + 1, MinIndex: minIndex, NoData: opts.arbitrator}
 	log.Info("requesting a state transfer (SST)", "min_index", minIndex, "sst_donor", donor)
 	for round := 0; ; round++ {
 		for _, pass := range passes {

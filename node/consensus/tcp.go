@@ -26,7 +26,7 @@ var tcpMagic = [4]byte{'M', 'X', 'R', '1'}
 
 // A state transfer connection starts with magic "MXS1", the joiner's id and the raft index it needs at
 // least (both big-endian), the length (2 bytes) and text of its donor list (comma-separated node names;
-// empty: any member); the rest is the donor's reply (StateTransferHandler).
+// empty: any member) and a flags byte (1: no data); the rest is the donor's reply (StateTransferHandler).
 var sstMagic = [4]byte{'M', 'X', 'S', '1'}
 
 const (
@@ -125,7 +125,11 @@ type StateTransferRequest struct {
 	Joiner   uint64   // the joiner's raft id
 	MinIndex uint64   // the raft index the transfer must reach at least
 	Donors   []string // node names that may donate (wsrep_sst_donor); empty: any member
+	NoData   bool     // the joiner stores no data (an arbitrator): positions only
 }
+
+// sstNoData is the request flag of StateTransferRequest.NoData.
+const sstNoData = 1
 
 // maxDonorList bounds the donor list on the wire.
 const maxDonorList = 1<<16 - 1
@@ -161,7 +165,12 @@ func DialStateTransfer(ctx context.Context, addr string, req StateTransferReques
 	b = binary.BigEndian.AppendUint64(b, req.Joiner)
 	b = binary.BigEndian.AppendUint64(b, req.MinIndex)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(donors)))
-	if _, err := c.Write(append(b, donors...)); err != nil {
+	b = append(b, donors...)
+	var flags byte
+	if req.NoData {
+		flags |= sstNoData
+	}
+	if _, err := c.Write(append(b, flags)); err != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("consensus: state transfer from %s: %w", addr, err)
 	}
@@ -284,11 +293,13 @@ func (t *TCPTransport) read(c net.Conn) error {
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			return fmt.Errorf("read state transfer request: %w", err)
 		}
-		donors := make([]byte, binary.BigEndian.Uint16(hdr[8:]))
+		donors := make([]byte, binary.BigEndian.Uint16(hdr[8:])+1) // and the flags byte
 		if _, err := io.ReadFull(r, donors); err != nil {
 			return fmt.Errorf("read state transfer request: %w", err)
 		}
-		req := StateTransferRequest{Joiner: from, MinIndex: binary.BigEndian.Uint64(hdr[:])}
+		flags := donors[len(donors)-1]
+		donors = donors[:len(donors)-1]
+		req := StateTransferRequest{Joiner: from, MinIndex: binary.BigEndian.Uint64(hdr[:]), NoData: flags&sstNoData != 0}
 		if len(donors) > 0 {
 			req.Donors = strings.Split(string(donors), ",")
 		}

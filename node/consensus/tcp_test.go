@@ -258,17 +258,18 @@ func TestTCPStateTransferRequest(t *testing.T) {
 	}
 	c.Close()
 	tr.HandleStateTransfer(func(_ context.Context, w io.Writer, req StateTransferRequest) error {
-		_, err := fmt.Fprintf(w, "state for %d from %d by %q", req.Joiner, req.MinIndex, req.Donors)
+		_, err := fmt.Fprintf(w, "state for %d from %d by %q, no data %v", req.Joiner, req.MinIndex, req.Donors, req.NoData)
 		return err
 	})
 	for _, tc := range []struct {
 		donors []string
+		noData bool
 		want   string
 	}{
-		{req.Donors, `state for 7 from 42 by ["node2" "node3"]`},
-		{nil, `state for 7 from 42 by []`},
+		{req.Donors, false, `state for 7 from 42 by ["node2" "node3"], no data false`},
+		{nil, true, `state for 7 from 42 by [], no data true`},
 	} {
-		req.Donors = tc.donors
+		req.Donors, req.NoData = tc.donors, tc.noData
 		c, err = DialStateTransfer(ctx, ln.Addr().String(), req, nil)
 		if err != nil {
 			t.Fatal(err)

@@ -269,7 +269,11 @@ func (r *Replicator) ServeStateTransfer(ctx context.Context, w io.Writer, req co
 		return fmt.Errorf("replicator: state transfer to %d: %w", joiner, err)
 	}
 	start := time.Now()
-	seqno, err := pin.WriteTo(ctx, bw)
+	write := pin.WriteTo
+	if req.NoData {
+		write = pin.WritePositionTo // an arbitrator: positions, no rows
+	}
+	seqno, err := write(ctx, bw)
 	if err == nil {
 		err = bw.Flush()
 	}

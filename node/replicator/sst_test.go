@@ -176,6 +176,28 @@ func TestStateTransferToLaggingNode(t *testing.T) {
 	if seqno == 0 || StateTransferIncomplete(filepath.Join(c.dir(3), "cluster")) {
 		t.Fatalf("state transfer installed seqno %d, marker left: %v", seqno, StateTransferIncomplete(filepath.Join(c.dir(3), "cluster")))
 	}
+	// An arbitrator's transfer (NoData) carries the positions only: an empty store at the same seqno.
+	pr, pw = io.Pipe()
+	go func(pw *io.PipeWriter) {
+		req := consensus.StateTransferRequest{Joiner: 4, MinIndex: minIndex, NoData: true}
+		_ = pw.CloseWithError(c.nodes[1].r.ServeStateTransfer(ctx, pw, req))
+	}(pw)
+	arbDir := t.TempDir()
+	arbSeqno, err := ReceiveStateTransfer(ctx, pr, arbDir, filepath.Join(arbDir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adb, err := storage.Open(filepath.Join(arbDir, "data"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := contents(t, adb); len(got) != 0 || adb.LastCommitted() != arbSeqno || arbSeqno < seqno {
+		t.Errorf("arbitrator's transferred store: %d rows at seqno %d (transfer at %d, full one at %d)", len(got), adb.LastCommitted(), arbSeqno, seqno)
+	}
+	if err := adb.Close(); err != nil {
+		t.Fatal(err)
+	}
+
 	c.start(3, c.dir(3), false)
 	c.waitPrimary(3)
 	if err := put(ctx, c.nodes[3].db, "on-3", "z"); err != nil {

@@ -71,6 +71,16 @@ func (p *PinnedSnapshot) Close() { p.tx.Rollback() }
 
 // WriteTo streams the snapshot to w (the format above) and returns its seqno.
 func (p *PinnedSnapshot) WriteTo(ctx context.Context, w io.Writer) (uint64, error) {
+	return p.write(ctx, w, true)
+}
+
+// WritePositionTo streams the snapshot without its rows: a store restored from it is empty but at the
+// snapshot's seqno, with its space-id and counter positions (an arbitrator's state transfer).
+func (p *PinnedSnapshot) WritePositionTo(ctx context.Context, w io.Writer) (uint64, error) {
+	return p.write(ctx, w, false)
+}
+
+func (p *PinnedSnapshot) write(ctx context.Context, w io.Writer, rows bool) (uint64, error) {
 	db, tx, nextSpace := p.db, p.tx, p.nextSpace
 	crc := crc32.New(crcTable)
 	bw := bufio.NewWriterSize(io.MultiWriter(w, crc), 256<<10)
@@ -85,7 +95,9 @@ func (p *PinnedSnapshot) WriteTo(ctx context.Context, w io.Writer) (uint64, erro
 	}
 	spaces := make([]SpaceID, 0, len(*db.spaces.Load()))
 	for id := range *db.spaces.Load() {
-		spaces = append(spaces, id)
+		if rows {
+			spaces = append(spaces, id)
+		}
 	}
 	slices.Sort(spaces)
 	for _, id := range spaces {
