@@ -347,3 +347,28 @@ func TestMainBootstrapOneNodeCluster(t *testing.T) {
 		t.Fatalf("exit code %d", code)
 	}
 }
+
+// A table created on one node is visible to a causal read (wsrep_sync_wait) on another right after the
+// DDL returns: the read waits for the catalog reload that follows the replicated DDL, not only for the
+// storage to hold its seqno.
+func TestSyncWaitSeesReplicatedDDL(t *testing.T) {
+	nodes := startCluster(t, 2)
+	writer := openDB(t, nodes[1], "root", "", "", "")
+	mustExec(t, writer, "CREATE DATABASE d")
+	ctx := context.Background()
+	reader, err := openDB(t, nodes[0], "root", "", "", "").Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	if _, err := reader.ExecContext(ctx, "SET SESSION wsrep_sync_wait = 1"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		mustExec(t, writer, fmt.Sprintf("CREATE TABLE d.p%d (id INT PRIMARY KEY)", i))
+		var n int
+		if err := reader.QueryRowContext(ctx, fmt.Sprintf("SELECT COUNT(*) FROM d.p%d", i)).Scan(&n); err != nil {
+			t.Fatalf("causal read of the table just created on the other node (round %d): %v", i, err)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pingcap/tidb/pkg/parser"
@@ -245,6 +246,9 @@ type Node struct {
 	// waits for its turn in the total order).
 	catalogChanged chan struct{}
 	catalogDone    chan struct{}
+	// catalogGen counts replicated catalog changes, catalogLoaded the count the last reload covered:
+	// a causal read (wsrep_sync_wait) waits until the reload has caught up (clusterGate).
+	catalogGen, catalogLoaded atomic.Uint64
 	// autoInc is wsrep_auto_increment_control (autoinc.go); nil for a standalone node.
 	autoInc *autoIncControl
 
@@ -397,6 +401,7 @@ func (n *Node) startCluster(cfg config.Config, log *slog.Logger, opts startOptio
 		OnApply: func(ws *storage.WriteSet) {
 			for i := range ws.Ops {
 				if ws.Ops[i].Space == catalog.Space {
+					n.catalogGen.Add(1)
 					select {
 					case n.catalogChanged <- struct{}{}:
 					default: // a reload is already pending; it will read this change too
@@ -437,7 +442,7 @@ func (n *Node) serve(cfg config.Config, log *slog.Logger, sst *sstSettings) erro
 	}
 	var gate readiness
 	if n.repl != nil {
-		gate = n.repl
+		gate = clusterGate{n.repl, n}
 		eopts.ExtraStatus = func() []sql.NameValue { return statusRows(n.repl.Status()) }
 		eopts.TOI = func(ctx context.Context, req sql.TOIRequest) error {
 			return n.repl.ReplicateTOI(ctx, replicator.TOIRequest(req))
@@ -559,9 +564,11 @@ func (n *Node) stopCatalogReload() {
 func (n *Node) reloadCatalog(eng *sql.Engine, log *slog.Logger) {
 	defer close(n.catalogDone)
 	for range n.catalogChanged {
+		gen := n.catalogGen.Load()
 		if err := eng.InvalidateCatalog(); err != nil {
 			log.Error("reloading the catalog after a replicated change", "err", err)
 		}
+		n.catalogLoaded.Store(gen)
 	}
 }
 
@@ -611,6 +618,36 @@ func flushPolicy(v int) int {
 		return 1
 	}
 	return 2
+}
+
+// clusterGate is a cluster node's readiness: the replicator's, with a causal read that also waits for
+// the SQL catalog to reflect replicated DDL (reloaded asynchronously after the apply, reloadCatalog), so
+// a table created on another node is visible to a wsrep_sync_wait read that follows.
+type clusterGate struct {
+	*replicator.Replicator
+	n *Node
+}
+
+func (g clusterGate) SyncWait(ctx context.Context) error {
+	if err := g.Replicator.SyncWait(ctx); err != nil {
+		return err
+	}
+	gen := g.n.catalogGen.Load()
+	if g.n.catalogLoaded.Load() >= gen {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, replicator.DefaultCausalReadTimeout)
+	defer cancel()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for g.n.catalogLoaded.Load() < gen {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: the catalog reload after replicated DDL: %w", replicator.ErrSyncWaitTimeout, ctx.Err())
+		case <-tick.C:
+		}
+	}
+	return nil
 }
 
 // stateTransferNeeded is closed when the node must stop for a state transfer; nil (never ready) for a

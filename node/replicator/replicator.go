@@ -576,6 +576,7 @@ func (r *Replicator) applyWriteSet(index uint64, p []byte) {
 func (r *Replicator) applyLoop() {
 	defer r.wg.Done()
 	for {
+		r.queue.done() // the previous item, OnApply included, is finished (SyncWait)
 		it, ok := r.queue.pop()
 		if !ok {
 			return
@@ -734,19 +735,12 @@ func (r *Replicator) SyncWait(ctx context.Context) error {
 		return fmt.Errorf("replicator: sync wait: %w", err)
 	}
 	target := r.LastSeqno()
-	if r.db.LastCommitted() >= target {
-		return nil
-	}
 	// The last seqnos are being applied (apply goroutine) or committed by their local sessions: both
-	// take microseconds to milliseconds, and the storage has no commit notification to wait on.
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for r.db.LastCommitted() < target {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w: storage at seqno %d, waiting for %d", ErrSyncWaitTimeout, r.db.LastCommitted(), target)
-		case <-tick.C:
-		}
+	// take microseconds to milliseconds, and the storage has no commit notification to wait on. The
+	// apply goroutine must also be past them, so that what it does after applying (OnApply: the SQL
+	// layer's catalog reload after replicated DDL) has been started for every seqno up to target.
+	if err := waitFor(ctx, func() bool { return r.db.LastCommitted() >= target && !r.queue.pendingThrough(target) }); err != nil {
+		return fmt.Errorf("%w: storage at seqno %d, waiting for %d", ErrSyncWaitTimeout, r.db.LastCommitted(), target)
 	}
 	return nil
 }
@@ -768,9 +762,10 @@ type applyItem struct {
 // unbounded: raft already holds these entries in memory, and flow control (flowcontrol.go) keeps it near
 // gcs.fc_limit by pausing new proposals cluster-wide while it is longer.
 type applyQueue struct {
-	mu     sync.Mutex
-	items  []applyItem
-	closed bool
+	mu       sync.Mutex
+	items    []applyItem
+	inflight uint64 // seqno of the item the apply goroutine is processing; 0 between items
+	closed   bool
 	signal chan struct{}
 	onPush func() // flow control looks at the new length; never blocks
 }
@@ -796,6 +791,7 @@ func (q *applyQueue) pop() (applyItem, bool) {
 			it := q.items[0]
 			q.items[0] = applyItem{}
 			q.items = q.items[1:]
+			q.inflight = it.seqno
 			q.mu.Unlock()
 			return it, true
 		}
@@ -806,6 +802,20 @@ func (q *applyQueue) pop() (applyItem, bool) {
 		}
 		<-q.signal
 	}
+}
+
+// done marks the item last popped as finished.
+func (q *applyQueue) done() {
+	q.mu.Lock()
+	q.inflight = 0
+	q.mu.Unlock()
+}
+
+// pendingThrough reports whether an item with a seqno at or below target is queued or being processed.
+func (q *applyQueue) pendingThrough(target uint64) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return (q.inflight != 0 && q.inflight <= target) || (len(q.items) > 0 && q.items[0].seqno <= target)
 }
 
 func (q *applyQueue) close() {

@@ -107,6 +107,14 @@ func TestTOIRunsAtItsPositionOnEveryNode(t *testing.T) {
 		t.Fatalf("failing DDL answered %v, want the statement's own error", err)
 	}
 	c.waitConverged()
+	eventually(t, "every node to record the three statements", func() bool {
+		for _, id := range c.peers {
+			if len(execs[id].log()) < 3 {
+				return false
+			}
+		}
+		return true
+	})
 	want := execs[1].log()
 	if len(want) != 3 || want[2] != "FAIL@-" || want[0][len(want[0])-2:] != "@0" || want[1][len(want[1])-4:] != "@128" {
 		t.Fatalf("node 1 ran %v", want)
@@ -126,10 +134,12 @@ func TestTOIRunsAtItsPositionOnEveryNode(t *testing.T) {
 	}
 	c.waitConverged()
 	for _, id := range c.peers {
-		got := execs[id].log()
-		if got[len(got)-1] != fmt.Sprintf("CREATE t3@%d", 3*TOISpaces) {
-			t.Errorf("node %d ran %v", id, got)
-		}
+		// The executor records a statement after its commit, which waitConverged already sees.
+		want := fmt.Sprintf("CREATE t3@%d", 3*TOISpaces)
+		eventually(t, fmt.Sprintf("node %d to record %s", id, want), func() bool {
+			got := execs[id].log()
+			return len(got) > 0 && got[len(got)-1] == want
+		})
 		tx := c.nodes[id].db.Begin(storage.TxOptions{ReadOnly: true})
 		v, ok, err := tx.Get(TOISpaceBase+3*TOISpaces, []byte("t3"))
 		tx.Rollback()
