@@ -766,8 +766,8 @@ type applyQueue struct {
 	items    []applyItem
 	inflight uint64 // seqno of the item the apply goroutine is processing; 0 between items
 	closed   bool
-	signal chan struct{}
-	onPush func() // flow control looks at the new length; never blocks
+	signal   chan struct{}
+	onPush   func() // flow control looks at the new length; never blocks
 }
 
 func (q *applyQueue) push(it applyItem) {
