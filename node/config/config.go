@@ -293,6 +293,10 @@ func Parse(name string, data []byte) (Config, error) {
 	if err != nil {
 		var perr toml.ParseError
 		if errors.As(err, &perr) {
+			if perr.LastKey != "" && perr.Position.Len > 0 {
+				// A value its type refused (a size, a duration): name the key as validation errors do.
+				return Config{}, fmt.Errorf("%s:%d: %s: %s", name, perr.Position.Line, perr.LastKey, perr.Message)
+			}
 			return Config{}, fmt.Errorf("%s:%d: %s", name, perr.Position.Line, perr.Message)
 		}
 		// Type mismatches come as plain errors: "toml: line N (last key "k"): message".
