@@ -11,7 +11,7 @@ import (
 )
 
 // BenchmarkPropose measures committed-and-applied proposals per second through 3 nodes on the simulated
-// network, with the real fsynced bbolt log, for 1 and 64 closed-loop proposers on the leader.
+// network, with the real fdatasynced segment log, for 1 and 64 closed-loop proposers on the leader.
 func BenchmarkPropose(b *testing.B) {
 	for _, proposers := range []int{1, 64} {
 		b.Run(fmt.Sprintf("proposers=%d", proposers), func(b *testing.B) {

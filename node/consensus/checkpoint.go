@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"os"
-	"path/filepath"
 
-	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -239,59 +236,12 @@ type SnapshotRequest struct {
 // installs the FSM's data matching cp before starting the node again. cp.Index must be committed in the
 // cluster (a member's applied index is).
 func InstallCheckpoint(dataDir string, cp *Checkpoint) error {
-	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+	ls, _, err := openLogStore(dataDir)
+	if err != nil {
 		return fmt.Errorf("consensus: install checkpoint: %w", err)
 	}
-	db, err := bolt.Open(filepath.Join(dataDir, LogFileName), 0o600, &bolt.Options{NoFreelistSync: true})
-	if err != nil {
-		return fmt.Errorf("consensus: install checkpoint: open raft log: %w", err)
-	}
-	snapBytes, err := proto.Marshal(cp.snapshot())
-	if err == nil {
-		var apply []byte
-		apply, err = encodeApplyState(&applyState{applied: cp.Index, conf: cp.Conf, confIndex: cp.ConfIndex, lastSeq: cp.LastSeq})
-		if err == nil {
-			err = db.Update(func(tx *bolt.Tx) error {
-				meta, err := tx.CreateBucketIfNotExists(bucketMeta)
-				if err != nil {
-					return err
-				}
-				if err := tx.DeleteBucket(bucketLog); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
-					return err
-				}
-				if _, err := tx.CreateBucket(bucketLog); err != nil {
-					return err
-				}
-				hs := &pb.HardState{}
-				if b := meta.Get(keyHardState); b != nil {
-					if err := proto.Unmarshal(b, hs); err != nil {
-						return fmt.Errorf("decode hard state: %w", err)
-					}
-				}
-				// Votes are per term: keep the vote while the term stays, drop it when the checkpoint's term is newer.
-				if hs.GetTerm() < cp.Term {
-					hs = &pb.HardState{Term: new(cp.Term), Vote: new(uint64(0))}
-				}
-				hs.Commit = new(cp.Index) // raft needs commit <= last index, and the log now ends at cp.Index
-				hb, err := proto.Marshal(hs)
-				if err != nil {
-					return err
-				}
-				for k, v := range map[string][]byte{
-					string(keySnapshot):  snapBytes,
-					string(keyCompacted): compactedMarker(cp.Index, cp.Term),
-					string(keyHardState): hb,
-					string(keyApply):     apply,
-				} {
-					if err := meta.Put([]byte(k), v); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-		}
-	}
-	if cerr := db.Close(); err == nil {
+	err = ls.install(cp)
+	if cerr := ls.close(); err == nil {
 		err = cerr
 	}
 	if err != nil {

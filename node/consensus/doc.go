@@ -10,7 +10,7 @@
 // AsyncStorageWrites, but the owner goroutine performs the "asynchronous" work itself, in order: (1) messages
 // that do not depend on local durability go to the Transport at once (the leader's appends reach the
 // followers while it fsyncs its own copy); (2) MsgStorageAppend: the new entries, the hard state and the
-// apply position are written in ONE bbolt transaction, fsynced (never turned off: raft's safety depends on
+// apply position are written in ONE write, fdatasynced (never turned off: raft's safety depends on
 // it), and only then are its Responses (acknowledgements, votes) stepped or sent; (3) MsgStorageApply:
 // committed entries — only ever locally durable ones — go to the FSM in order, then its Responses are
 // stepped. A hard state that only moves the commit index is kept in memory (raft does not need it durable)
@@ -23,10 +23,14 @@
 //
 // # Durable state
 //
-// DataDir/raft.db (bbolt) holds the log (one key per index), the hard state, the checkpoint (below) and
-// the index and term of the last discarded entry, a proposal epoch incremented on every start, and the
-// apply state: the last applied index, the configuration
-// at that index, and the per-proposer filter below. The apply state is written together with the next log
+// DataDir/raft/ holds the log as append-only segment files of checksummed records (logstore.go): entries,
+// the hard state, the checkpoint (below) and the index and term of the last discarded entry, a proposal
+// epoch incremented on every start, and the apply state: the last applied index, the configuration at that
+// index, and the per-proposer filter below. A Ready's durable part is one write and one fdatasync (a
+// B-tree file such as bbolt needs at least two syncs and several page writes per transaction, and this
+// write is on every commit's critical path, on the leader and on the followers). Segments are allocated
+// when created, so appends do not change the file size; a crash can only tear the last, unacknowledged
+// write, which Open drops. The apply state is written together with the next log
 // write (it never costs an fsync of its own), so after a crash entries after it are delivered to the FSM
 // again: the FSM must skip indexes it has already made durable. Close writes nothing extra, so closing is
 // equivalent to a crash as far as raft state goes.

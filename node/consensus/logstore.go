@@ -1,35 +1,53 @@
 package consensus
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
 
-// LogFileName is the bbolt file under the data directory that holds the raft log and hard state.
-const LogFileName = "raft.db"
+// LogDirName is the directory under the data directory that holds the raft log segments.
+const LogDirName = "raft"
 
-var (
-	bucketLog  = []byte("log")
-	bucketMeta = []byte("meta")
+// legacyLogFileName is the bbolt file earlier versions kept the raft state in.
+const legacyLogFileName = "raft.db"
 
-	keyHardState = []byte("hardstate")
-	keySnapshot  = []byte("snapshot")  // the checkpoint (Checkpoint.snapshot): the restart base
-	keyCompacted = []byte("compacted") // index and term of the last discarded entry
-	keyApply     = []byte("apply")
-	keyEpoch     = []byte("epoch")
+// segmentSize is how much of a segment file is allocated when it is created; a segment is closed once a
+// write would go past it (a single larger write still goes whole into one segment). Writes inside the
+// allocated size leave the file's size alone, so their fdatasync has no size change to journal.
+const segmentSize = 64 << 20
+
+// Record types. A record is: length (4, big-endian, of type and payload) | crc32c (4, of type and
+// payload) | type (1) | payload. A length of zero marks the end of a segment's records (segments are
+// allocated zeroed).
+const (
+	recEntries   byte = 1 // entries (index 8 | term 8 | type 1 | length 4 | data)...; replaces the log from the first one on
+	recHardState byte = 2 // raftpb.HardState
+	recApply     byte = 3 // encodeApplyState
+	recEpoch     byte = 4 // epoch (8)
+	recBase      byte = 5 // raftpb.Snapshot: the checkpoint (Checkpoint.snapshot), the restart base
+	recMarker    byte = 6 // index (8) | term (8) of the last discarded entry; discards the entries up to it
+	recTruncate  byte = 7 // index (8): discards the entries after it
 )
+
+const recHeader = 9
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // applyState is what the apply loop has consumed, persisted atomically with the next log write so that a
 // restart resumes exactly where the filter and the configuration were (see doc.go, "Proposal outcomes").
@@ -40,43 +58,73 @@ type applyState struct {
 	lastSeq   map[uint64]uint64 // proposer node id -> highest sequence number applied
 }
 
-// logStore is the durable raft log: a bbolt file (fsync on every commit, never disabled) mirrored by a
-// raft.MemoryStorage that raft reads from. Only the node's owner goroutine writes; raft's reads of the
-// MemoryStorage are synchronised by the MemoryStorage itself.
+// logStore is the durable raft log, mirrored by a raft.MemoryStorage that raft reads from. Only the
+// node's owner goroutine writes; raft's reads of the MemoryStorage are synchronised by the MemoryStorage
+// itself.
+//
+// On disk it is a directory of append-only segment files (LogDirName) holding records: entries, hard
+// states, apply states, epochs, checkpoints and compaction markers. Replaying every segment in order
+// rebuilds the state. One save is one write of its records and one fdatasync (never turned off: raft's
+// safety depends on the log and hard state being on disk before anything is acknowledged). A crash can
+// only damage the records of the last, unacknowledged write, at the end of the last segment: Open drops
+// them. Each new segment starts with the durable state that is not entries (checkpoint, marker, hard
+// state, apply state, epoch), so that compaction can delete the oldest segments once every entry in
+// them is discarded.
 type logStore struct {
 	*raft.MemoryStorage
-	db     *bolt.DB
+	dir    string
 	conf   *pb.ConfState // configuration as of the persisted applyState, returned by InitialState
 	base   *pb.Snapshot  // the checkpoint a replay starts from (with its data); empty before the first
 	marker *pb.Snapshot  // index and term of the last discarded entry; empty before the first compaction
-	syncs  atomic.Uint64
+	syncs  atomic.Uint64 // fdatasynced record writes (starting a segment is not counted)
+
+	// The durable non-entry state, repeated at the start of every new segment.
+	hs    *pb.HardState
+	apply []byte // encoded applyState
+	epoch uint64
+
+	segs      []segment // oldest first; the last one is written to
+	f         *os.File  // the last segment
+	off       int64     // where the next record goes in f
+	headerEnd int64     // where the state written when f was created ends (0: f was loaded)
+	segSize   int64     // segmentSize; smaller in tests
+	buf       []byte    // reused for building records
 }
 
-// openLogStore opens (or creates) dir/raft.db and loads it into memory.
+type segment struct {
+	seq      uint64
+	maxIndex uint64 // the highest entry index written to it (0: none)
+}
+
+func segmentName(seq uint64) string { return fmt.Sprintf("%016x.log", seq) }
+
+// openLogStore opens (or creates) dir's raft log and loads it into memory.
 func openLogStore(dir string) (*logStore, applyState, error) {
-	var st applyState
+	return openLogStoreSized(dir, segmentSize)
+}
+
+// openLogStoreSized is openLogStore with segments of segSize bytes (tests use small ones).
+func openLogStoreSized(dir string, segSize int64) (*logStore, applyState, error) {
+	st := applyState{lastSeq: map[uint64]uint64{}}
+	logDir := filepath.Join(dir, LogDirName)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, st, fmt.Errorf("create data dir: %w", err)
 	}
-	// NoSync stays false: raft's safety depends on the log and hard state being on disk before we answer.
-	db, err := bolt.Open(filepath.Join(dir, LogFileName), 0o600, &bolt.Options{NoFreelistSync: true})
-	if err != nil {
-		return nil, st, fmt.Errorf("open raft log: %w", err)
-	}
-	ls := &logStore{MemoryStorage: raft.NewMemoryStorage(), db: db, conf: &pb.ConfState{}}
-	st.lastSeq = map[uint64]uint64{}
-	err = db.Update(func(tx *bolt.Tx) error {
-		if _, err := tx.CreateBucketIfNotExists(bucketLog); err != nil {
-			return err
+	if _, err := os.Stat(filepath.Join(dir, legacyLogFileName)); err == nil {
+		if _, err := os.Stat(logDir); errors.Is(err, os.ErrNotExist) {
+			return nil, st, fmt.Errorf("raft state %s is in the format of an earlier version; this node needs a state transfer (empty its data directory)",
+				filepath.Join(dir, legacyLogFileName))
 		}
-		_, err := tx.CreateBucketIfNotExists(bucketMeta)
-		return err
-	})
-	if err == nil {
-		err = db.View(func(tx *bolt.Tx) error { return ls.load(tx, &st) })
 	}
-	if err != nil {
-		_ = db.Close()
+	if err := os.MkdirAll(logDir, 0o750); err != nil {
+		return nil, st, fmt.Errorf("create raft log dir: %w", err)
+	}
+	ls := &logStore{MemoryStorage: raft.NewMemoryStorage(), dir: logDir, segSize: segSize, conf: &pb.ConfState{},
+		base: &pb.Snapshot{}, marker: &pb.Snapshot{}, hs: &pb.HardState{}}
+	if err := ls.load(&st); err != nil {
+		if ls.f != nil {
+			_ = ls.f.Close()
+		}
 		return nil, st, fmt.Errorf("load raft log: %w", err)
 	}
 	if st.conf != nil {
@@ -85,50 +133,341 @@ func openLogStore(dir string) (*logStore, applyState, error) {
 	return ls, st, nil
 }
 
-func (ls *logStore) load(tx *bolt.Tx, st *applyState) error {
-	meta := tx.Bucket(bucketMeta)
-	ls.base, ls.marker = &pb.Snapshot{}, &pb.Snapshot{}
-	if b := meta.Get(keySnapshot); b != nil {
-		if err := proto.Unmarshal(b, ls.base); err != nil {
-			return fmt.Errorf("decode snapshot: %w", err)
-		}
-		ls.conf = pb.EnsureConfState(ls.base.GetMetadata().GetConfState())
+// replayState is the state being rebuilt from the records, in order.
+type replayState struct {
+	ents []*pb.Entry
+}
+
+func (r *replayState) appendEntries(ents []*pb.Entry) error {
+	if len(ents) == 0 {
+		return nil
 	}
-	if b := meta.Get(keyCompacted); len(b) == 16 {
-		ls.marker = &pb.Snapshot{Metadata: &pb.SnapshotMetadata{
-			Index: new(binary.BigEndian.Uint64(b)), Term: new(binary.BigEndian.Uint64(b[8:]))}}
-	} else if !raft.IsEmptySnap(ls.base) && len(ls.base.GetData()) == 0 {
-		// Written by a version whose compaction kept no checkpoint: a marker only.
-		ls.marker, ls.base = ls.base, &pb.Snapshot{}
-	}
-	hs := &pb.HardState{}
-	if b := meta.Get(keyHardState); b != nil {
-		if err := proto.Unmarshal(b, hs); err != nil {
-			return fmt.Errorf("decode hard state: %w", err)
+	first := ents[0].GetIndex()
+	if n := len(r.ents); n > 0 {
+		switch head, last := r.ents[0].GetIndex(), r.ents[n-1].GetIndex(); {
+		case first > last+1:
+			return fmt.Errorf("raft log has a gap between %d and %d", last, first)
+		case first <= head:
+			r.ents = r.ents[:0]
+		default:
+			r.ents = r.ents[:first-head]
 		}
 	}
-	if b := meta.Get(keyApply); b != nil {
-		if err := decodeApplyState(b, st); err != nil {
+	r.ents = append(r.ents, ents...)
+	return nil
+}
+
+// keep drops the entries outside [from, to].
+func (r *replayState) keep(from, to uint64) {
+	r.ents = slices.DeleteFunc(r.ents, func(e *pb.Entry) bool { return e.GetIndex() < from || e.GetIndex() > to })
+}
+
+func (ls *logStore) load(st *applyState) error {
+	names, err := os.ReadDir(ls.dir)
+	if err != nil {
+		return err
+	}
+	for _, de := range names {
+		name := de.Name()
+		seq, err := strconv.ParseUint(strings.TrimSuffix(name, ".log"), 16, 64)
+		if err != nil || !strings.HasSuffix(name, ".log") || name != segmentName(seq) {
+			continue
+		}
+		ls.segs = append(ls.segs, segment{seq: seq})
+	}
+	slices.SortFunc(ls.segs, func(a, b segment) int { return cmp.Compare(a.seq, b.seq) })
+	if len(ls.segs) == 0 {
+		if err := ls.createSegment(1); err != nil {
 			return err
 		}
+		return ls.finishLoad(&replayState{}, st)
 	}
-	c := tx.Bucket(bucketLog).Cursor()
-	var ents []*pb.Entry
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		e, err := decodeEntry(k, v)
+	var rs replayState
+	for i := range ls.segs {
+		seg := &ls.segs[i]
+		last := i == len(ls.segs)-1
+		path := filepath.Join(ls.dir, segmentName(seg.seq))
+		b, err := os.ReadFile(path)
 		if err != nil {
 			return err
 		}
-		if n := len(ents); n > 0 && ents[n-1].GetIndex()+1 != e.GetIndex() {
-			return fmt.Errorf("raft log has a gap between %d and %d", ents[n-1].GetIndex(), e.GetIndex())
+		end, torn, err := ls.replaySegment(b, seg, &rs)
+		if err != nil {
+			return fmt.Errorf("%s at offset %d: %w", path, end, err)
 		}
-		ents = append(ents, e)
+		if torn && !last {
+			return fmt.Errorf("%s: damaged record at offset %d before the last segment", path, end)
+		}
+		if last {
+			if ls.f, err = os.OpenFile(path, os.O_RDWR, 0o600); err != nil {
+				return err
+			}
+			ls.off = end
+			if torn {
+				// The tail of a write cut off by a crash (never acknowledged). Cut it off so that no byte
+				// of it can be read as a record later, and allocate the segment again.
+				if err := ls.f.Truncate(end); err == nil {
+					err = ls.f.Truncate(max(end, ls.segSize))
+				}
+				if err == nil {
+					err = datasync(ls.f)
+				}
+				if err != nil {
+					return fmt.Errorf("drop the damaged tail of %s: %w", path, err)
+				}
+			}
+		}
 	}
-	mem, err := buildMemory(ls.marker, ls.base, hs, ents)
+	return ls.finishLoad(&rs, st)
+}
+
+// replaySegment applies b's records to the store and rs. It returns where the records end and whether
+// they end with a damaged record rather than the zero end marker or the end of the file.
+func (ls *logStore) replaySegment(b []byte, seg *segment, rs *replayState) (int64, bool, error) {
+	off := 0
+	for off+recHeader <= len(b) {
+		n := int(binary.BigEndian.Uint32(b[off:]))
+		if n == 0 {
+			break // the end marker: what follows must be the zeroes the segment was allocated with
+		}
+		if n > len(b)-off-8 || crc32.Checksum(b[off+8:off+8+n], crcTable) != binary.BigEndian.Uint32(b[off+4:]) {
+			return int64(off), true, nil
+		}
+		typ, p := b[off+8], b[off+9:off+8+n]
+		if err := ls.replayRecord(typ, p, seg, rs); err != nil {
+			return int64(off), false, err
+		}
+		off += 8 + n
+	}
+	if off < len(b) && slices.ContainsFunc(b[off:], func(c byte) bool { return c != 0 }) {
+		return int64(off), true, nil
+	}
+	return int64(off), false, nil
+}
+
+func (ls *logStore) replayRecord(typ byte, p []byte, seg *segment, rs *replayState) error {
+	switch typ {
+	case recEntries:
+		ents, err := decodeEntries(p)
+		if err != nil {
+			return err
+		}
+		seg.maxIndex = max(seg.maxIndex, ents[len(ents)-1].GetIndex())
+		return rs.appendEntries(ents)
+	case recHardState:
+		hs := &pb.HardState{}
+		if err := proto.Unmarshal(p, hs); err != nil {
+			return fmt.Errorf("decode hard state: %w", err)
+		}
+		ls.hs = hs
+	case recApply:
+		ls.apply = slices.Clone(p)
+	case recEpoch:
+		if len(p) != 8 {
+			return errors.New("corrupt epoch record")
+		}
+		ls.epoch = binary.BigEndian.Uint64(p)
+	case recBase:
+		base := &pb.Snapshot{}
+		if err := proto.Unmarshal(p, base); err != nil {
+			return fmt.Errorf("decode checkpoint: %w", err)
+		}
+		ls.base = base
+	case recMarker:
+		if len(p) != 16 {
+			return errors.New("corrupt compaction marker")
+		}
+		ls.marker = markerSnap(binary.BigEndian.Uint64(p), binary.BigEndian.Uint64(p[8:]))
+		rs.keep(ls.marker.GetMetadata().GetIndex()+1, math.MaxUint64)
+	case recTruncate:
+		if len(p) != 8 {
+			return errors.New("corrupt truncation record")
+		}
+		rs.keep(0, binary.BigEndian.Uint64(p))
+	default:
+		return fmt.Errorf("unknown record type %d", typ)
+	}
+	return nil
+}
+
+func (ls *logStore) finishLoad(rs *replayState, st *applyState) error {
+	if !raft.IsEmptySnap(ls.base) {
+		ls.conf = pb.EnsureConfState(ls.base.GetMetadata().GetConfState())
+	}
+	if len(ls.apply) > 0 {
+		if err := decodeApplyState(ls.apply, st); err != nil {
+			return err
+		}
+	}
+	if len(rs.ents) > 0 {
+		// buildMemory's start: the marker, or the base when there is none.
+		want := ls.base.GetMetadata().GetIndex() + 1
+		if !raft.IsEmptySnap(ls.marker) {
+			want = ls.marker.GetMetadata().GetIndex() + 1
+		}
+		if rs.ents[0].GetIndex() != want {
+			return fmt.Errorf("raft log starts at %d, want %d (right after the discarded entries)", rs.ents[0].GetIndex(), want)
+		}
+	}
+	mem, err := buildMemory(ls.marker, ls.base, ls.hs, rs.ents)
 	if err != nil {
 		return err
 	}
 	ls.MemoryStorage = mem
+	return nil
+}
+
+func markerSnap(index, term uint64) *pb.Snapshot {
+	return &pb.Snapshot{Metadata: &pb.SnapshotMetadata{Index: new(index), Term: new(term)}}
+}
+
+// createSegment starts segment seq, allocated and beginning with the durable non-entry state, and makes
+// it the one written to. extra records follow that state in the same write.
+func (ls *logStore) createSegment(seq uint64, extra ...func()) error {
+	path := filepath.Join(ls.dir, segmentName(seq))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("create raft log segment: %w", err)
+	}
+	ls.buf = ls.buf[:0]
+	if !raft.IsEmptySnap(ls.base) {
+		if err := ls.appendProto(recBase, ls.base); err != nil {
+			_ = f.Close()
+			return err
+		}
+	}
+	if !raft.IsEmptySnap(ls.marker) {
+		md := ls.marker.GetMetadata()
+		ls.appendRecord(recMarker, compactedMarker(md.GetIndex(), md.GetTerm()))
+	}
+	if !raft.IsEmptyHardState(ls.hs) {
+		if err := ls.appendProto(recHardState, ls.hs); err != nil {
+			_ = f.Close()
+			return err
+		}
+	}
+	if len(ls.apply) > 0 {
+		ls.appendRecord(recApply, ls.apply)
+	}
+	if ls.epoch > 0 {
+		ls.appendRecord(recEpoch, binary.BigEndian.AppendUint64(nil, ls.epoch))
+	}
+	for _, add := range extra {
+		add()
+	}
+	err = f.Truncate(max(ls.segSize, int64(len(ls.buf))))
+	if err == nil {
+		_, err = f.WriteAt(ls.buf, 0)
+	}
+	if err == nil {
+		err = datasync(f)
+	}
+	if err == nil {
+		err = syncDir(ls.dir)
+	}
+	if err != nil {
+		_ = f.Close()
+		return fmt.Errorf("create raft log segment: %w", err)
+	}
+	if ls.f != nil {
+		_ = ls.f.Close()
+	}
+	ls.f, ls.off, ls.headerEnd = f, int64(len(ls.buf)), int64(len(ls.buf))
+	if n := len(ls.segs); n == 0 || ls.segs[n-1].seq != seq {
+		ls.segs = append(ls.segs, segment{seq: seq})
+	}
+	return nil
+}
+
+func (ls *logStore) appendRecord(typ byte, p []byte) {
+	start := len(ls.buf)
+	ls.buf = append(ls.buf, 0, 0, 0, 0, 0, 0, 0, 0, typ)
+	ls.buf = append(ls.buf, p...)
+	ls.sealRecord(start)
+}
+
+// sealRecord fills in the length and checksum of the record that starts at ls.buf[start].
+func (ls *logStore) sealRecord(start int) {
+	body := ls.buf[start+8:]
+	binary.BigEndian.PutUint32(ls.buf[start:], uint32(len(body)))
+	binary.BigEndian.PutUint32(ls.buf[start+4:], crc32.Checksum(body, crcTable))
+}
+
+func (ls *logStore) appendProto(typ byte, m proto.Message) error {
+	start := len(ls.buf)
+	ls.buf = append(ls.buf, 0, 0, 0, 0, 0, 0, 0, 0, typ)
+	var err error
+	if ls.buf, err = (proto.MarshalOptions{}).MarshalAppend(ls.buf, m); err != nil {
+		ls.buf = ls.buf[:start]
+		return fmt.Errorf("encode raft record: %w", err)
+	}
+	ls.sealRecord(start)
+	return nil
+}
+
+func (ls *logStore) appendEntries(ents []*pb.Entry) {
+	start := len(ls.buf)
+	ls.buf = append(ls.buf, 0, 0, 0, 0, 0, 0, 0, 0, recEntries)
+	for _, e := range ents {
+		ls.buf = binary.BigEndian.AppendUint64(ls.buf, e.GetIndex())
+		ls.buf = binary.BigEndian.AppendUint64(ls.buf, e.GetTerm())
+		ls.buf = append(ls.buf, byte(e.GetType()))
+		ls.buf = binary.BigEndian.AppendUint32(ls.buf, uint32(len(e.GetData())))
+		ls.buf = append(ls.buf, e.GetData()...)
+	}
+	ls.sealRecord(start)
+}
+
+func decodeEntries(p []byte) ([]*pb.Entry, error) {
+	var ents []*pb.Entry
+	for len(p) > 0 {
+		if len(p) < 21 {
+			return nil, errors.New("corrupt raft log entry")
+		}
+		n := binary.BigEndian.Uint32(p[17:])
+		if uint64(n) > uint64(len(p)-21) {
+			return nil, errors.New("corrupt raft log entry")
+		}
+		e := &pb.Entry{
+			Index: new(binary.BigEndian.Uint64(p)),
+			Term:  new(binary.BigEndian.Uint64(p[8:])),
+			Type:  pb.EntryType(p[16]).Enum(),
+		}
+		if n > 0 {
+			e.Data = slices.Clone(p[21 : 21+n])
+		}
+		if k := len(ents); k > 0 && ents[k-1].GetIndex()+1 != e.GetIndex() {
+			return nil, errors.New("raft log entries out of order in one record")
+		}
+		ents = append(ents, e)
+		p = p[21+n:]
+	}
+	if len(ents) == 0 {
+		return nil, errors.New("empty entries record")
+	}
+	return ents, nil
+}
+
+// write appends the records built in ls.buf to the last segment (starting a new one when they do not
+// fit in it) and fdatasyncs it. maxIndex is the highest entry index among them (0: none).
+func (ls *logStore) write(maxIndex uint64) error {
+	if ls.off > ls.headerEnd && ls.off+int64(len(ls.buf)) > ls.segSize {
+		recs := slices.Clone(ls.buf)
+		if err := ls.createSegment(ls.segs[len(ls.segs)-1].seq + 1); err != nil {
+			return err
+		}
+		ls.buf = append(ls.buf[:0], recs...)
+	}
+	if _, err := ls.f.WriteAt(ls.buf, ls.off); err != nil {
+		return err
+	}
+	if err := datasync(ls.f); err != nil {
+		return err
+	}
+	ls.syncs.Add(1)
+	ls.off += int64(len(ls.buf))
+	seg := &ls.segs[len(ls.segs)-1]
+	seg.maxIndex = max(seg.maxIndex, maxIndex)
 	return nil
 }
 
@@ -204,63 +543,51 @@ func (ls *logStore) InitialState() (*pb.HardState, *pb.ConfState, error) {
 // whose data directory was emptied and that comes back under the same id has lost its persisted epoch,
 // and the cluster's per-proposer filter would skip every proposal of a lower one as overtaken.
 func (ls *logStore) nextEpoch() (uint64, error) {
-	var epoch uint64
-	err := ls.db.Update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if b := meta.Get(keyEpoch); len(b) == 8 {
-			epoch = binary.BigEndian.Uint64(b)
-		}
-		epoch = max(epoch+1, uint64(time.Now().Unix()))
-		return meta.Put(keyEpoch, binary.BigEndian.AppendUint64(nil, epoch))
-	})
-	ls.syncs.Add(1)
-	return epoch, err
+	epoch := max(ls.epoch+1, uint64(time.Now().Unix()))
+	ls.buf = ls.buf[:0]
+	ls.appendRecord(recEpoch, binary.BigEndian.AppendUint64(nil, epoch))
+	if err := ls.write(0); err != nil {
+		return 0, fmt.Errorf("persist epoch: %w", err)
+	}
+	ls.epoch = epoch
+	return epoch, nil
 }
 
-// save persists one Ready's durable part in one bbolt transaction (one fsync) and then exposes it to raft
+// save persists one Ready's durable part in one write and one fdatasync, and then exposes it to raft
 // through the MemoryStorage. ents may overwrite a conflicting suffix of the log.
 func (ls *logStore) save(hs *pb.HardState, ents []*pb.Entry, st *applyState) error {
 	emptyHS := hs == nil || raft.IsEmptyHardState(hs)
 	if emptyHS && len(ents) == 0 && st == nil {
 		return nil
 	}
-	err := ls.db.Update(func(tx *bolt.Tx) error {
-		meta, log := tx.Bucket(bucketMeta), tx.Bucket(bucketLog)
-		if len(ents) > 0 {
-			// A new entry at index i replaces whatever the log held from i on (raft log matching).
-			if err := deleteFrom(log, ents[0].GetIndex(), 0); err != nil {
-				return err
-			}
-			var key [8]byte
-			for _, e := range ents {
-				binary.BigEndian.PutUint64(key[:], e.GetIndex())
-				if err := log.Put(key[:], encodeEntry(e)); err != nil {
-					return err
-				}
-			}
+	ls.buf = ls.buf[:0]
+	var maxIndex uint64
+	if len(ents) > 0 {
+		ls.appendEntries(ents)
+		maxIndex = ents[len(ents)-1].GetIndex()
+	}
+	if !emptyHS {
+		if err := ls.appendProto(recHardState, hs); err != nil {
+			return fmt.Errorf("persist raft state: %w", err)
 		}
-		if !emptyHS {
-			b, err := proto.Marshal(hs)
-			if err != nil {
-				return err
-			}
-			if err := meta.Put(keyHardState, b); err != nil {
-				return err
-			}
+	}
+	var apply []byte
+	if st != nil {
+		var err error
+		if apply, err = encodeApplyState(st); err != nil {
+			return fmt.Errorf("persist raft state: %w", err)
 		}
-		if st != nil {
-			b, err := encodeApplyState(st)
-			if err != nil {
-				return err
-			}
-			return meta.Put(keyApply, b)
-		}
-		return nil
-	})
-	if err != nil {
+		ls.appendRecord(recApply, apply)
+	}
+	if err := ls.write(maxIndex); err != nil {
 		return fmt.Errorf("persist raft state: %w", err)
 	}
-	ls.syncs.Add(1)
+	if !emptyHS {
+		ls.hs = hs
+	}
+	if apply != nil {
+		ls.apply = apply
+	}
 	if err := ls.Append(ents); err != nil {
 		return err
 	}
@@ -270,64 +597,73 @@ func (ls *logStore) save(hs *pb.HardState, ents []*pb.Entry, st *applyState) err
 	return nil
 }
 
-// compact durably makes cp (when not nil) the restart base and deletes the entries up to through, in one
-// fsynced transaction, then does the same to the in-memory log.
+// compact durably makes cp (when not nil) the restart base and discards the entries up to through, in one
+// fdatasynced write, then does the same to the in-memory log and deletes the oldest segments that hold
+// nothing but discarded entries.
 func (ls *logStore) compact(cp *Checkpoint, through uint64) error {
 	term, err := ls.Term(through)
 	if err != nil {
 		return fmt.Errorf("compact raft log to %d: %w", through, err)
 	}
-	var base []byte
+	ls.buf = ls.buf[:0]
+	var base *pb.Snapshot
 	if cp != nil {
-		if base, err = proto.Marshal(cp.snapshot()); err != nil {
+		base = cp.snapshot()
+		if err := ls.appendProto(recBase, base); err != nil {
 			return err
 		}
 	}
-	err = ls.db.Update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if base != nil {
-			if err := meta.Put(keySnapshot, base); err != nil {
-				return err
-			}
-		}
-		if err := meta.Put(keyCompacted, compactedMarker(through, term)); err != nil {
-			return err
-		}
-		return deleteFrom(tx.Bucket(bucketLog), 0, through+1)
-	})
-	if err != nil {
+	ls.appendRecord(recMarker, compactedMarker(through, term))
+	if err := ls.write(0); err != nil {
 		return fmt.Errorf("compact raft log: %w", err)
 	}
-	ls.syncs.Add(1)
 	if cp != nil {
-		ls.base = cp.snapshot()
+		ls.base = base
 		if _, err := ls.CreateSnapshot(cp.Index, cp.Conf, nil); err != nil && !errors.Is(err, raft.ErrSnapOutOfDate) {
 			return err
 		}
 	}
-	ls.marker = &pb.Snapshot{Metadata: &pb.SnapshotMetadata{Index: new(through), Term: new(term)}}
+	ls.marker = markerSnap(through, term)
 	if first, _ := ls.FirstIndex(); through >= first {
-		return ls.Compact(through)
-	}
-	return nil
-}
-
-// deleteFrom removes keys in [from, to) (to == 0: unbounded).
-func deleteFrom(b *bolt.Bucket, from, to uint64) error {
-	c := b.Cursor()
-	start := binary.BigEndian.AppendUint64(nil, from)
-	for k, _ := c.Seek(start); k != nil; k, _ = c.Seek(start) {
-		if to != 0 && binary.BigEndian.Uint64(k) >= to {
-			return nil
-		}
-		if err := c.Delete(); err != nil {
+		if err := ls.Compact(through); err != nil {
 			return err
 		}
 	}
+	return ls.dropSegments(through)
+}
+
+// dropSegments deletes the oldest segments (never the last) whose entries are all at or before through.
+// Only a prefix goes: a later segment may have replaced entries of an earlier one, which must then stay
+// to be replaced again on replay. Every segment starts with the state that is not entries, so the
+// first one left holds everything the deleted ones did.
+func (ls *logStore) dropSegments(through uint64) error {
+	n := 0
+	for n < len(ls.segs)-1 && ls.segs[n].maxIndex <= through {
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	for _, seg := range ls.segs[:n] {
+		if err := os.Remove(filepath.Join(ls.dir, segmentName(seg.seq))); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("delete raft log segment: %w", err)
+		}
+	}
+	ls.segs = slices.Delete(ls.segs, 0, n)
+	if err := syncDir(ls.dir); err != nil {
+		return fmt.Errorf("delete raft log segment: %w", err)
+	}
 	return nil
 }
 
-func (ls *logStore) close() error { return ls.db.Close() }
+func (ls *logStore) close() error {
+	if ls.f == nil {
+		return nil
+	}
+	err := ls.f.Close()
+	ls.f = nil
+	return err
+}
 
 // truncateAfter durably deletes the log entries after index (ForceNewCluster's uncommitted tail) and
 // rebuilds the in-memory copy without them.
@@ -336,10 +672,11 @@ func (ls *logStore) truncateAfter(index uint64) error {
 	if err != nil || last <= index {
 		return err
 	}
-	if err := ls.db.Update(func(tx *bolt.Tx) error { return deleteFrom(tx.Bucket(bucketLog), index+1, 0) }); err != nil {
+	ls.buf = ls.buf[:0]
+	ls.appendRecord(recTruncate, binary.BigEndian.AppendUint64(nil, index))
+	if err := ls.write(0); err != nil {
 		return fmt.Errorf("truncate raft log: %w", err)
 	}
-	ls.syncs.Add(1)
 	first, err := ls.FirstIndex()
 	if err != nil {
 		return err
@@ -360,27 +697,39 @@ func (ls *logStore) truncateAfter(index uint64) error {
 	return nil
 }
 
-// Entry value: term (8) | type (1) | data. The index is the key.
-func encodeEntry(e *pb.Entry) []byte {
-	b := make([]byte, 9, 9+len(e.GetData()))
-	binary.BigEndian.PutUint64(b, e.GetTerm())
-	b[8] = byte(e.GetType())
-	return append(b, e.GetData()...)
+// install makes cp the base of an empty log (InstallCheckpoint): a new segment records it, with the
+// hard state and the apply state at cp, and the older segments are deleted.
+func (ls *logStore) install(cp *Checkpoint) error {
+	hs := proto.CloneOf(ls.hs)
+	// Votes are per term: keep the vote while the term stays, drop it when the checkpoint's term is newer.
+	if hs.GetTerm() < cp.Term {
+		hs = &pb.HardState{Term: new(cp.Term), Vote: new(uint64(0))}
+	}
+	hs.Commit = new(cp.Index) // raft needs commit <= last index, and the log now ends at cp.Index
+	apply, err := encodeApplyState(&applyState{applied: cp.Index, conf: cp.Conf, confIndex: cp.ConfIndex, lastSeq: cp.LastSeq})
+	if err != nil {
+		return err
+	}
+	ls.base, ls.marker, ls.hs, ls.apply = cp.snapshot(), markerSnap(cp.Index, cp.Term), hs, apply
+	// The new segment's state records discard the entries up to cp.Index; the truncation after them
+	// discards the rest, so a crash before the old segments are gone still leaves an empty log.
+	truncate := func() { ls.appendRecord(recTruncate, binary.BigEndian.AppendUint64(nil, cp.Index)) }
+	if err := ls.createSegment(ls.segs[len(ls.segs)-1].seq+1, truncate); err != nil {
+		return err
+	}
+	return ls.dropSegments(math.MaxUint64)
 }
 
-func decodeEntry(k, v []byte) (*pb.Entry, error) {
-	if len(k) != 8 || len(v) < 9 {
-		return nil, errors.New("corrupt raft log entry")
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
 	}
-	e := &pb.Entry{
-		Index: new(binary.BigEndian.Uint64(k)),
-		Term:  new(binary.BigEndian.Uint64(v)),
-		Type:  pb.EntryType(v[8]).Enum(),
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
 	}
-	if len(v) > 9 {
-		e.Data = append([]byte(nil), v[9:]...)
-	}
-	return e, nil
+	return err
 }
 
 // apply state: applied (8) | conf index (8) | conf length (4) | conf proto | n (4) | n × (proposer (8), seq (8)).
