@@ -132,6 +132,9 @@ type Replicator struct {
 	left        atomic.Bool   // Leave was called: do not ask to join again
 	catchingUp  atomic.Bool   // added as learner: Joiner, then Joined until the receive queue first drains
 	weight0     atomic.Bool   // pc.weight=0 (Config.ZeroWeight, SetProviderOptions)
+	fsmReady    atomic.Bool   // haveUUID && fatal == nil, for Primary (updateReadyLocked)
+	joined      atomic.Bool   // caught up since it last entered the primary component (runRejoin)
+	rejoinKick  chan struct{} // Primary asks runRejoin to check now
 	caughtUp    atomic.Bool   // a learner that has applied nearly all the log (ready to be promoted)
 
 	certFailures, replicated, replicatedBytes, received, receivedBytes atomic.Uint64
@@ -182,6 +185,7 @@ func New(cfg Config) (*Replicator, error) {
 	r.actions = make(chan memberAction, 16)
 	r.viewCh = make(chan struct{}, 1)
 	r.sstNeeded = make(chan struct{})
+	r.rejoinKick = make(chan struct{}, 1)
 	r.weight0.Store(cfg.ZeroWeight)
 	return r, nil
 }
@@ -267,10 +271,11 @@ func (r *Replicator) Start(db *storage.DB) error {
 	r.stopCtx = ctx
 	r.wg.Add(1)
 	go r.runFlowControl(ctx)
-	r.wg.Add(3)
+	r.wg.Add(4)
 	go r.applyLoop()
 	go r.membershipLoop(ctx)
 	go r.runGcache(ctx)
+	go r.runRejoin(ctx)
 	if r.cfg.Bootstrap {
 		r.wg.Add(1)
 		go r.bootstrap(ctx, clusterEntry{uuid: newUUID(), base: r.seqno})
@@ -446,6 +451,7 @@ func (r *Replicator) Apply(index uint64, data []byte) any {
 	r.logBytes.Add(int64(len(data)) + logEntryOverhead)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	defer r.updateReadyLocked()
 	r.index = index
 	if r.fatal != nil || len(data) == 0 {
 		return nil
@@ -602,6 +608,7 @@ func (r *Replicator) applyLoop() {
 		if err := r.db.Apply(context.Background(), ws, it.seqno); err != nil {
 			r.mu.Lock()
 			r.fatal = fmt.Errorf("replicator: apply seqno %d: %w", it.seqno, err)
+			r.updateReadyLocked()
 			r.mu.Unlock()
 			r.log.Error("apply failed; the node leaves the primary component", "seqno", it.seqno, "err", err)
 			r.queue.close()
@@ -687,12 +694,37 @@ func (r *Replicator) saveStateLocked(running bool) error {
 	return writeGrastate(r.cfg.DataDir, g)
 }
 
-// Primary reports whether this node is in the primary component: the cluster exists, the node is a voter,
-// and it knows a leader that has quorum contact (with CheckQuorum a leader that loses its majority steps
-// down, and a follower that stops hearing from it forgets it after an election timeout). A pc.weight=0
-// member (a learner for good) is in it once it has caught up and while it hears from the leader (a
-// learner never campaigns, so it would keep its leader forever).
+// updateReadyLocked publishes whether the FSM can serve (the cluster exists, nothing broke) for
+// Primary, which runs on the query path and must not wait for r.mu (held while entries are certified).
+func (r *Replicator) updateReadyLocked() { r.fsmReady.Store(r.haveUUID && r.fatal == nil) }
+
+// Primary reports whether this node is in the primary component and caught up with it: the cluster
+// exists, the node is a voter, it knows a leader that has quorum contact (with CheckQuorum a leader
+// that loses its majority steps down, and a follower that stops hearing from it forgets it after an
+// election timeout) — and since it last entered that state it has applied everything the leader had
+// committed then (runRejoin). Until then it is a Joiner receiving the log, as a Galera node that
+// rejoins is until its IST is done: it neither serves reads of a state the others have left behind
+// nor takes writes. A pc.weight=0 member (a learner for good) is in it once it has caught up and while
+// it hears from the leader (a learner never campaigns, so it would keep its leader forever).
 func (r *Replicator) Primary() bool {
+	if !r.inPrimaryComponent() {
+		if r.joined.Load() {
+			r.joined.Store(false)
+		}
+		return false
+	}
+	if r.joined.Load() {
+		return true
+	}
+	select {
+	case r.rejoinKick <- struct{}{}:
+	default:
+	}
+	return false
+}
+
+// inPrimaryComponent is Primary without the catch-up condition.
+func (r *Replicator) inPrimaryComponent() bool {
 	if r.node == nil {
 		return false // not started
 	}
@@ -701,11 +733,11 @@ func (r *Replicator) Primary() bool {
 		return false // consensus stopped (Close, or a fatal storage error)
 	default:
 	}
+	if !r.fsmReady.Load() {
+		return false
+	}
 	st := r.node.Status()
-	r.mu.Lock()
-	ok := r.haveUUID && r.fatal == nil
-	r.mu.Unlock()
-	if !ok || st.Lead == 0 {
+	if st.Lead == 0 {
 		return false
 	}
 	if slices.Contains(st.Voters, r.cfg.ID) {
@@ -713,6 +745,38 @@ func (r *Replicator) Primary() bool {
 	}
 	return r.weight0.Load() && r.caughtUp.Load() && slices.Contains(st.Learners, r.cfg.ID) &&
 		time.Since(st.LeaderContact) < r.electionTimeout()
+}
+
+// runRejoin completes Primary's catch-up condition: whenever the node is in the primary component
+// without having caught up since it (re)entered it, it asks the leader for its commit index
+// (consensus ReadIndex, which returns once this node has applied that far). It also notices, every
+// tick, a node that left the primary component without anyone asking Primary meanwhile.
+func (r *Replicator) runRejoin(ctx context.Context) {
+	defer r.wg.Done()
+	tick := time.NewTicker(r.cfg.tick())
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.rejoinKick:
+		case <-tick.C:
+		}
+		if !r.inPrimaryComponent() {
+			r.joined.Store(false)
+			continue
+		}
+		if r.joined.Load() {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, r.electionTimeout())
+		_, err := r.node.ReadIndex(rctx)
+		cancel()
+		if err == nil && r.inPrimaryComponent() {
+			r.catchingUp.Store(true) // Joined until the receive queue drains, then Synced
+			r.joined.Store(true)
+		}
+	}
 }
 
 // DefaultCausalReadTimeout is Galera's repl.causal_read_timeout (PT30S), the bound of SyncWait.

@@ -86,6 +86,7 @@ func (r *Replicator) restoreLocked(st *savedState) error {
 		}
 		r.haveUUID = true
 	}
+	r.updateReadyLocked()
 	return nil
 }
 

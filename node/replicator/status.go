@@ -99,7 +99,9 @@ func (r *Replicator) Status() Status {
 	case primary:
 		r.catchingUp.Store(false) // Joined ends when the backlog first drains
 		s.LocalState, s.LocalStateComment = StateSynced, "Synced"
-	case slices.Contains(cs.Learners, r.cfg.ID):
+	case slices.Contains(cs.Learners, r.cfg.ID) || r.inPrimaryComponent():
+		// A learner receiving the log, or a member catching up after it (re)entered the primary
+		// component (Primary, runRejoin): Galera's IST.
 		s.LocalState, s.LocalStateComment = StateJoiner, "Joining: receiving State Transfer"
 	}
 	if primary {

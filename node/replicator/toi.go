@@ -333,6 +333,7 @@ func (r *Replicator) stopApplying(seqno uint64, err error) {
 	if r.stopCtx.Err() == nil {
 		r.mu.Lock()
 		r.fatal = err
+		r.updateReadyLocked()
 		r.mu.Unlock()
 		r.log.Error("apply failed; the node leaves the primary component", "seqno", seqno, "err", err)
 	}
