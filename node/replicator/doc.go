@@ -43,6 +43,12 @@
 // majority steps down and an isolated follower forgets its leader after an election timeout. Outside the
 // primary component the node reports wsrep_local_state 0/Initialized, wsrep_cluster_status non-Primary,
 // wsrep_ready OFF, wsrep_cluster_size 1 (it cannot see the other side) and wsrep_cluster_conf_id -1.
+// Every time a node (re)enters the primary component — at start, after a partition heals — it is a
+// Joiner (1, non-Primary, 1047 to clients) until it has applied everything the leader had committed at
+// that moment (runRejoin: one ReadIndex round), then Joined until its receive queue drains, then
+// Synced: a node coming back from a partition never serves the state it was left with, and one that
+// needs a state transfer learns it before it looks Synced. Primary reads only atomics (no FSM lock:
+// it runs for every client statement).
 //
 // # Views and membership (view.go)
 //
