@@ -259,8 +259,10 @@ func compactedMarker(index, term uint64) []byte {
 func buildMemory(marker, base *pb.Snapshot, hs *pb.HardState, ents []*pb.Entry) (*raft.MemoryStorage, error) {
 	mem := raft.NewMemoryStorage()
 	bi := base.GetMetadata().GetIndex()
+	// The log starts right after the marker (nothing discarded: index 0) when entries at or before the
+	// base are retained; otherwise right after the base.
 	start := marker
-	if raft.IsEmptySnap(marker) || bi == marker.GetMetadata().GetIndex() {
+	if !raft.IsEmptySnap(base) && (len(ents) == 0 || ents[0].GetIndex() > bi) {
 		start = base
 	}
 	if !raft.IsEmptySnap(start) {

@@ -300,13 +300,11 @@ func (ls *logStore) finishLoad(rs *replayState, st *applyState) error {
 		}
 	}
 	if len(rs.ents) > 0 {
-		// buildMemory's start: the marker, or the base when there is none.
-		want := ls.base.GetMetadata().GetIndex() + 1
-		if !raft.IsEmptySnap(ls.marker) {
-			want = ls.marker.GetMetadata().GetIndex() + 1
-		}
-		if rs.ents[0].GetIndex() != want {
-			return fmt.Errorf("raft log starts at %d, want %d (right after the discarded entries)", rs.ents[0].GetIndex(), want)
+		// buildMemory's start: right after the marker (index 0 when nothing was discarded), or right
+		// after the base when no entry before it is retained.
+		first, mi, bi := rs.ents[0].GetIndex(), ls.marker.GetMetadata().GetIndex(), ls.base.GetMetadata().GetIndex()
+		if first != mi+1 && (raft.IsEmptySnap(ls.base) || first != bi+1) {
+			return fmt.Errorf("raft log starts at %d, want %d (right after the discarded entries)", first, mi+1)
 		}
 	}
 	mem, err := buildMemory(ls.marker, ls.base, ls.hs, rs.ents)
