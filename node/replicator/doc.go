@@ -42,7 +42,9 @@
 // the node is a voter and it knows a leader; raft runs with CheckQuorum and PreVote, so a leader without a
 // majority steps down and an isolated follower forgets its leader after an election timeout. Outside the
 // primary component the node reports wsrep_local_state 0/Initialized, wsrep_cluster_status non-Primary,
-// wsrep_ready OFF, wsrep_cluster_size 1 (it cannot see the other side) and wsrep_cluster_conf_id -1.
+// wsrep_ready OFF, wsrep_cluster_conf_id -1 and, as wsrep_cluster_size, itself and the members it
+// heard from within two election timeouts (consensus Reachable: a minority's members keep exchanging
+// vote requests), as Galera's non-primary component counts its own members.
 // Every time a node (re)enters the primary component — at start, after a partition heals — it is a
 // Joiner (1, non-Primary, 1047 to clients) until it has applied everything the leader had committed at
 // that moment (runRejoin: one ReadIndex round), then Joined until its receive queue drains, then
@@ -220,7 +222,6 @@
 //     not part of a checkpoint: a node that received SST learns only the requests made after it.
 //   - No evs.suspect_timeout/delayed list (eviction is by evs.inactive_timeout only), no Galera-strict
 //     whole-cluster outage mode (raft-natural, see above). pc.weight is 0 or 1 only (below).
-//   - A minority reports wsrep_cluster_size 1 (it cannot see the other side of a partition).
 //   - wsrep_provider_options accepts only pc.bootstrap at runtime (SetProviderOptions).
 //   - wsrep_max_ws_rows is checked when the transaction commits (the whole transaction fails with 1180),
 //     not at the row that crosses it as MariaDB does. A TOI's BF abort of a committing transaction is

@@ -422,3 +422,25 @@ func TestInactiveMemberIsEvictedAndRejoins(t *testing.T) {
 		return true
 	})
 }
+
+// A 2|3 split of five: the majority stays Primary with its view of five; each side of the minority is
+// non-Primary and counts the members it can still hear, as Galera's non-primary component does
+// (wsrep_cluster_size 2, conf_id -1).
+func TestMinorityCountsItsComponent(t *testing.T) {
+	c := newCluster(t, 5)
+	c.net.Partition([]uint64{1, 2}, []uint64{3, 4, 5})
+	for _, id := range []uint64{1, 2} {
+		eventually(t, fmt.Sprintf("node %d non-Primary with a component of 2", id), func() bool {
+			st := c.nodes[id].r.Status()
+			return !st.Primary && st.ClusterSize == 2 && st.ClusterConfID == -1
+		})
+	}
+	c.waitPrimary(3, 4, 5)
+	if st := c.nodes[3].r.Status(); st.ClusterSize != 5 {
+		t.Errorf("majority's view: size %d, want 5 (nobody was evicted yet)", st.ClusterSize)
+	}
+	c.net.Isolate(1)
+	eventually(t, "node 1 alone, counting only itself", func() bool { return c.nodes[1].r.Status().ClusterSize == 1 })
+	c.net.Heal()
+	c.waitPrimary(c.peers...)
+}

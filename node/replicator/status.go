@@ -1,9 +1,11 @@
 package replicator
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/maxproxy/maxproxy/node/consensus"
 )
@@ -45,13 +47,23 @@ type Status struct {
 	CertDepsDistance  float64
 }
 
+// reachableWait bounds how long Status waits for consensus to say which members it hears from.
+const reachableWait = 50 * time.Millisecond
+
 // Status returns the current status. A node outside the primary component reports Initialized/non-Primary
-// and counts only itself in wsrep_cluster_size (it has no view of the other side of a partition).
+// and counts in wsrep_cluster_size itself and the members it has heard from within two election timeouts
+// (its side of the partition).
 func (r *Replicator) Status() Status {
 	primary := r.Primary()
 	var cs consensus.Status
+	var reachable []uint64 // outside the primary component: the members on this side of a partition
 	if r.node != nil {
 		cs = r.node.Status()
+		if !primary {
+			ctx, cancel := context.WithTimeout(context.Background(), reachableWait)
+			reachable, _ = r.node.Reachable(ctx, 2*r.electionTimeout())
+			cancel()
+		}
 	}
 	r.mu.Lock()
 	s := Status{
@@ -108,6 +120,14 @@ func (r *Replicator) Status() Status {
 		s.ClusterSize = len(members)
 		s.ClusterConfID = int64(confID)
 		s.ClusterWeight = len(cs.Voters)
+	} else {
+		// Galera's non-primary component counts the members it can see (GALERA.md §1.3): those this
+		// node heard from recently.
+		for _, id := range reachable {
+			if slices.Contains(members, id) {
+				s.ClusterSize++
+			}
+		}
 	}
 	if primary && (s.FlowControl.Desync || r.fc.donating()) {
 		s.LocalState, s.LocalStateComment = StateDonor, "Donor/Desynced"
