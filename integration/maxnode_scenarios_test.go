@@ -250,7 +250,7 @@ func (w *writers) stop(t *testing.T) []int {
 // TestMaxnodeEvenSplitWithArbitrator: four data nodes and an arbitrator (maxnode --arbitrator) split
 // 2|2 with the arbitrator on one side and the raft leader on the other. The arbitrator's side has 3 of 5
 // votes, elects a leader among its data nodes and stays Primary and writable; the other side goes
-// non-Primary and answers 1047. After healing all five members are back in
+// non-Primary (wsrep_cluster_size 2: the members it sees) and answers 1047. After healing all five members are back in
 // the view and the data nodes agree.
 func TestMaxnodeEvenSplitWithArbitrator(t *testing.T) {
 	c := harness.StartMaxnodeCluster(t, 4, harness.MaxnodeOptions{NetCut: true, Arbitrators: 1})
@@ -297,6 +297,8 @@ func TestMaxnodeEvenSplitWithArbitrator(t *testing.T) {
 		if got := mustStatus(t, c.Maxnode(i), "wsrep_cluster_status"); got != "non-Primary" {
 			t.Fatalf("node%d became %s while cut off from the arbitrator", i, got)
 		}
+		// Like Galera's non-primary component, the lost side counts its own two members.
+		waitStatus(t, c.Maxnode(i), "wsrep_cluster_size", "2")
 	}
 
 	if err := c.Heal(); err != nil {
