@@ -50,7 +50,9 @@ func TestMaxnodeBank(t *testing.T) {
 	if os.Getenv("MAXPROXY_TEST_LONG") == "1" {
 		rounds, progress = 5, 400
 	}
-	c := harness.StartMaxnodeCluster(t, 3, harness.MaxnodeOptions{})
+	// A gcache of a few transfers: nodes checkpoint and discard their log all the time, so the crash
+	// restarts replay from checkpoints and a node that was down long gets a state transfer, under load.
+	c := harness.StartMaxnodeCluster(t, 3, harness.MaxnodeOptions{Settings: []string{`gcache.size = "4K"`}})
 	const db = "it_bank"
 	admin := c.Node(1)
 	for _, q := range []string{
