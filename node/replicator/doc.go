@@ -47,8 +47,8 @@
 // vote requests), as Galera's non-primary component counts its own members.
 // Every time a node (re)enters the primary component — at start, after a partition heals — it is a
 // Joiner (1, non-Primary, 1047 to clients) until it has applied everything the leader had committed at
-// that moment (runRejoin: one ReadIndex round), then Joined until its receive queue drains, then
-// Synced: a node coming back from a partition never serves the state it was left with, and one that
+// that moment (runRejoin: one ReadIndex round), then Joined until its receive queue first falls to the
+// flow-control lower limit, then Synced: a node coming back from a partition never serves the state it was left with, and one that
 // needs a state transfer learns it before it looks Synced. Primary reads only atomics (no FSM lock:
 // it runs for every client statement).
 //
@@ -70,7 +70,7 @@
 //     and shows Joiner (1, "Joining: receiving State Transfer", non-Primary); if the leader has
 //     discarded what it needs, it gets a state transfer first (sst.go). Once it has applied the
 //     commit index with an empty receive queue it proposes PROMOTE and the leader makes it a voter: it is
-//     Joined (3) until its receive queue first drains, then Synced (4). A voter that has been outside
+//     Joined (3) until its receive queue first falls to the flow-control lower limit, then Synced (4). A voter that has been outside
 //     the primary component for rejoinChecks election timeouts asks too, since its configuration may be
 //     stale (it was removed while down, or by pc.bootstrap); a leader that still has it as a member
 //     ignores the request, unless the request's last log index is below what raft believes the member

@@ -130,7 +130,7 @@ type Replicator struct {
 	incoming    atomic.Pointer[string]
 	viewCh      chan struct{} // ViewChanged (viewsub.go)
 	left        atomic.Bool   // Leave was called: do not ask to join again
-	catchingUp  atomic.Bool   // added as learner: Joiner, then Joined until the receive queue first drains
+	catchingUp  atomic.Bool   // added as learner: Joiner, then Joined until the receive queue is first short (Status)
 	weight0     atomic.Bool   // pc.weight=0 (Config.ZeroWeight, SetProviderOptions)
 	fsmReady    atomic.Bool   // haveUUID && fatal == nil, for Primary (updateReadyLocked)
 	joined      atomic.Bool   // caught up since it last entered the primary component (runRejoin)
@@ -773,7 +773,7 @@ func (r *Replicator) runRejoin(ctx context.Context) {
 		_, err := r.node.ReadIndex(rctx)
 		cancel()
 		if err == nil && r.inPrimaryComponent() {
-			r.catchingUp.Store(true) // Joined until the receive queue drains, then Synced
+			r.catchingUp.Store(true) // Joined until the receive queue is short, then Synced
 			r.joined.Store(true)
 		}
 	}

@@ -106,10 +106,12 @@ func (r *Replicator) Status() Status {
 	s.FlowControl = r.fc.status(max(len(cs.Voters), 1))
 	s.LocalIndex = slices.Index(members, r.cfg.ID)
 	switch {
-	case primary && r.catchingUp.Load() && s.LocalRecvQueue > 0:
+	case primary && r.catchingUp.Load() && s.LocalRecvQueue > s.FlowControl.Lower:
 		s.LocalState, s.LocalStateComment = StateJoined, "Joined"
 	case primary:
-		r.catchingUp.Store(false) // Joined ends when the backlog first drains
+		// Joined ends once the backlog first falls to the flow-control lower limit (GALERA.md §12.6):
+		// under a steady write load an exactly empty queue may never be observed.
+		r.catchingUp.Store(false)
 		s.LocalState, s.LocalStateComment = StateSynced, "Synced"
 	case slices.Contains(cs.Learners, r.cfg.ID) || r.inPrimaryComponent():
 		// A learner receiving the log, or a member catching up after it (re)entered the primary
