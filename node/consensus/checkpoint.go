@@ -149,6 +149,10 @@ func (n *Node) Compact(ctx context.Context, cp *Checkpoint, retainBytes uint64) 
 }
 
 func (n *Node) compact(cp *Checkpoint, retainBytes uint64) (uint64, error) {
+	if err := n.drainAppends(); err != nil {
+		n.fatal = err
+		return 0, err
+	}
 	base, err := n.store.Snapshot()
 	if err != nil {
 		return 0, fmt.Errorf("consensus: compact: %w", err)

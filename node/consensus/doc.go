@@ -7,19 +7,21 @@
 //
 // Start launches the owner goroutine. It is the only code that touches the RawNode: it ticks it, steps
 // inbound messages (Step, from the transport), steps proposals, and handles every Ready. Raft runs with
-// AsyncStorageWrites, but the owner goroutine performs the "asynchronous" work itself, in order: (1) messages
-// that do not depend on local durability go to the Transport at once (the leader's appends reach the
-// followers while it fsyncs its own copy); (2) MsgStorageAppend: the new entries, the hard state and the
-// apply position are written in ONE write, fdatasynced (never turned off: raft's safety depends on
-// it), and only then are its Responses (acknowledgements, votes) stepped or sent; (3) MsgStorageApply:
-// committed entries — only ever locally durable ones — go to the FSM in order, then its Responses are
-// stepped. A hard state that only moves the commit index is kept in memory (raft does not need it durable)
-// and written with the next durable write.
+// AsyncStorageWrites: (1) messages that do not depend on local durability go to the Transport at once
+// (the leader's appends reach the followers while it syncs its own copy); (2) MsgStorageAppend goes to
+// the appender goroutine (appender.go), raft's local append thread: the new entries, the hard state and
+// the apply position are written in ONE write, fdatasynced (never turned off: raft's safety depends on
+// it), and only then are its Responses (acknowledgements, votes) sent, or handed back to the owner
+// goroutine to step; (3) MsgStorageApply: committed entries — only ever locally durable ones — go to the
+// FSM in order on the owner goroutine, then its Responses are stepped. So a leader applies and answers a
+// committed batch while the next one is being synced, and a follower acknowledges the moment its write is
+// durable. A hard state that only moves the commit index is kept in memory (raft does not need it
+// durable) and written with the next durable write.
 //
 // Batching: proposals queue on a channel; each loop turn drains up to MaxBatch of them into one MsgProp,
-// and everything that arrives while a Ready is being persisted lands in the next one, so N concurrent
-// proposers cost about one fsync per Ready, not one per proposal. Followers forward proposals to the leader
-// through raft (proposal forwarding stays on).
+// and the appender writes everything queued while its previous write was being synced in one write, so
+// N concurrent proposers cost about one fsync per disk round trip, not one per proposal. Followers
+// forward proposals to the leader through raft (proposal forwarding stays on).
 //
 // # Durable state
 //

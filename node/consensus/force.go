@@ -49,6 +49,11 @@ func (n *Node) forceNewCluster() error {
 	if !slices.Contains(n.apply.conf.GetVoters(), n.cfg.ID) {
 		return ErrNotVoter
 	}
+	// Raft is restarted from the store below: nothing may be writing to it meanwhile.
+	if err := n.drainAppends(); err != nil {
+		n.fatal = err
+		return err
+	}
 	bs := n.rn.BasicStatus()
 	commit := bs.GetCommit()
 	if n.apply.applied > commit {
@@ -104,6 +109,11 @@ func (n *Node) forceNewCluster() error {
 	n.hs = hs
 	n.store.conf = n.apply.conf
 	n.rc.Applied = n.apply.applied
+	// Responses of appends not stepped yet belong to the raft instance that is discarded.
+	if _, err := n.takeAppended(); err != nil {
+		n.fatal = err
+		return err
+	}
 	rn, err := raft.NewRawNode(n.rc)
 	if err != nil {
 		n.fatal = fmt.Errorf("consensus: force new cluster: restart raft: %w", err)

@@ -554,27 +554,41 @@ func (ls *logStore) nextEpoch() (uint64, error) {
 // save persists one Ready's durable part in one write and one fdatasync, and then exposes it to raft
 // through the MemoryStorage. ents may overwrite a conflicting suffix of the log.
 func (ls *logStore) save(hs *pb.HardState, ents []*pb.Entry, st *applyState) error {
-	emptyHS := hs == nil || raft.IsEmptyHardState(hs)
-	if emptyHS && len(ents) == 0 && st == nil {
-		return nil
-	}
-	ls.buf = ls.buf[:0]
-	var maxIndex uint64
-	if len(ents) > 0 {
-		ls.appendEntries(ents)
-		maxIndex = ents[len(ents)-1].GetIndex()
-	}
-	if !emptyHS {
-		if err := ls.appendProto(recHardState, hs); err != nil {
-			return fmt.Errorf("persist raft state: %w", err)
-		}
-	}
 	var apply []byte
 	if st != nil {
 		var err error
 		if apply, err = encodeApplyState(st); err != nil {
 			return fmt.Errorf("persist raft state: %w", err)
 		}
+	}
+	var batch [][]*pb.Entry
+	if len(ents) > 0 {
+		batch = [][]*pb.Entry{ents}
+	}
+	return ls.saveBatch(hs, batch, apply)
+}
+
+// saveBatch is save for several appends at once, in order (each may overwrite a suffix of the ones
+// before), with the latest hard state and encoded apply state: one write, one fdatasync.
+func (ls *logStore) saveBatch(hs *pb.HardState, ents [][]*pb.Entry, apply []byte) error {
+	emptyHS := hs == nil || raft.IsEmptyHardState(hs)
+	if emptyHS && len(ents) == 0 && apply == nil {
+		return nil
+	}
+	ls.buf = ls.buf[:0]
+	var maxIndex uint64
+	for _, e := range ents {
+		if len(e) > 0 {
+			ls.appendEntries(e)
+			maxIndex = max(maxIndex, e[len(e)-1].GetIndex())
+		}
+	}
+	if !emptyHS {
+		if err := ls.appendProto(recHardState, hs); err != nil {
+			return fmt.Errorf("persist raft state: %w", err)
+		}
+	}
+	if apply != nil {
 		ls.appendRecord(recApply, apply)
 	}
 	if err := ls.write(maxIndex); err != nil {
@@ -586,8 +600,10 @@ func (ls *logStore) save(hs *pb.HardState, ents []*pb.Entry, st *applyState) err
 	if apply != nil {
 		ls.apply = apply
 	}
-	if err := ls.Append(ents); err != nil {
-		return err
+	for _, e := range ents {
+		if err := ls.Append(e); err != nil {
+			return err
+		}
 	}
 	if !emptyHS {
 		return ls.SetHardState(hs)

@@ -41,7 +41,8 @@ type FSM interface {
 }
 
 // Transport carries raft messages to peers. Send must not block and may drop messages (raft retries);
-// it may keep the messages, which are never modified after Send, but not the slice.
+// it may keep the messages, which are never modified after Send, but not the slice. It is called from
+// the node's owner and appender goroutines concurrently.
 type Transport interface {
 	Send(msgs []*pb.Message)
 }
@@ -208,7 +209,7 @@ type Status struct {
 
 // Stats are monotonically increasing event counts.
 type Stats struct {
-	Syncs          uint64 // fsynced log writes (one per Ready with durable content)
+	Syncs          uint64 // fdatasynced log writes (the appender's, one per batch of Readys with durable content)
 	Proposals      uint64 // proposals handed to raft
 	Batches        uint64 // MsgProp steps carrying them
 	Applied        uint64 // entries delivered to the FSM
@@ -235,6 +236,14 @@ type Node struct {
 	once     sync.Once
 	err      error // set before done is closed
 	closeErr error // set by Close
+
+	// The appender goroutine (appender.go).
+	appends      chan appendJob
+	appenderDone chan struct{}
+	appendSig    chan struct{} // capacity 1: responses or an error were posted
+	appendMu     sync.Mutex
+	appended     []*pb.Message // responses to step, posted by the appender
+	appendErr    error
 
 	status     atomic.Pointer[Status]
 	proposals  atomic.Uint64
@@ -360,8 +369,12 @@ func Start(cfg Config) (*Node, error) {
 		heard:        map[uint64]int{},
 		hs:           hs,
 		replayConf:   replayConfIndex,
+		appends:      make(chan appendJob, 4096),
+		appenderDone: make(chan struct{}),
+		appendSig:    make(chan struct{}, 1),
 	}
 	n.publishStatus()
+	go n.runAppender()
 	go n.run()
 	return n, nil
 }
@@ -654,6 +667,7 @@ func (n *Node) run() {
 	t := time.NewTicker(n.cfg.TickInterval)
 	defer t.Stop()
 	err := n.loop(t.C)
+	n.stopAppender()
 	if err != nil {
 		n.log.Error("consensus node stopped", "node", n.cfg.ID, "err", err)
 	}
@@ -696,6 +710,12 @@ func (n *Node) loop(tick <-chan time.Time) error {
 			if n.fatal != nil {
 				return n.fatal
 			}
+		case <-n.appendSig:
+			msgs, err := n.takeAppended()
+			if err != nil {
+				return err
+			}
+			n.deliver(msgs)
 		case r := <-n.reads:
 			n.startRead(r)
 		case f := <-n.ctrl:
@@ -849,6 +869,10 @@ func (n *Node) proposeConf(p *proposal) {
 // before use, so they grow across restarts; when a run exhausts its 2^32 counter a new epoch is persisted.
 func (n *Node) nextSeq() error {
 	if n.seq&(1<<32-1) == 1<<32-1 {
+		if err := n.drainAppends(); err != nil {
+			n.fatal = err
+			return err
+		}
 		epoch, err := n.store.nextEpoch()
 		if err != nil {
 			n.fatal = fmt.Errorf("consensus: persist epoch: %w", err)
@@ -935,6 +959,7 @@ func (n *Node) handleReady() error {
 		for _, m := range local {
 			switch m.GetType() {
 			case pb.MsgStorageAppend:
+				// The appender releases its responses once the write is durable.
 				if err := n.persist(m); err != nil {
 					return err
 				}
@@ -942,8 +967,8 @@ func (n *Node) handleReady() error {
 				if err := n.applyEntries(m.GetEntries()); err != nil {
 					return err
 				}
+				n.deliver(m.GetResponses())
 			}
-			n.deliver(m.GetResponses())
 		}
 		n.completeReads()
 		n.publishStatus()
@@ -951,11 +976,11 @@ func (n *Node) handleReady() error {
 	return nil
 }
 
-// persist makes one MsgStorageAppend durable: entries, hard state and (riding along) the apply position in
-// one fsynced write. A hard state whose term and vote are unchanged (only the commit index moved) does not
-// need to be durable — raft re-learns the commit index from the leader — so alone it costs no fsync; it is
-// written with the next durable write, and since that write always carries the latest hard state the
-// persisted commit index never trails the persisted apply position.
+// persist queues one MsgStorageAppend for the appender: entries, hard state and (riding along) the apply
+// position go in one fdatasynced write. A hard state whose term and vote are unchanged (only the commit
+// index moved) does not need to be durable — raft re-learns the commit index from the leader — so alone
+// it costs no fsync; it is written with the next durable write, and since that write always carries the
+// latest hard state the persisted commit index never trails the persisted apply position.
 func (n *Node) persist(m *pb.Message) error {
 	if !raft.IsEmptySnap(m.GetSnapshot()) {
 		return ErrSnapshotUnsupported
@@ -967,18 +992,16 @@ func (n *Node) persist(m *pb.Message) error {
 	if hasHS {
 		n.hs = hs
 	}
-	if !mustSync {
-		if hasHS {
-			return n.store.SetHardState(n.hs)
+	j := appendJob{ents: m.GetEntries(), sync: mustSync, resps: m.GetResponses(), hs: n.hs}
+	if mustSync && n.applyDirty {
+		b, err := encodeApplyState(&n.apply)
+		if err != nil {
+			return fmt.Errorf("persist raft state: %w", err)
 		}
-		return nil
-	}
-	var st *applyState
-	if n.applyDirty {
-		st = &n.apply
+		j.apply = b
 		n.applyDirty = false
 	}
-	return n.store.save(n.hs, m.GetEntries(), st)
+	return n.queueAppend(j)
 }
 
 // deliver steps responses addressed to this node and sends the others.
@@ -1139,6 +1162,9 @@ func (n *Node) applyConf(e *pb.Entry) error {
 		n.hs = &pb.HardState{Term: n.hs.Term, Vote: n.hs.Vote, Commit: new(e.GetIndex())}
 	}
 	n.applyDirty = false
+	if err := n.drainAppends(); err != nil {
+		return err
+	}
 	if err := n.store.save(n.hs, nil, &n.apply); err != nil {
 		return err
 	}
