@@ -94,10 +94,16 @@ var (
 var errNotReady = &mysql.MyError{Code: 1047, State: "08S01", Message: "WSREP has not yet prepared node for application use"}
 
 // allowedWhenNotReady reports whether stmt runs on a node outside the primary component: SET, SHOW and a
-// SELECT that reads no table (SELECT 1, SELECT @@wsrep_node_name), as in MariaDB's dispatch check.
+// SELECT that reads no table (SELECT 1, SELECT @@wsrep_node_name), as in MariaDB's dispatch check, and
+// ROLLBACK.
 func allowedWhenNotReady(stmt ast.StmtNode) bool {
 	switch st := stmt.(type) {
 	case *ast.SetStmt, *ast.ShowStmt:
+		return true
+	case *ast.RollbackStmt:
+		// Discarding a transaction needs nobody else. Refusing it would leave the transaction open on
+		// the connection, and a client's next START TRANSACTION would commit it implicitly once the node
+		// is ready again — half a transaction the client believes rolled back.
 		return true
 	case *ast.SelectStmt:
 		var v tableFinder

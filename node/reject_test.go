@@ -2,6 +2,9 @@ package node
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -63,4 +66,76 @@ func TestRejectQueries(t *testing.T) {
 	}
 	mustExec(t, db3, "SET GLOBAL wsrep_reject_queries = NONE")
 	waitFor(t, func() bool { s, err := tableContents(db3); return err == nil && s == "1=a;2=b;" })
+}
+
+// A client whose statement was refused with 1047 in the middle of a transaction rolls it back, and the
+// rollback must work while the node is not ready: otherwise the transaction stays open on the connection
+// and the client's next START TRANSACTION commits its first half once the node is ready again (a bank
+// transfer that debits without crediting).
+func TestRollbackWhileNotReady(t *testing.T) {
+	nodes := startCluster(t, 2)
+	db := openDB(t, nodes[0], "root", "", "", "")
+	mustExec(t, db, "CREATE DATABASE d")
+	mustExec(t, db, "CREATE TABLE d.acct (id INT PRIMARY KEY, balance INT NOT NULL)")
+	mustExec(t, db, "INSERT INTO d.acct VALUES (1, 100), (2, 100)")
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	admin, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	exec := func(c interface {
+		ExecContext(context.Context, string, ...any) (sql.Result, error)
+	}, q string) error {
+		_, err := c.ExecContext(ctx, q)
+		return err
+	}
+	for _, q := range []string{"START TRANSACTION", "UPDATE d.acct SET balance = balance - 10 WHERE id = 1"} {
+		if err := exec(conn, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := exec(admin, "SET GLOBAL wsrep_reject_queries = ALL"); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec(conn, "UPDATE d.acct SET balance = balance + 10 WHERE id = 2"); mysqlCode(err) != 1047 {
+		t.Fatalf("second half on a node that rejects queries: %v, want 1047", err)
+	}
+	if err := exec(conn, "ROLLBACK"); err != nil {
+		t.Fatalf("ROLLBACK on a node that rejects queries: %v, want it to roll back", err)
+	}
+	if err := exec(admin, "SET GLOBAL wsrep_reject_queries = NONE"); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec(conn, "START TRANSACTION"); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec(conn, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := acctContents(db); err != nil || got != "1=100;2=100;" {
+		t.Fatalf("balances after the rolled-back transfer: %q, %v; want both unchanged", got, err)
+	}
+}
+
+func acctContents(db *sql.DB) (string, error) {
+	rows, err := db.Query("SELECT id, balance FROM d.acct ORDER BY id")
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var id, bal int
+		if err := rows.Scan(&id, &bal); err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "%d=%d;", id, bal)
+	}
+	return b.String(), rows.Err()
 }
