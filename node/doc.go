@@ -18,8 +18,8 @@
 // on every node and applies remote write-sets, and SHOW STATUS answers the wsrep_* variables a proxy's
 // monitor reads. One node founds the cluster with --bootstrap (refused, with Galera's message, when its
 // grastate.dat says safe_to_bootstrap: 0); the others join by themselves. Start waits until the node is in
-// the primary component. Outside it, every statement but SET, SHOW, table-less SELECT and ROLLBACK answers 1047 (ROLLBACK runs so
-// that a client can discard a transaction a refused statement left open).
+// the primary component. Outside it, every statement but SET, SHOW, table-less SELECT and ROLLBACK
+// answers 1047 (ROLLBACK runs so that a client can discard a transaction a refused statement left open).
 // What is not built yet is listed in node/replicator's doc. Without cluster_address the node is standalone.
 //
 // Cluster nodes also follow Galera in: wsrep_auto_increment_control (auto_increment_increment and
