@@ -334,7 +334,9 @@ func (t *TCPTransport) read(c net.Conn) error {
 		if err := proto.Unmarshal(buf, m); err != nil {
 			return fmt.Errorf("decode message from node %d: %w", from, err)
 		}
-		if m.GetFrom() != from {
+		// A follower forwards proposals to its leader with their proposer as sender (raft keeps From;
+		// a joiner's request through a member is one): those are the only messages relayed.
+		if m.GetFrom() != from && m.GetType() != pb.MsgProp {
 			return fmt.Errorf("message claims sender %d on node %d's connection", m.GetFrom(), from)
 		}
 		if r := t.recv.Load(); r != nil {

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"math/big"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 type tcpCluster struct {
@@ -279,5 +281,49 @@ func TestTCPStateTransferRequest(t *testing.T) {
 		if err != nil || string(b) != tc.want {
 			t.Fatalf("reply %q, %v; want %q", b, err, tc.want)
 		}
+	}
+}
+
+// A follower forwards a proposal with its proposer as sender (a joiner's request through a member): the
+// transport delivers it. Any other message whose sender is not the connection's node closes it.
+func TestTCPRelayedProposalsOnly(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := NewTCPTransport(TCPConfig{ID: 1, Listener: ln})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	got := &countingReceiver{}
+	tr.Attach(got)
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	frame := func(m *pb.Message) []byte {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append(binary.BigEndian.AppendUint32(nil, uint32(len(b))), b...)
+	}
+	stream := append([]byte("MXR1"), 0, 0, 0, 0, 0, 0, 0, 3)
+	stream = append(stream, frame(&pb.Message{Type: pb.MsgProp.Enum(), From: new(uint64(2)), To: new(uint64(1))})...)
+	if _, err := conn.Write(stream); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the relayed proposal to be delivered", func() bool { return got.n.Load() == 1 })
+	if _, err := conn.Write(frame(&pb.Message{Type: pb.MsgApp.Enum(), From: new(uint64(2)), To: new(uint64(1))})); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Read(make([]byte, 1)); err == nil {
+		t.Fatal("connection still open after an append claiming another sender")
+	}
+	if got.n.Load() != 1 {
+		t.Fatal("an append claiming another sender was delivered")
 	}
 }
