@@ -73,10 +73,13 @@
 //     Joined (3) until its receive queue first falls to the flow-control lower limit, then Synced (4). A voter that has been outside
 //     the primary component for rejoinChecks election timeouts asks too, since its configuration may be
 //     stale (it was removed while down, or by pc.bootstrap); a leader that still has it as a member
-//     ignores the request, unless the request's last log index is below what raft believes the member
-//     acknowledged — its data directory was emptied and it came back under the same id — in which case
-//     the leader removes it and adds it back on its next request (raft would never resend entries it
-//     thinks the member holds).
+//     ignores the request, unless it comes from an empty data directory (the request says so) with a
+//     last log index below what raft believes the member acknowledged — its data directory was emptied
+//     and it came back under the same id — in which case the leader removes it and adds it back on its
+//     next request (raft would never resend entries it thinks the member holds). A request ordered before
+//     the member was last added is stale and ignored; a member that kept its state (it fell behind, or
+//     received a state transfer) is never removed this way. Only a voter outside the primary component
+//     asks, not one catching up after re-entering it.
 //   - Graceful leave (Leave, called by a clean stop): the leader hands leadership to another voter
 //     first, then the node proposes its own removal and waits until it has applied it. Two clean stops
 //     of three nodes leave a one-voter Primary component. Consensus refuses (on every node) a removal of

@@ -132,6 +132,7 @@ type Replicator struct {
 	left        atomic.Bool   // Leave was called: do not ask to join again
 	catchingUp  atomic.Bool   // added as learner: Joiner, then Joined until the receive queue is first short (Status)
 	weight0     atomic.Bool   // pc.weight=0 (Config.ZeroWeight, SetProviderOptions)
+	fresh       bool          // started without replication state (an empty data directory): join requests say so
 	fsmReady    atomic.Bool   // haveUUID && fatal == nil, for Primary (updateReadyLocked)
 	joined      atomic.Bool   // caught up since it last entered the primary component (runRejoin)
 	rejoinKick  chan struct{} // Primary asks runRejoin to check now
@@ -218,6 +219,7 @@ func (r *Replicator) Start(db *storage.DB) error {
 		return fmt.Errorf("%w: the data directory holds data up to seqno %d but no cluster state",
 			ErrStateTransfer, db.LastCommitted())
 	case st == nil:
+		r.fresh = true
 		r.seqno = db.LastCommitted()
 		r.cert = certify.New(r.cfg.Certify, r.seqno)
 	case st.Running || db.LastCommitted() != st.Seqno:

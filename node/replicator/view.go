@@ -25,10 +25,16 @@ const (
 )
 
 // flagJoin marks a member entry that asks for the node to be added. It then ends with the requester's
-// last log index: if the cluster still has it as a member and believes its log holds more (its data
+// last log index. flagFresh, with flagJoin, says the requester started from an empty data directory (no
+// replication state): if the cluster still has it as a member and believes its log holds more (its data
 // directory was emptied and it restarted under the same id), the leader removes it first — raft would
-// never send the entries it lost again — and adds it back on its next request.
-const flagJoin byte = 1
+// never send the entries it lost again — and adds it back on its next request. A member that still has
+// its state (it only fell behind, or received a state transfer) is never removed this way, however late
+// its request arrives.
+const (
+	flagJoin  byte = 1
+	flagFresh byte = 2
+)
 
 // memberInfo is what a node announced about itself; the FSM keeps one per node id, in log order, so every
 // node has the same table.
@@ -48,6 +54,9 @@ type view struct {
 	// LastPrimarySize is the number of voters in the last view this node was a voter of: grastate.dat's
 	// safe_to_bootstrap is 1 only when it was alone (Galera recomputes it on every primary view).
 	LastPrimarySize int `json:"last_primary_size,omitempty"`
+	// AddedAt is the raft index at which each member was last added or promoted: a join request
+	// ordered before it is stale (it is what got the member added).
+	AddedAt map[uint64]uint64 `json:"added_at,omitempty"`
 }
 
 func (v *view) contains(id uint64) bool {
@@ -91,7 +100,7 @@ func readString(p []byte) (string, []byte, error) {
 	return string(p[k : k+int(n)]), p[k+int(n):], nil
 }
 
-func encodeMember(id uint64, m memberInfo, join bool, last uint64) []byte {
+func encodeMember(id uint64, m memberInfo, join bool, last uint64, fresh bool) []byte {
 	b := make([]byte, 0, 2+binary.MaxVarintLen64+len(m.Name)+len(m.Repl)+len(m.Incoming)+3*binary.MaxVarintLen64)
 	b = append(b, kindMember, 0)
 	b = binary.AppendUvarint(b, id)
@@ -100,41 +109,44 @@ func encodeMember(id uint64, m memberInfo, join bool, last uint64) []byte {
 	b = appendString(b, m.Incoming)
 	if join {
 		b[1] = flagJoin
+		if fresh {
+			b[1] |= flagFresh
+		}
 		b = binary.AppendUvarint(b, last)
 	}
 	return b
 }
 
-func decodeMember(p []byte) (id uint64, m memberInfo, join bool, last uint64, err error) {
-	if len(p) < 1 || p[0]&^flagJoin != 0 {
-		return 0, m, false, 0, errBadEntry
+func decodeMember(p []byte) (id uint64, m memberInfo, join bool, last uint64, fresh bool, err error) {
+	if len(p) < 1 || p[0]&^(flagJoin|flagFresh) != 0 || p[0] == flagFresh {
+		return 0, m, false, 0, false, errBadEntry
 	}
-	join = p[0] == flagJoin
+	join, fresh = p[0]&flagJoin != 0, p[0]&flagFresh != 0
 	id, k := binary.Uvarint(p[1:])
 	if k <= 0 || id == 0 {
-		return 0, m, false, 0, errBadEntry
+		return 0, m, false, 0, false, errBadEntry
 	}
 	p = p[1+k:]
 	if m.Name, p, err = readString(p); err != nil {
-		return 0, m, false, 0, err
+		return 0, m, false, 0, false, err
 	}
 	if m.Repl, p, err = readString(p); err != nil {
-		return 0, m, false, 0, err
+		return 0, m, false, 0, false, err
 	}
 	if m.Incoming, p, err = readString(p); err != nil {
-		return 0, m, false, 0, err
+		return 0, m, false, 0, false, err
 	}
 	if join {
 		var k int
 		if last, k = binary.Uvarint(p); k <= 0 {
-			return 0, m, false, 0, errBadEntry
+			return 0, m, false, 0, false, errBadEntry
 		}
 		p = p[k:]
 	}
 	if len(p) != 0 {
-		return 0, m, false, 0, errBadEntry
+		return 0, m, false, 0, false, errBadEntry
 	}
-	return id, m, join, last, nil
+	return id, m, join, last, fresh, nil
 }
 
 func encodePromote(id uint64) []byte {
@@ -157,13 +169,14 @@ type memberAction struct {
 	id      uint64
 	promote bool
 	last    uint64 // a join request: the requester's last log index
+	fresh   bool   // a join request from an empty data directory
 	// announce: not a leader action; this node's own addresses changed, check them now.
 	announce bool
 }
 
 // applyMember runs in Apply (r.mu held).
 func (r *Replicator) applyMember(index uint64, p []byte) {
-	id, m, join, last, err := decodeMember(p)
+	id, m, join, last, fresh, err := decodeMember(p)
 	if err != nil {
 		r.log.Error("skipping malformed member entry", "index", index)
 		return
@@ -176,7 +189,7 @@ func (r *Replicator) applyMember(index uint64, p []byte) {
 		r.cfg.OnPeer(id, m.Repl)
 	}
 	if join {
-		r.queueAction(memberAction{index: index, id: id, last: last})
+		r.queueAction(memberAction{index: index, id: id, last: last, fresh: fresh})
 	}
 }
 
@@ -210,6 +223,12 @@ func (r *Replicator) onMembership(ch consensus.MembershipChange) {
 	defer r.mu.Unlock()
 	was := r.view.contains(ch.NodeID)
 	r.view.apply(ch.Type, ch.NodeID)
+	if ch.Type == pb.ConfChangeAddNode || ch.Type == pb.ConfChangeAddLearnerNode {
+		if r.view.AddedAt == nil {
+			r.view.AddedAt = map[uint64]uint64{}
+		}
+		r.view.AddedAt[ch.NodeID] = ch.Index
+	}
 	if slices.Contains(r.view.Voters, r.cfg.ID) {
 		r.view.LastPrimarySize = len(r.view.Voters)
 	}
@@ -315,7 +334,9 @@ func (r *Replicator) selfCheck(ctx context.Context, outside *int) {
 	me := r.self()
 	switch {
 	case slices.Contains(st.Voters, r.cfg.ID):
-		if !r.Primary() {
+		// Outside the primary component, not merely catching up after re-entering it (Primary's Joiner
+		// phase): that can take long on a node far behind, and it is no reason to ask to be added.
+		if !r.inPrimaryComponent() {
 			if *outside++; *outside >= rejoinChecks {
 				r.askToJoin(ctx, me, st.LastIndex)
 			}
@@ -335,7 +356,7 @@ func (r *Replicator) selfCheck(ctx context.Context, outside *int) {
 		known, ok := r.view.Members[r.cfg.ID]
 		r.mu.Unlock()
 		if !ok || known != me {
-			if _, err := r.node.Propose(ctx, encodeMember(r.cfg.ID, me, false, 0)); err != nil {
+			if _, err := r.node.Propose(ctx, encodeMember(r.cfg.ID, me, false, 0, false)); err != nil {
 				r.log.Debug("announcing this member", "err", err)
 			}
 		}
@@ -359,7 +380,7 @@ func (r *Replicator) selfCheck(ctx context.Context, outside *int) {
 
 // askToJoin sends a join request through every other member listed in cluster_address.
 func (r *Replicator) askToJoin(ctx context.Context, me memberInfo, last uint64) {
-	req := encodeMember(r.cfg.ID, me, true, last)
+	req := encodeMember(r.cfg.ID, me, true, last, r.fresh)
 	for _, id := range r.cfg.Peers {
 		if id == r.cfg.ID {
 			continue
@@ -388,9 +409,17 @@ func (r *Replicator) serveAction(ctx context.Context, a memberAction) {
 		r.log.Info("adding joiner as learner", "node", a.id)
 		err = r.node.AddLearner(ctx, a.id, nil)
 	case !a.promote:
+		r.mu.Lock()
+		added := r.view.AddedAt[a.id]
+		r.mu.Unlock()
+		if a.index < added {
+			return // ordered before the member was (re)added: the request that got it added
+		}
 		match, ok, merr := r.node.Match(ctx, a.id)
-		if merr != nil || !ok || match <= a.last {
-			return // a member that has what raft thinks it has: raft brings it up to date
+		if merr != nil || !ok || match <= a.last || !a.fresh {
+			// A member that has what raft thinks it has, or that kept its state (a late request from
+			// before it caught up or received a state transfer): raft brings it up to date.
+			return
 		}
 		r.log.Warn("a member asks to join with less log than it acknowledged (its data was lost); removing it before adding it again",
 			"node", a.id, "acknowledged", match, "has", a.last)
