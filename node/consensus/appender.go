@@ -101,7 +101,7 @@ func (n *Node) appendBatch(batch []appendJob) error {
 			}
 		}
 	}
-	if len(remote) > 0 {
+	if remote = dropSuperseded(remote); len(remote) > 0 {
 		n.cfg.Transport.Send(remote)
 	}
 	if len(local) > 0 {

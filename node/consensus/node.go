@@ -1021,7 +1021,7 @@ func (n *Node) deliver(msgs []*pb.Message) {
 
 // send hands msgs (a slice of n.out) to the transport and keeps the buffer for the next batch.
 func (n *Node) send(msgs []*pb.Message) {
-	if msgs = n.withoutSnapshotData(msgs); len(msgs) > 0 {
+	if msgs = n.withoutSnapshotData(dropSuperseded(msgs)); len(msgs) > 0 {
 		n.cfg.Transport.Send(msgs)
 	}
 	clear(msgs)
