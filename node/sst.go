@@ -55,7 +55,9 @@ const sstConnectTimeout = 5 * time.Second
 // installs the first one that completes into the stopped node's data directory. With wsrep_sst_donor it
 // asks the named nodes in their order (every member is asked, only the named one donates), and then, if
 // the list ends with a comma, any member. A member that is not Synced refuses and the next is asked;
-// after a round without success it waits sstRetry and starts again, until ctx ends.
+// after a round without success it waits sstRetry and starts again, until ctx ends. Every second round
+// accepts donors that are not Synced (they donate what they applied, which is committed): after a
+// member crashed, the others may have no quorum until this node is back.
 func receiveStateTransfer(ctx context.Context, cfg config.Config, log *slog.Logger, opts startOptions, minIndex uint64) error {
 	settings := opts.sst
 	members, self, err := cfg.ClusterMembers()
@@ -81,6 +83,9 @@ func receiveStateTransfer(ctx context.Context, cfg config.Config, log *slog.Logg
 	req := consensus.StateTransferRequest{Joiner: uint64(self) + 1, MinIndex: minIndex, NoData: opts.arbitrator}
 	log.Info("requesting a state transfer (SST)", "min_index", minIndex, "sst_donor", donor)
 	for round := 0; ; round++ {
+		// Every other round a member that is not Synced may donate too: when the joiner is needed for
+		// quorum (a member down, the joiner away for its transfer) nobody is Synced until it is back.
+		req.AnyState = round%2 == 1
 		for _, pass := range passes {
 			req.Donors = pass
 			for k := 1; k < len(members); k++ {

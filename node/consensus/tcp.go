@@ -26,7 +26,8 @@ var tcpMagic = [4]byte{'M', 'X', 'R', '1'}
 
 // A state transfer connection starts with magic "MXS1", the joiner's id and the raft index it needs at
 // least (both big-endian), the length (2 bytes) and text of its donor list (comma-separated node names;
-// empty: any member) and a flags byte (1: no data); the rest is the donor's reply (StateTransferHandler).
+// empty: any member) and a flags byte (1: no data, 2: any state); the rest is the donor's reply
+// (StateTransferHandler).
 var sstMagic = [4]byte{'M', 'X', 'S', '1'}
 
 const (
@@ -126,10 +127,16 @@ type StateTransferRequest struct {
 	MinIndex uint64   // the raft index the transfer must reach at least
 	Donors   []string // node names that may donate (wsrep_sst_donor); empty: any member
 	NoData   bool     // the joiner stores no data (an arbitrator): positions only
+	// AnyState lets a member that is not Synced donate what it has applied (everything it applied is
+	// committed): when no Synced member can, because the joiner is needed for quorum.
+	AnyState bool
 }
 
-// sstNoData is the request flag of StateTransferRequest.NoData.
-const sstNoData = 1
+// Request flags: StateTransferRequest.NoData and AnyState.
+const (
+	sstNoData   = 1
+	sstAnyState = 2
+)
 
 // maxDonorList bounds the donor list on the wire.
 const maxDonorList = 1<<16 - 1
@@ -169,6 +176,9 @@ func DialStateTransfer(ctx context.Context, addr string, req StateTransferReques
 	var flags byte
 	if req.NoData {
 		flags |= sstNoData
+	}
+	if req.AnyState {
+		flags |= sstAnyState
 	}
 	if _, err := c.Write(append(b, flags)); err != nil {
 		_ = c.Close()
@@ -299,7 +309,8 @@ func (t *TCPTransport) read(c net.Conn) error {
 		}
 		flags := donors[len(donors)-1]
 		donors = donors[:len(donors)-1]
-		req := StateTransferRequest{Joiner: from, MinIndex: binary.BigEndian.Uint64(hdr[:]), NoData: flags&sstNoData != 0}
+		req := StateTransferRequest{Joiner: from, MinIndex: binary.BigEndian.Uint64(hdr[:]),
+			NoData: flags&sstNoData != 0, AnyState: flags&sstAnyState != 0}
 		if len(donors) > 0 {
 			req.Donors = strings.Split(string(donors), ",")
 		}

@@ -260,7 +260,7 @@ func TestTCPStateTransferRequest(t *testing.T) {
 	}
 	c.Close()
 	tr.HandleStateTransfer(func(_ context.Context, w io.Writer, req StateTransferRequest) error {
-		_, err := fmt.Fprintf(w, "state for %d from %d by %q, no data %v", req.Joiner, req.MinIndex, req.Donors, req.NoData)
+		_, err := fmt.Fprintf(w, "state for %d from %d by %q, no data %v, any state %v", req.Joiner, req.MinIndex, req.Donors, req.NoData, req.AnyState)
 		return err
 	})
 	for _, tc := range []struct {
@@ -268,10 +268,10 @@ func TestTCPStateTransferRequest(t *testing.T) {
 		noData bool
 		want   string
 	}{
-		{req.Donors, false, `state for 7 from 42 by ["node2" "node3"], no data false`},
-		{nil, true, `state for 7 from 42 by [], no data true`},
+		{req.Donors, false, `state for 7 from 42 by ["node2" "node3"], no data false, any state false`},
+		{nil, true, `state for 7 from 42 by [], no data true, any state true`},
 	} {
-		req.Donors, req.NoData = tc.donors, tc.noData
+		req.Donors, req.NoData, req.AnyState = tc.donors, tc.noData, tc.noData
 		c, err = DialStateTransfer(ctx, ln.Addr().String(), req, nil)
 		if err != nil {
 			t.Fatal(err)

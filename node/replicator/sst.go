@@ -206,9 +206,11 @@ const maxCheckpointBytes = 1 << 30
 const sstWait = 10 * time.Second
 
 // ServeStateTransfer is the donor side of an SST: it refuses (telling the joiner why) unless it is Synced
-// and, when the joiner names its donors (wsrep_sst_donor), named; otherwise it is Donor/Desynced while it
-// writes its checkpoint, at raft index req.MinIndex or later, and the storage snapshot at exactly the
-// checkpoint's seqno to w. Commits continue meanwhile (the storage snapshot is MVCC); the donor leaves
+// (or the joiner accepts any state: everything a member applied is committed, so a non-primary member's
+// state is a valid, maybe older, prefix — the joiner may be needed to restore quorum) and, when the
+// joiner names its donors (wsrep_sst_donor), named; otherwise it is Donor/Desynced while it writes its
+// checkpoint, at raft index req.MinIndex or later, and the storage snapshot at exactly the checkpoint's
+// seqno to w. Commits continue meanwhile (the storage snapshot is MVCC); the donor leaves
 // flow control for the duration, as Galera's donors do.
 func (r *Replicator) ServeStateTransfer(ctx context.Context, w io.Writer, req consensus.StateTransferRequest) error {
 	joiner, minIndex := req.Joiner, req.MinIndex
@@ -225,8 +227,14 @@ func (r *Replicator) ServeStateTransfer(ctx context.Context, w io.Writer, req co
 	if len(req.Donors) > 0 && !slices.Contains(req.Donors, r.cfg.NodeName) {
 		return refuse(fmt.Sprintf("%q is not among the joiner's donors %v", r.cfg.NodeName, req.Donors))
 	}
-	if st := r.Status(); st.LocalState != StateSynced {
+	if st := r.Status(); st.LocalState != StateSynced && !req.AnyState {
 		return refuse("donor is not Synced (" + st.LocalStateComment + ")")
+	}
+	r.mu.Lock()
+	ready := r.haveUUID && r.fatal == nil
+	r.mu.Unlock()
+	if !ready {
+		return refuse("donor has no usable cluster state")
 	}
 	r.fc.setDonor(true)
 	defer r.fc.setDonor(false)

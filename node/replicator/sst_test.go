@@ -251,3 +251,35 @@ func TestInterruptedStateTransferIsRepeated(t *testing.T) {
 		t.Fatalf("start over a half-installed transfer: %v, want ErrStateTransfer", err)
 	}
 }
+
+// A member outside the primary component refuses an ordinary request but donates when the joiner
+// accepts any state: what it applied is committed, and the joiner may be the member quorum is waiting
+// for.
+func TestNonPrimaryDonatesAnyState(t *testing.T) {
+	c := newCluster(t, 3)
+	ctx := context.Background()
+	if err := put(ctx, c.nodes[1].db, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	c.waitConverged()
+	c.net.Isolate(1)
+	eventually(t, "node 1 non-Primary", func() bool { return !c.nodes[1].r.Primary() })
+	donate := func(anyState bool) (uint64, error) {
+		pr, pw := io.Pipe()
+		go func() {
+			req := consensus.StateTransferRequest{Joiner: 9, AnyState: anyState}
+			_ = pw.CloseWithError(c.nodes[1].r.ServeStateTransfer(ctx, pw, req))
+		}()
+		dir := t.TempDir()
+		return ReceiveStateTransfer(ctx, pr, dir, filepath.Join(dir, "data"))
+	}
+	if _, err := donate(false); err == nil || !strings.Contains(err.Error(), "not Synced") {
+		t.Fatalf("non-primary donor, Synced required: %v", err)
+	}
+	seqno, err := donate(true)
+	if err != nil || seqno != c.nodes[1].r.LastSeqno() {
+		t.Fatalf("non-primary donor, any state: seqno %d, %v; want %d", seqno, err, c.nodes[1].r.LastSeqno())
+	}
+	c.net.Heal()
+	c.waitPrimary(c.peers...)
+}
