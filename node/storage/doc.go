@@ -72,8 +72,8 @@
 // because a replicated node re-applies from its durable log after DB.DurableSeqno on restart. For the same
 // reason a Commit through a Replicator does not wait for it either, whatever the flush policy (the policy
 // then only says whether this store's log writes are fsynced), and a replicated store writes its log every
-// few milliseconds rather than once per group of commits: nothing waits for it, and a write (with its
-// goroutine wake-up) per commit measured as a visible share of a replica's CPU.
+// few milliseconds rather than once per group of commits: nothing waits for it, so one write (and one
+// wake-up of the flusher) covers the commits of that interval.
 //
 // The last applied seqno is stored in the same bbolt transaction as the data it covers. Space ids are
 // allocated durably. AUTO_INCREMENT counters (NextCounter) reserve values in blocks of 1024 whose upper bound is
