@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -44,10 +47,12 @@ func (s *stopPolling) Unwrap() error { return s.err }
 // Permanent marks err as final: Poll returns it at once instead of retrying.
 func Permanent(err error) error { return &stopPolling{err: err} }
 
-// FreePorts returns n distinct free TCP ports on 127.0.0.1. All listeners
-// are held until every port is chosen, so the n ports differ; another
-// process may still take one before it is used, which on a test machine is
-// rare enough to accept.
+// FreePorts returns n distinct free TCP ports on 127.0.0.1. They are taken below the kernel's
+// ephemeral range when it leaves room there: a port picked from 127.0.0.1:0 is one the kernel also
+// hands to outgoing connections, and the test's own clients and relays (harness.NetCut reconnects
+// constantly) could take it between the choice and the server's bind. All listeners are held until
+// every port is chosen, so the n ports differ; another process may still take one before it is used,
+// which on a test machine is rare enough to accept.
 func FreePorts(n int) ([]int, error) {
 	ls := make([]net.Listener, 0, n)
 	defer func() {
@@ -56,7 +61,16 @@ func FreePorts(n int) ([]int, error) {
 		}
 	}()
 	ports := make([]int, 0, n)
-	for range n {
+	lo, hi := portRange()
+	for attempts := 0; len(ports) < n && hi > lo && attempts < 100*n; attempts++ {
+		l, err := net.Listen("tcp", loopback(lo+rand.IntN(hi-lo)))
+		if err != nil {
+			continue // in use
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for len(ports) < n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, fmt.Errorf("harness: allocate port: %w", err)
@@ -65,6 +79,26 @@ func FreePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// portRange is where FreePorts looks first: from 10000 up to the start of the ephemeral range
+// (/proc/sys/net/ipv4/ip_local_port_range, 32768 on Linux by default); empty when that range starts too
+// low or cannot be read.
+func portRange() (lo, hi int) {
+	const floor = 10000
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0
+	}
+	start, err := strconv.Atoi(f[0])
+	if err != nil || start <= floor+1000 {
+		return 0, 0
+	}
+	return floor, start
 }
 
 // WaitTCP waits until something accepts TCP connections on addr.

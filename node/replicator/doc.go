@@ -45,7 +45,8 @@
 // wsrep_ready OFF, wsrep_cluster_conf_id -1 and, as wsrep_cluster_size, itself and the members it
 // heard from within two election timeouts (consensus Reachable: a minority's members keep exchanging
 // vote requests), as Galera's non-primary component counts its own members.
-// Every time a node (re)enters the primary component — at start, after a partition heals — it is a
+// Every time a node (re)enters the primary component — at start, after a partition heals; not after
+// the moments without a leader while the members elect a new one — it is a
 // Joiner (1, non-Primary, 1047 to clients) until it has applied everything the leader had committed at
 // that moment (runRejoin: one ReadIndex round), then Joined until its receive queue first falls to the
 // flow-control lower limit, then Synced: a node coming back from a partition never serves the state it was left with, and one that

@@ -125,18 +125,19 @@ type Replicator struct {
 	wg        sync.WaitGroup
 
 	// Membership protocol (view.go).
-	actions     chan memberAction
-	startCommit uint64 // commit index when consensus started: requests up to it are stale
-	incoming    atomic.Pointer[string]
-	viewCh      chan struct{} // ViewChanged (viewsub.go)
-	left        atomic.Bool   // Leave was called: do not ask to join again
-	catchingUp  atomic.Bool   // added as learner: Joiner, then Joined until the receive queue is first short (Status)
-	weight0     atomic.Bool   // pc.weight=0 (Config.ZeroWeight, SetProviderOptions)
-	fresh       bool          // started without replication state (an empty data directory): join requests say so
-	fsmReady    atomic.Bool   // haveUUID && fatal == nil, for Primary (updateReadyLocked)
-	joined      atomic.Bool   // caught up since it last entered the primary component (runRejoin)
-	rejoinKick  chan struct{} // Primary asks runRejoin to check now
-	caughtUp    atomic.Bool   // a learner that has applied nearly all the log (ready to be promoted)
+	actions      chan memberAction
+	startCommit  uint64 // commit index when consensus started: requests up to it are stale
+	incoming     atomic.Pointer[string]
+	viewCh       chan struct{} // ViewChanged (viewsub.go)
+	left         atomic.Bool   // Leave was called: do not ask to join again
+	catchingUp   atomic.Bool   // added as learner: Joiner, then Joined until the receive queue is first short (Status)
+	weight0      atomic.Bool   // pc.weight=0 (Config.ZeroWeight, SetProviderOptions)
+	fresh        bool          // started without replication state (an empty data directory): join requests say so
+	fsmReady     atomic.Bool   // haveUUID && fatal == nil, for Primary (updateReadyLocked)
+	joined       atomic.Bool   // caught up since it last entered the primary component (runRejoin)
+	outsideSince atomic.Int64  // unix nanoseconds since when the node is outside the primary component; 0: inside
+	rejoinKick   chan struct{} // Primary asks runRejoin to check now
+	caughtUp     atomic.Bool   // a learner that has applied nearly all the log (ready to be promoted)
 
 	certFailures, replicated, replicatedBytes, received, receivedBytes atomic.Uint64
 
@@ -703,17 +704,18 @@ func (r *Replicator) updateReadyLocked() { r.fsmReady.Store(r.haveUUID && r.fata
 // Primary reports whether this node is in the primary component and caught up with it: the cluster
 // exists, the node is a voter, it knows a leader that has quorum contact (with CheckQuorum a leader
 // that loses its majority steps down, and a follower that stops hearing from it forgets it after an
-// election timeout) — and since it last entered that state it has applied everything the leader had
-// committed then (runRejoin). Until then it is a Joiner receiving the log, as a Galera node that
+// election timeout) — and since it last entered that state after being away longer than an election
+// (noteOutside) it has applied everything the leader had committed then (runRejoin). Until then it is a Joiner receiving the log, as a Galera node that
 // rejoins is until its IST is done: it neither serves reads of a state the others have left behind
 // nor takes writes. A pc.weight=0 member (a learner for good) is in it once it has caught up and while
 // it hears from the leader (a learner never campaigns, so it would keep its leader forever).
 func (r *Replicator) Primary() bool {
 	if !r.inPrimaryComponent() {
-		if r.joined.Load() {
-			r.joined.Store(false)
-		}
+		r.noteOutside()
 		return false
+	}
+	if r.outsideSince.Load() != 0 {
+		r.outsideSince.Store(0)
 	}
 	if r.joined.Load() {
 		return true
@@ -723,6 +725,22 @@ func (r *Replicator) Primary() bool {
 	default:
 	}
 	return false
+}
+
+// noteOutside records that the node is outside the primary component. Once it has been outside for
+// longer than an election takes (rejoinAfter), it must catch up again when it returns; the few hundred
+// milliseconds without a leader while the members elect a new one are not a departure — a Galera node
+// stays Synced through them — and the node serves again as soon as there is a leader.
+func (r *Replicator) noteOutside() {
+	now := time.Now().UnixNano()
+	since := r.outsideSince.Load()
+	if since == 0 {
+		r.outsideSince.CompareAndSwap(0, now)
+		return
+	}
+	if r.joined.Load() && time.Duration(now-since) > 2*r.electionTimeout() {
+		r.joined.Store(false)
+	}
 }
 
 // inPrimaryComponent is Primary without the catch-up condition.
@@ -765,9 +783,10 @@ func (r *Replicator) runRejoin(ctx context.Context) {
 		case <-tick.C:
 		}
 		if !r.inPrimaryComponent() {
-			r.joined.Store(false)
+			r.noteOutside()
 			continue
 		}
+		r.outsideSince.Store(0)
 		if r.joined.Load() {
 			continue
 		}
