@@ -728,7 +728,7 @@ func (r *Replicator) Primary() bool {
 }
 
 // noteOutside records that the node is outside the primary component. Once it has been outside for
-// longer than an election takes (rejoinAfter), it must catch up again when it returns; the few hundred
+// longer than an election timeout, it must catch up again when it returns; the few hundred
 // milliseconds without a leader while the members elect a new one are not a departure — a Galera node
 // stays Synced through them — and the node serves again as soon as there is a leader.
 func (r *Replicator) noteOutside() {
@@ -738,7 +738,7 @@ func (r *Replicator) noteOutside() {
 		r.outsideSince.CompareAndSwap(0, now)
 		return
 	}
-	if r.joined.Load() && time.Duration(now-since) > 2*r.electionTimeout() {
+	if r.joined.Load() && time.Duration(now-since) > r.electionTimeout() {
 		r.joined.Store(false)
 	}
 }
