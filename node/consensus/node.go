@@ -64,7 +64,7 @@ type MembershipChange struct {
 // Config configures Start. Zero values take the documented defaults.
 type Config struct {
 	ID      uint64 // non-zero, unique in the cluster, never reused
-	DataDir string // raft.db lives here
+	DataDir string // the raft log lives in its LogDirName subdirectory
 	// Peers are the initial voters, used only when DataDir holds no raft state. Every founding member must be
 	// started with the same list. Empty: join an existing cluster once a member adds this node.
 	Peers         []uint64
