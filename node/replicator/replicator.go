@@ -46,7 +46,7 @@ type Config struct {
 	// Peers are the members listed in cluster_address, this node included: a node outside the
 	// configuration asks them to add it.
 	Peers   []uint64
-	DataDir string // raft.db, replicator.state and grastate.dat live here
+	DataDir string // the raft log (raft/), replicator.state and grastate.dat live here
 	// Bootstrap founds a new cluster (--bootstrap, galera_new_cluster): this node proposes the cluster's state
 	// UUID and, with no raft state yet, starts raft as the only voter; everyone else joins. Refused when
 	// grastate.dat says safe_to_bootstrap: 0.
