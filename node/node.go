@@ -141,8 +141,7 @@ func runNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts star
 		var sst *stateTransferError
 		if errors.As(err, &sst) {
 			if err := receiveStateTransfer(ctx, cfg, log, opts, sst.minIndex); err != nil {
-				log.Error("state transfer failed", "err", err)
-				return 1
+				return sstFailed(ctx, log, err)
 			}
 			opts.bootstrap = false
 			continue
@@ -195,8 +194,7 @@ func runNode(ctx context.Context, cfg config.Config, log *slog.Logger, opts star
 			return code
 		}
 		if err := receiveStateTransfer(ctx, cfg, log, opts, minIndex); err != nil {
-			log.Error("state transfer failed", "err", err)
-			return 1
+			return sstFailed(ctx, log, err)
 		}
 		opts.bootstrap = false
 	}

@@ -44,6 +44,17 @@ func newSSTSettings(cfg config.Config) *sstSettings {
 	return s
 }
 
+// sstFailed is runNode's exit code after receiveStateTransfer failed: a stop requested while the node
+// waited for a donor is a clean shutdown (the next start asks again), anything else an error.
+func sstFailed(ctx context.Context, log *slog.Logger, err error) int {
+	if ctx.Err() != nil {
+		log.Info("shutting down before a state transfer completed; the next start asks again")
+		return 0
+	}
+	log.Error("state transfer failed", "err", err)
+	return 1
+}
+
 // sstRetry is how long a joiner waits after every member refused or failed a state transfer before it
 // asks them again (Galera's joiner keeps retrying every second too).
 const sstRetry = time.Second

@@ -319,7 +319,11 @@ func (t *TCPTransport) read(c net.Conn) error {
 			return fmt.Errorf("state transfer request from node %d before the node serves them", from)
 		}
 		// A joiner that stops reading must not keep the donor Donor/Desynced: every write has a deadline.
-		return (*h)(t.ctx, deadlineWriter{c}, req)
+		// A refusal (not Synced, not a named donor) is part of the protocol, not a broken link.
+		if err := (*h)(t.ctx, deadlineWriter{c}, req); err != nil && t.ctx.Err() == nil {
+			t.log.Info("state transfer not served", "joiner", from, "err", err)
+		}
+		return nil
 	}
 	if [4]byte(pre[:4]) != tcpMagic {
 		return errors.New("bad preamble: not a maxnode raft peer")
