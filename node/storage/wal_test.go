@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,23 +16,44 @@ import (
 func copyStore(t *testing.T, from string) string {
 	t.Helper()
 	to := t.TempDir()
-	err := filepath.WalkDir(from, func(path string, d os.DirEntry, err error) error {
+	// A crash image of a live store: the log first, then the data file. A checkpoint that runs meanwhile
+	// only moves commits from the log into the data file, copied later, and deletes segments — a
+	// segment gone before it is read was already in the data file. Copying the data file first could
+	// pair an older data file with a log whose first segments a checkpoint has removed: a gap no crash
+	// can leave.
+	copyTree := func(root string, skip func(string) bool, vanished bool) {
+		err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err != nil {
+				if vanished && errors.Is(err, os.ErrNotExist) {
+					return nil
+				}
+				return err
+			}
+			rel, _ := filepath.Rel(from, path)
+			if skip(rel) {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if d.IsDir() {
+				return os.MkdirAll(filepath.Join(to, rel), 0o750)
+			}
+			b, err := os.ReadFile(path)
+			if vanished && errors.Is(err, os.ErrNotExist) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(to, rel), b, 0o600)
+		})
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
-		rel, _ := filepath.Rel(from, path)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(to, rel), 0o750)
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(to, rel), b, 0o600)
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
+	copyTree(filepath.Join(from, walDirName), func(string) bool { return false }, true)
+	copyTree(from, func(rel string) bool { return rel == walDirName }, false)
 	return to
 }
 
