@@ -81,24 +81,14 @@ func (n *Node) Checkpoint(ctx context.Context, capture func(index uint64) ([]byt
 		cp  *Checkpoint
 		err error
 	}
-	got := make(chan res, 1)
-	f := func() {
+	r, err := onOwner(ctx, n, func() res {
 		cp, err := n.checkpoint(capture)
-		got <- res{cp, err}
+		return res{cp, err}
+	})
+	if err != nil {
+		return nil, err
 	}
-	select {
-	case n.ctrl <- f:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-n.done:
-		return nil, ErrClosed
-	}
-	select {
-	case r := <-got:
-		return r.cp, r.err
-	case <-n.done:
-		return nil, ErrClosed
-	}
+	return r.cp, r.err
 }
 
 func (n *Node) checkpoint(capture func(uint64) ([]byte, error)) (*Checkpoint, error) {
@@ -128,24 +118,14 @@ func (n *Node) Compact(ctx context.Context, cp *Checkpoint, retainBytes uint64) 
 		first uint64
 		err   error
 	}
-	got := make(chan res, 1)
-	f := func() {
+	r, err := onOwner(ctx, n, func() res {
 		first, err := n.compact(cp, retainBytes)
-		got <- res{first, err}
+		return res{first, err}
+	})
+	if err != nil {
+		return 0, err
 	}
-	select {
-	case n.ctrl <- f:
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	case <-n.done:
-		return 0, ErrClosed
-	}
-	select {
-	case r := <-got:
-		return r.first, r.err
-	case <-n.done:
-		return 0, ErrClosed
-	}
+	return r.first, r.err
 }
 
 func (n *Node) compact(cp *Checkpoint, retainBytes uint64) (uint64, error) {

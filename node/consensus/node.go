@@ -275,7 +275,7 @@ type Node struct {
 	leaderSeen    time.Time         // when a message from a leader last arrived (Status.LeaderContact)
 	snapLogged    map[uint64]uint64 // follower -> term in which its need for a snapshot was logged
 	fence         map[uint64]bool   // members removed by ForceNewCluster whose messages are dropped
-	heard         map[uint64]int    // peer -> tick of its last message (Inactive)
+	heardAt       map[uint64]int    // peer -> tick of its last message (Inactive, Reachable)
 	fatal         error             // set by control functions that leave the node unusable
 }
 
@@ -366,7 +366,7 @@ func Start(cfg Config) (*Node, error) {
 		pendingReads: map[uint64]*readReq{},
 		snapLogged:   map[uint64]uint64{},
 		fence:        map[uint64]bool{},
-		heard:        map[uint64]int{},
+		heardAt:      map[uint64]int{},
 		hs:           hs,
 		replayConf:   replayConfIndex,
 		appends:      make(chan appendJob, 4096),
@@ -614,34 +614,12 @@ func (n *Node) Match(ctx context.Context, id uint64) (uint64, bool, error) {
 // Inactive returns, on the leader, the other members (voters and learners) it has not heard from for at
 // least d (Galera's evs.inactive_timeout); nil on a node that does not lead.
 func (n *Node) Inactive(ctx context.Context, d time.Duration) ([]uint64, error) {
-	got := make(chan []uint64, 1)
-	f := func() {
+	return onOwner(ctx, n, func() []uint64 {
 		if n.state != raft.StateLeader {
-			got <- nil
-			return
+			return nil
 		}
-		limit := int(d / n.cfg.TickInterval)
-		var out []uint64
-		for _, id := range append(slices.Clone(n.apply.conf.GetVoters()), n.apply.conf.GetLearners()...) {
-			if id != n.cfg.ID && n.ticks-n.heard[id] >= limit {
-				out = append(out, id)
-			}
-		}
-		got <- out
-	}
-	select {
-	case n.ctrl <- f:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-n.done:
-		return nil, ErrClosed
-	}
-	select {
-	case ids := <-got:
-		return ids, nil
-	case <-n.done:
-		return nil, ErrClosed
-	}
+		return n.heard(d, false)
+	})
 }
 
 // Campaign starts an election on this node now instead of after an election timeout (a freshly
@@ -783,7 +761,7 @@ func (n *Node) step(m *pb.Message) {
 	case n.fenced(m):
 		return
 	default:
-		n.heard[m.GetFrom()] = n.ticks
+		n.heardAt[m.GetFrom()] = n.ticks
 		if t == pb.MsgApp || t == pb.MsgHeartbeat || t == pb.MsgSnap {
 			n.leaderContact = n.ticks // only leaders send these
 			n.leaderSeen = time.Now()
@@ -893,8 +871,8 @@ func (n *Node) barrier() {
 func (n *Node) onLeaderChange() {
 	if n.state == raft.StateLeader {
 		// A new leader has not been listening to every peer: count them all as heard now.
-		for _, id := range append(slices.Clone(n.apply.conf.GetVoters()), n.apply.conf.GetLearners()...) {
-			n.heard[id] = n.ticks
+		for _, id := range n.members() {
+			n.heardAt[id] = n.ticks
 		}
 	}
 	if len(n.waiters) > 0 {
@@ -1142,7 +1120,7 @@ func (n *Node) applyConf(e *pb.Entry) error {
 		n.apply.conf = n.rn.ApplyConfChange(cc)
 		n.apply.confIndex = e.GetIndex()
 		if t := cc.GetType(); t == pb.ConfChangeAddNode || t == pb.ConfChangeAddLearnerNode {
-			n.heard[cc.GetNodeId()] = n.ticks // a new member has its inactive timeout to answer first
+			n.heardAt[cc.GetNodeId()] = n.ticks // a new member has its inactive timeout to answer first
 		}
 	}
 	if cc.GetNodeId() != raft.None && n.cfg.OnMembership != nil {

@@ -6,33 +6,47 @@ import (
 	"time"
 )
 
+// onOwner runs f on the owner goroutine and returns its result; ErrClosed when the node stops first.
+func onOwner[T any](ctx context.Context, n *Node, f func() T) (T, error) {
+	var zero T
+	got := make(chan T, 1)
+	select {
+	case n.ctrl <- func() { got <- f() }:
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	case <-n.done:
+		return zero, ErrClosed
+	}
+	select {
+	case v := <-got:
+		return v, nil
+	case <-n.done:
+		return zero, ErrClosed
+	}
+}
+
+// members returns the voters and learners of the applied configuration. Owner goroutine only.
+func (n *Node) members() []uint64 {
+	return append(slices.Clone(n.apply.conf.GetVoters()), n.apply.conf.GetLearners()...)
+}
+
+// heard splits the other members by whether a message from them arrived within d. Owner goroutine only.
+func (n *Node) heard(d time.Duration, recent bool) []uint64 {
+	limit := int(d / n.cfg.TickInterval)
+	var out []uint64
+	for _, id := range n.members() {
+		last, ok := n.heardAt[id]
+		if id != n.cfg.ID && (ok && n.ticks-last < limit) == recent {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // Reachable returns the other members (voters and learners of the applied configuration) this node has
 // received any message from within d: its side of a partition. Without a leader the members of a
 // minority still exchange (pre-)vote requests every election timeout, so a d of two election timeouts
-// sees them. It is answered by the owner goroutine.
+// sees them.
 func (n *Node) Reachable(ctx context.Context, d time.Duration) ([]uint64, error) {
-	got := make(chan []uint64, 1)
-	f := func() {
-		limit := int(d / n.cfg.TickInterval)
-		var out []uint64
-		for _, id := range append(slices.Clone(n.apply.conf.GetVoters()), n.apply.conf.GetLearners()...) {
-			if last, ok := n.heard[id]; ok && id != n.cfg.ID && n.ticks-last < limit {
-				out = append(out, id)
-			}
-		}
-		got <- out
-	}
-	select {
-	case n.ctrl <- f:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-n.done:
-		return nil, ErrClosed
-	}
-	select {
-	case ids := <-got:
-		return ids, nil
-	case <-n.done:
-		return nil, ErrClosed
-	}
+	return onOwner(ctx, n, func() []uint64 { return n.heard(d, true) })
 }
