@@ -267,9 +267,11 @@ func TestFlowControlDesyncedNodeDoesNotPause(t *testing.T) {
 	if st := n3.r.Status(); st.FlowControl.Sent != 0 || st.LocalRecvQueue <= 3 {
 		t.Errorf("desynced node: %+v", st)
 	}
-	if st, other := n1.r.Status().FlowControl, c.nodes[2].r.Status().FlowControl; st.Recv != other.Sent {
-		t.Errorf("node 1 saw %d pauses, node 2 sent %d, node 3 none", st.Recv, other.Sent)
-	}
+	// Node 2 may pause the cluster if its own applier falls behind on this machine. A sender counts its
+	// pause when it applies it, which may be after node 1 did, so the two counts agree only eventually.
+	eventually(t, "node 1 to have seen only node 2's pauses", func() bool {
+		return n1.r.Status().FlowControl.Recv == c.nodes[2].r.Status().FlowControl.Sent
+	})
 	// Back in sync, the node takes part again: still behind, it pauses the cluster until it drains.
 	n3.r.SetDesync(false)
 	eventually(t, "node 3 pauses once synced again", func() bool { return n3.r.Status().FlowControl.Sent == 1 })
