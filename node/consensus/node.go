@@ -1030,6 +1030,23 @@ func (n *Node) withoutSnapshotData(msgs []*pb.Message) []*pb.Message {
 	return msgs
 }
 
+// announceCommit sends every other member the commit index it can take (raft's own heartbeat, with the
+// commit bounded by what the member holds). raft steps a leader down as it applies its own removal or
+// demotion, and says nothing more: without this, the members that stay may never learn that the change
+// committed — a member left alone would not know it is the only voter, and could not win an election
+// either, since the others no longer count.
+func (n *Node) announceCommit() {
+	st := n.rn.Status()
+	msgs := make([]*pb.Message, 0, len(st.Progress))
+	for id, pr := range st.Progress {
+		if id != n.cfg.ID {
+			msgs = append(msgs, &pb.Message{Type: pb.MsgHeartbeat.Enum(), From: new(n.cfg.ID), To: new(id),
+				Term: new(st.GetTerm()), Commit: new(min(pr.Match, st.GetCommit()))})
+		}
+	}
+	n.cfg.Transport.Send(msgs)
+}
+
 func (n *Node) applyEntries(ents []*pb.Entry) error {
 	for _, e := range ents {
 		switch e.GetType() {
@@ -1117,6 +1134,10 @@ func (n *Node) applyConf(e *pb.Entry) error {
 	}
 	if !replayed {
 		n.unfence(cc)
+		if t := cc.GetType(); n.state == raft.StateLeader && cc.GetNodeId() == n.cfg.ID &&
+			(t == pb.ConfChangeRemoveNode || t == pb.ConfChangeAddLearnerNode) {
+			n.announceCommit()
+		}
 		n.apply.conf = n.rn.ApplyConfChange(cc)
 		n.apply.confIndex = e.GetIndex()
 		if t := cc.GetType(); t == pb.ConfChangeAddNode || t == pb.ConfChangeAddLearnerNode {

@@ -438,25 +438,39 @@ var ErrLastMember = errors.New("replicator: this node is the cluster's only vote
 // shutdown so that the others' quorum is computed without it (3 → 2 → 1 by clean stops stays Primary).
 // A leader first hands leadership to another voter (so the removal is committed and learned by a leader
 // that stays), then the node proposes its own removal and waits until it has applied it. Outside the
-// primary component there is nobody to tell: Leave returns nil and the node stops as if it crashed.
+// primary component (for two election timeouts) there is nobody to tell: Leave returns nil and the node
+// stops as if it crashed.
 func (r *Replicator) Leave(ctx context.Context) error {
-	if r.node == nil || !r.Primary() {
+	if r.node == nil {
 		return nil
-	}
-	st := r.node.Status()
-	if len(st.Voters) == 1 && st.Voters[0] == r.cfg.ID {
-		return ErrLastMember
 	}
 	r.left.Store(true)
 	tick := time.NewTicker(r.cfg.tick())
 	defer tick.Stop()
+	var outsideSince time.Time // zero while in the primary component
 	// A leader that cannot hand off (the others are down or slow) removes itself after this many ticks:
 	// raft commits the removal with the old configuration's majority and the leader then steps down.
 	handOffTicks := 2 * r.electionTicks()
 	for led := 0; ; {
-		st = r.node.Status()
+		st := r.node.Status()
 		if !slices.Contains(st.Voters, r.cfg.ID) && !slices.Contains(st.Learners, r.cfg.ID) {
 			r.log.Info("left the cluster")
+			return nil
+		}
+		if len(st.Voters) == 1 && st.Voters[0] == r.cfg.ID {
+			return ErrLastMember // the others left at the same time
+		}
+		// Members leaving at the same time take the leader with them: the one that stays may be between
+		// leaders, or not yet have applied the last removal, for a moment. Longer than two election
+		// timeouts, the node is partitioned, or its removal committed without it learning so (a leader
+		// stops talking to a member it removed): either way nobody is left to tell.
+		switch {
+		case r.Primary():
+			outsideSince = time.Time{}
+		case outsideSince.IsZero():
+			outsideSince = time.Now()
+		case time.Since(outsideSince) > 2*r.electionTimeout():
+			r.log.Info("stopping outside the primary component without having left")
 			return nil
 		}
 		var err error
