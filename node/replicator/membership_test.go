@@ -161,16 +161,19 @@ func TestJoinerBecomesLearnerThenVoter(t *testing.T) {
 		t.Fatalf("node 1 has %d rows", len(want))
 	}
 	c.assertEqualContents(want)
+	var last string // the view that differed, for the failure message
 	eventually(t, "4-member views with every address", func() bool {
 		for _, id := range c.peers {
 			st := c.nodes[id].r.Status()
 			if st.ClusterSize != 4 || st.ClusterConfID != conf+1 || st.LocalIndex != int(id-1) || st.LocalState != StateSynced ||
 				st.IncomingAddresses != "127.0.0.1:3301,127.0.0.1:3302,127.0.0.1:3303,127.0.0.1:3304" {
+				last = fmt.Sprintf("node %d: size %d conf_id %d (want %d) index %d state %s addresses %s",
+					id, st.ClusterSize, st.ClusterConfID, conf+1, st.LocalIndex, st.LocalStateComment, st.IncomingAddresses)
 				return false
 			}
 		}
 		return true
-	})
+	}, &last)
 	// Four voters: two must be up. Stopping the joiner without leaving keeps the others Primary.
 	c.stop(4)
 	if err := put(ctx, c.nodes[1].db, "after", "v"); err != nil {

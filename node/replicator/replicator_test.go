@@ -118,13 +118,17 @@ func (c *cluster) stop(id uint64) {
 }
 
 // eventually polls cond until it holds or 10 s pass.
-func eventually(t testing.TB, what string, cond func() bool) {
+// A detail, when given, is what the condition last saw, for the failure message.
+func eventually(t testing.TB, what string, cond func() bool, detail ...*string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for !cond() {
 		if time.Now().After(deadline) {
+			if len(detail) > 0 {
+				t.Fatalf("timed out waiting for %s; last seen: %s", what, *detail[0])
+			}
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		<-tick.C
