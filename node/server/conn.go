@@ -204,11 +204,16 @@ func (c *conn) kill(query bool) {
 		}
 		return
 	}
+	c.markKilledLocked()
+	c.nc.Close()
+}
+
+// markKilledLocked interrupts the running statement and refuses every later command (c.mu held).
+func (c *conn) markKilledLocked() {
 	c.killed = true
 	if c.cancel != nil {
 		c.cancel()
 	}
-	c.nc.Close()
 }
 
 // interrupted reports whether KILL hit the statement that just ran.

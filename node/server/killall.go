@@ -10,7 +10,14 @@ func (s *Server) KillAll() {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	// Every connection refuses further commands before any socket closes: the caller's own may be
+	// among the first closed, and its client must not find a connection that still runs statements.
 	for _, c := range conns {
-		c.kill(false)
+		c.mu.Lock()
+		c.markKilledLocked()
+		c.mu.Unlock()
+	}
+	for _, c := range conns {
+		c.nc.Close()
 	}
 }
