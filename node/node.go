@@ -449,7 +449,7 @@ func (n *Node) serve(cfg config.Config, log *slog.Logger, sst *sstSettings) erro
 			n.repl.SetDesync(on)
 			return nil
 		}
-		eopts.FlushStatus = n.repl.ResetFlowControlStats
+		eopts.FlushStatus = n.repl.ResetStats
 	}
 	if sst == nil {
 		sst = newSSTSettings(cfg)
@@ -589,6 +589,8 @@ func clusterVariables(cfg config.Config, sst *sstSettings, weight func() int) fu
 		{Name: "wsrep_node_address", Value: cfg.NodeAddress},
 		{Name: "wsrep_node_name", Value: cfg.NodeName},
 		{Name: "wsrep_provider", Value: "maxnode raft replicator"},
+		{Name: "wsrep_node_incoming_address", Value: cfg.Listen},
+		{Name: "wsrep_data_home_dir", Value: strings.TrimSuffix(cfg.DataDir, "/") + "/"},
 	}
 	return func() []sql.NameValue {
 		rejects := "OFF"

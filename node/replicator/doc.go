@@ -192,7 +192,7 @@
 // lease of FCLease (evs.suspect_timeout, 5 s) that the paused node renews while behind, so a node that
 // dies holding a pause releases the cluster after the lease (Galera's view change does it there).
 // Status: wsrep_flow_control_sent (stops this node sent), _recv (stops applied, own included), _paused_ns,
-// _paused (fraction since start or ResetFlowControlStats), _active, _requested. SetDesync (SET GLOBAL
+// _paused (fraction since start or ResetStats), _active, _requested. SetDesync (SET GLOBAL
 // wsrep_desync) takes the node out of flow control and reports Donor/Desynced (2); unlike Galera the
 // desync is local to the node, not ordered through the group.
 //
@@ -226,7 +226,14 @@
 //     not part of a checkpoint: a node that received SST learns only the requests made after it.
 //   - No evs.suspect_timeout/delayed list (eviction is by evs.inactive_timeout only), no Galera-strict
 //     whole-cluster outage mode (raft-natural, see above). pc.weight is 0 or 1 only (below).
-//   - wsrep_provider_options accepts only pc.bootstrap at runtime (SetProviderOptions).
+//   - wsrep_provider_options accepts only pc.bootstrap and pc.weight at runtime (SetProviderOptions).
+//   - Status (status.go, stats.go) lists Galera 4's variables in its order. One apply goroutine: the
+//     parallel-apply ones are constants (wsrep_apply_window 1, oooe/oool 0). wsrep_local_cached_downto
+//     is read from marks the FSM notes every markEvery entries, so it may be up to that many seqnos
+//     above the exact answer, and after a restart it starts at the next seqno until the log applied
+//     in this run is compacted. wsrep_evs_repl_latency measures proposal to ordering of this node's own
+//     write-sets. wsrep_evs_delayed and wsrep_evs_evict_list are always empty (no evs.suspect_timeout,
+//     no auto-eviction).
 //   - wsrep_max_ws_rows is checked when the transaction commits (the whole transaction fails with 1180),
 //     not at the row that crosses it as MariaDB does. A TOI's BF abort of a committing transaction is
 //     not counted as a replay.

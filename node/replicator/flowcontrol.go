@@ -116,6 +116,7 @@ type flowControl struct {
 	statsSince   time.Time
 	requestedAck bool // this node's stop is in effect (applied)
 	waiting      int  // commits waiting for a pause to end (wsrep_local_send_queue)
+	sendQ        queueStats
 
 	signal chan struct{} // the queue length changed, or desync did
 	// anyPause mirrors len(pauses) > 0 (possibly with an expired lease) so that commits check it without
@@ -201,6 +202,7 @@ func (fc *flowControl) updateLocked(now time.Time) {
 // was proposed.
 func (fc *flowControl) wait(ctx context.Context) error {
 	if !fc.anyPause.Load() {
+		fc.sendQ.sample(0)
 		return nil
 	}
 	var timer *time.Timer
@@ -222,6 +224,7 @@ func (fc *flowControl) wait(ctx context.Context) error {
 		ch := fc.changed
 		fc.mu.Unlock()
 		if next.IsZero() {
+			fc.sendQ.sample(0)
 			return nil
 		}
 		if timer == nil {
@@ -239,10 +242,12 @@ func (fc *flowControl) wait(ctx context.Context) error {
 func (fc *flowControl) block(ctx context.Context, changed <-chan struct{}, expiry <-chan time.Time) error {
 	fc.mu.Lock()
 	fc.waiting++
+	fc.sendQ.sample(fc.waiting)
 	fc.mu.Unlock()
 	defer func() {
 		fc.mu.Lock()
 		fc.waiting--
+		fc.sendQ.observe(fc.waiting)
 		fc.mu.Unlock()
 	}()
 	select {
@@ -291,6 +296,7 @@ func (fc *flowControl) resetStats() {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
 	fc.sent, fc.recv, fc.pausedTotal, fc.statsSince = 0, 0, 0, now
+	fc.sendQ.reset(fc.waiting)
 	if !fc.pausedSince.IsZero() {
 		fc.pausedSince = now
 	}
@@ -392,8 +398,12 @@ func (r *Replicator) Desynced() bool {
 	return r.fc.desync
 }
 
-// ResetFlowControlStats zeroes wsrep_flow_control_sent/_recv/_paused/_paused_ns (FLUSH STATUS).
-func (r *Replicator) ResetFlowControlStats() { r.fc.resetStats() }
+// ResetStats is FLUSH STATUS: it zeroes wsrep_flow_control_sent/_recv/_paused/_paused_ns and restarts
+// the send and receive queue statistics, as Galera does.
+func (r *Replicator) ResetStats() {
+	r.fc.resetStats()
+	r.queue.resetStats()
+}
 
 // StateDonor is wsrep_local_state 2, Donor/Desynced: here, a node with wsrep_desync=ON.
 const StateDonor = 2

@@ -245,7 +245,7 @@ func TestFlowControlPausesClusterForSlowApplier(t *testing.T) {
 		rows["wsrep_flow_control_active"] != "false" || rows["wsrep_local_send_queue"] != "0" {
 		t.Errorf("node 1 SHOW STATUS rows: %v", rows)
 	}
-	n1.r.ResetFlowControlStats()
+	n1.r.ResetStats()
 	if st := n1.r.Status().FlowControl; st.Recv != 0 || st.PausedNs != 0 {
 		t.Errorf("after FLUSH STATUS: %+v", st)
 	}

@@ -140,6 +140,10 @@ type Replicator struct {
 	caughtUp     atomic.Bool   // a learner that has applied nearly all the log (ready to be promoted)
 
 	certFailures, replicated, replicatedBytes, received, receivedBytes atomic.Uint64
+	// wsrep_local_commits, wsrep_repl_keys(_bytes), wsrep_repl_data_bytes, wsrep_causal_reads (stats.go)
+	localCommits, replKeys, replKeysBytes, replDataBytes, causalReads atomic.Uint64
+	replLatency                                                       latencyStats // under mu: wsrep_evs_repl_latency
+	gcache                                                            gcacheMarks  // under mu: wsrep_local_cached_downto
 
 	// State transfer and gcache (sst.go).
 	logBytes  atomic.Int64 // log bytes applied since the last checkpoint
@@ -415,12 +419,16 @@ func (r *Replicator) proposeOnce(ctx context.Context, sws *storage.WriteSet, ws 
 	r.waiters[id] = w
 	r.mu.Unlock()
 
+	start := time.Now()
 	_, perr := r.node.Propose(ctx, data)
 
 	r.mu.Lock()
 	settled, seqno, ok := w.settled, w.seqno, w.ok
 	if !settled {
 		delete(r.waiters, id) // from now on Apply treats the entry like a remote one
+	} else if seqno != 0 {
+		now := time.Now()
+		r.replLatency.add(now, now.Sub(start))
 	}
 	r.mu.Unlock()
 	switch {
@@ -430,9 +438,11 @@ func (r *Replicator) proposeOnce(ctx context.Context, sws *storage.WriteSet, ws 
 		sws.Seqno = seqno
 		r.replicated.Add(1)
 		r.replicatedBytes.Add(uint64(len(data)))
+		r.countReplicated(ws)
 		if !ok {
 			return fmt.Errorf("replicator: certification failed at seqno %d: %w", seqno, storage.ErrCertification)
 		}
+		r.localCommits.Add(1)
 		return nil
 	case errors.Is(perr, consensus.ErrNotCommitted):
 		return errRetry
@@ -456,6 +466,7 @@ func (r *Replicator) Apply(index uint64, data []byte) any {
 	defer r.mu.Unlock()
 	defer r.updateReadyLocked()
 	r.index = index
+	r.gcache.note(index, r.seqno)
 	if r.fatal != nil || len(data) == 0 {
 		return nil
 	}
@@ -811,6 +822,7 @@ var ErrSyncWaitTimeout = errors.New("replicator: causal read timed out")
 // heartbeat round), waits for the FSM to reach it and then for the storage to commit the seqnos it
 // assigned. ErrSyncWaitTimeout after DefaultCausalReadTimeout.
 func (r *Replicator) SyncWait(ctx context.Context) error {
+	r.causalReads.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, DefaultCausalReadTimeout)
 	defer cancel()
 	if _, err := r.node.ReadIndex(ctx); err != nil {
@@ -853,11 +865,13 @@ type applyQueue struct {
 	closed   bool
 	signal   chan struct{}
 	onPush   func() // flow control looks at the new length; never blocks
+	stats    queueStats
 }
 
 func (q *applyQueue) push(it applyItem) {
 	q.mu.Lock()
 	q.items = append(q.items, it)
+	q.stats.sample(len(q.items))
 	q.mu.Unlock()
 	if q.onPush != nil {
 		q.onPush()
@@ -877,6 +891,7 @@ func (q *applyQueue) pop() (applyItem, bool) {
 			q.items[0] = applyItem{}
 			q.items = q.items[1:]
 			q.inflight = it.seqno
+			q.stats.observe(len(q.items))
 			q.mu.Unlock()
 			return it, true
 		}
@@ -917,4 +932,11 @@ func (q *applyQueue) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.items)
+}
+
+// resetStats restarts the queue-length statistics (FLUSH STATUS).
+func (q *applyQueue) resetStats() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.stats.reset(len(q.items))
 }

@@ -138,6 +138,9 @@ func (r *Replicator) checkpointAndCompact(ctx context.Context) error {
 		return err
 	}
 	r.logBytes.Add(-appended)
+	r.mu.Lock()
+	r.gcache.trim(first)
+	r.mu.Unlock()
 	r.log.Debug("gcache checkpoint", "index", cp.Index, "seqno", seqno, "first_retained", first)
 	return nil
 }

@@ -19,8 +19,15 @@ const (
 	StateSynced      = 4
 )
 
-// ProviderName is wsrep_provider_name.
-const ProviderName = "Galera"
+// What this provider says it is: Galera 4's name and version line (the release the project tests
+// against), marked as maxnode's, and what it can do (wsrep_provider_capabilities: no parallel applying,
+// streaming replication, non-blocking DDL or provider pause).
+const (
+	ProviderName         = "Galera"
+	ProviderVersion      = "26.4.23(maxnode)"
+	ProviderVendor       = "maxproxy project (maxnode)"
+	ProviderCapabilities = ":MULTI_MASTER:CERTIFICATION:TRX_REPLAY:ISOLATION:CAUSAL_READS:"
+)
 
 // Status is a point-in-time copy of the wsrep_* status variables monitors read (GALERA.md §1.3, §2.1).
 type Status struct {
@@ -41,10 +48,23 @@ type Status struct {
 	ReplicatedBytes   uint64
 	Received          uint64
 	ReceivedBytes     uint64
+	ReplKeys          uint64 // wsrep_repl_keys: certification keys of the write-sets this node replicated
+	ReplKeysBytes     uint64
+	ReplDataBytes     uint64 // row images (keys and values) of the write-sets this node replicated
+	LocalCommits      uint64 // local transactions that replicated and passed certification
 	LocalRecvQueue    int
+	RecvQueueStats    QueueStats        // wsrep_local_recv_queue_max/_min/_avg
+	SendQueueStats    QueueStats        // wsrep_local_send_queue_max/_min/_avg
+	CachedDownto      uint64            // wsrep_local_cached_downto (stats.go gcacheMarks)
 	FlowControl       FlowControlStatus // wsrep_flow_control_*, wsrep_desync (flowcontrol.go)
 	CertIndexSize     int
 	CertDepsDistance  float64
+	CertInterval      float64 // wsrep_cert_interval
+	Applied           bool    // anything applied: wsrep_apply_window / wsrep_commit_window are 1 from then on
+	CausalReads       uint64
+	OpenTransactions  int64  // local transactions that have written something
+	ReplLatency       string // wsrep_evs_repl_latency: min/avg/max/stddev/samples in seconds
+	GcommUUID         string // this process's identity in the group (new at every start, as Galera's)
 }
 
 // reachableWait bounds how long Status waits for consensus to say which members it hears from.
@@ -78,10 +98,18 @@ func (r *Replicator) Status() Status {
 		ReplicatedBytes:   r.replicatedBytes.Load(),
 		Received:          r.received.Load(),
 		ReceivedBytes:     r.receivedBytes.Load(),
+		ReplKeys:          r.replKeys.Load(),
+		ReplKeysBytes:     r.replKeysBytes.Load(),
+		ReplDataBytes:     r.replDataBytes.Load(),
+		LocalCommits:      r.localCommits.Load(),
+		CausalReads:       r.causalReads.Load(),
+		ReplLatency:       r.replLatency.String(),
+		GcommUUID:         formatUUID(r.source),
+		CachedDownto:      r.gcache.downto(cs.FirstIndex, r.seqno+1),
 	}
 	if r.cert != nil {
 		cst := r.cert.Stats()
-		s.CertIndexSize, s.CertDepsDistance = cst.IndexSize, cst.DepsDistance()
+		s.CertIndexSize, s.CertDepsDistance, s.CertInterval = cst.IndexSize, cst.DepsDistance(), cst.Interval()
 	}
 	if r.haveUUID {
 		s.ClusterStateUUID = formatUUID(r.uuid)
@@ -101,8 +129,10 @@ func (r *Replicator) Status() Status {
 		s.LastCommitted = r.db.LastCommitted()
 		dbs := r.db.Stats()
 		s.LocalBFAborts, s.LocalReplays = dbs.BFAborts, dbs.Replays
+		s.OpenTransactions, s.Applied = dbs.OpenWriters, dbs.Applied > 0 || dbs.Commits > 0
 	}
 	s.LocalRecvQueue = r.queue.len()
+	s.RecvQueueStats, s.SendQueueStats = r.queue.stats.snapshot(), r.fc.sendQ.snapshot()
 	s.FlowControl = r.fc.status(max(len(cs.Voters), 1))
 	s.LocalIndex = slices.Index(members, r.cfg.ID)
 	switch {
@@ -155,21 +185,39 @@ func (s Status) Rows() []Row {
 	if s.Primary {
 		cluster = "Primary"
 	}
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 6, 64) }
+	window := "0"
+	if s.Applied {
+		window = "1" // one applier: write-sets apply and commit strictly in order
+	}
+	// Galera's own statistics first, in its order (replicator_smm_stats.cpp), then its group-communication
+	// ones, then the server's, as MariaDB lists them.
 	rows := []Row{
 		{"wsrep_local_state_uuid", s.ClusterStateUUID},
 		{"wsrep_protocol_version", "10"},
 		{"wsrep_last_committed", u(s.LastCommitted)},
 		{"wsrep_replicated", u(s.Replicated)},
 		{"wsrep_replicated_bytes", u(s.ReplicatedBytes)},
+		{"wsrep_repl_keys", u(s.ReplKeys)},
+		{"wsrep_repl_keys_bytes", u(s.ReplKeysBytes)},
+		{"wsrep_repl_data_bytes", u(s.ReplDataBytes)},
+		{"wsrep_repl_other_bytes", "0"},
 		{"wsrep_received", u(s.Received)},
 		{"wsrep_received_bytes", u(s.ReceivedBytes)},
+		{"wsrep_local_commits", u(s.LocalCommits)},
 		{"wsrep_local_cert_failures", u(s.LocalCertFailures)},
-		{"wsrep_local_bf_aborts", u(s.LocalBFAborts)},
 		{"wsrep_local_replays", u(s.LocalReplays)},
-		{"wsrep_local_recv_queue", i(s.LocalRecvQueue)},
 		{"wsrep_local_send_queue", i(s.FlowControl.SendQueue)},
+		{"wsrep_local_send_queue_max", i(s.SendQueueStats.Max)},
+		{"wsrep_local_send_queue_min", i(s.SendQueueStats.Min)},
+		{"wsrep_local_send_queue_avg", f(s.SendQueueStats.Avg)},
+		{"wsrep_local_recv_queue", i(s.LocalRecvQueue)},
+		{"wsrep_local_recv_queue_max", i(s.RecvQueueStats.Max)},
+		{"wsrep_local_recv_queue_min", i(s.RecvQueueStats.Min)},
+		{"wsrep_local_recv_queue_avg", f(s.RecvQueueStats.Avg)},
+		{"wsrep_local_cached_downto", u(s.CachedDownto)},
 		{"wsrep_flow_control_paused_ns", u(s.FlowControl.PausedNs)},
-		{"wsrep_flow_control_paused", strconv.FormatFloat(s.FlowControl.Paused, 'f', 6, 64)},
+		{"wsrep_flow_control_paused", f(s.FlowControl.Paused)},
 		{"wsrep_flow_control_sent", u(s.FlowControl.Sent)},
 		{"wsrep_flow_control_recv", u(s.FlowControl.Recv)},
 		{"wsrep_flow_control_active", strconv.FormatBool(s.FlowControl.Active)},
@@ -177,24 +225,51 @@ func (s Status) Rows() []Row {
 		{"wsrep_flow_control_interval", fmt.Sprintf("[ %d, %d ]", s.FlowControl.Lower, s.FlowControl.Upper)},
 		{"wsrep_flow_control_interval_low", i(s.FlowControl.Lower)},
 		{"wsrep_flow_control_interval_high", i(s.FlowControl.Upper)},
-		{"wsrep_desync_count", u(desyncCount(s.FlowControl.Desync))},
-		{"wsrep_cert_deps_distance", strconv.FormatFloat(s.CertDepsDistance, 'f', 6, 64)},
+		{"wsrep_cert_deps_distance", f(s.CertDepsDistance)},
+		{"wsrep_apply_oooe", f(0)},
+		{"wsrep_apply_oool", f(0)},
+		{"wsrep_apply_window", window},
+		{"wsrep_apply_waits", "0"},
+		{"wsrep_commit_oooe", f(0)},
+		{"wsrep_commit_oool", f(0)},
+		{"wsrep_commit_window", window},
 		{"wsrep_local_state", i(s.LocalState)},
 		{"wsrep_local_state_comment", s.LocalStateComment},
 		{"wsrep_cert_index_size", i(s.CertIndexSize)},
-		{"wsrep_cluster_conf_id", strconv.FormatInt(s.ClusterConfID, 10)},
-		{"wsrep_cluster_size", i(s.ClusterSize)},
-		{"wsrep_cluster_state_uuid", s.ClusterStateUUID},
-		{"wsrep_cluster_status", cluster},
-		{"wsrep_connected", "ON"},
-		{"wsrep_local_index", i(s.LocalIndex)},
+		{"wsrep_causal_reads", u(s.CausalReads)},
+		{"wsrep_cert_interval", f(s.CertInterval)},
+		{"wsrep_open_transactions", strconv.FormatInt(s.OpenTransactions, 10)},
+		{"wsrep_open_connections", "0"},
 		{"wsrep_incoming_addresses", s.IncomingAddresses},
-		{"wsrep_provider_name", ProviderName},
-		{"wsrep_ready", onOff(s.Primary)},
 	}
 	if s.Primary {
 		// Galera reports the weight of the primary component only; the row is absent elsewhere.
 		rows = append(rows, Row{"wsrep_cluster_weight", i(s.ClusterWeight)})
 	}
+	rows = append(rows, []Row{
+		{"wsrep_desync_count", u(desyncCount(s.FlowControl.Desync))},
+		{"wsrep_evs_delayed", ""},
+		{"wsrep_evs_evict_list", ""},
+		{"wsrep_evs_repl_latency", s.ReplLatency},
+		{"wsrep_evs_state", "OPERATIONAL"},
+		{"wsrep_gcomm_uuid", s.GcommUUID},
+		{"wsrep_gmcast_segment", "0"},
+		{"wsrep_applier_thread_count", "1"},
+		{"wsrep_cluster_capabilities", ""},
+		{"wsrep_cluster_conf_id", strconv.FormatInt(s.ClusterConfID, 10)},
+		{"wsrep_cluster_size", i(s.ClusterSize)},
+		{"wsrep_cluster_state_uuid", s.ClusterStateUUID},
+		{"wsrep_cluster_status", cluster},
+		{"wsrep_connected", "ON"},
+		{"wsrep_local_bf_aborts", u(s.LocalBFAborts)},
+		{"wsrep_local_index", i(s.LocalIndex)},
+		{"wsrep_provider_capabilities", ProviderCapabilities},
+		{"wsrep_provider_name", ProviderName},
+		{"wsrep_provider_vendor", ProviderVendor},
+		{"wsrep_provider_version", ProviderVersion},
+		{"wsrep_ready", onOff(s.Primary)},
+		{"wsrep_rollbacker_thread_count", "0"},
+		{"wsrep_thread_count", "1"},
+	}...)
 	return rows
 }

@@ -30,7 +30,8 @@ type EngineOptions struct {
 	// RootPassword is the initial password of root@localhost / root@127.0.0.1 / root@::1, created when the
 	// catalog has no accounts yet. Empty means no password.
 	RootPassword string
-	// ExtraStatus, when set, adds rows to SHOW STATUS (e.g. the wsrep_* variables of the replication layer).
+	// ExtraStatus, when set, adds rows to SHOW STATUS (e.g. the wsrep_* variables of the replication layer),
+	// listed together in the order given, where the first one sorts.
 	ExtraStatus func() []NameValue
 	// ExtraVariables, when set, adds read-only rows to SHOW VARIABLES / @@ lookups (e.g. wsrep_* settings).
 	ExtraVariables func() []NameValue

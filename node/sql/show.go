@@ -3,6 +3,7 @@ package sql
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -415,10 +416,18 @@ func (s *Session) statusRows() []NameValue {
 		}
 		out = append(out, NameValue{c, n(v)})
 	}
-	if s.e.opts.ExtraStatus != nil {
-		out = append(out, s.e.opts.ExtraStatus()...)
-	}
 	sort.Slice(out, func(i, j int) bool { return strings.ToLower(out[i].Name) < strings.ToLower(out[j].Name) })
+	if s.e.opts.ExtraStatus != nil {
+		// MariaDB sorts its status variables by name but lists the wsrep provider's as one block, in the
+		// provider's order, where the block's first name sorts (tools read Galera's order). ExtraStatus
+		// gives the rows in the order to show.
+		extra := s.e.opts.ExtraStatus()
+		if len(extra) > 0 {
+			first := strings.ToLower(extra[0].Name)
+			at := sort.Search(len(out), func(i int) bool { return strings.ToLower(out[i].Name) >= first })
+			out = slices.Insert(out, at, extra...)
+		}
+	}
 	return out
 }
 

@@ -187,6 +187,23 @@ func init() {
 	// Read from the replication layer (ExtraVariables); registered so that SET GLOBAL reaches
 	// EngineOptions.OnSetGlobal (pc.bootstrap=YES).
 	defVar("wsrep_provider_options", varStr, flagGlobal, "")
+	// Galera settings maxnode has one fixed answer for: listed so that tools reading them see what the
+	// node does, read-only so that asking for anything else (RSU, parallel appliers, streaming
+	// replication, dirty reads) is a clear error rather than silently ignored. A cluster node's
+	// ExtraVariables override the node-specific ones.
+	defVar("wsrep_provider", varStr, flagGlobal|flagReadOnly, "none")
+	defVar("wsrep_osu_method", varStr, both|flagReadOnly, "TOI")
+	defVar("wsrep_slave_threads", varInt, flagGlobal|flagReadOnly, "1")
+	defVar("wsrep_sst_method", varStr, flagGlobal|flagReadOnly, "maxnode")
+	defVar("wsrep_dirty_reads", varBool, both|flagReadOnly, "OFF")
+	defVar("wsrep_certify_nonpk", varBool, flagGlobal|flagReadOnly, "ON")
+	defVar("wsrep_log_conflicts", varBool, flagGlobal|flagReadOnly, "OFF")
+	defVar("wsrep_gtid_mode", varBool, flagGlobal|flagReadOnly, "OFF")
+	defVar("wsrep_gtid_domain_id", varInt, flagGlobal|flagReadOnly, "0")
+	defVar("wsrep_debug", varStr, flagGlobal|flagReadOnly, "NONE")
+	defVar("wsrep_trx_fragment_size", varInt, both|flagReadOnly, "0")
+	defVar("wsrep_node_incoming_address", varStr, flagGlobal|flagReadOnly, "AUTO")
+	defVar("wsrep_data_home_dir", varStr, flagGlobal|flagReadOnly, "")
 	defVar("transaction_alloc_block_size", varInt, both, "8192")
 	defVar("table_open_cache", varInt, flagGlobal, "2000")
 	defVar("open_files_limit", varInt, flagGlobal|flagReadOnly, "32768")

@@ -93,6 +93,7 @@ type Stats struct {
 	Applied          uint64 // write-sets applied through Apply
 	Flushes          uint64 // log writes (group commits)
 	Checkpoints      uint64 // copies of logged commits into bbolt
+	OpenWriters      int64  // transactions now open that have written something (wsrep_open_transactions)
 }
 
 // DB is an open storage directory. All methods are safe for concurrent use.
@@ -138,6 +139,7 @@ type DB struct {
 
 	stats struct {
 		commits, rollbacks, lockWaits, deadlocks, timeouts, bfAborts, replays, applied, flushes, checkpoints atomic.Uint64
+		openWriters                                                                                          atomic.Int64
 	}
 }
 
@@ -327,6 +329,7 @@ func (db *DB) Stats() Stats {
 		Applied:          db.stats.applied.Load(),
 		Flushes:          db.stats.flushes.Load(),
 		Checkpoints:      db.stats.checkpoints.Load(),
+		OpenWriters:      db.stats.openWriters.Load(),
 	}
 }
 

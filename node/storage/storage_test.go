@@ -749,3 +749,33 @@ func TestCommitReturnsAfterItsBatchIsWritten(t *testing.T) {
 		}
 	}
 }
+
+// Stats.OpenWriters (wsrep_open_transactions) counts the open transactions that have written
+// something, from their first write until they end either way.
+func TestOpenWriters(t *testing.T) {
+	db := openDB(t, t.TempDir(), 2)
+	open := func() int64 { return db.Stats().OpenWriters }
+	reader := db.Begin(TxOptions{})
+	expectGet(t, reader, 1, "a", "", false)
+	committed, rolledBack, dropper := db.Begin(TxOptions{}), db.Begin(TxOptions{}), db.Begin(TxOptions{})
+	if got := open(); got != 0 {
+		t.Fatalf("before any write: %d open writers", got)
+	}
+	mustPut(t, committed, 1, "a", "1")
+	mustPut(t, committed, 1, "b", "2") // a second write counts the transaction once
+	mustPut(t, rolledBack, 2, "c", "3")
+	if err := dropper.DropSpace(3); err != nil {
+		t.Fatal(err)
+	}
+	if got := open(); got != 3 {
+		t.Fatalf("three transactions wrote: %d open writers", got)
+	}
+	mustCommit(t, committed)
+	rolledBack.Rollback()
+	rolledBack.Rollback() // idempotent: not counted down twice
+	dropper.Rollback()
+	reader.Rollback()
+	if got := open(); got != 0 {
+		t.Errorf("after commit and rollbacks: %d open writers", got)
+	}
+}

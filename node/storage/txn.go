@@ -40,6 +40,7 @@ type Txn struct {
 	held     []heldLock
 	released bool // locks were released; no new lock may be kept
 
+	wrote   bool // counted in Stats.OpenWriters until finish
 	writes  map[SpaceID]*btree.Tree[[]byte, *pendingWrite]
 	ops     []Op
 	dead    []bool // ops[i] was discarded by a later DropSpace (allocated on first use)
@@ -224,6 +225,10 @@ func (t *Txn) finish() {
 	sh.mu.Lock()
 	delete(sh.m, t.id)
 	sh.mu.Unlock()
+	if t.wrote {
+		t.wrote = false
+		t.db.stats.openWriters.Add(-1)
+	}
 	t.writes, t.ops, t.dead, t.dropped, t.undo = nil, nil, nil, nil, nil
 }
 
@@ -318,6 +323,7 @@ func (t *Txn) write(ctx context.Context, space SpaceID, key, val []byte, del boo
 			vc = []byte{}
 		}
 	}
+	t.noteWrite()
 	tr := t.writes[space]
 	if tr == nil {
 		if t.writes == nil {
@@ -337,6 +343,14 @@ func (t *Txn) write(ctx context.Context, space SpaceID, key, val []byte, del boo
 	tr.Set(kc, &pendingWrite{key: kc, val: vc, del: del, op: len(t.ops) - 1})
 	t.undo = append(t.undo, undoRec{kind: undoInsert, space: space, key: kc})
 	return nil
+}
+
+// noteWrite counts the transaction in Stats.OpenWriters from its first write on.
+func (t *Txn) noteWrite() {
+	if !t.wrote {
+		t.wrote = true
+		t.db.stats.openWriters.Add(1)
+	}
 }
 
 // Savepoint returns a mark RollbackTo can return to.
@@ -402,6 +416,7 @@ func (t *Txn) DropSpace(space SpaceID) error {
 	if t.readOnly {
 		return ErrReadOnly
 	}
+	t.noteWrite()
 	u := undoRec{kind: undoDrop, space: space, wasDropped: t.dropped[space]}
 	if tr := t.writes[space]; tr != nil {
 		if len(t.dead) < len(t.ops) {
