@@ -78,7 +78,9 @@
 //     last log index below what raft believes the member acknowledged — its data directory was emptied
 //     and it came back under the same id — in which case the leader removes it and adds it back on its
 //     next request (raft would never resend entries it thinks the member holds). A request ordered before
-//     the member was last added is stale and ignored; a member that kept its state (it fell behind, or
+//     the member was last added is stale and ignored, and so is one from the process that joined
+//     (requests name their process: a joiner asks through every member until it has applied its own
+//     addition, so copies arrive late); a member that kept its state (it fell behind, or
 //     received a state transfer) is never removed this way. Only a voter outside the primary component
 //     asks, not one catching up after re-entering it.
 //   - Graceful leave (Leave, called by a clean stop): the leader hands leadership to another voter

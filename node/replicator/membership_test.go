@@ -15,6 +15,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/maxproxy/maxproxy/node/storage"
+	"github.com/maxproxy/maxproxy/node/writeset"
 )
 
 // leave makes id leave the cluster gracefully and stops it.
@@ -183,17 +184,23 @@ func TestJoinerBecomesLearnerThenVoter(t *testing.T) {
 
 func TestMemberEntryRoundTrip(t *testing.T) {
 	m := memberInfo{Name: "node1", Repl: "127.0.0.1:4567", Incoming: "127.0.0.1:3306"}
-	b := encodeMember(7, m, true, 42, true)
-	id, got, join, last, fresh, err := decodeMember(b[1:])
-	if err != nil || id != 7 || got != m || !join || last != 42 || !fresh {
-		t.Fatalf("decode: %d %+v %v %d %v %v", id, got, join, last, fresh, err)
+	proc := writeset.UUID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+	b := encodeMember(7, m, true, 42, true, proc)
+	id, got, join, last, fresh, process, err := decodeMember(b[1:])
+	if err != nil || id != 7 || got != m || !join || last != 42 || !fresh || process != proc {
+		t.Fatalf("decode: %d %+v %v %d %v %x %v", id, got, join, last, fresh, process, err)
 	}
-	a := encodeMember(7, m, false, 0, false)
-	if _, _, join, _, _, err := decodeMember(a[1:]); err != nil || join {
+	// A join request from before requests named their process.
+	old := b[:len(b)-len(proc)]
+	if _, _, join, last, _, process, err := decodeMember(old[1:]); err != nil || !join || last != 42 || process != (writeset.UUID{}) {
+		t.Fatalf("request without a process: join %v last %d process %x (%v)", join, last, process, err)
+	}
+	a := encodeMember(7, m, false, 0, false, proc)
+	if _, _, join, _, _, _, err := decodeMember(a[1:]); err != nil || join {
 		t.Fatalf("announcement decodes as join %v (%v)", join, err)
 	}
 	for _, bad := range [][]byte{nil, {2}, {0}, {0, 0}, b[1 : len(b)-1], append(b[1:len(b):len(b)], 0), append(a[1:len(a):len(a)], 0)} {
-		if _, _, _, _, _, err := decodeMember(bad); err == nil {
+		if _, _, _, _, _, _, err := decodeMember(bad); err == nil {
 			t.Errorf("decodeMember(%x) accepted", bad)
 		}
 	}
@@ -446,4 +453,50 @@ func TestMinorityCountsItsComponent(t *testing.T) {
 	eventually(t, "node 1 alone, counting only itself", func() bool { return c.nodes[1].r.Status().ClusterSize == 1 })
 	c.net.Heal()
 	c.waitPrimary(c.peers...)
+}
+
+// A joiner asks through every member at once and until it has applied its own addition, so copies of
+// its request are ordered after it was added, saying it is fresh with less log than it has since
+// acknowledged. Those copies name the process that joined and change nothing; the same request from
+// another process (a restart with an emptied data directory) gets the member removed, to be added
+// again.
+func TestLateJoinRequestCopiesAreIgnored(t *testing.T) {
+	c := newClusterStarting(t, 4, 3, 30)
+	c.waitPrimary(1, 2, 3)
+	c.start(4, c.dir(4), false)
+	c.waitPrimary(4)
+	for i := range 5 {
+		if err := put(context.Background(), c.nodes[uint64(1+i%4)].db, fmt.Sprintf("k%d", i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.waitConverged()
+	conf := c.nodes[1].r.Status().ClusterConfID
+	me := c.nodes[4].r.self()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	late := encodeMember(4, me, true, 0, true, c.nodes[4].r.Source())
+	for _, id := range []uint64{1, 2, 3} {
+		if _, err := c.nodes[id].r.Node().Propose(ctx, late); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A barrier: the leader has served the copies by the time an entry proposed after them applies
+	// everywhere, give or take its own goroutine, which the settle time covers.
+	if err := put(ctx, c.nodes[1].db, "after-copies", "v"); err != nil {
+		t.Fatal(err)
+	}
+	c.waitConverged()
+	time.Sleep(3 * c.nodes[1].r.electionTimeout())
+	if st := c.nodes[1].r.Status(); st.ClusterConfID != conf || st.ClusterSize != 4 {
+		t.Fatalf("after late copies of node 4's join request: conf_id %d (was %d), size %d", st.ClusterConfID, conf, st.ClusterSize)
+	}
+
+	restarted := encodeMember(4, me, true, 0, true, writeset.UUID{0xee})
+	if _, err := c.nodes[1].r.Node().Propose(ctx, restarted); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "node 4 removed after a request from an emptied data directory", func() bool {
+		return c.nodes[1].r.Status().ClusterConfID > conf
+	})
 }

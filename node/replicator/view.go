@@ -12,6 +12,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/maxproxy/maxproxy/node/consensus"
+	"github.com/maxproxy/maxproxy/node/writeset"
 )
 
 // Membership log entries (see doc.go, "Views and membership").
@@ -57,6 +58,10 @@ type view struct {
 	// AddedAt is the raft index at which each member was last added or promoted: a join request
 	// ordered before it is stale (it is what got the member added).
 	AddedAt map[uint64]uint64 `json:"added_at,omitempty"`
+	// JoinedAs is, for each member that joined, the process (Replicator source UUID) whose join request
+	// was the last one applied while it was not yet a member: later join requests from that process are
+	// late copies, not a restart with an emptied data directory.
+	JoinedAs map[uint64]string `json:"joined_as,omitempty"`
 }
 
 func (v *view) contains(id uint64) bool {
@@ -100,8 +105,9 @@ func readString(p []byte) (string, []byte, error) {
 	return string(p[k : k+int(n)]), p[k+int(n):], nil
 }
 
-func encodeMember(id uint64, m memberInfo, join bool, last uint64, fresh bool) []byte {
-	b := make([]byte, 0, 2+binary.MaxVarintLen64+len(m.Name)+len(m.Repl)+len(m.Incoming)+3*binary.MaxVarintLen64)
+// A join request also carries the requester's last log index and the UUID of the process that sends it.
+func encodeMember(id uint64, m memberInfo, join bool, last uint64, fresh bool, process writeset.UUID) []byte {
+	b := make([]byte, 0, 2+binary.MaxVarintLen64+len(m.Name)+len(m.Repl)+len(m.Incoming)+3*binary.MaxVarintLen64+len(process))
 	b = append(b, kindMember, 0)
 	b = binary.AppendUvarint(b, id)
 	b = appendString(b, m.Name)
@@ -113,40 +119,44 @@ func encodeMember(id uint64, m memberInfo, join bool, last uint64, fresh bool) [
 			b[1] |= flagFresh
 		}
 		b = binary.AppendUvarint(b, last)
+		b = append(b, process[:]...)
 	}
 	return b
 }
 
-func decodeMember(p []byte) (id uint64, m memberInfo, join bool, last uint64, fresh bool, err error) {
+func decodeMember(p []byte) (id uint64, m memberInfo, join bool, last uint64, fresh bool, process writeset.UUID, err error) {
 	if len(p) < 1 || p[0]&^(flagJoin|flagFresh) != 0 || p[0] == flagFresh {
-		return 0, m, false, 0, false, errBadEntry
+		return 0, m, false, 0, false, process, errBadEntry
 	}
 	join, fresh = p[0]&flagJoin != 0, p[0]&flagFresh != 0
 	id, k := binary.Uvarint(p[1:])
 	if k <= 0 || id == 0 {
-		return 0, m, false, 0, false, errBadEntry
+		return 0, m, false, 0, false, process, errBadEntry
 	}
 	p = p[1+k:]
 	if m.Name, p, err = readString(p); err != nil {
-		return 0, m, false, 0, false, err
+		return 0, m, false, 0, false, process, err
 	}
 	if m.Repl, p, err = readString(p); err != nil {
-		return 0, m, false, 0, false, err
+		return 0, m, false, 0, false, process, err
 	}
 	if m.Incoming, p, err = readString(p); err != nil {
-		return 0, m, false, 0, false, err
+		return 0, m, false, 0, false, process, err
 	}
 	if join {
 		var k int
 		if last, k = binary.Uvarint(p); k <= 0 {
-			return 0, m, false, 0, false, errBadEntry
+			return 0, m, false, 0, false, process, errBadEntry
 		}
 		p = p[k:]
+		if len(p) == len(process) { // absent from requests written before processes were named
+			p = p[copy(process[:], p):]
+		}
 	}
 	if len(p) != 0 {
-		return 0, m, false, 0, false, errBadEntry
+		return 0, m, false, 0, false, process, errBadEntry
 	}
-	return id, m, join, last, fresh, nil
+	return id, m, join, last, fresh, process, nil
 }
 
 func encodePromote(id uint64) []byte {
@@ -170,13 +180,14 @@ type memberAction struct {
 	promote bool
 	last    uint64 // a join request: the requester's last log index
 	fresh   bool   // a join request from an empty data directory
+	process string // a join request: the sending process (formatUUID of its Replicator's source)
 	// announce: not a leader action; this node's own addresses changed, check them now.
 	announce bool
 }
 
 // applyMember runs in Apply (r.mu held).
 func (r *Replicator) applyMember(index uint64, p []byte) {
-	id, m, join, last, fresh, err := decodeMember(p)
+	id, m, join, last, fresh, process, err := decodeMember(p)
 	if err != nil {
 		r.log.Error("skipping malformed member entry", "index", index)
 		return
@@ -189,7 +200,13 @@ func (r *Replicator) applyMember(index uint64, p []byte) {
 		r.cfg.OnPeer(id, m.Repl)
 	}
 	if join {
-		r.queueAction(memberAction{index: index, id: id, last: last, fresh: fresh})
+		if !r.view.contains(id) && process != (writeset.UUID{}) {
+			if r.view.JoinedAs == nil {
+				r.view.JoinedAs = map[uint64]string{}
+			}
+			r.view.JoinedAs[id] = formatUUID(process)
+		}
+		r.queueAction(memberAction{index: index, id: id, last: last, fresh: fresh, process: formatUUID(process)})
 	}
 }
 
@@ -356,7 +373,7 @@ func (r *Replicator) selfCheck(ctx context.Context, outside *int) {
 		known, ok := r.view.Members[r.cfg.ID]
 		r.mu.Unlock()
 		if !ok || known != me {
-			if _, err := r.node.Propose(ctx, encodeMember(r.cfg.ID, me, false, 0, false)); err != nil {
+			if _, err := r.node.Propose(ctx, encodeMember(r.cfg.ID, me, false, 0, false, writeset.UUID{})); err != nil {
 				r.log.Debug("announcing this member", "err", err)
 			}
 		}
@@ -380,7 +397,7 @@ func (r *Replicator) selfCheck(ctx context.Context, outside *int) {
 
 // askToJoin sends a join request through every other member listed in cluster_address.
 func (r *Replicator) askToJoin(ctx context.Context, me memberInfo, last uint64) {
-	req := encodeMember(r.cfg.ID, me, true, last, r.fresh)
+	req := encodeMember(r.cfg.ID, me, true, last, r.fresh, r.source)
 	for _, id := range r.cfg.Peers {
 		if id == r.cfg.ID {
 			continue
@@ -410,10 +427,13 @@ func (r *Replicator) serveAction(ctx context.Context, a memberAction) {
 		err = r.node.AddLearner(ctx, a.id, nil)
 	case !a.promote:
 		r.mu.Lock()
-		added := r.view.AddedAt[a.id]
+		added, joinedAs := r.view.AddedAt[a.id], r.view.JoinedAs[a.id]
 		r.mu.Unlock()
-		if a.index < added {
-			return // ordered before the member was (re)added: the request that got it added
+		if a.index < added || a.process == joinedAs {
+			// Ordered before the member was (re)added (the request that got it added), or a late copy
+			// from the process that joined: it asks through every member at once, and keeps asking
+			// until it has applied its own addition.
+			return
 		}
 		match, ok, merr := r.node.Match(ctx, a.id)
 		if merr != nil || !ok || match <= a.last || !a.fresh {
