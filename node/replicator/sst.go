@@ -106,7 +106,7 @@ func (r *Replicator) runGcache(ctx context.Context) {
 		if uint64(max(r.logBytes.Load(), 0)) < r.gcacheSize()/4 {
 			continue
 		}
-		if err := r.checkpointAndCompact(ctx); err != nil && ctx.Err() == nil {
+		if err := r.checkpointAndCompact(ctx, r.gcacheSize()); err != nil && ctx.Err() == nil {
 			r.log.Warn("gcache checkpoint", "err", err)
 		}
 	}
@@ -119,7 +119,8 @@ func (r *Replicator) gcacheSize() uint64 {
 	return r.cfg.GcacheSize
 }
 
-func (r *Replicator) checkpointAndCompact(ctx context.Context) error {
+// checkpointAndCompact takes a checkpoint and discards the log before it beyond retain bytes.
+func (r *Replicator) checkpointAndCompact(ctx context.Context, retain uint64) error {
 	var seqno uint64
 	appended := r.logBytes.Load()
 	cp, err := r.node.Checkpoint(ctx, func(index uint64) ([]byte, error) {
@@ -133,7 +134,7 @@ func (r *Replicator) checkpointAndCompact(ctx context.Context) error {
 	if err := waitFor(ctx, func() bool { return r.db.DurableSeqno() >= seqno }); err != nil {
 		return fmt.Errorf("waiting for the storage to make seqno %d durable: %w", seqno, err)
 	}
-	first, err := r.node.Compact(ctx, cp, r.gcacheSize())
+	first, err := r.node.Compact(ctx, cp, retain)
 	if err != nil {
 		return err
 	}

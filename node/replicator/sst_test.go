@@ -29,7 +29,7 @@ func TestCrashRestartFromCheckpoint(t *testing.T) {
 		}
 		want[k] = "v"
 	}
-	if err := c.nodes[1].r.checkpointAndCompact(ctx); err != nil {
+	if err := c.nodes[1].r.checkpointAndCompact(ctx, c.gcache); err != nil {
 		t.Fatal(err)
 	}
 	st := c.nodes[1].r.Node().Status()
@@ -108,7 +108,7 @@ func TestStateTransferToLaggingNode(t *testing.T) {
 	}
 	c.waitConverged()
 	for _, id := range []uint64{1, 2} {
-		if err := c.nodes[id].r.checkpointAndCompact(ctx); err != nil {
+		if err := c.nodes[id].r.checkpointAndCompact(ctx, c.gcache); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -142,7 +142,9 @@ func TestStatusCountsReplication(t *testing.T) {
 // wsrep_local_cached_downto rises when the log is compacted, and stays where it is while new write-sets
 // are appended.
 func TestCachedDowntoFollowsCompaction(t *testing.T) {
-	c := newClusterGcache(t, 1, 1) // keep nothing before a checkpoint
+	// A gcache too large to be compacted by itself during the test; the test compacts, keeping nothing
+	// before its checkpoint.
+	c := newClusterGcache(t, 1, 1<<30)
 	n := c.nodes[1]
 	ctx := context.Background()
 	for i := range 3 * markEvery {
@@ -153,7 +155,7 @@ func TestCachedDowntoFollowsCompaction(t *testing.T) {
 	if got := n.r.Status().CachedDownto; got != 1 {
 		t.Fatalf("before compaction: cached_downto %d, want 1", got)
 	}
-	if err := n.r.checkpointAndCompact(ctx); err != nil {
+	if err := n.r.checkpointAndCompact(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
 	last := n.r.LastSeqno()
