@@ -126,11 +126,20 @@ func TestNodeMaxConnections(t *testing.T) {
 		}
 	}()
 	for range limit {
-		c, err := plain.Conn(ctx)
+		// The harness's readiness probe may not have been closed on the server's side yet: its slot
+		// frees within milliseconds.
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := harness.Poll(pctx, "a free connection slot", 20*time.Millisecond, func(ctx context.Context) error {
+			c, err := plain.Conn(ctx)
+			if err == nil {
+				held = append(held, c)
+			}
+			return err
+		})
+		cancel()
 		if err != nil {
 			t.Fatalf("connection %d of %d: %v", len(held)+1, limit, err)
 		}
-		held = append(held, c)
 	}
 	if _, err := plain.Conn(ctx); mysqlCode(err) != 1040 {
 		t.Fatalf("connection beyond max_connections: %v, want 1040", err)
