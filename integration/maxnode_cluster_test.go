@@ -144,7 +144,7 @@ func waitValue(t *testing.T, db *sql.DB, id int, v string) {
 	}
 }
 
-// waitWrite retries an idempotent UPDATE of row id until it commits.
+// waitWrite retries an idempotent UPDATE of row id until it has committed a change to it.
 func waitWrite(t *testing.T, db *sql.DB, id int, v string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -152,8 +152,19 @@ func waitWrite(t *testing.T, db *sql.DB, id int, v string) {
 	err := harness.Poll(ctx, fmt.Sprintf("UPDATE of row %d committed", id), 100*time.Millisecond, func(ctx context.Context) error {
 		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
 		defer acancel()
-		_, err := db.ExecContext(actx, "UPDATE t SET v = ? WHERE id = ?", v, id)
-		return err
+		res, err := db.ExecContext(actx, "UPDATE t SET v = ? WHERE id = ?", v, id)
+		if err != nil {
+			return err
+		}
+		// Without wsrep_sync_wait a node may not have applied a row another node just inserted: the
+		// UPDATE then changes nothing, as on Galera. (An earlier attempt may also have committed.)
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			var cur string
+			if qerr := db.QueryRowContext(actx, "SELECT v FROM t WHERE id = ?", id).Scan(&cur); qerr != nil || cur != v {
+				return fmt.Errorf("UPDATE changed %d rows (%v); row holds %q (%v)", n, err, cur, qerr)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
