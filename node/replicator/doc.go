@@ -87,6 +87,10 @@
 //     first, then the node proposes its own removal and waits until it has applied it. Two clean stops
 //     of three nodes leave a one-voter Primary component. Consensus refuses (on every node) a removal of
 //     the last voter, so members stopping at the same time leave exactly one member (ErrLastMember).
+//     A leader that cannot hand off removes itself; raft then steps it down, so consensus first sends
+//     every member the commit index (announceCommit): otherwise the one left alone might never learn
+//     it is the only voter. A node outside the primary component for two election timeouts stops
+//     without leaving (partitioned, or removed without having learned it).
 //     Configuration changes are made durable at once, so a restart never returns to a configuration that
 //     needs a member that left.
 //   - Eviction: the leader removes a voter it has not heard from for evs.inactive_timeout
