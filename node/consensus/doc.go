@@ -93,7 +93,9 @@
 // asks to be added.
 //
 // A change that would remove or demote the only voter (members leaving at the same time) is applied as a
-// no-op on every node and its proposer gets ErrLastVoter; raft itself would panic. Every applied configuration
+// no-op on every node and its proposer gets ErrLastVoter; raft itself would panic. A leader that applies
+// its own removal or demotion steps down (raft's StepDownOnRemoval) and says nothing more, so it first
+// sends every member a heartbeat with the commit index it may take. Every applied configuration
 // change is made durable at once (hard state with its commit index, and the apply state), not with the
 // next log write: otherwise a restart could return to an older configuration that needs the vote of a
 // member that has left. HandOff asks a leader to transfer leadership to its best other voter (a leader
