@@ -1,7 +1,9 @@
 package replicator
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -118,22 +120,22 @@ func (g *gcacheMarks) note(index, consumed uint64) {
 
 // trim forgets the marks below first, the first index the log still holds.
 func (g *gcacheMarks) trim(first uint64) {
-	i := 0
-	for i < len(g.marks) && g.marks[i].index < first {
-		i++
-	}
-	g.marks = append(g.marks[:0], g.marks[i:]...)
+	g.marks = append(g.marks[:0], g.marks[g.search(first):]...)
 }
 
 // downto returns the lowest seqno the log from index first on is known to hold; next (the seqno the
 // FSM will consume next) when no entry applied in this run is retained, as after a restart.
 func (g *gcacheMarks) downto(first, next uint64) uint64 {
-	for _, m := range g.marks {
-		if m.index >= first {
-			return m.seqno
-		}
+	if i := g.search(first); i < len(g.marks) {
+		return g.marks[i].seqno
 	}
 	return next
+}
+
+// search returns the position of the first mark at or after index.
+func (g *gcacheMarks) search(index uint64) int {
+	i, _ := slices.BinarySearchFunc(g.marks, index, func(m gcacheMark, index uint64) int { return cmp.Compare(m.index, index) })
+	return i
 }
 
 // countReplicated adds an ordered local write-set to wsrep_repl_keys, _keys_bytes and _data_bytes.
