@@ -185,22 +185,22 @@ func TestJoinerBecomesLearnerThenVoter(t *testing.T) {
 func TestMemberEntryRoundTrip(t *testing.T) {
 	m := memberInfo{Name: "node1", Repl: "127.0.0.1:4567", Incoming: "127.0.0.1:3306"}
 	proc := writeset.UUID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
-	b := encodeMember(7, m, true, 42, true, proc)
-	id, got, join, last, fresh, process, err := decodeMember(b[1:])
-	if err != nil || id != 7 || got != m || !join || last != 42 || !fresh || process != proc {
-		t.Fatalf("decode: %d %+v %v %d %v %x %v", id, got, join, last, fresh, process, err)
+	req := memberEntry{id: 7, info: m, join: true, last: 42, fresh: true, process: proc}
+	b := encodeMember(req)
+	if got, err := decodeMember(b[1:]); err != nil || got != req {
+		t.Fatalf("decode: %+v, %v; want %+v", got, err, req)
 	}
 	// A join request from before requests named their process.
 	old := b[:len(b)-len(proc)]
-	if _, _, join, last, _, process, err := decodeMember(old[1:]); err != nil || !join || last != 42 || process != (writeset.UUID{}) {
-		t.Fatalf("request without a process: join %v last %d process %x (%v)", join, last, process, err)
+	if got, err := decodeMember(old[1:]); err != nil || !got.join || got.last != 42 || got.process != (writeset.UUID{}) {
+		t.Fatalf("request without a process: %+v (%v)", got, err)
 	}
-	a := encodeMember(7, m, false, 0, false, proc)
-	if _, _, join, _, _, _, err := decodeMember(a[1:]); err != nil || join {
-		t.Fatalf("announcement decodes as join %v (%v)", join, err)
+	a := encodeMember(memberEntry{id: 7, info: m})
+	if got, err := decodeMember(a[1:]); err != nil || got.join || got.info != m {
+		t.Fatalf("announcement decodes as %+v (%v)", got, err)
 	}
 	for _, bad := range [][]byte{nil, {2}, {0}, {0, 0}, b[1 : len(b)-1], append(b[1:len(b):len(b)], 0), append(a[1:len(a):len(a)], 0)} {
-		if _, _, _, _, _, _, err := decodeMember(bad); err == nil {
+		if _, err := decodeMember(bad); err == nil {
 			t.Errorf("decodeMember(%x) accepted", bad)
 		}
 	}
@@ -475,7 +475,7 @@ func TestLateJoinRequestCopiesAreIgnored(t *testing.T) {
 	me := c.nodes[4].r.self()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	late := encodeMember(4, me, true, 0, true, c.nodes[4].r.Source())
+	late := encodeMember(memberEntry{id: 4, info: me, join: true, fresh: true, process: c.nodes[4].r.Source()})
 	for _, id := range []uint64{1, 2, 3} {
 		if _, err := c.nodes[id].r.Node().Propose(ctx, late); err != nil {
 			t.Fatal(err)
@@ -492,7 +492,7 @@ func TestLateJoinRequestCopiesAreIgnored(t *testing.T) {
 		t.Fatalf("after late copies of node 4's join request: conf_id %d (was %d), size %d", st.ClusterConfID, conf, st.ClusterSize)
 	}
 
-	restarted := encodeMember(4, me, true, 0, true, writeset.UUID{0xee})
+	restarted := encodeMember(memberEntry{id: 4, info: me, join: true, fresh: true, process: writeset.UUID{0xee}})
 	if _, err := c.nodes[1].r.Node().Propose(ctx, restarted); err != nil {
 		t.Fatal(err)
 	}

@@ -105,58 +105,66 @@ func readString(p []byte) (string, []byte, error) {
 	return string(p[k : k+int(n)]), p[k+int(n):], nil
 }
 
-// A join request also carries the requester's last log index and the UUID of the process that sends it.
-func encodeMember(id uint64, m memberInfo, join bool, last uint64, fresh bool, process writeset.UUID) []byte {
-	b := make([]byte, 0, 2+binary.MaxVarintLen64+len(m.Name)+len(m.Repl)+len(m.Incoming)+3*binary.MaxVarintLen64+len(process))
+// memberEntry is a MEMBER log entry: a member announcing its addresses, or (join) asking to be added,
+// with its last log index, whether its data directory was empty, and the process that asks.
+type memberEntry struct {
+	id      uint64
+	info    memberInfo
+	join    bool
+	last    uint64
+	fresh   bool
+	process writeset.UUID
+}
+
+func encodeMember(e memberEntry) []byte {
+	m := e.info
+	b := make([]byte, 0, 2+binary.MaxVarintLen64+len(m.Name)+len(m.Repl)+len(m.Incoming)+3*binary.MaxVarintLen64+len(e.process))
 	b = append(b, kindMember, 0)
-	b = binary.AppendUvarint(b, id)
+	b = binary.AppendUvarint(b, e.id)
 	b = appendString(b, m.Name)
 	b = appendString(b, m.Repl)
 	b = appendString(b, m.Incoming)
-	if join {
+	if e.join {
 		b[1] = flagJoin
-		if fresh {
+		if e.fresh {
 			b[1] |= flagFresh
 		}
-		b = binary.AppendUvarint(b, last)
-		b = append(b, process[:]...)
+		b = binary.AppendUvarint(b, e.last)
+		b = append(b, e.process[:]...)
 	}
 	return b
 }
 
-func decodeMember(p []byte) (id uint64, m memberInfo, join bool, last uint64, fresh bool, process writeset.UUID, err error) {
+func decodeMember(p []byte) (memberEntry, error) {
+	var e memberEntry
 	if len(p) < 1 || p[0]&^(flagJoin|flagFresh) != 0 || p[0] == flagFresh {
-		return 0, m, false, 0, false, process, errBadEntry
+		return e, errBadEntry
 	}
-	join, fresh = p[0]&flagJoin != 0, p[0]&flagFresh != 0
+	e.join, e.fresh = p[0]&flagJoin != 0, p[0]&flagFresh != 0
 	id, k := binary.Uvarint(p[1:])
 	if k <= 0 || id == 0 {
-		return 0, m, false, 0, false, process, errBadEntry
+		return e, errBadEntry
 	}
-	p = p[1+k:]
-	if m.Name, p, err = readString(p); err != nil {
-		return 0, m, false, 0, false, process, err
+	e.id, p = id, p[1+k:]
+	var err error
+	for _, f := range []*string{&e.info.Name, &e.info.Repl, &e.info.Incoming} {
+		if *f, p, err = readString(p); err != nil {
+			return e, err
+		}
 	}
-	if m.Repl, p, err = readString(p); err != nil {
-		return 0, m, false, 0, false, process, err
-	}
-	if m.Incoming, p, err = readString(p); err != nil {
-		return 0, m, false, 0, false, process, err
-	}
-	if join {
-		var k int
-		if last, k = binary.Uvarint(p); k <= 0 {
-			return 0, m, false, 0, false, process, errBadEntry
+	if e.join {
+		if e.last, k = binary.Uvarint(p); k <= 0 {
+			return e, errBadEntry
 		}
 		p = p[k:]
-		if len(p) == len(process) { // absent from requests written before processes were named
-			p = p[copy(process[:], p):]
+		if len(p) == len(e.process) { // absent from requests written before processes were named
+			p = p[copy(e.process[:], p):]
 		}
 	}
 	if len(p) != 0 {
-		return 0, m, false, 0, false, process, errBadEntry
+		return e, errBadEntry
 	}
-	return id, m, join, last, fresh, process, nil
+	return e, nil
 }
 
 func encodePromote(id uint64) []byte {
@@ -187,7 +195,7 @@ type memberAction struct {
 
 // applyMember runs in Apply (r.mu held).
 func (r *Replicator) applyMember(index uint64, p []byte) {
-	id, m, join, last, fresh, process, err := decodeMember(p)
+	e, err := decodeMember(p)
 	if err != nil {
 		r.log.Error("skipping malformed member entry", "index", index)
 		return
@@ -195,18 +203,18 @@ func (r *Replicator) applyMember(index uint64, p []byte) {
 	if r.view.Members == nil {
 		r.view.Members = map[uint64]memberInfo{}
 	}
-	r.view.Members[id] = m
-	if id != r.cfg.ID && m.Repl != "" && r.cfg.OnPeer != nil {
-		r.cfg.OnPeer(id, m.Repl)
+	r.view.Members[e.id] = e.info
+	if e.id != r.cfg.ID && e.info.Repl != "" && r.cfg.OnPeer != nil {
+		r.cfg.OnPeer(e.id, e.info.Repl)
 	}
-	if join {
-		if !r.view.contains(id) && process != (writeset.UUID{}) {
+	if e.join {
+		if !r.view.contains(e.id) && e.process != (writeset.UUID{}) {
 			if r.view.JoinedAs == nil {
 				r.view.JoinedAs = map[uint64]string{}
 			}
-			r.view.JoinedAs[id] = formatUUID(process)
+			r.view.JoinedAs[e.id] = formatUUID(e.process)
 		}
-		r.queueAction(memberAction{index: index, id: id, last: last, fresh: fresh, process: formatUUID(process)})
+		r.queueAction(memberAction{index: index, id: e.id, last: e.last, fresh: e.fresh, process: formatUUID(e.process)})
 	}
 }
 
@@ -373,7 +381,7 @@ func (r *Replicator) selfCheck(ctx context.Context, outside *int) {
 		known, ok := r.view.Members[r.cfg.ID]
 		r.mu.Unlock()
 		if !ok || known != me {
-			if _, err := r.node.Propose(ctx, encodeMember(r.cfg.ID, me, false, 0, false, writeset.UUID{})); err != nil {
+			if _, err := r.node.Propose(ctx, encodeMember(memberEntry{id: r.cfg.ID, info: me})); err != nil {
 				r.log.Debug("announcing this member", "err", err)
 			}
 		}
@@ -397,7 +405,7 @@ func (r *Replicator) selfCheck(ctx context.Context, outside *int) {
 
 // askToJoin sends a join request through every other member listed in cluster_address.
 func (r *Replicator) askToJoin(ctx context.Context, me memberInfo, last uint64) {
-	req := encodeMember(r.cfg.ID, me, true, last, r.fresh, r.source)
+	req := encodeMember(memberEntry{id: r.cfg.ID, info: me, join: true, last: last, fresh: r.fresh, process: r.source})
 	for _, id := range r.cfg.Peers {
 		if id == r.cfg.ID {
 			continue
