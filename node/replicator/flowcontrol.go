@@ -224,7 +224,9 @@ func (fc *flowControl) wait(ctx context.Context) error {
 		ch := fc.changed
 		fc.mu.Unlock()
 		if next.IsZero() {
-			fc.sendQ.sample(0)
+			if timer == nil {
+				fc.sendQ.sample(0) // never queued (block samples a commit that waited)
+			}
 			return nil
 		}
 		if timer == nil {
