@@ -19,6 +19,8 @@ import (
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/maxproxy/maxproxy/node/internal/fsutil"
 )
 
 // LogDirName is the directory under the data directory that holds the raft log segments.
@@ -361,7 +363,7 @@ func (ls *logStore) createSegment(seq uint64, extra ...func()) error {
 		err = datasync(f)
 	}
 	if err == nil {
-		err = syncDir(ls.dir)
+		err = fsutil.SyncDir(ls.dir)
 	}
 	if err != nil {
 		_ = f.Close()
@@ -664,7 +666,7 @@ func (ls *logStore) dropSegments(through uint64) error {
 		}
 	}
 	ls.segs = slices.Delete(ls.segs, 0, n)
-	if err := syncDir(ls.dir); err != nil {
+	if err := fsutil.SyncDir(ls.dir); err != nil {
 		return fmt.Errorf("delete raft log segment: %w", err)
 	}
 	return nil
@@ -732,18 +734,6 @@ func (ls *logStore) install(cp *Checkpoint) error {
 		return err
 	}
 	return ls.dropSegments(math.MaxUint64)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // apply state: applied (8) | conf index (8) | conf length (4) | conf proto | n (4) | n × (proposer (8), seq (8)).

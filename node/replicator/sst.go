@@ -15,6 +15,7 @@ import (
 
 	"github.com/maxproxy/maxproxy/node/certify"
 	"github.com/maxproxy/maxproxy/node/consensus"
+	"github.com/maxproxy/maxproxy/node/internal/fsutil"
 	"github.com/maxproxy/maxproxy/node/storage"
 )
 
@@ -373,17 +374,8 @@ func ReceiveStateTransfer(ctx context.Context, rd io.Reader, dataDir, storageDir
 	if err := os.Remove(filepath.Join(dataDir, sstMarker)); err != nil {
 		return 0, fmt.Errorf("replicator: state transfer: %w", err)
 	}
-	return seqno, syncDirOf(dataDir)
-}
-
-func syncDirOf(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("replicator: %w", err)
+	if err := fsutil.SyncDir(dataDir); err != nil {
+		return 0, fmt.Errorf("replicator: state transfer: %w", err)
 	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("replicator: sync %s: %w", dir, err)
-	}
-	return nil
+	return seqno, nil
 }

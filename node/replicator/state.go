@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/maxproxy/maxproxy/node/internal/fsutil"
 	"github.com/maxproxy/maxproxy/node/writeset"
 )
 
@@ -166,11 +167,7 @@ func writeFileSync(dir, name string, b []byte) error {
 		werr = os.Rename(tmp, filepath.Join(dir, name))
 	}
 	if werr == nil {
-		var d *os.File
-		if d, werr = os.Open(dir); werr == nil {
-			werr = d.Sync()
-			_ = d.Close()
-		}
+		werr = fsutil.SyncDir(dir)
 	}
 	if werr != nil {
 		return fmt.Errorf("replicator: write %s: %w", name, werr)

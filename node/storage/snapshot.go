@@ -14,6 +14,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/maxproxy/maxproxy/node/internal/fsutil"
 )
 
 // Snapshot stream (state transfer, Galera's SST): a consistent copy of every space at one commit seqno.
@@ -214,20 +216,7 @@ func restoreSnapshot(ctx context.Context, dir string, r io.Reader) (seqno uint64
 	if err := os.Rename(tmp, path); err != nil {
 		return 0, err
 	}
-	return seqno, syncDir(dir)
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return seqno, fsutil.SyncDir(dir)
 }
 
 // snapRecord is one decoded record: meta (kind 'M'), counter ('C') or row ('R').
@@ -405,7 +394,7 @@ func InstallSnapshot(ctx context.Context, dir string, r io.Reader) (uint64, erro
 		err = os.Rename(filepath.Join(staging, dataFile), filepath.Join(dir, dataFile))
 	}
 	if err == nil {
-		err = syncDir(dir)
+		err = fsutil.SyncDir(dir)
 	}
 	if rerr := os.RemoveAll(staging); err == nil {
 		err = rerr
@@ -423,5 +412,5 @@ func RemoveStore(dir string) error {
 			return fmt.Errorf("storage: remove store: %w", err)
 		}
 	}
-	return syncDir(dir)
+	return fsutil.SyncDir(dir)
 }

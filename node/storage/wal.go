@@ -14,6 +14,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/maxproxy/maxproxy/node/internal/fsutil"
 )
 
 // Write-ahead log. Each group commit is one record appended to the current segment with a single write (and
@@ -263,7 +265,7 @@ func replayWAL(bdb *bolt.DB, dir string, log *slog.Logger) (replayed int, err er
 			return replayed, err
 		}
 	}
-	return replayed, syncDir(dir)
+	return replayed, fsutil.SyncDir(dir)
 }
 
 func allZero(b []byte) bool {
@@ -326,7 +328,7 @@ func (w *walWriter) open(seqno uint64) error {
 	err = w.reserve(1) // preallocate now rather than in the first commit
 	if err == nil {
 		// The new name must survive an OS crash as well as the records written to it.
-		err = syncDir(w.dir)
+		err = fsutil.SyncDir(w.dir)
 	}
 	if err != nil {
 		_ = f.Close()
