@@ -142,34 +142,56 @@ func TestTCPClusterWithTLS(t *testing.T) {
 }
 
 func TestTCPRejectsOversizedFrame(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := NewTCPTransport(TCPConfig{ID: 1, Listener: ln, MaxFrame: 16})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
-	got := &countingReceiver{}
-	tr.Attach(got)
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	tr, addr := listeningTransport(t, TCPConfig{MaxFrame: 16})
+	got, conn := rawPeer(t, tr, addr)
 	frame := append([]byte("MXR1"), 0, 0, 0, 0, 0, 0, 0, 2)
 	frame = append(frame, 0, 0, 1, 0) // 256 bytes announced
 	if _, err := conn.Write(frame); err != nil {
 		t.Fatal(err)
 	}
 	// The transport closes the connection instead of allocating or delivering.
+	expectClosed(t, conn, got, 0, "an oversized frame")
+}
+
+// listeningTransport starts node 1's transport, with cfg's other settings, on a loopback port.
+func listeningTransport(t *testing.T, cfg TCPConfig) (*TCPTransport, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ID, cfg.Listener = 1, ln
+	tr, err := NewTCPTransport(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr, ln.Addr().String()
+}
+
+// rawPeer connects to tr at addr as a test-written peer; the receiver counts what tr delivers.
+func rawPeer(t *testing.T, tr *TCPTransport, addr string) (*countingReceiver, net.Conn) {
+	t.Helper()
+	got := &countingReceiver{}
+	tr.Attach(got)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return got, conn
+}
+
+// expectClosed asserts that the transport closed conn after what the test sent, having delivered only
+// delivered messages.
+func expectClosed(t *testing.T, conn net.Conn, got *countingReceiver, delivered int64, after string) {
+	t.Helper()
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := conn.Read(make([]byte, 1)); err == nil {
-		t.Fatal("connection still open after an oversized frame")
+		t.Fatalf("connection still open after %s", after)
 	}
-	if got.n.Load() != 0 {
-		t.Fatal("oversized frame delivered")
+	if n := got.n.Load(); n != delivered {
+		t.Fatalf("%d messages delivered, want %d, after %s", n, delivered, after)
 	}
 }
 
@@ -240,18 +262,10 @@ func TestTCPPeerAddressChange(t *testing.T) {
 // A state transfer request on the replication port reaches the handler with the joiner's id and index;
 // the joiner reads the reply from the same connection. Before a handler is set the request is refused.
 func TestTCPStateTransferRequest(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := NewTCPTransport(TCPConfig{ID: 1, Listener: ln})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
+	tr, addr := listeningTransport(t, TCPConfig{})
 	ctx := t.Context()
 	req := StateTransferRequest{Joiner: 7, MinIndex: 42, Donors: []string{"node2", "node3"}}
-	c, err := DialStateTransfer(ctx, ln.Addr().String(), req, nil)
+	c, err := DialStateTransfer(ctx, addr, req, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +286,7 @@ func TestTCPStateTransferRequest(t *testing.T) {
 		{nil, true, `state for 7 from 42 by [], no data true, any state true`},
 	} {
 		req.Donors, req.NoData, req.AnyState = tc.donors, tc.noData, tc.noData
-		c, err = DialStateTransfer(ctx, ln.Addr().String(), req, nil)
+		c, err = DialStateTransfer(ctx, addr, req, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -287,22 +301,8 @@ func TestTCPStateTransferRequest(t *testing.T) {
 // A follower forwards a proposal with its proposer as sender (a joiner's request through a member): the
 // transport delivers it. Any other message whose sender is not the connection's node closes it.
 func TestTCPRelayedProposalsOnly(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := NewTCPTransport(TCPConfig{ID: 1, Listener: ln})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
-	got := &countingReceiver{}
-	tr.Attach(got)
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	tr, addr := listeningTransport(t, TCPConfig{})
+	got, conn := rawPeer(t, tr, addr)
 	frame := func(m *pb.Message) []byte {
 		b, err := proto.Marshal(m)
 		if err != nil {
@@ -319,11 +319,5 @@ func TestTCPRelayedProposalsOnly(t *testing.T) {
 	if _, err := conn.Write(frame(&pb.Message{Type: pb.MsgApp.Enum(), From: new(uint64(2)), To: new(uint64(1))})); err != nil {
 		t.Fatal(err)
 	}
-	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := conn.Read(make([]byte, 1)); err == nil {
-		t.Fatal("connection still open after an append claiming another sender")
-	}
-	if got.n.Load() != 1 {
-		t.Fatal("an append claiming another sender was delivered")
-	}
+	expectClosed(t, conn, got, 1, "an append claiming another sender")
 }
